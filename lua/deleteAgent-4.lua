@@ -1,0 +1,35 @@
+--[[
+  deleteAgent: remove an agent, its open holds and its lease index. Its key
+  stops working at once. Today's spend key stays until it expires, so an agent
+  deleted and registered again the same day keeps that day's spend.
+
+  KEYS[1] agent hash     tg:{s<n>}:agent:<id>
+  KEYS[2] agent index    tg:{s<n>}:agents
+  KEYS[3] leases zset    tg:{s<n>}:agent:<id>:leases
+  KEYS[4] outbox stream  tg:{s<n>}:outbox
+
+  ARGV[1] offsetMs   integer ms added to TIME (tests only)
+  ARGV[2] agentId    string
+  ARGV[3] eventTail  string (UUIDv7 random tail)
+  ARGV[4] actor      string
+
+  Returns { code, {}, statusTuple (the last state) }
+  Codes: 0 deleted, 1 AGENT_NOT_FOUND
+]]
+local rcall = redis.call
+--- @include "includes/clock"
+--- @include "includes/agent"
+--- @include "includes/events"
+
+local agentKey, index, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now = nowMs(ARGV[1])
+local a = loadAgent(agentKey)
+if not a then return { 1, {}, {} } end
+
+local fields = stateFields(agentKey, a, { 'type', 'agent_deleted', 'agent_id', ARGV[2], 'actor', ARGV[4] })
+local held = rcall('ZRANGE', leasesKey, 0, -1)
+for i = 1, #held do rcall('DEL', agentKey .. ':res:' .. held[i]) end
+rcall('DEL', agentKey, leasesKey)
+rcall('SREM', index, ARGV[2])
+emit(outbox, now, ARGV[3], 0, fields)
+return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }

@@ -1,0 +1,29 @@
+--[[
+  getStatus: one atomic read of everything in the agent's budget status. Frees
+  expired leases first (bounded), so a dead worker's hold never shows as held.
+
+  KEYS[1] agent hash     tg:{s<n>}:agent:<id>
+  KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
+  KEYS[3] outbox stream  tg:{s<n>}:outbox
+
+  ARGV[1] offsetMs   integer ms added to TIME (tests only)
+  ARGV[2] agentId    string
+  ARGV[3] eventTail  string (UUIDv7 random tail, for lease-expiry events)
+  ARGV[4] maxFree    integer, most expired leases freed in this call
+
+  Returns { code, {}, statusTuple }
+  Codes: 0 found, 1 AGENT_NOT_FOUND
+]]
+local rcall = redis.call
+--- @include "includes/clock"
+--- @include "includes/agent"
+--- @include "includes/events"
+--- @include "includes/leases"
+
+local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
+local now = nowMs(ARGV[1])
+local a = loadAgent(agentKey)
+if not a then return { 1, {}, {} } end
+freeExpired(agentKey, leasesKey, outbox, a, ARGV[2], now, tonumber(ARGV[4]), ARGV[3], 0)
+if a.dirty then saveCounters(agentKey, a) end
+return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }

@@ -1,0 +1,63 @@
+--[[
+  The agent hash holds everything a decision reads about the agent and its
+  current session, so one HMGET loads it and one HSET stores the counters.
+    role, status (active|suspended), sid, s_start (ms), s_limit (tokens),
+    d_limit (micro-dollars/day), s_used, s_res (tokens), s_cost (micro-dollars
+    spent in this session), c_res (micro-dollars held, any day), blocked
+    (denials in this session), next_exp (ms of the earliest open lease, 0: none),
+    digest (sha-256 hex of the agent's key), created (ms), meta (JSON text)
+  The day's spend lives in <agentKey>:day:<yyyymmdd>, field `cost`.
+]]
+local function loadAgent(key)
+  local v = rcall('HMGET', key, 'role', 'status', 'sid', 's_start', 's_limit', 'd_limit',
+    's_used', 's_res', 's_cost', 'c_res', 'blocked', 'next_exp', 'digest')
+  if not v[1] then return nil end
+  return {
+    role = v[1], status = v[2], sid = v[3], s_start = tonumber(v[4]),
+    s_limit = tonumber(v[5]), d_limit = tonumber(v[6]),
+    s_used = tonumber(v[7]) or 0, s_res = tonumber(v[8]) or 0, s_cost = tonumber(v[9]) or 0,
+    c_res = tonumber(v[10]) or 0, blocked = tonumber(v[11]) or 0, next_exp = tonumber(v[12]) or 0,
+    digest = v[13] or ''
+  }
+end
+
+local function saveCounters(key, a)
+  if a.s_res < 0 then a.s_res = 0 end
+  if a.c_res < 0 then a.c_res = 0 end
+  rcall('HSET', key, 's_used', a.s_used, 's_res', a.s_res, 's_cost', a.s_cost,
+    'c_res', a.c_res, 'blocked', a.blocked, 'next_exp', a.next_exp)
+end
+
+local function dayCost(agentKey, now)
+  return tonumber(rcall('HGET', agentKey .. ':day:' .. dayOf(now), 'cost')) or 0
+end
+
+-- Adds micro-dollars to the day of `now`; a new day key expires a day after
+-- its midnight (clean-up only: the day is in the key's name).
+-- Returns the day's new total.
+local function chargeDay(agentKey, now, offsetMs, cost)
+  if cost <= 0 then return dayCost(agentKey, now) end
+  local dk = agentKey .. ':day:' .. dayOf(now)
+  local total = tonumber(rcall('HINCRBY', dk, 'cost', cost))
+  if total == cost then
+    rcall('EXPIREAT', dk, math.floor((nextMidnight(now) - tonumber(offsetMs)) / 1000) + 86400)
+  end
+  return total
+end
+
+-- The agent's state as event fields, for the events that change an agent.
+local function stateFields(key, a, fields)
+  local x = rcall('HMGET', key, 'created', 'meta')
+  local t = { 'role', a.role, 'status', a.status, 'session_id', a.sid,
+    'session_started_at', a.s_start, 'session_token_limit', a.s_limit,
+    'daily_cost_limit', a.d_limit, 'key_digest', a.digest, 'created_at', x[1] or '',
+    'metadata', x[2] or '' }
+  for i = 1, #fields do t[#t + 1] = fields[i] end
+  return t
+end
+
+-- The status tuple every agent script returns (see src/engine/redis/replies.ts).
+local function statusOf(a, cUsed, now)
+  return { a.role, a.status, a.sid, a.s_start, a.s_used, a.s_res, a.s_limit, a.s_cost,
+    cUsed, a.c_res, a.d_limit, a.blocked, now }
+end

@@ -1,0 +1,30 @@
+--[[
+  Frees holds whose lease has passed (their worker died): at most `maxFree` per
+  call, oldest first, so the work per call is bounded. Each freed hold keeps its
+  record (st=expired) for a day, so a late settle still records its usage.
+  Needs: agent.lua, events.lua. Returns the number of events emitted.
+]]
+local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree, tail, n)
+  if a.next_exp == 0 or a.next_exp > now then return n end
+  local due = rcall('ZRANGEBYSCORE', leasesKey, '-inf', now, 'LIMIT', 0, maxFree)
+  for i = 1, #due do
+    local rk = agentKey .. ':res:' .. due[i]
+    local h = rcall('HMGET', rk, 'st', 'sid', 'tok', 'cost', 'op', 'req')
+    if h[1] == 'open' then
+      if h[2] == a.sid then a.s_res = a.s_res - tonumber(h[3]) end
+      a.c_res = a.c_res - tonumber(h[4])
+      rcall('HSET', rk, 'st', 'expired')
+      rcall('PEXPIRE', rk, 86400000)
+      emit(outbox, now, tail, n, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
+        'role', a.role, 'operation', h[5], 'reservation_id', agentId .. '.' .. due[i],
+        'request_id', h[6], 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,
+        'result', 'lease_expired', 'actor', 'system' })
+      n = n + 1
+    end
+  end
+  if #due > 0 then rcall('ZREM', leasesKey, unpack(due)) end
+  local first = rcall('ZRANGE', leasesKey, 0, 0, 'WITHSCORES')
+  a.next_exp = tonumber(first[2]) or 0
+  a.dirty = true
+  return n
+end

@@ -1,0 +1,40 @@
+--[[
+  registerAgent: create an agent with its limits, key digest and first session.
+
+  KEYS[1] agent hash     tg:{s<n>}:agent:<id>
+  KEYS[2] agent index    tg:{s<n>}:agents   (set of agent ids in the shard)
+  KEYS[3] outbox stream  tg:{s<n>}:outbox
+
+  ARGV[1]  offsetMs       integer ms added to TIME (tests only)
+  ARGV[2]  agentId        string
+  ARGV[3]  role           string
+  ARGV[4]  sessionLimit   integer tokens
+  ARGV[5]  dailyLimit     integer micro-dollars
+  ARGV[6]  keyDigest      string, sha-256 hex of the agent's API key
+  ARGV[7]  metadata       string, JSON text
+  ARGV[8]  sessionNonce   string, the first session id is <agentId>.<nonce>
+  ARGV[9]  eventTail      string (UUIDv7 random tail)
+  ARGV[10] actor          string
+
+  Returns { code, { createdMs, metadata }, statusTuple }
+  Codes: 0 registered, 11 CONFLICT (the agent exists; nothing written)
+]]
+local rcall = redis.call
+--- @include "includes/clock"
+--- @include "includes/agent"
+--- @include "includes/events"
+
+local agentKey, index, outbox = KEYS[1], KEYS[2], KEYS[3]
+local agentId = ARGV[2]
+local now = nowMs(ARGV[1])
+if rcall('EXISTS', agentKey) == 1 then return { 11, {}, {} } end
+
+local sid = agentId .. '.' .. ARGV[8]
+rcall('HSET', agentKey, 'role', ARGV[3], 'status', 'active', 'sid', sid, 's_start', now,
+  's_limit', ARGV[4], 'd_limit', ARGV[5], 's_used', 0, 's_res', 0, 's_cost', 0, 'c_res', 0,
+  'blocked', 0, 'next_exp', 0, 'digest', ARGV[6], 'created', now, 'meta', ARGV[7])
+rcall('SADD', index, agentId)
+local a = loadAgent(agentKey)
+emit(outbox, now, ARGV[9], 0, stateFields(agentKey, a,
+  { 'type', 'agent_registered', 'agent_id', agentId, 'actor', ARGV[10] }))
+return { 0, { now, ARGV[7] }, statusOf(a, dayCost(agentKey, now), now) }

@@ -1,0 +1,52 @@
+--[[
+  startSession: close the agent's current session and open a new one with a
+  fresh session budget (the guide's createSession / resetSession, and
+  endSession when ARGV[4] names the session to end). Holds made in the old
+  session stay held against the day; their tokens no longer count.
+
+  KEYS[1] agent hash     tg:{s<n>}:agent:<id>
+  KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
+  KEYS[3] outbox stream  tg:{s<n>}:outbox
+
+  ARGV[1] offsetMs     integer ms added to TIME (tests only)
+  ARGV[2] agentId      string
+  ARGV[3] nonce        string, the new session id is <agentId>.<nonce>
+  ARGV[4] expectedSid  string ('' = whatever session is current)
+  ARGV[5] eventTail    string (UUIDv7 random tail)
+  ARGV[6] actor        string
+  ARGV[7] maxFree      integer, most expired leases freed in this call
+
+  Returns { code, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
+                    endedDayCostMicros }, statusTuple (the new session) }
+  Codes: 0 started, 1 AGENT_NOT_FOUND, 12 SESSION_NOT_FOUND (ARGV[4] is not current)
+]]
+local rcall = redis.call
+--- @include "includes/clock"
+--- @include "includes/money"
+--- @include "includes/agent"
+--- @include "includes/events"
+--- @include "includes/leases"
+
+local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
+local agentId, tail, actor = ARGV[2], ARGV[5], ARGV[6]
+local now = nowMs(ARGV[1])
+local a = loadAgent(agentKey)
+if not a then return { 1, {}, {} } end
+if ARGV[4] ~= '' and ARGV[4] ~= a.sid then return { 12, {}, {} } end
+
+local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[7]), tail, 0)
+local cUsed = dayCost(agentKey, now)
+local ended = { a.sid, a.s_start, a.s_used, a.s_cost, a.blocked, cUsed }
+emit(outbox, now, tail, n, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.sid,
+  'role', a.role, 'input_tokens', '', 'output_tokens', '', 'tokens_used', a.s_used,
+  'cost', a.s_cost, 'operations_blocked', a.blocked, 'session_started_at', a.s_start,
+  'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
+  'actor', actor })
+
+a.sid, a.s_start = agentId .. '.' .. ARGV[3], now
+a.s_used, a.s_res, a.s_cost, a.blocked = 0, 0, 0, 0
+saveCounters(agentKey, a)
+rcall('HSET', agentKey, 'sid', a.sid, 's_start', now)
+emit(outbox, now, tail, n + 1, stateFields(agentKey, a,
+  { 'type', 'session_started', 'agent_id', agentId, 'actor', actor }))
+return { 0, ended, statusOf(a, cUsed, now) }

@@ -1,0 +1,166 @@
+import { costMicros, usdToMicros } from '../engine/money.js';
+import type { Actor, Engine, Exceeded } from '../engine/types.js';
+import { digestKey, generateApiKey } from '../identity/api-key.js';
+import type { Policy } from '../policy/index.js';
+import { type BudgetStatus, toBudgetStatus } from './status.js';
+
+export interface BudgetDeps {
+  engine: Engine;
+  policy: Policy;
+  actor: Actor;
+}
+
+export interface BudgetCheck {
+  allowed: boolean;
+  reason: string | null;
+  error_code?: 'AGENT_NOT_FOUND' | 'BUDGET_EXCEEDED';
+  exceeded?: Exceeded;
+  suggestion?: string;
+  budget_status: BudgetStatus | null;
+}
+
+/**
+ * The guide's budget-tracker, async, on the engine. `checkBudget` holds
+ * nothing (use guard.checkPermission to hold the estimate).
+ */
+export class Budget {
+  constructor(private readonly deps: BudgetDeps) {}
+
+  /**
+   * Sets an agent's limits (USD for the daily limit). An agent that does not
+   * exist yet is registered with this role, as the guide's test does.
+   */
+  async initializeBudget(
+    agentId: string,
+    role: string,
+    sessionTokenLimit?: number,
+    dailyCostLimit?: number,
+  ): Promise<BudgetStatus> {
+    const d = this.deps.policy.roleBudget(role);
+    const sessionLimit = sessionTokenLimit ?? d.sessionTokenLimit;
+    const dailyMicros =
+      dailyCostLimit !== undefined ? usdToMicros(dailyCostLimit) : d.dailyCostLimitMicros;
+    const existing = await this.deps.engine.getAgent(agentId);
+    if (!existing) {
+      const snap = await this.deps.engine.registerAgent({
+        agentId,
+        role,
+        sessionTokenLimit: sessionLimit,
+        dailyLimitMicros: dailyMicros,
+        keyDigest: digestKey(generateApiKey()),
+        metadata: '{}',
+        actor: this.deps.actor,
+      });
+      return toBudgetStatus(snap.status);
+    }
+    const snap = await this.deps.engine.updateAgent({
+      agentId,
+      event: 'limits_changed',
+      set: { role, sessionTokenLimit: sessionLimit, dailyLimitMicros: dailyMicros },
+      actor: this.deps.actor,
+    });
+    return toBudgetStatus(snap.status);
+  }
+
+  /** Overrides limits (PUT /v1/agents/:id/budget). */
+  async setLimits(
+    agentId: string,
+    limits: { sessionTokenLimit?: number; dailyCostLimit?: number },
+  ): Promise<BudgetStatus> {
+    const snap = await this.deps.engine.updateAgent({
+      agentId,
+      event: 'limits_changed',
+      set: {
+        sessionTokenLimit: limits.sessionTokenLimit,
+        dailyLimitMicros:
+          limits.dailyCostLimit !== undefined ? usdToMicros(limits.dailyCostLimit) : undefined,
+      },
+      actor: this.deps.actor,
+    });
+    return toBudgetStatus(snap.status);
+  }
+
+  async getBudgetStatus(agentId: string): Promise<BudgetStatus | null> {
+    const s = await this.deps.engine.status(agentId);
+    return s ? toBudgetStatus(s) : null;
+  }
+
+  /** Would this estimate fit now? Reads only; holds nothing. */
+  async checkBudget(
+    agentId: string,
+    estimatedTokens: number,
+    model?: string,
+  ): Promise<BudgetCheck> {
+    const s = await this.deps.engine.status(agentId);
+    if (!s) {
+      return {
+        allowed: false,
+        reason: 'Agent not found',
+        error_code: 'AGENT_NOT_FOUND',
+        budget_status: null,
+      };
+    }
+    const r = this.deps.policy.rates(model);
+    const hold = costMicros(
+      estimatedTokens,
+      Math.max(r.inputMicrosPerMillion, r.outputMicrosPerMillion),
+      0,
+      0,
+    );
+    const status = toBudgetStatus(s);
+    if (s.sessionTokensUsed + s.sessionTokensReserved + estimatedTokens > s.sessionTokenLimit) {
+      return { allowed: false, ...budgetReason('session', status), budget_status: status };
+    }
+    if (s.dailyCostMicros + s.dailyReservedMicros + hold > s.dailyLimitMicros) {
+      return { allowed: false, ...budgetReason('daily', status), budget_status: status };
+    }
+    return { allowed: true, reason: null, budget_status: status };
+  }
+
+  /** Records usage with no reservation; always recorded, even past a limit. */
+  async deductBudget(
+    agentId: string,
+    inputTokens: number,
+    outputTokens: number,
+    model?: string,
+    operation?: string,
+  ): Promise<BudgetStatus> {
+    const r = await this.deps.engine.recordUsage({
+      agentId,
+      operation,
+      inputTokens,
+      outputTokens,
+      rates: this.deps.policy.rates(model),
+      result: 'success',
+      actor: this.deps.actor,
+    });
+    return toBudgetStatus(r.status);
+  }
+
+  /** Starts a new session: a fresh session budget. */
+  async resetSession(agentId: string): Promise<BudgetStatus> {
+    const change = await this.deps.engine.startSession({ agentId, actor: this.deps.actor });
+    return toBudgetStatus(change.status);
+  }
+}
+
+/** The guide's texts for an exceeded budget. */
+export function budgetReason(
+  exceeded: Exceeded,
+  s: BudgetStatus,
+): { error_code: 'BUDGET_EXCEEDED'; exceeded: Exceeded; reason: string; suggestion: string } {
+  if (exceeded === 'session') {
+    return {
+      error_code: 'BUDGET_EXCEEDED',
+      exceeded,
+      reason: `Session token limit reached. Used: ${s.session.tokens_used}/${s.session.tokens_limit}`,
+      suggestion: 'Start a new session or increase session limit',
+    };
+  }
+  return {
+    error_code: 'BUDGET_EXCEEDED',
+    exceeded,
+    reason: `Daily cost limit reached. Used: $${s.daily.cost_used.toFixed(2)}/$${s.daily.cost_limit.toFixed(2)}`,
+    suggestion: 'Wait for daily reset at midnight UTC or increase daily limit',
+  };
+}

@@ -1,0 +1,2 @@
+export { Budget, type BudgetCheck, type BudgetDeps, budgetReason } from './budget.js';
+export { type BudgetStatus, toBudgetStatus } from './status.js';

@@ -1,0 +1,68 @@
+import { isoDay, nextMidnight } from '../engine/clock.js';
+import { microsToUsd, pct } from '../engine/money.js';
+import type { EngineStatus } from '../engine/types.js';
+
+/** The budget status contract (DESIGN.md), snake_case as in the integration guide. */
+export interface BudgetStatus {
+  agent_id: string;
+  role: string;
+  session: {
+    session_id: string;
+    tokens_used: number;
+    tokens_reserved: number;
+    tokens_limit: number;
+    tokens_remaining: number;
+    utilization_pct: number;
+  };
+  daily: {
+    date: string;
+    cost_used: number;
+    cost_reserved: number;
+    cost_limit: number;
+    cost_remaining: number;
+    utilization_pct: number;
+    resets_at: string;
+  };
+  operations_blocked: number;
+  is_session_exhausted: boolean;
+  is_daily_exhausted: boolean;
+}
+
+/**
+ * Builds the status from one atomic engine read. Remaining = limit - used -
+ * reserved (never below 0); "exhausted" means used has reached the limit
+ * (holds in flight do not make a budget exhausted). Utilization is used over
+ * limit in percent, two decimals, truncated; it may pass 100 (usage that
+ * happened is never refused).
+ */
+export function toBudgetStatus(s: EngineStatus): BudgetStatus {
+  const tokensRemaining = Math.max(
+    0,
+    s.sessionTokenLimit - s.sessionTokensUsed - s.sessionTokensReserved,
+  );
+  const costRemaining = Math.max(0, s.dailyLimitMicros - s.dailyCostMicros - s.dailyReservedMicros);
+  return {
+    agent_id: s.agentId,
+    role: s.role,
+    session: {
+      session_id: s.sessionId,
+      tokens_used: s.sessionTokensUsed,
+      tokens_reserved: s.sessionTokensReserved,
+      tokens_limit: s.sessionTokenLimit,
+      tokens_remaining: tokensRemaining,
+      utilization_pct: Number(pct(s.sessionTokensUsed, s.sessionTokenLimit)),
+    },
+    daily: {
+      date: isoDay(s.nowMs),
+      cost_used: microsToUsd(s.dailyCostMicros),
+      cost_reserved: microsToUsd(s.dailyReservedMicros),
+      cost_limit: microsToUsd(s.dailyLimitMicros),
+      cost_remaining: microsToUsd(costRemaining),
+      utilization_pct: Number(pct(s.dailyCostMicros, s.dailyLimitMicros)),
+      resets_at: new Date(nextMidnight(s.nowMs)).toISOString(),
+    },
+    operations_blocked: s.operationsBlocked,
+    is_session_exhausted: s.sessionTokensUsed >= s.sessionTokenLimit,
+    is_daily_exhausted: s.dailyCostMicros >= s.dailyLimitMicros,
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * The UTC day arithmetic shared by the TypeScript side (the scripts do the same
+ * in lua/includes/clock.lua). Time itself always comes from Redis (or, for
+ * MemoryEngine, from the process clock plus the same test-only offset).
+ */
+export const DAY_MS = 86_400_000;
+
+/** yyyymmdd of the UTC day of `ms`, as an integer. */
+export function dayOf(ms: number): number {
+  const d = new Date(ms);
+  return d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate();
+}
+
+export function nextMidnight(ms: number): number {
+  return (Math.floor(ms / DAY_MS) + 1) * DAY_MS;
+}
+
+/** `2026-11-24` for the UTC day of `ms`. */
+export function isoDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}

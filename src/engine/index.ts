@@ -1,0 +1,47 @@
+import { checkEvictionPolicy, connect, type RedisTarget } from './connect.js';
+import { MemoryEngine } from './memory/index.js';
+import { RedisEngine } from './redis/index.js';
+import type { ScriptObserver } from './redis/scripts.js';
+import type { Engine } from './types.js';
+
+export { dayOf, isoDay, nextMidnight } from './clock.js';
+export { Code } from './codes.js';
+export type { RedisTarget } from './connect.js';
+export * as ids from './ids.js';
+export { agentKeys, DEFAULT_SHARDS, shardOf } from './keys.js';
+export { MemoryEngine } from './memory/index.js';
+export { costMicros, microsToUsd, usdToMicros } from './money.js';
+export { RedisEngine } from './redis/index.js';
+export * from './types.js';
+
+export interface EngineOptions {
+  /** A Redis URL, an ioredis client or Cluster, or cluster nodes; none: MemoryEngine. */
+  redis?: RedisTarget;
+  /** Shards per deployment (fixed once data exists). Default 16. */
+  shards?: number;
+  /** Most expired leases one call frees. Default 8. */
+  maxFreePerCall?: number;
+  /** Accept a Redis whose maxmemory-policy is not noeviction (not recommended). */
+  allowEviction?: boolean;
+  observer?: ScriptObserver;
+}
+
+export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
+  if (opts.redis === undefined) {
+    return new MemoryEngine({ shards: opts.shards, maxFreePerCall: opts.maxFreePerCall });
+  }
+  const { client, owned } = connect(opts.redis);
+  try {
+    if (!opts.allowEviction) await checkEvictionPolicy(client);
+  } catch (e) {
+    if (owned) client.disconnect();
+    throw e;
+  }
+  return new RedisEngine({
+    client,
+    ownsClient: owned,
+    shards: opts.shards,
+    maxFreePerCall: opts.maxFreePerCall,
+    observer: opts.observer,
+  });
+}

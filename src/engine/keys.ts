@@ -1,0 +1,60 @@
+/**
+ * Key names, in one place. A budget scope (the agent) maps to one of S shards
+ * by a stable hash of its id; every key of a scope carries the shard's hash tag
+ * `{s<n>}`, so one script's keys always share a Redis Cluster slot.
+ *
+ *   tg:{s<n>}:agent:<id>                 agent hash (state, limits, session counters)
+ *   tg:{s<n>}:agent:<id>:day:<yyyymmdd>  the day's spend (derived by the scripts)
+ *   tg:{s<n>}:agent:<id>:leases          zset of open holds by lease end
+ *   tg:{s<n>}:agent:<id>:res:<nonce>     one reservation
+ *   tg:{s<n>}:agent:<id>:req:<req id>    request-id idempotency record
+ *   tg:{s<n>}:agents                     set of agent ids in the shard
+ *   tg:{s<n>}:outbox                     the shard's audit outbox stream
+ */
+export const DEFAULT_SHARDS = 16;
+
+/** FNV-1a 32-bit of the id, mod the shard count: stable across processes and versions. */
+export function shardOf(scopeId: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < scopeId.length; i++) {
+    h ^= scopeId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
+}
+
+export function shardTag(shard: number): string {
+  return `tg:{s${shard}}:`;
+}
+
+export interface AgentKeys {
+  agent: string;
+  leases: string;
+  outbox: string;
+  index: string;
+  res(nonce: string): string;
+  req(requestId: string): string;
+  day(yyyymmdd: number): string;
+}
+
+export function agentKeys(agentId: string, shards: number): AgentKeys {
+  const tag = shardTag(shardOf(agentId, shards));
+  const agent = `${tag}agent:${agentId}`;
+  return {
+    agent,
+    leases: `${agent}:leases`,
+    outbox: `${tag}outbox`,
+    index: `${tag}agents`,
+    res: (nonce) => `${agent}:res:${nonce}`,
+    req: (requestId) => `${agent}:req:${requestId}`,
+    day: (yyyymmdd) => `${agent}:day:${yyyymmdd}`,
+  };
+}
+
+export function outboxKey(shard: number): string {
+  return `${shardTag(shard)}outbox`;
+}
+
+export function indexKey(shard: number): string {
+  return `${shardTag(shard)}agents`;
+}

@@ -1,0 +1,113 @@
+import type {
+  Actor,
+  AgentRecordRaw,
+  AgentSnapshot,
+  AuthorizeInput,
+  AuthorizeResult,
+  Engine,
+  EngineStatus,
+  OutboxEntry,
+  RegisterInput,
+  ReleaseInput,
+  ReleaseResult,
+  SessionChange,
+  SessionInput,
+  SettleInput,
+  SettleResult,
+  UpdateInput,
+  UsageInput,
+  UsageResult,
+} from '../types.js';
+import { deleteAgent, getAgent, listAgents, registerAgent, updateAgent } from './agents.js';
+import { authorize } from './authorize.js';
+import { release } from './release.js';
+import { startSession } from './session.js';
+import { settle } from './settle.js';
+import { MemoryState } from './state.js';
+import { getStatus } from './status.js';
+import { recordUsage } from './usage.js';
+
+export interface MemoryEngineOptions {
+  /** Shards (outboxes) per deployment, as for RedisEngine. Default 16. */
+  shards?: number;
+  /** Most expired leases one call frees. Default 8. */
+  maxFreePerCall?: number;
+}
+
+/**
+ * The embedded engine: the lua/ scripts' operations in TypeScript, in process,
+ * with the same results. Each operation runs in one synchronous step (no
+ * await between reading and writing state), so it is atomic; the methods are
+ * async only to fit the Engine interface. All state lives in the instance.
+ */
+export class MemoryEngine implements Engine {
+  readonly kind = 'memory' as const;
+  readonly shards: number;
+  private readonly st: MemoryState;
+
+  constructor(opts: MemoryEngineOptions = {}) {
+    this.st = new MemoryState(opts);
+    this.shards = this.st.shards;
+  }
+
+  setClockOffsetForTests(ms: number): void {
+    this.st.offset = ms;
+  }
+
+  async registerAgent(i: RegisterInput): Promise<AgentSnapshot> {
+    return registerAgent(this.st, i);
+  }
+
+  async updateAgent(i: UpdateInput): Promise<AgentSnapshot> {
+    return updateAgent(this.st, i);
+  }
+
+  async deleteAgent(agentId: string, actor: Actor): Promise<EngineStatus> {
+    return deleteAgent(this.st, agentId, actor);
+  }
+
+  async startSession(i: SessionInput): Promise<SessionChange> {
+    return startSession(this.st, i);
+  }
+
+  async authorize(i: AuthorizeInput): Promise<AuthorizeResult> {
+    return authorize(this.st, i);
+  }
+
+  async settle(i: SettleInput): Promise<SettleResult> {
+    return settle(this.st, i);
+  }
+
+  async release(i: ReleaseInput): Promise<ReleaseResult> {
+    return release(this.st, i);
+  }
+
+  async recordUsage(i: UsageInput): Promise<UsageResult> {
+    return recordUsage(this.st, i);
+  }
+
+  async status(agentId: string): Promise<EngineStatus | null> {
+    return getStatus(this.st, agentId);
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecordRaw | null> {
+    return getAgent(this.st, agentId);
+  }
+
+  async listAgents(): Promise<AgentSnapshot[]> {
+    return listAgents(this.st);
+  }
+
+  /** Every event still in the outbox, oldest first, shard by shard ascending. */
+  async readOutbox(shard?: number): Promise<OutboxEntry[]> {
+    const boxes = shard === undefined ? this.st.outbox : [this.st.outbox[shard] ?? []];
+    const out: OutboxEntry[] = [];
+    for (const box of boxes) {
+      for (const e of box)
+        out.push({ shard: e.shard, streamId: e.streamId, fields: { ...e.fields } });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

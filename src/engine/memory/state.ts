@@ -1,0 +1,236 @@
+import { DAY_MS, dayOf } from '../clock.js';
+import { DEFAULT_SHARDS, shardOf } from '../keys.js';
+import { RandomPool } from '../random.js';
+import type { AgentStatus, OutboxEntry } from '../types.js';
+import { ExpiryQueue } from './queue.js';
+
+/**
+ * The in-process mirror of the Redis keys (src/engine/keys.ts). Field names
+ * follow the Lua ones; see lua/includes/agent.lua.
+ */
+
+/** tg:{s<n>}:agent:<id> */
+export interface AgentRec {
+  role: string;
+  status: AgentStatus;
+  /** Current session id, `<agentId>.<nonce>`. */
+  sid: string;
+  /** s_start: ms. */
+  sStart: number;
+  /** s_limit: tokens per session. */
+  sLimit: number;
+  /** d_limit: micro-dollars per day. */
+  dLimit: number;
+  sUsed: number;
+  sRes: number;
+  sCost: number;
+  /** c_res: micro-dollars held, any day. */
+  cRes: number;
+  blocked: number;
+  /** next_exp: ms of the earliest open lease (never later than it), 0: none. */
+  nextExp: number;
+  digest: string;
+  created: number;
+  meta: string;
+}
+
+export type ResState = 'open' | 'expired' | 'done';
+
+/** tg:{s<n>}:agent:<id>:res:<nonce>; while open, also a member of the leases. */
+export interface Reservation {
+  readonly scope: Scope;
+  readonly nonce: string;
+  st: ResState;
+  readonly sid: string;
+  readonly tok: number;
+  readonly cost: number;
+  readonly rin: number;
+  readonly rout: number;
+  readonly op: string;
+  readonly model: string;
+  /** Lease end (ms of the engine's clock): the score in the leases zset. */
+  readonly exp: number;
+  readonly req: string;
+  /** Set when closed (settle fields `in`, `out`, `charged`, `result`). */
+  inTokens: number;
+  outTokens: number;
+  charged: number;
+  result: string;
+  /** Real (process) ms after which the record is gone; 0: no expiry (open). */
+  expireAt: number;
+}
+
+/** tg:{s<n>}:agent:<id>:req:<request id> = `<leaseEnd>|<nonce>|<fingerprint>` */
+export interface RequestRec {
+  readonly scope: Scope;
+  readonly id: string;
+  readonly leaseEnd: number;
+  readonly nonce: string;
+  readonly fp: string;
+  readonly expireAt: number;
+}
+
+/** tg:{s<n>}:agent:<id>:day:<yyyymmdd>, field `cost`. */
+export interface DayRec {
+  readonly scope: Scope;
+  readonly day: number;
+  cost: number;
+  readonly expireAt: number;
+}
+
+/**
+ * Everything stored under one agent id. Reservations, request ids and day
+ * spend outlive the agent record (deleteAgent removes only the agent, its
+ * leases and its open holds), as the Redis keys do.
+ */
+export interface Scope {
+  readonly agentId: string;
+  readonly shard: number;
+  agent: AgentRec | null;
+  /** Open holds ordered by (lease end, nonce), like the leases zset. */
+  leases: Reservation[];
+  readonly res: Map<string, Reservation>;
+  readonly req: Map<string, RequestRec>;
+  readonly days: Map<number, DayRec>;
+}
+
+/** Expired records reclaimed per queue and operation, at least (and at least twice maxFree). */
+const SWEEP_PER_CALL = 16;
+
+export interface MemoryStateOptions {
+  shards?: number;
+  maxFreePerCall?: number;
+}
+
+export class MemoryState {
+  readonly shards: number;
+  readonly maxFree: number;
+  private readonly sweep: number;
+  readonly rnd = new RandomPool();
+  readonly scopes = new Map<string, Scope>();
+  /** tg:{s<n>}:agents */
+  readonly index: Set<string>[];
+  /** tg:{s<n>}:outbox */
+  readonly outbox: OutboxEntry[][];
+  private readonly lastMs: number[];
+  private readonly lastSeq: number[];
+
+  /** Test-only clock shift. */
+  offset = 0;
+  /** Process time of the current operation (what Redis expiry runs on). */
+  real = 0;
+  /** The engine's clock for the current operation: real + offset. */
+  now = 0;
+  /** yyyymmdd of `now`, and the bounds of that day. */
+  day = 0;
+  dayStart = 0;
+  dayEnd = 0;
+  /** Set by freeExpired when it ran (the Lua `a.dirty`). */
+  dirty = false;
+
+  readonly resQ = new ExpiryQueue<Reservation>();
+  readonly reqQ = new ExpiryQueue<RequestRec>();
+  readonly dayQ = new ExpiryQueue<DayRec>();
+
+  constructor(opts: MemoryStateOptions = {}) {
+    this.shards = opts.shards ?? DEFAULT_SHARDS;
+    this.maxFree = opts.maxFreePerCall ?? 8;
+    this.sweep = Math.max(SWEEP_PER_CALL, 2 * this.maxFree);
+    this.index = Array.from({ length: this.shards }, () => new Set<string>());
+    this.outbox = Array.from({ length: this.shards }, () => []);
+    this.lastMs = new Array<number>(this.shards).fill(0);
+    this.lastSeq = new Array<number>(this.shards).fill(0);
+  }
+
+  /** Reads the clock once for an operation, and reclaims a few expired records. */
+  tick(): void {
+    const real = Date.now();
+    const now = real + this.offset;
+    this.real = real;
+    this.now = now;
+    this.dirty = false;
+    if (now < this.dayStart || now >= this.dayEnd) {
+      this.dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+      this.dayEnd = this.dayStart + DAY_MS;
+      this.day = dayOf(now);
+    }
+    this.resQ.drain(real, this.sweep, this.dropRes);
+    this.reqQ.drain(real, this.sweep, this.dropReq);
+    this.dayQ.drain(real, this.sweep, this.dropDay);
+  }
+
+  shardOf(agentId: string): number {
+    return shardOf(agentId, this.shards);
+  }
+
+  scope(agentId: string): Scope {
+    let sc = this.scopes.get(agentId);
+    if (!sc) {
+      sc = {
+        agentId,
+        shard: this.shardOf(agentId),
+        agent: null,
+        leases: [],
+        res: new Map(),
+        req: new Map(),
+        days: new Map(),
+      };
+      this.scopes.set(agentId, sc);
+    }
+    return sc;
+  }
+
+  /** Forgets a scope that holds nothing any more (records may also go lazily, on read). */
+  dropIfEmpty(sc: Scope): void {
+    if (
+      sc.agent === null &&
+      sc.leases.length === 0 &&
+      sc.res.size === 0 &&
+      sc.req.size === 0 &&
+      sc.days.size === 0 &&
+      this.scopes.get(sc.agentId) === sc
+    ) {
+      this.scopes.delete(sc.agentId);
+    }
+  }
+
+  /** The next XADD `*` id of the shard's stream: `<ms>-<seq>`, always increasing. */
+  streamId(shard: number): string {
+    const ms = this.real;
+    const last = this.lastMs[shard] as number;
+    if (ms > last) {
+      this.lastMs[shard] = ms;
+      this.lastSeq[shard] = 0;
+      return `${ms}-0`;
+    }
+    const seq = (this.lastSeq[shard] as number) + 1;
+    this.lastSeq[shard] = seq;
+    return `${last}-${seq}`;
+  }
+
+  private readonly dropRes = (r: Reservation): void => {
+    const sc = r.scope;
+    if (r.expireAt !== 0 && r.expireAt < this.real && sc.res.get(r.nonce) === r) {
+      sc.res.delete(r.nonce);
+    }
+    this.dropIfEmpty(sc);
+  };
+
+  private readonly dropReq = (q: RequestRec): void => {
+    const sc = q.scope;
+    if (q.expireAt < this.real && sc.req.get(q.id) === q) sc.req.delete(q.id);
+    this.dropIfEmpty(sc);
+  };
+
+  private readonly dropDay = (d: DayRec): void => {
+    const sc = d.scope;
+    if (d.expireAt < this.real && sc.days.get(d.day) === d) sc.days.delete(d.day);
+    this.dropIfEmpty(sc);
+  };
+}
+
+/** saveCounters of lua/includes/agent.lua: reserved counters never go below 0. */
+export function saveCounters(a: AgentRec): void {
+  if (a.sRes < 0) a.sRes = 0;
+  if (a.cRes < 0) a.cRes = 0;
+}

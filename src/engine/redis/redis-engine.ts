@@ -1,0 +1,432 @@
+import type { Cluster, Redis } from 'ioredis';
+import { TollgateError } from '../../errors.js';
+import { Code, denialOf } from '../codes.js';
+import { checkAgentId } from '../ids.js';
+import { agentKeys, DEFAULT_SHARDS, indexKey, outboxKey } from '../keys.js';
+import { RandomPool } from '../random.js';
+import type {
+  Actor,
+  AgentRecordRaw,
+  AgentSnapshot,
+  AuthorizeInput,
+  AuthorizeResult,
+  Engine,
+  EngineStatus,
+  OutboxEntry,
+  RegisterInput,
+  ReleaseInput,
+  ReleaseResult,
+  SessionChange,
+  SessionInput,
+  SettleInput,
+  SettleResult,
+  UpdateInput,
+  UsageInput,
+  UsageResult,
+} from '../types.js';
+import {
+  checkAuthorize,
+  checkRegister,
+  checkRelease,
+  checkSettle,
+  checkUpdate,
+  checkUsage,
+} from '../validate.js';
+import { parseStatus } from './replies.js';
+import { type ScriptObserver, type ScriptReply, Scripts } from './scripts.js';
+import { storeErrors } from './store-errors.js';
+
+export interface RedisEngineOptions {
+  /** An ioredis client or Cluster. */
+  client: Redis | Cluster;
+  /** Close the client on close() (true when Tollgate created it). */
+  ownsClient?: boolean;
+  /** Shards per deployment (fixed once data exists). Default 16. */
+  shards?: number;
+  /** Most expired leases one call frees. Default 8. */
+  maxFreePerCall?: number;
+  observer?: ScriptObserver;
+}
+
+const UPDATE_FIELDS = {
+  role: 'role',
+  status: 'status',
+  sessionTokenLimit: 's_limit',
+  dailyLimitMicros: 'd_limit',
+  keyDigest: 'digest',
+  metadata: 'meta',
+} as const;
+
+export class RedisEngine implements Engine {
+  readonly kind = 'redis' as const;
+  readonly shards: number;
+  private readonly client: Redis | Cluster;
+  private readonly scripts: Scripts;
+  private readonly rnd = new RandomPool();
+  private readonly maxFree: number;
+  private readonly ownsClient: boolean;
+  private offsetMs = 0;
+
+  constructor(opts: RedisEngineOptions) {
+    this.client = opts.client;
+    this.shards = opts.shards ?? DEFAULT_SHARDS;
+    this.maxFree = opts.maxFreePerCall ?? 8;
+    this.ownsClient = opts.ownsClient ?? false;
+    this.scripts = new Scripts(opts.client, opts.observer);
+  }
+
+  setClockOffsetForTests(ms: number): void {
+    this.offsetMs = ms;
+  }
+
+  private keys(agentId: string) {
+    return agentKeys(agentId, this.shards);
+  }
+
+  private snapshot(agentId: string, r: ScriptReply): AgentSnapshot {
+    return {
+      status: parseStatus(agentId, r[2]),
+      createdMs: Number(r[1][0]),
+      metadata: String(r[1][1] ?? '{}'),
+    };
+  }
+
+  async registerAgent(i: RegisterInput): Promise<AgentSnapshot> {
+    checkRegister(i);
+    const k = this.keys(i.agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'registerAgent',
+        [k.agent, k.index, k.outbox],
+        [
+          this.offsetMs,
+          i.agentId,
+          i.role,
+          i.sessionTokenLimit,
+          i.dailyLimitMicros,
+          i.keyDigest,
+          i.metadata,
+          this.rnd.nonce(),
+          this.rnd.eventTail(),
+          i.actor,
+        ],
+      ),
+    );
+    if (r[0] === Code.CONFLICT) {
+      throw new TollgateError('CONFLICT', `Agent ${i.agentId} already exists`, {
+        agent_id: i.agentId,
+      });
+    }
+    return this.snapshot(i.agentId, r);
+  }
+
+  async updateAgent(i: UpdateInput): Promise<AgentSnapshot> {
+    checkUpdate(i);
+    const k = this.keys(i.agentId);
+    const pairs: (string | number)[] = [];
+    for (const [name, field] of Object.entries(UPDATE_FIELDS)) {
+      const v = i.set[name as keyof typeof UPDATE_FIELDS];
+      if (v !== undefined) pairs.push(field, v);
+    }
+    const r = await storeErrors(
+      this.scripts.run(
+        'updateAgent',
+        [k.agent, k.outbox],
+        [this.offsetMs, i.agentId, i.event, this.rnd.eventTail(), i.actor, ...pairs],
+      ),
+    );
+    if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(i.agentId);
+    return this.snapshot(i.agentId, r);
+  }
+
+  async deleteAgent(agentId: string, actor: Actor): Promise<EngineStatus> {
+    checkAgentId(agentId);
+    const k = this.keys(agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'deleteAgent',
+        [k.agent, k.index, k.leases, k.outbox],
+        [this.offsetMs, agentId, this.rnd.eventTail(), actor],
+      ),
+    );
+    if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(agentId);
+    return parseStatus(agentId, r[2]);
+  }
+
+  async startSession(i: SessionInput): Promise<SessionChange> {
+    checkAgentId(i.agentId);
+    const k = this.keys(i.agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'startSession',
+        [k.agent, k.leases, k.outbox],
+        [
+          this.offsetMs,
+          i.agentId,
+          this.rnd.nonce(),
+          i.endSessionId ?? '',
+          this.rnd.eventTail(),
+          i.actor,
+          this.maxFree,
+        ],
+      ),
+    );
+    if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(i.agentId);
+    if (r[0] === Code.SESSION_NOT_FOUND) {
+      throw new TollgateError('NOT_FOUND', 'Session not found or already ended', {
+        session_id: i.endSessionId,
+      });
+    }
+    const e = r[1];
+    return {
+      ended: {
+        sessionId: String(e[0]),
+        startedMs: Number(e[1]),
+        tokensUsed: Number(e[2]),
+        costMicros: Number(e[3]),
+        operationsBlocked: Number(e[4]),
+        dailyCostMicros: Number(e[5]),
+      },
+      status: parseStatus(i.agentId, r[2]),
+    };
+  }
+
+  async authorize(i: AuthorizeInput): Promise<AuthorizeResult> {
+    checkAuthorize(i);
+    const k = this.keys(i.agentId);
+    const nonce = this.rnd.nonce();
+    const r = await storeErrors(
+      this.scripts.run(
+        'authorize',
+        [k.agent, k.leases, k.res(nonce), k.req(i.requestId ?? ''), k.outbox],
+        [
+          this.offsetMs,
+          i.agentId,
+          i.operation,
+          i.estimatedTokens,
+          i.rates.inputMicrosPerMillion,
+          i.rates.outputMicrosPerMillion,
+          i.rates.model,
+          nonce,
+          i.leaseMs,
+          i.requestId ?? '',
+          i.keyDigest ?? '',
+          this.rnd.eventTail(),
+          i.actor,
+          this.maxFree,
+          ...i.allowedRoles,
+        ],
+      ),
+    );
+    const code = r[0];
+    if (code === Code.OK || code === Code.REPLAYED) {
+      return {
+        allowed: true,
+        reservationId: String(r[1][0]),
+        leaseEndMs: Number(r[1][1]),
+        holdCostMicros: Number(r[1][2]),
+        replayed: code === Code.REPLAYED,
+        status: parseStatus(i.agentId, r[2]),
+      };
+    }
+    requestErrors(code, i.agentId);
+    const denial = denialOf(code);
+    if (!denial) throw unexpected('authorize', code);
+    return {
+      allowed: false,
+      ...denial,
+      status: code === Code.AGENT_NOT_FOUND ? null : parseStatus(i.agentId, r[2]),
+    };
+  }
+
+  async settle(i: SettleInput): Promise<SettleResult> {
+    const { agentId, nonce } = checkSettle(i);
+    const k = this.keys(agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'settle',
+        [k.agent, k.leases, k.res(nonce), k.outbox],
+        [
+          this.offsetMs,
+          agentId,
+          nonce,
+          i.operation ?? '',
+          i.inputTokens,
+          i.outputTokens,
+          i.rates?.inputMicrosPerMillion ?? '',
+          i.rates?.outputMicrosPerMillion ?? '',
+          i.rates?.model ?? '',
+          i.result,
+          i.keyDigest ?? '',
+          this.rnd.eventTail(),
+          i.actor,
+          this.maxFree,
+        ],
+      ),
+    );
+    const code = r[0];
+    requestErrors(code, agentId);
+    if (nonce !== '' && (code === Code.AGENT_NOT_FOUND || code === Code.RESERVATION_NOT_FOUND)) {
+      throw reservationNotFound(i);
+    }
+    if (code === Code.AGENT_NOT_FOUND) throw notFound(agentId);
+    const outcome =
+      code === Code.OK ? 'settled' : code === Code.ALREADY_CLOSED ? 'already_closed' : 'no_hold';
+    return {
+      outcome,
+      reservationId: String(r[1][0] ?? ''),
+      costMicros: Number(r[1][1] ?? 0),
+      status: parseStatus(agentId, r[2]),
+    };
+  }
+
+  async release(i: ReleaseInput): Promise<ReleaseResult> {
+    const { agentId, nonce } = checkRelease(i);
+    const k = this.keys(agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'release',
+        [k.agent, k.leases, k.res(nonce), k.outbox],
+        [
+          this.offsetMs,
+          agentId,
+          nonce,
+          i.keyDigest ?? '',
+          this.rnd.eventTail(),
+          i.actor,
+          this.maxFree,
+        ],
+      ),
+    );
+    requestErrors(r[0], agentId);
+    if (r[0] === Code.AGENT_NOT_FOUND || r[0] === Code.RESERVATION_NOT_FOUND) {
+      throw reservationNotFound(i);
+    }
+    return {
+      outcome: r[0] === Code.OK ? 'released' : 'already_closed',
+      reservationId: i.reservationId,
+      status: parseStatus(agentId, r[2]),
+    };
+  }
+
+  async recordUsage(i: UsageInput): Promise<UsageResult> {
+    checkUsage(i);
+    const k = this.keys(i.agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'recordUsage',
+        [k.agent, k.leases, k.outbox],
+        [
+          this.offsetMs,
+          i.agentId,
+          i.operation ?? '',
+          i.inputTokens,
+          i.outputTokens,
+          i.rates.inputMicrosPerMillion,
+          i.rates.outputMicrosPerMillion,
+          i.rates.model,
+          i.result,
+          i.keyDigest ?? '',
+          this.rnd.eventTail(),
+          i.actor,
+          this.maxFree,
+        ],
+      ),
+    );
+    requestErrors(r[0], i.agentId);
+    if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(i.agentId);
+    return { costMicros: Number(r[1][1]), status: parseStatus(i.agentId, r[2]) };
+  }
+
+  async status(agentId: string): Promise<EngineStatus | null> {
+    checkAgentId(agentId);
+    const k = this.keys(agentId);
+    const r = await storeErrors(
+      this.scripts.run(
+        'getStatus',
+        [k.agent, k.leases, k.outbox],
+        [this.offsetMs, agentId, this.rnd.eventTail(), this.maxFree],
+      ),
+    );
+    return r[0] === Code.OK ? parseStatus(agentId, r[2]) : null;
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecordRaw | null> {
+    checkAgentId(agentId);
+    const status = await this.status(agentId);
+    if (!status) return null;
+    const [digest, created, meta] = await storeErrors(
+      this.client.hmget(this.keys(agentId).agent, 'digest', 'created', 'meta'),
+    );
+    if (created === null) return null;
+    return {
+      status,
+      createdMs: Number(created),
+      metadata: meta ?? '{}',
+      keyDigest: digest ?? '',
+    };
+  }
+
+  async listAgents(): Promise<AgentSnapshot[]> {
+    const shards = Array.from({ length: this.shards }, (_, s) => s);
+    const replies = await storeErrors(
+      Promise.all(
+        shards.map((s) => this.scripts.run('listAgents', [indexKey(s)], [this.offsetMs])),
+      ),
+    );
+    const out: AgentSnapshot[] = [];
+    for (const rows of replies) {
+      for (const [id, created, meta, tuple] of rows) {
+        out.push({ status: parseStatus(id, tuple), createdMs: Number(created), metadata: meta });
+      }
+    }
+    return out.sort((a, b) => a.status.agentId.localeCompare(b.status.agentId));
+  }
+
+  async readOutbox(shard?: number): Promise<OutboxEntry[]> {
+    const shards = shard === undefined ? Array.from({ length: this.shards }, (_, s) => s) : [shard];
+    const out: OutboxEntry[] = [];
+    for (const s of shards) {
+      const entries = await storeErrors(this.client.xrange(outboxKey(s), '-', '+'));
+      for (const [streamId, flat] of entries) {
+        const fields: Record<string, string> = {};
+        for (let j = 0; j + 1 < flat.length; j += 2)
+          fields[flat[j] as string] = flat[j + 1] as string;
+        out.push({ shard: s, streamId, fields });
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+  }
+}
+
+function notFound(agentId: string): TollgateError {
+  return new TollgateError('NOT_FOUND', `Agent ${agentId} not found`, { agent_id: agentId });
+}
+
+function reservationNotFound(i: { reservationId?: string }): TollgateError {
+  return new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {
+    reservation_id: i.reservationId,
+  });
+}
+
+function unexpected(script: string, code: number): TollgateError {
+  return new TollgateError('INTERNAL', `Unexpected status ${code} from ${script}`);
+}
+
+/** Codes that are errors of the request, whatever the script. */
+function requestErrors(code: number, agentId: string): void {
+  if (code === Code.UNAUTHENTICATED) {
+    throw new TollgateError('UNAUTHENTICATED', 'Invalid agent key', { agent_id: agentId });
+  }
+  if (code === Code.IDEMPOTENCY_CONFLICT) {
+    throw new TollgateError(
+      'IDEMPOTENCY_CONFLICT',
+      'request_id was already used for a different request',
+      { agent_id: agentId },
+    );
+  }
+}

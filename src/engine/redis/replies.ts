@@ -1,0 +1,27 @@
+import type { AgentStatus, EngineStatus } from '../types.js';
+import type { Scalar } from './scripts.js';
+
+/**
+ * The status tuple every agent script returns (lua/includes/agent.lua statusOf):
+ * role, status, sid, s_start, s_used, s_res, s_limit, s_cost, day cost,
+ * c_res, d_limit, blocked, now.
+ */
+export function parseStatus(agentId: string, t: Scalar[]): EngineStatus {
+  const n = (i: number) => Number(t[i] ?? 0);
+  return {
+    agentId,
+    role: String(t[0]),
+    status: String(t[1]) as AgentStatus,
+    sessionId: String(t[2]),
+    sessionStartedMs: n(3),
+    sessionTokensUsed: n(4),
+    sessionTokensReserved: n(5),
+    sessionTokenLimit: n(6),
+    sessionCostMicros: n(7),
+    dailyCostMicros: n(8),
+    dailyReservedMicros: n(9),
+    dailyLimitMicros: n(10),
+    operationsBlocked: n(11),
+    nowMs: n(12),
+  };
+}

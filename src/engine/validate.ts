@@ -1,0 +1,131 @@
+import { TollgateError } from '../errors.js';
+import {
+  checkAgentId,
+  checkCount,
+  checkModel,
+  checkOperation,
+  checkRequestId,
+  checkRole,
+  parseScopedId,
+  type ScopedId,
+} from './ids.js';
+import type {
+  AuthorizeInput,
+  Rates,
+  RegisterInput,
+  ReleaseInput,
+  SettleInput,
+  UpdateInput,
+  UsageInput,
+} from './types.js';
+
+/**
+ * The checks both engines make before touching any state: ids against their
+ * strict patterns, counts within the bounds that keep every script's integer
+ * arithmetic exact (tokens per call <= 1e7, rates <= 5e8 micro-dollars per
+ * million, limits <= 1e12).
+ */
+export const MAX_TOKENS = 10_000_000;
+export const MAX_RATE = 500_000_000;
+export const MAX_LIMIT = 1_000_000_000_000;
+const MAX_LEASE_MS = 86_400_000;
+const MAX_METADATA = 16_384;
+
+function checkRates(r: Rates): void {
+  checkModel(r.model);
+  checkCount(r.inputMicrosPerMillion, 'input_rate', MAX_RATE);
+  checkCount(r.outputMicrosPerMillion, 'output_rate', MAX_RATE);
+}
+
+function checkDigest(d: string | undefined): void {
+  if (d !== undefined && !/^[0-9a-f]{64}$/.test(d)) {
+    throw new TollgateError('VALIDATION_FAILED', 'Invalid key digest', { field: 'key_digest' });
+  }
+}
+
+function checkMetadata(m: string): void {
+  if (m.length > MAX_METADATA) {
+    throw new TollgateError('VALIDATION_FAILED', 'metadata is too large', {
+      field: 'metadata',
+      max: MAX_METADATA,
+    });
+  }
+}
+
+export function checkRegister(i: RegisterInput): void {
+  checkAgentId(i.agentId);
+  checkRole(i.role);
+  checkCount(i.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
+  checkCount(i.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+  checkDigest(i.keyDigest);
+  checkMetadata(i.metadata);
+}
+
+export function checkUpdate(i: UpdateInput): void {
+  checkAgentId(i.agentId);
+  const s = i.set;
+  if (s.role !== undefined) checkRole(s.role);
+  if (s.status !== undefined && s.status !== 'active' && s.status !== 'suspended') {
+    throw new TollgateError('VALIDATION_FAILED', 'Invalid status', { field: 'status' });
+  }
+  if (s.sessionTokenLimit !== undefined)
+    checkCount(s.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
+  if (s.dailyLimitMicros !== undefined)
+    checkCount(s.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+  checkDigest(s.keyDigest);
+  if (s.metadata !== undefined) checkMetadata(s.metadata);
+}
+
+export function checkAuthorize(i: AuthorizeInput): void {
+  checkAgentId(i.agentId);
+  checkOperation(i.operation);
+  checkCount(i.estimatedTokens, 'estimated_tokens', MAX_TOKENS, 1);
+  checkRates(i.rates);
+  checkCount(i.leaseMs, 'lease_ms', MAX_LEASE_MS, 1);
+  if (i.requestId !== undefined) checkRequestId(i.requestId);
+  checkDigest(i.keyDigest);
+  for (const r of i.allowedRoles) checkRole(r);
+}
+
+/** Returns the agent and the reservation's nonce ('' when settling by operation). */
+export function checkSettle(i: SettleInput): ScopedId {
+  checkCount(i.inputTokens, 'input_tokens', MAX_TOKENS);
+  checkCount(i.outputTokens, 'output_tokens', MAX_TOKENS);
+  if (i.rates) checkRates(i.rates);
+  checkDigest(i.keyDigest);
+  checkResult(i.result);
+  if (i.reservationId === undefined) {
+    checkOperation(i.operation);
+    return { agentId: checkAgentId(i.agentId), nonce: '' };
+  }
+  const scoped = parseScopedId(i.reservationId, 'reservation_id');
+  if (i.agentId !== undefined && scoped.agentId !== i.agentId) {
+    throw new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {
+      reservation_id: i.reservationId,
+    });
+  }
+  return scoped;
+}
+
+export function checkRelease(i: ReleaseInput): ScopedId {
+  checkDigest(i.keyDigest);
+  return parseScopedId(i.reservationId, 'reservation_id');
+}
+
+export function checkUsage(i: UsageInput): void {
+  checkAgentId(i.agentId);
+  if (i.operation !== undefined) checkOperation(i.operation);
+  checkCount(i.inputTokens, 'input_tokens', MAX_TOKENS);
+  checkCount(i.outputTokens, 'output_tokens', MAX_TOKENS);
+  checkRates(i.rates);
+  checkDigest(i.keyDigest);
+  checkResult(i.result);
+}
+
+export function checkResult(r: string): void {
+  if (r !== 'success' && r !== 'failure') {
+    throw new TollgateError('VALIDATION_FAILED', 'Invalid result', { field: 'result' });
+  }
+}
+
+export { checkAgentId };

@@ -1,0 +1,67 @@
+import { budgetReason } from '../budget/budget.js';
+import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
+import type { AuthorizeResult, DenialCode, Exceeded } from '../engine/types.js';
+
+/** The decision contract (DESIGN.md): what checkPermission and POST /v1/authorize return. */
+export type Decision =
+  | {
+      allowed: true;
+      reservation_id: string;
+      expires_at: string;
+      reason: null;
+      budget_status: BudgetStatus;
+    }
+  | {
+      allowed: false;
+      error_code: DenialCode;
+      exceeded?: Exceeded;
+      reason: string;
+      suggestion?: string;
+      budget_status: BudgetStatus | null;
+    };
+
+/** Turns an engine result into the guide's decision shape and texts. */
+export function toDecision(r: AuthorizeResult, agentId: string, operation: string): Decision {
+  if (r.allowed) {
+    return {
+      allowed: true,
+      reservation_id: r.reservationId,
+      expires_at: new Date(r.leaseEndMs).toISOString(),
+      reason: null,
+      budget_status: toBudgetStatus(r.status),
+    };
+  }
+  const status = r.status ? toBudgetStatus(r.status) : null;
+  switch (r.code) {
+    case 'AGENT_NOT_FOUND':
+      return {
+        allowed: false,
+        error_code: r.code,
+        reason: 'Agent not found',
+        budget_status: null,
+      };
+    case 'AGENT_SUSPENDED':
+      return {
+        allowed: false,
+        error_code: r.code,
+        reason: `Agent ${agentId} is suspended`,
+        suggestion: 'Resume the agent to allow operations',
+        budget_status: status,
+      };
+    case 'RBAC_DENIED':
+      return {
+        allowed: false,
+        error_code: r.code,
+        reason: `Role ${status?.role ?? 'unknown'} not authorized for operation ${operation}`,
+        budget_status: status,
+      };
+    case 'BUDGET_EXCEEDED': {
+      if (!status) throw new Error('a budget denial always carries a status');
+      return {
+        allowed: false,
+        ...budgetReason(r.exceeded ?? 'session', status),
+        budget_status: status,
+      };
+    }
+  }
+}

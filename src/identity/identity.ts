@@ -1,0 +1,182 @@
+import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
+import { parseScopedId } from '../engine/ids.js';
+import { usdToMicros } from '../engine/money.js';
+import type { Actor, Engine } from '../engine/types.js';
+import { TollgateError } from '../errors.js';
+import type { Policy } from '../policy/index.js';
+import { digestKey, generateApiKey, keyMatches } from './api-key.js';
+import { type AgentRecord, toAgentRecord } from './record.js';
+
+export interface IdentityDeps {
+  engine: Engine;
+  policy: Policy;
+  actor: Actor;
+}
+
+export interface LimitsInput {
+  sessionTokenLimit?: number;
+  /** USD per day. */
+  dailyCostLimit?: number;
+}
+
+export interface SessionSummary {
+  agent_id: string;
+  session_id: string;
+  started_at: string;
+  ended_at: string;
+  tokens_used: number;
+  cost_incurred: number;
+  operations_blocked: number;
+  daily_cost_used: number;
+  next_session_id: string;
+  budget_status: BudgetStatus;
+}
+
+/**
+ * Agents, their keys and sessions: the guide's identity.js, async, on the
+ * engine. Limits come from the policy's role table unless overridden.
+ */
+export class Identity {
+  constructor(private readonly deps: IdentityDeps) {}
+
+  /** Registers an agent and its first session. The API key is returned here only. */
+  async registerAgent(
+    agentId: string,
+    role: string,
+    metadata: Record<string, unknown> = {},
+    limits: LimitsInput = {},
+  ): Promise<AgentRecord & { api_key: string }> {
+    const budget = this.deps.policy.roleBudget(role);
+    const apiKey = generateApiKey();
+    const snap = await this.deps.engine.registerAgent({
+      agentId,
+      role,
+      sessionTokenLimit: limits.sessionTokenLimit ?? budget.sessionTokenLimit,
+      dailyLimitMicros:
+        limits.dailyCostLimit !== undefined
+          ? usdToMicros(limits.dailyCostLimit)
+          : budget.dailyCostLimitMicros,
+      keyDigest: digestKey(apiKey),
+      metadata: JSON.stringify(metadata),
+      actor: this.deps.actor,
+    });
+    return { ...toAgentRecord(snap, this.deps.policy), api_key: apiKey };
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecord | null> {
+    const raw = await this.deps.engine.getAgent(agentId);
+    return raw ? toAgentRecord(raw, this.deps.policy) : null;
+  }
+
+  async getAllAgents(): Promise<AgentRecord[]> {
+    const all = await this.deps.engine.listAgents();
+    return all.map((s) => toAgentRecord(s, this.deps.policy));
+  }
+
+  /** `{valid, reason}`: the agent exists, is active and, when a key is given, it is the agent's. */
+  async verifyAgent(
+    agentId: string,
+    apiKey?: string,
+  ): Promise<{ valid: boolean; reason: string | null }> {
+    const raw = await this.deps.engine.getAgent(agentId);
+    if (!raw) return { valid: false, reason: 'Agent not found' };
+    if (apiKey !== undefined && !keyMatches(apiKey, raw.keyDigest)) {
+      return { valid: false, reason: 'Invalid API key' };
+    }
+    if (raw.status.status !== 'active') return { valid: false, reason: 'Agent is suspended' };
+    return { valid: true, reason: null };
+  }
+
+  /** Starts a new session (a fresh session budget); the previous one ends. */
+  async createSession(agentId: string): Promise<{ session_id: string; started_at: string }> {
+    const change = await this.deps.engine.startSession({ agentId, actor: this.deps.actor });
+    return {
+      session_id: change.status.sessionId,
+      started_at: new Date(change.status.sessionStartedMs).toISOString(),
+    };
+  }
+
+  /**
+   * Ends the agent's current session and returns its summary; a new session
+   * opens at once, so the agent is never without one. Accepts the guide's
+   * `endSession(sessionId)` (the session id names its agent) and
+   * `endSession(agentId, sessionId)`.
+   */
+  async endSession(agentOrSessionId: string, sessionId?: string): Promise<SessionSummary> {
+    const sid = sessionId ?? agentOrSessionId;
+    const { agentId } = parseScopedId(sid, 'session_id');
+    if (sessionId !== undefined && agentId !== agentOrSessionId) {
+      throw new TollgateError('NOT_FOUND', 'Session not found or already ended', {
+        session_id: sid,
+      });
+    }
+    const change = await this.deps.engine.startSession({
+      agentId,
+      endSessionId: sid,
+      actor: this.deps.actor,
+    });
+    const e = change.ended;
+    return {
+      agent_id: agentId,
+      session_id: e.sessionId,
+      started_at: new Date(e.startedMs).toISOString(),
+      ended_at: new Date(change.status.sessionStartedMs).toISOString(),
+      tokens_used: e.tokensUsed,
+      cost_incurred: e.costMicros / 1_000_000,
+      operations_blocked: e.operationsBlocked,
+      daily_cost_used: e.dailyCostMicros / 1_000_000,
+      next_session_id: change.status.sessionId,
+      budget_status: toBudgetStatus(change.status),
+    };
+  }
+
+  async suspendAgent(agentId: string): Promise<AgentRecord> {
+    return this.update(agentId, 'agent_suspended', { status: 'suspended' });
+  }
+
+  async resumeAgent(agentId: string): Promise<AgentRecord> {
+    return this.update(agentId, 'agent_resumed', { status: 'active' });
+  }
+
+  /** Changes the role; the role's policy limits apply unless `limits` says otherwise. */
+  async setRole(agentId: string, role: string, limits: LimitsInput = {}): Promise<AgentRecord> {
+    const budget = this.deps.policy.roleBudget(role);
+    return this.update(agentId, 'agent_updated', {
+      role,
+      sessionTokenLimit: limits.sessionTokenLimit ?? budget.sessionTokenLimit,
+      dailyLimitMicros:
+        limits.dailyCostLimit !== undefined
+          ? usdToMicros(limits.dailyCostLimit)
+          : budget.dailyCostLimitMicros,
+    });
+  }
+
+  async setMetadata(agentId: string, metadata: Record<string, unknown>): Promise<AgentRecord> {
+    return this.update(agentId, 'agent_updated', { metadata: JSON.stringify(metadata) });
+  }
+
+  /** Issues a new key; the old one stops working at once. */
+  async rotateKey(agentId: string): Promise<AgentRecord & { api_key: string }> {
+    const apiKey = generateApiKey();
+    const rec = await this.update(agentId, 'key_rotated', { keyDigest: digestKey(apiKey) });
+    return { ...rec, api_key: apiKey };
+  }
+
+  async deleteAgent(agentId: string): Promise<BudgetStatus> {
+    return toBudgetStatus(await this.deps.engine.deleteAgent(agentId, this.deps.actor));
+  }
+
+  private async update(
+    agentId: string,
+    event: 'agent_updated' | 'agent_suspended' | 'agent_resumed' | 'key_rotated',
+    set: Parameters<Engine['updateAgent']>[0]['set'],
+  ): Promise<AgentRecord> {
+    const snap = await this.deps.engine.updateAgent({
+      agentId,
+      event,
+      set,
+      actor: this.deps.actor,
+    });
+    return toAgentRecord(snap, this.deps.policy);
+  }
+}

@@ -1,0 +1,34 @@
+import type { AgentSnapshot, AgentStatus } from '../engine/types.js';
+import type { Policy } from '../policy/index.js';
+
+/** The agent record contract (DESIGN.md): what getAgent and GET /v1/agents/:id return. */
+export interface AgentRecord {
+  agent_id: string;
+  role: string;
+  status: AgentStatus;
+  permissions: string[];
+  session_id: string;
+  created_at: string;
+  metadata: Record<string, unknown>;
+}
+
+export function parseMetadata(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export function toAgentRecord(snap: AgentSnapshot, policy: Policy): AgentRecord {
+  return {
+    agent_id: snap.status.agentId,
+    role: snap.status.role,
+    status: snap.status.status,
+    permissions: [...policy.permissions(snap.status.role)],
+    session_id: snap.status.sessionId,
+    created_at: new Date(snap.createdMs).toISOString(),
+    metadata: parseMetadata(snap.metadata),
+  };
+}

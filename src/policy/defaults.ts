@@ -1,0 +1,50 @@
+import { finalizeDoc } from './finalize.js';
+import type { PolicyDoc } from './schema.js';
+
+/**
+ * The defaults, taken from the integration guide: the role budgets ("Budget Configuration
+ * by Role"), the RBAC matrix of `checkRBAC` (roles it does not list get no permissions),
+ * the estimates of `estimateTokensForOperation` (1000 for any other operation), one
+ * `default` model price and a 5-minute reservation lease.
+ */
+export const DEFAULT_POLICY_DOC: PolicyDoc = finalizeDoc(
+  {
+    version: 1,
+    roles: {
+      researcher: { session_token_limit: 200_000, daily_cost_limit: 20, permissions: [] },
+      'ml-developer': { session_token_limit: 150_000, daily_cost_limit: 15, permissions: [] },
+      'backend-dev': {
+        session_token_limit: 100_000,
+        daily_cost_limit: 10,
+        permissions: ['read_file', 'write_file', 'run_tests', 'deploy'],
+      },
+      coder: {
+        session_token_limit: 80_000,
+        daily_cost_limit: 8,
+        permissions: ['read_file', 'write_file', 'run_tests'],
+      },
+      'system-architect': { session_token_limit: 100_000, daily_cost_limit: 10, permissions: [] },
+      tester: {
+        session_token_limit: 60_000,
+        daily_cost_limit: 6,
+        permissions: ['read_file', 'run_tests'],
+      },
+      reviewer: { session_token_limit: 40_000, daily_cost_limit: 4, permissions: ['read_file'] },
+      'code-analyzer': { session_token_limit: 50_000, daily_cost_limit: 5, permissions: [] },
+      default: { session_token_limit: 50_000, daily_cost_limit: 5 },
+    },
+    operations: {
+      read_file: { estimated_tokens: 5000 },
+      write_file: { estimated_tokens: 3000 },
+      run_tests: { estimated_tokens: 8000 },
+      deploy: { estimated_tokens: 10_000 },
+      analyze_code: { estimated_tokens: 15_000 },
+    },
+    default_estimate: 1000,
+    models: {
+      default: { input_per_million: 3, output_per_million: 15 },
+    },
+    reservation_lease_seconds: 300,
+  },
+  'the built-in defaults',
+);

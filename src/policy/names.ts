@@ -1,0 +1,25 @@
+/** Names that may appear in a policy: roles, operations and models. */
+
+/** A role name: 1–64 letters, digits, `_` or `-`, starting with a letter or digit. */
+export const ROLE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** An operation name: like a role name, and may also contain `.`. */
+export const OPERATION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A model name: 1–128 letters, digits, `.`, `_`, `:`, `/` or `-`, starting with a letter or digit. */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+/** The permission entry that grants every operation. */
+export const WILDCARD_PERMISSION = '*';
+
+/** The role whose budget applies to any role the policy does not name. */
+export const DEFAULT_ROLE = 'default';
+
+/** The model whose rates apply to any model the policy does not name. */
+export const DEFAULT_MODEL = 'default';
+
+/** Ordinal (code unit) comparison, independent of locale. */
+export function compareNames(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}

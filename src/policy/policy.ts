@@ -1,0 +1,123 @@
+import { usdToMicros } from './money.js';
+import { compareNames, DEFAULT_MODEL, DEFAULT_ROLE, WILDCARD_PERMISSION } from './names.js';
+import { resolvePolicyDoc } from './resolve.js';
+import type { PolicyDoc } from './schema.js';
+
+/** A role's limits; money in integer micro-dollars. */
+export interface RoleBudget {
+  sessionTokenLimit: number;
+  dailyCostLimitMicros: number;
+}
+
+/** A model's prices in integer micro-dollars per million tokens. */
+export interface ModelRates {
+  model: string;
+  inputMicrosPerMillion: number;
+  outputMicrosPerMillion: number;
+}
+
+/** The in-memory policy: lookups only, every answer precomputed. */
+export interface Policy {
+  /** The merged, parsed document (snake_case, as in the file). Deep-frozen. */
+  readonly doc: PolicyDoc;
+  /** The lease of a budget hold, in milliseconds. */
+  readonly leaseMs: number;
+  /** The role's budget; a role the policy does not name gets `default`'s. */
+  roleBudget(role: string): RoleBudget;
+  /** The role's permission entries (may include `*`); a role the policy does not name gets none. */
+  permissions(role: string): readonly string[];
+  isAllowed(role: string, operation: string): boolean;
+  /** Every role whose permissions include the operation or `*`; sorted; the same array on every call. */
+  rolesAllowed(operation: string): readonly string[];
+  /** The token estimate; `default_estimate` for an operation the policy does not name. */
+  estimate(operation: string): number;
+  /** The model's rates; for no model or an unknown one, the `default` entry's (`model: 'default'`). */
+  rates(model?: string): ModelRates;
+  /** Every role named in the policy except `default`, sorted. */
+  knownRoles(): readonly string[];
+}
+
+const NO_PERMISSIONS: readonly string[] = Object.freeze([]);
+
+function frozenSorted(list: Iterable<string>): readonly string[] {
+  return Object.freeze([...list].sort(compareNames));
+}
+
+/** Builds the lookups of a finished document. */
+export function policyFromDoc(doc: PolicyDoc): Policy {
+  const budgets = new Map<string, RoleBudget>();
+  const grants = new Map<string, readonly string[]>();
+  const grantSets = new Map<string, ReadonlySet<string>>();
+  for (const [role, entry] of Object.entries(doc.roles)) {
+    budgets.set(
+      role,
+      Object.freeze({
+        sessionTokenLimit: entry.session_token_limit,
+        dailyCostLimitMicros: usdToMicros(entry.daily_cost_limit),
+      }),
+    );
+    if (role === DEFAULT_ROLE) continue;
+    const list = Object.freeze([...(entry.permissions ?? [])]);
+    grants.set(role, list);
+    grantSets.set(role, new Set(list));
+  }
+  const defaultBudget = budgets.get(DEFAULT_ROLE);
+  if (defaultBudget === undefined) throw new Error('policy document has no default role');
+
+  const roles = frozenSorted(grants.keys());
+  const wildcardRoles = frozenSorted(
+    roles.filter((r) => grantSets.get(r)?.has(WILDCARD_PERMISSION)),
+  );
+  const namedOperations = new Set(Object.keys(doc.operations));
+  for (const list of grants.values()) for (const op of list) namedOperations.add(op);
+  namedOperations.delete(WILDCARD_PERMISSION);
+  const allowedByOperation = new Map<string, readonly string[]>();
+  for (const op of namedOperations) {
+    const allowed = roles.filter((r) => {
+      const set = grantSets.get(r);
+      return set !== undefined && (set.has(op) || set.has(WILDCARD_PERMISSION));
+    });
+    allowedByOperation.set(op, frozenSorted(allowed));
+  }
+
+  const estimates = new Map<string, number>(
+    Object.entries(doc.operations).map(([op, entry]) => [op, entry.estimated_tokens]),
+  );
+  const rateTable = new Map<string, ModelRates>();
+  for (const [model, entry] of Object.entries(doc.models)) {
+    rateTable.set(
+      model,
+      Object.freeze({
+        model,
+        inputMicrosPerMillion: usdToMicros(entry.input_per_million),
+        outputMicrosPerMillion: usdToMicros(entry.output_per_million),
+      }),
+    );
+  }
+  const defaultRates = rateTable.get(DEFAULT_MODEL);
+  if (defaultRates === undefined) throw new Error('policy document has no default model');
+
+  return Object.freeze({
+    doc,
+    leaseMs: doc.reservation_lease_seconds * 1000,
+    roleBudget: (role: string) => budgets.get(role) ?? defaultBudget,
+    permissions: (role: string) => grants.get(role) ?? NO_PERMISSIONS,
+    isAllowed: (role: string, operation: string) => {
+      const set = grantSets.get(role);
+      return set !== undefined && (set.has(operation) || set.has(WILDCARD_PERMISSION));
+    },
+    rolesAllowed: (operation: string) => allowedByOperation.get(operation) ?? wildcardRoles,
+    estimate: (operation: string) => estimates.get(operation) ?? doc.default_estimate,
+    rates: (model?: string) =>
+      model === undefined ? defaultRates : (rateTable.get(model) ?? defaultRates),
+    knownRoles: () => roles,
+  });
+}
+
+/**
+ * A policy from a file document (snake_case) merged onto the defaults; no input means the
+ * defaults. `source` (e.g. the file's path) goes into error messages. Throws PolicyError.
+ */
+export function createPolicy(input?: unknown, source?: string): Policy {
+  return policyFromDoc(resolvePolicyDoc(input, source));
+}

@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { MemoryEngine } from '../../src/engine/memory/index.js';
+import { RedisEngine } from '../../src/engine/redis/index.js';
+import type { Engine } from '../../src/engine/types.js';
+
+export interface ScriptCall {
+  script: string;
+  keys: readonly string[];
+}
+
+export interface EngineUnderTest {
+  engine: Engine;
+  /** Every script call made (Redis engines), for the slot and "before Redis" checks. */
+  calls: ScriptCall[];
+  /** A raw client on the same store (Redis engines), for key-level checks. */
+  raw?: Redis | Cluster;
+  close(): Promise<void>;
+}
+
+export type EngineKind = 'memory' | 'redis' | 'cluster';
+export const ENGINE_KINDS: EngineKind[] = ['memory', 'redis', 'cluster'];
+
+export function redisClient(kind: 'redis' | 'cluster'): Redis | Cluster {
+  return kind === 'redis'
+    ? new Redis(inject('redisUrl'), { enableAutoPipelining: true })
+    : new Cluster(inject('clusterNodes'), { enableAutoPipelining: true });
+}
+
+export async function makeEngine(
+  kind: EngineKind,
+  opts: { maxFreePerCall?: number } = {},
+): Promise<EngineUnderTest> {
+  if (kind === 'memory') {
+    const engine = new MemoryEngine(opts);
+    return { engine, calls: [], close: () => engine.close() };
+  }
+  const calls: ScriptCall[] = [];
+  const client = redisClient(kind);
+  const engine = new RedisEngine({
+    client,
+    ownsClient: true,
+    maxFreePerCall: opts.maxFreePerCall,
+    observer: (script, keys) => calls.push({ script, keys: [...keys] }),
+  });
+  return { engine, calls, raw: client, close: () => engine.close() };
+}
+
+/** A fresh agent id per test, so test files can share one Redis. */
+export function uid(prefix = 'ag'): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Every key (with its value) of one agent, on a Redis engine: the before/after check of a denial. */
+export async function agentKeyspace(
+  raw: Redis | Cluster,
+  agentKey: string,
+): Promise<Record<string, unknown>> {
+  const nodes = raw instanceof Cluster ? raw.nodes('master') : [raw];
+  const out: Record<string, unknown> = {};
+  for (const node of nodes) {
+    const keys = await node.keys(`${agentKey.replace(/[{}[\]*?]/g, '\\$&')}*`);
+    for (const key of keys) {
+      const type = await node.type(key);
+      out[key] =
+        type === 'hash'
+          ? await node.hgetall(key)
+          : type === 'zset'
+            ? await node.zrange(key, 0, -1, 'WITHSCORES')
+            : type === 'string'
+              ? await node.get(key)
+              : type;
+    }
+  }
+  return out;
+}
