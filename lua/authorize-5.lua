@@ -115,7 +115,7 @@ rcall('HSET', resKey, 'st', 'open', 'sid', a.sid, 'tok', estimate, 'cost', holdC
   'rin', inRate, 'rout', outRate, 'op', operation, 'model', model, 'exp', leaseEnd, 'req', requestId)
 rcall('ZADD', leasesKey, leaseEnd, nonce)
 if requestId ~= '' then
-  rcall('SET', reqKey, leaseEnd .. '|' .. nonce .. '|' .. fingerprint, 'PX', 86400000)
+  rcall('SET', reqKey, leaseEnd .. '|' .. nonce .. '|' .. fingerprint, 'PX', 3600000)
 end
 decisionEvent(a, 1, '', '', cUsed, resId, n)
 return { 0, { resId, leaseEnd, holdCost }, statusOf(a, cUsed, now) }

@@ -53,7 +53,7 @@ else
       'actor', ARGV[6] })
   end
   rcall('HSET', resKey, 'st', 'done', 'result', 'released')
-  rcall('PEXPIRE', resKey, 86400000)
+  rcall('PEXPIRE', resKey, 3600000)
 end
 if a.dirty then saveCounters(agentKey, a) end
 return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }

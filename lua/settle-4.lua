@@ -88,7 +88,7 @@ end
 saveCounters(agentKey, a)
 local cUsed = chargeDay(agentKey, now, offsetMs, cost)
 rcall('HSET', resKey, 'st', 'done', 'in', inTokens, 'out', outTokens, 'charged', cost, 'result', ARGV[10])
-rcall('PEXPIRE', resKey, 86400000)
+rcall('PEXPIRE', resKey, 3600000)
 emit(outbox, now, tail, n, { 'type', 'settle', 'agent_id', agentId, 'session_id', h[2],
   'role', a.role, 'operation', h[7], 'input_tokens', inTokens, 'output_tokens', outTokens,
   'cost', cost, 'model', model, 'reservation_id', resId, 'request_id', h[9],

@@ -1,7 +1,7 @@
 --[[
   Frees holds whose lease has passed (their worker died): at most `maxFree` per
   call, oldest first, so the work per call is bounded. Each freed hold keeps its
-  record (st=expired) for a day, so a late settle still records its usage.
+  record (st=expired) for an hour, so a late settle still records its usage.
   Needs: agent.lua, events.lua. Returns the number of events emitted.
 ]]
 local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree, tail, n)
@@ -14,7 +14,7 @@ local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree
       if h[2] == a.sid then a.s_res = a.s_res - tonumber(h[3]) end
       a.c_res = a.c_res - tonumber(h[4])
       rcall('HSET', rk, 'st', 'expired')
-      rcall('PEXPIRE', rk, 86400000)
+      rcall('PEXPIRE', rk, 3600000)
       emit(outbox, now, tail, n, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
         'role', a.role, 'operation', h[5], 'reservation_id', agentId .. '.' .. due[i],
         'request_id', h[6], 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,

@@ -1,5 +1,5 @@
 import { releaseEvent } from './events.js';
-import { keepResForADay } from './records.js';
+import { keepClosedRes } from './records.js';
 import type { AgentRec, MemoryState, Reservation, Scope } from './state.js';
 
 /**
@@ -46,7 +46,7 @@ export function removeLease(leases: Reservation[], r: Reservation): void {
 /**
  * freeExpired of lua/includes/leases.lua: frees holds whose lease has passed,
  * at most `maxFree` per call, oldest first; each keeps its record (expired)
- * for a day and emits a `release` event (`lease_expired`). `next_exp` makes
+ * for an hour and emits a `release` event (`lease_expired`). `next_exp` makes
  * the common case one comparison. Returns the number of events so far.
  */
 export function freeExpired(
@@ -68,7 +68,7 @@ export function freeExpired(
       if (r.sid === a.sid) a.sRes -= r.tok;
       a.cRes -= r.cost;
       r.st = 'expired';
-      keepResForADay(st, r);
+      keepClosedRes(st, r);
       releaseEvent(st, tail, n, a, r, 'lease_expired', 'system');
       n++;
     }

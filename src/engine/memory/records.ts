@@ -1,4 +1,3 @@
-import { DAY_MS } from '../clock.js';
 import type { MemoryState, RequestRec, Reservation, Scope } from './state.js';
 
 /**
@@ -6,6 +5,9 @@ import type { MemoryState, RequestRec, Reservation, Scope } from './state.js';
  * on real (process) time, as Redis's does: the test clock offset moves the
  * engine's `now`, not the TTLs (the scripts subtract the offset for EXPIREAT).
  */
+
+/** How long a closed (settled, released or expired) reservation and a request id are kept: 1 h. */
+export const RETENTION_MS = 3_600_000;
 
 /** The reservation, unless it has expired (Redis: the hash is gone). */
 export function findRes(st: MemoryState, sc: Scope, nonce: string): Reservation | undefined {
@@ -17,9 +19,9 @@ export function findRes(st: MemoryState, sc: Scope, nonce: string): Reservation 
   return r;
 }
 
-/** PEXPIRE <res> 86400000 */
-export function keepResForADay(st: MemoryState, r: Reservation): void {
-  r.expireAt = st.real + DAY_MS;
+/** PEXPIRE <res> 3600000 */
+export function keepClosedRes(st: MemoryState, r: Reservation): void {
+  r.expireAt = st.real + RETENTION_MS;
   st.resQ.push(r.expireAt, r);
 }
 
@@ -32,7 +34,7 @@ export function findReq(st: MemoryState, sc: Scope, id: string): RequestRec | un
   return q;
 }
 
-/** SET <req> `<leaseEnd>|<nonce>|<fingerprint>` PX 86400000 */
+/** SET <req> `<leaseEnd>|<nonce>|<fingerprint>` PX 3600000 */
 export function putReq(
   st: MemoryState,
   sc: Scope,
@@ -41,7 +43,7 @@ export function putReq(
   nonce: string,
   fp: string,
 ): void {
-  const q: RequestRec = { scope: sc, id, leaseEnd, nonce, fp, expireAt: st.real + DAY_MS };
+  const q: RequestRec = { scope: sc, id, leaseEnd, nonce, fp, expireAt: st.real + RETENTION_MS };
   sc.req.set(id, q);
   st.reqQ.push(q.expireAt, q);
 }

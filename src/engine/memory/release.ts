@@ -3,7 +3,7 @@ import { checkRelease } from '../validate.js';
 import { reservationNotFound, unauthenticated, wrongKey } from './errors.js';
 import { releaseEvent } from './events.js';
 import { freeExpired, removeLease } from './leases.js';
-import { dayCost, findRes, keepResForADay } from './records.js';
+import { dayCost, findRes, keepClosedRes } from './records.js';
 import { type MemoryState, saveCounters } from './state.js';
 import { statusOf } from './status.js';
 
@@ -37,7 +37,7 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
     }
     r.st = 'done';
     r.result = 'released';
-    keepResForADay(st, r);
+    keepClosedRes(st, r);
   }
   if (st.dirty) saveCounters(a);
   return {

@@ -4,7 +4,7 @@ import { checkSettle } from '../validate.js';
 import { notFound, reservationNotFound, unauthenticated, wrongKey } from './errors.js';
 import { settleEvent } from './events.js';
 import { freeExpired, removeLease } from './leases.js';
-import { chargeDay, dayCost, findRes, keepResForADay } from './records.js';
+import { chargeDay, dayCost, findRes, keepClosedRes } from './records.js';
 import { type MemoryState, type Reservation, saveCounters } from './state.js';
 import { statusOf } from './status.js';
 
@@ -91,7 +91,7 @@ export function settle(st: MemoryState, i: SettleInput): SettleResult {
   r.outTokens = outTokens;
   r.charged = cost;
   r.result = i.result;
-  keepResForADay(st, r);
+  keepClosedRes(st, r);
   settleEvent(st, tail, n, a, r, inTokens, outTokens, cost, model, i.result, cUsed, i.actor);
   return {
     outcome: 'settled',
