@@ -1,0 +1,34 @@
+import { demo } from './commands/demo.js';
+import { policyCheck } from './commands/policy.js';
+import type { Out } from './output.js';
+
+const HELP = `tollgate: budget and permission gate for fleets of AI agents
+
+Usage:
+  tollgate demo                 run the integration guide's scenario (embedded engine,
+                                or Redis when REDIS_URL is set)
+  tollgate policy check <file>  validate a policy file (JSON or YAML)
+  tollgate --help               this text
+
+Environment: REDIS_URL (none: embedded engine), TOLLGATE_POLICY (a policy file).`;
+
+/** Runs one CLI command; returns the exit code. */
+export async function runCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  out: Out,
+): Promise<number> {
+  const [cmd, sub, arg] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    out.line(HELP);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === 'demo') return demo(out, env.REDIS_URL || undefined);
+  if (cmd === 'policy' && sub === 'check') return policyCheck(out, arg);
+  if (cmd === 'policy' && (sub === undefined || sub === '--help')) {
+    out.line('Usage: tollgate policy check <file>');
+    return sub === undefined ? 2 : 0;
+  }
+  out.error(`unknown command: ${argv.join(' ')}\n\n${HELP}`);
+  return 2;
+}

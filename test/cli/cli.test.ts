@@ -1,0 +1,58 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { type Out, runCli } from '../../src/cli/index.js';
+
+function capture(): Out & { text: string[]; values: unknown[]; errors: string[] } {
+  const text: string[] = [];
+  const values: unknown[] = [];
+  const errors: string[] = [];
+  return {
+    text,
+    values,
+    errors,
+    line: (t) => text.push(t),
+    json: (v) => values.push(v),
+    error: (t) => errors.push(t),
+  };
+}
+
+describe('tollgate CLI', () => {
+  it.each([
+    ['embedded', {}],
+    ['redis', { REDIS_URL: inject('redisUrl') }],
+  ])('demo runs the guide scenario (%s)', async (_name, env) => {
+    const out = capture();
+    expect(await runCli(['demo'], env, out)).toBe(0);
+    expect(out.values).toMatchObject([
+      { allowed: true },
+      { allowed: false, error_code: 'BUDGET_EXCEEDED', exceeded: 'session' },
+      { allowed: false, error_code: 'RBAC_DENIED' },
+      { session: { tokens_used: 20000, tokens_reserved: 0 }, operations_blocked: 2 },
+    ]);
+  });
+
+  it('policy check accepts a good file and names the field of a bad one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tg-cli-'));
+    const good = join(dir, 'good.yaml');
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(good, 'roles:\n  researcher:\n    permissions: [read_file]\n');
+    await writeFile(bad, 'roles:\n  coder:\n    session_token_limit: -5\n');
+    const ok = capture();
+    expect(await runCli(['policy', 'check', good], {}, ok)).toBe(0);
+    expect(ok.text[0]).toContain('valid');
+    const ko = capture();
+    expect(await runCli(['policy', 'check', bad], {}, ko)).toBe(1);
+    expect(ko.errors.join('\n')).toContain('roles.coder.session_token_limit');
+  });
+
+  it('prints help and refuses unknown commands', async () => {
+    const h = capture();
+    expect(await runCli(['--help'], {}, h)).toBe(0);
+    expect(h.text.join('\n')).toContain('tollgate demo');
+    const u = capture();
+    expect(await runCli(['fly'], {}, u)).toBe(2);
+    expect(u.errors.join('\n')).toContain('unknown command');
+  });
+});
