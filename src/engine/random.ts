@@ -19,9 +19,16 @@ export class RandomPool {
     return out;
   }
 
-  /** 16 hex characters (64 random bits). */
+  private seq = 0;
+
+  /**
+   * 16 hex characters: a 24-bit per-instance sequence, then 40 random bits.
+   * Holds made in the same millisecond sort (lease index: score, then member)
+   * in the order this instance made them, so "the oldest open hold" is exact.
+   */
   nonce(): string {
-    return this.take(8).toString('hex');
+    this.seq = (this.seq + 1) & 0xffffff;
+    return this.seq.toString(16).padStart(6, '0') + this.take(5).toString('hex');
   }
 
   /** The random tail of a UUIDv7: `-7xxx-yxxx-xxxxxxxxxxxx` (version and variant set). */
