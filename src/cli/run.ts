@@ -1,18 +1,23 @@
 import { demo } from './commands/demo.js';
 import { policyCheck } from './commands/policy.js';
+import { serve } from './commands/serve.js';
 import type { Out } from './output.js';
 
 const HELP = `tollgate: budget and permission gate for fleets of AI agents
 
 Usage:
+  tollgate serve [--port 8080]  run the HTTP API (embedded engine unless REDIS_URL or
+                                REDIS_CLUSTER_NODES is set); tollgate serve --help
   tollgate demo                 run the integration guide's scenario (embedded engine,
                                 or Redis when REDIS_URL is set)
   tollgate policy check <file>  validate a policy file (JSON or YAML)
   tollgate --help               this text
 
-Environment: REDIS_URL (none: embedded engine), TOLLGATE_POLICY (a policy file).`;
+Environment: REDIS_URL or REDIS_CLUSTER_NODES (none: embedded engine),
+TOLLGATE_ADMIN_TOKEN, TOLLGATE_POLICY (a policy file), PORT.`;
 
 /** Runs one CLI command; returns the exit code. */
+
 export async function runCli(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
@@ -23,6 +28,7 @@ export async function runCli(
     out.line(HELP);
     return cmd === undefined ? 2 : 0;
   }
+  if (cmd === 'serve') return serve(out, argv.slice(1), env);
   if (cmd === 'demo') return demo(out, env.REDIS_URL || undefined);
   if (cmd === 'policy' && sub === 'check') return policyCheck(out, arg);
   if (cmd === 'policy' && (sub === undefined || sub === '--help')) {

@@ -1,25 +1,69 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import { TollgateError } from '../errors.js';
 
-export type RedisTarget = Redis | Cluster | string | { clusterNodes: string[] };
+export type RedisTarget =
+  | Redis
+  | Cluster
+  | string
+  | { clusterNodes: (string | { host: string; port: number })[] };
 
-const CLIENT_OPTIONS = {
+/**
+ * Fail closed, fast: no offline queue (a command while Redis is away fails at
+ * once), a command timeout, one retry per request; reconnection goes on in
+ * the background so service resumes by itself.
+ */
+const CLIENT_OPTIONS: RedisOptions = {
   enableAutoPipelining: true,
+  enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
-} as const;
+  commandTimeout: 800,
+  connectTimeout: 2_000,
+  retryStrategy: (times) => Math.min(50 * times, 500),
+};
+
+function parseNode(n: string | { host: string; port: number }): ClusterNode {
+  if (typeof n !== 'string') return n;
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(n);
+  return { host: m?.[1] || '127.0.0.1', port: Number(m?.[2]) };
+}
 
 /** An ioredis client for a URL or cluster node list; an existing client is used as it is. */
 export function connect(target: RedisTarget): { client: Redis | Cluster; owned: boolean } {
-  if (typeof target === 'string') return { client: new Redis(target, CLIENT_OPTIONS), owned: true };
   if (target instanceof Redis || target instanceof Cluster) return { client: target, owned: false };
-  const nodes = target.clusterNodes.map((hp) => {
-    const [host, port] = hp.split(':');
-    return { host: host || '127.0.0.1', port: Number(port) };
+  const client =
+    typeof target === 'string'
+      ? new Redis(target, CLIENT_OPTIONS)
+      : new Cluster(target.clusterNodes.map(parseNode), {
+          enableAutoPipelining: true,
+          enableOfflineQueue: false,
+          redisOptions: CLIENT_OPTIONS,
+          clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
+        });
+  // Errors surface on the commands (as STORE_UNAVAILABLE); the client reconnects by itself.
+  client.on('error', () => undefined);
+  return { client, owned: true };
+}
+
+/** Waits until a client Tollgate created is ready (commands are not queued before that). */
+export async function waitReady(client: Redis | Cluster, timeoutMs = 5_000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(
+        new TollgateError('STORE_UNAVAILABLE', `Redis did not become ready in ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
   });
-  return {
-    client: new Cluster(nodes, { enableAutoPipelining: true, redisOptions: CLIENT_OPTIONS }),
-    owned: true,
-  };
 }
 
 /**

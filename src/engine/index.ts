@@ -1,4 +1,4 @@
-import { checkEvictionPolicy, connect, type RedisTarget } from './connect.js';
+import { checkEvictionPolicy, connect, type RedisTarget, waitReady } from './connect.js';
 import { MemoryEngine } from './memory/index.js';
 import { RedisEngine } from './redis/index.js';
 import type { ScriptObserver } from './redis/scripts.js';
@@ -32,6 +32,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   }
   const { client, owned } = connect(opts.redis);
   try {
+    if (owned) await waitReady(client);
     if (!opts.allowEviction) await checkEvictionPolicy(client);
   } catch (e) {
     if (owned) client.disconnect();

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import express, { type Express } from 'express';
+import type { Tollgate } from '../index.js';
+import { adminMatcher } from './auth.js';
+import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
+import { buildOpenApi } from './openapi.js';
+import { mountRoutes, type Route } from './route.js';
+import { agentRoutes } from './routes/agents.js';
+import { budgetRoutes } from './routes/budget.js';
+import { gateRoutes } from './routes/gate.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface AppDeps {
+  tollgate: Tollgate;
+  /** The token that reaches every route (compared in constant time). */
+  adminToken: string;
+  /**
+   * Fail closed: a request the store has not answered by then gets 503
+   * STORE_UNAVAILABLE. Default 10 000 ms.
+   */
+  requestTimeoutMs?: number;
+  /** How long /readyz waits for the engine. Default 2 000 ms. */
+  readyTimeoutMs?: number;
+  /** Where internal errors (bugs, never client errors) are reported. Default console.error. */
+  logError?: ErrorLogger;
+}
+
+/** Bodies larger than this are refused with 413 PAYLOAD_TOO_LARGE. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+function packageVersion(): string {
+  try {
+    const url = new URL('../../package.json', import.meta.url);
+    const pkg = JSON.parse(readFileSync(url, 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Every route of the API, in the order they are documented. */
+export function apiRoutes(opts: {
+  readyTimeoutMs: number;
+  openapi: () => Record<string, unknown>;
+}): Route[] {
+  return [...agentRoutes, ...budgetRoutes, ...gateRoutes, ...healthRoutes(opts)];
+}
+
+/**
+ * The HTTP API (Express 5) on a Tollgate. Every body, query and path
+ * parameter is parsed once by a strict zod schema; every error goes through
+ * src/api/errors.ts.
+ */
+export function createApp(deps: AppDeps): Express {
+  if (typeof deps.adminToken !== 'string' || deps.adminToken.length === 0) {
+    throw new Error('createApp: adminToken is required');
+  }
+  const logError: ErrorLogger =
+    deps.logError ?? ((message, error) => console.error(`tollgate api: ${message}`, error));
+  let openapi: Record<string, unknown> | undefined;
+  const routes = apiRoutes({
+    readyTimeoutMs: deps.readyTimeoutMs ?? 2_000,
+    openapi: () => {
+      openapi ??= buildOpenApi(routes, packageVersion());
+      return openapi;
+    },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+
+  const router = express.Router({ caseSensitive: true, strict: false });
+  mountRoutes(router, routes, {
+    tollgate: deps.tollgate,
+    isAdmin: adminMatcher(deps.adminToken),
+    requestTimeoutMs: deps.requestTimeoutMs ?? 10_000,
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+  });
+  app.use(router);
+  app.use(notFoundHandler);
+  app.use(errorHandler(logError));
+  return app;
+}

@@ -1,0 +1,7 @@
+export { type AppDeps, apiRoutes, BODY_LIMIT_BYTES, createApp } from './app.js';
+export { AGENT_KEY, type Caller } from './auth.js';
+export { type ErrorBody, type HttpError, STATUS_OF, toHttpError } from './errors.js';
+export { buildOpenApi } from './openapi.js';
+export type { Auth, Route } from './route.js';
+export * as schemas from './schemas.js';
+export { type RunningServer, type StartServerOptions, startServer } from './server.js';

@@ -1,0 +1,61 @@
+import { TollgateError } from '../../errors.js';
+import { defineRoute, type Route } from '../route.js';
+import { HealthSchema, OpenApiDocumentSchema, ReadySchema } from '../schemas.js';
+
+/** Open routes: liveness, readiness, and the OpenAPI document. */
+export function healthRoutes(opts: {
+  readyTimeoutMs: number;
+  openapi: () => Record<string, unknown>;
+}): Route[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/healthz',
+      auth: 'open',
+      tag: 'operations',
+      summary: 'Liveness',
+      description: 'The process is up (asks nothing of the store).',
+      response: HealthSchema,
+      handler: () => ({ status: 'ok' as const }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/readyz',
+      auth: 'open',
+      tag: 'operations',
+      summary: 'Readiness',
+      description: 'The engine answers and the policy is loaded; otherwise 503 STORE_UNAVAILABLE.',
+      response: ReadySchema,
+      handler: async ({ tollgate }) => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            tollgate.engine.status('readyz-probe'),
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error('timeout')), opts.readyTimeoutMs);
+            }),
+          ]);
+        } catch {
+          throw new TollgateError('STORE_UNAVAILABLE', 'The store (Redis) is not answering');
+        } finally {
+          clearTimeout(timer);
+        }
+        if (!tollgate.policy) throw new TollgateError('STORE_UNAVAILABLE', 'No policy loaded');
+        return {
+          status: 'ready' as const,
+          engine: tollgate.engine.kind,
+          policy: 'loaded' as const,
+        };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/openapi.json',
+      auth: 'open',
+      tag: 'operations',
+      summary: 'This API’s OpenAPI 3.1 document',
+      response: OpenApiDocumentSchema,
+      handler: () => opts.openapi(),
+    }),
+  ];
+}

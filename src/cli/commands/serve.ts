@@ -1,0 +1,88 @@
+import { parseArgs } from 'node:util';
+import { createApp, startServer } from '../../api/index.js';
+import {
+  type ConfigOverrides,
+  describeConfig,
+  loadConfig,
+  tollgateOptions,
+} from '../../config/index.js';
+import { createTollgate } from '../../index.js';
+import type { Out } from '../output.js';
+
+export const SERVE_HELP = `Usage: tollgate serve [options]
+
+Runs the HTTP API. With no Redis configured it runs the embedded engine (single
+process, not shared) and generates an admin token unless one is given.
+
+Options (each also an environment variable):
+  --port <n>                    PORT (default 8080)
+  --redis-url <url>             REDIS_URL: one Redis
+  --redis-cluster-nodes <list>  REDIS_CLUSTER_NODES: host:port,host:port,... (Redis Cluster)
+  --admin-token <token>         TOLLGATE_ADMIN_TOKEN (required with Redis)
+  --policy <file>               TOLLGATE_POLICY: a policy file (JSON or YAML)
+  --allow-eviction              TOLLGATE_ALLOW_EVICTION: accept a Redis that may evict keys
+  -h, --help                    this text`;
+
+/** `tollgate serve`: the API until SIGTERM/SIGINT. */
+export async function serve(
+  out: Out,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  onReady?: (port: number, close: () => Promise<void>) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      'redis-url': { type: 'string' },
+      'redis-cluster-nodes': { type: 'string' },
+      'admin-token': { type: 'string' },
+      policy: { type: 'string' },
+      'allow-eviction': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    out.line(SERVE_HELP);
+    return 0;
+  }
+  const overrides: ConfigOverrides = {
+    port: values.port,
+    redisUrl: values['redis-url'],
+    redisClusterNodes: values['redis-cluster-nodes'],
+    adminToken: values['admin-token'],
+    policyPath: values.policy,
+    allowEviction: values['allow-eviction'],
+  };
+  const config = loadConfig(env, overrides);
+  const tollgate = await createTollgate(tollgateOptions(config));
+  const app = createApp({ tollgate, adminToken: config.adminToken });
+  const done = new Promise<void>((resolve) => {
+    void startServer({ app, port: config.port, tollgate, onShutdown: () => resolve() }).then(
+      (running) => {
+        const url = `http://localhost:${running.port}`;
+        if (config.mode === 'embedded') {
+          out.line(
+            [
+              `Tollgate listening on ${url}`,
+              'Mode: EMBEDDED (in-process engine): a single process, not shared between workers;',
+              '      holds in flight are lost on restart. Set REDIS_URL to share budgets.',
+              `Admin token: ${config.adminToken}${config.adminTokenGenerated ? ' (generated; set TOLLGATE_ADMIN_TOKEN to choose one)' : ''}`,
+            ].join('\n'),
+          );
+        } else {
+          out.line(`Tollgate listening on ${url}`);
+          out.json(describeConfig(config));
+        }
+        onReady?.(running.port, running.close);
+      },
+      (err: unknown) => {
+        out.error(`tollgate: cannot listen: ${(err as Error).message}`);
+        void tollgate.close().then(() => resolve());
+      },
+    );
+  });
+  await done;
+  return 0;
+}

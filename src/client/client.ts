@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { BudgetStatus } from '../budget/status.js';
+import type { Decision } from '../guard/decision.js';
+import type { AgentRecord, SessionSummary } from '../identity/index.js';
+import { PermissionDenied } from './errors.js';
+import { Http, type HttpOptions } from './http.js';
+
+export type ClientOptions = HttpOptions;
+
+export interface SettleAnswer extends BudgetStatus {
+  outcome?: string;
+  cost?: number;
+}
+
+export interface RunUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  model?: string;
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * The Tollgate SDK: one method per HTTP route. Authorize carries a request_id
+ * (generated when not given) and reuses it on retries, so a retried authorize
+ * holds once; settle and release are idempotent by reservation id; other
+ * writes are not retried.
+ */
+export class TollgateClient {
+  private readonly http: Http;
+
+  constructor(opts: ClientOptions) {
+    this.http = new Http(opts);
+  }
+
+  registerAgent(body: { agent_id: string; role: string; metadata?: Record<string, unknown> }) {
+    return this.http.request<AgentRecord & { api_key: string }>('POST', '/v1/agents', body, false);
+  }
+  listAgents() {
+    return this.http.request<AgentRecord[]>('GET', '/v1/agents', undefined, true);
+  }
+  getAgent(id: string) {
+    return this.http.request<AgentRecord>('GET', `/v1/agents/${enc(id)}`, undefined, true);
+  }
+  verifyAgent(id: string) {
+    return this.http.request<{ valid: boolean; reason: string | null }>(
+      'GET',
+      `/v1/agents/${enc(id)}/verify`,
+      undefined,
+      true,
+    );
+  }
+  suspendAgent(id: string) {
+    return this.http.request<AgentRecord>('POST', `/v1/agents/${enc(id)}/suspend`, {}, true);
+  }
+  resumeAgent(id: string) {
+    return this.http.request<AgentRecord>('POST', `/v1/agents/${enc(id)}/resume`, {}, true);
+  }
+  rotateKey(id: string) {
+    return this.http.request<AgentRecord & { api_key: string }>(
+      'POST',
+      `/v1/agents/${enc(id)}/keys`,
+      {},
+      false,
+    );
+  }
+  deleteAgent(id: string) {
+    return this.http.request<unknown>('DELETE', `/v1/agents/${enc(id)}`, undefined, false);
+  }
+  setLimits(id: string, body: { session_token_limit?: number; daily_cost_limit?: number }) {
+    return this.http.request<BudgetStatus>('PUT', `/v1/agents/${enc(id)}/budget`, body, true);
+  }
+  getBudgetStatus(id: string) {
+    return this.http.request<BudgetStatus>('GET', `/v1/agents/${enc(id)}/budget`, undefined, true);
+  }
+  startSession(id: string) {
+    return this.http.request<{ session_id: string; started_at: string }>(
+      'POST',
+      `/v1/agents/${enc(id)}/sessions`,
+      {},
+      false,
+    );
+  }
+  endSession(id: string, sessionId: string) {
+    return this.http.request<SessionSummary>(
+      'DELETE',
+      `/v1/agents/${enc(id)}/sessions/${enc(sessionId)}`,
+      undefined,
+      false,
+    );
+  }
+
+  /** POST /v1/authorize; a request_id is generated when not given and reused on retries. */
+  authorize(body: {
+    agent_id: string;
+    operation: string;
+    estimated_tokens?: number;
+    model?: string;
+    request_id?: string;
+  }) {
+    return this.http.request<Decision>(
+      'POST',
+      '/v1/authorize',
+      { ...body, request_id: body.request_id ?? randomUUID() },
+      true,
+    );
+  }
+  settle(body: {
+    reservation_id: string;
+    input_tokens: number;
+    output_tokens: number;
+    model?: string;
+    result: 'success' | 'failure';
+  }) {
+    return this.http.request<SettleAnswer>('POST', '/v1/settle', body, true);
+  }
+  release(reservationId: string) {
+    return this.http.request<BudgetStatus>(
+      'POST',
+      '/v1/release',
+      { reservation_id: reservationId },
+      true,
+    );
+  }
+  recordUsage(body: {
+    agent_id: string;
+    operation?: string;
+    input_tokens: number;
+    output_tokens: number;
+    model?: string;
+  }) {
+    return this.http.request<BudgetStatus>('POST', '/v1/usage', body, false);
+  }
+
+  /**
+   * The guide's executeAgentOperation over HTTP: authorize, run `fn`, settle
+   * the usage it reports; a failure is settled with the estimate as input
+   * tokens, then rethrown. A denial throws PermissionDenied.
+   */
+  async run<T extends RunUsage>(
+    agentId: string,
+    operation: string,
+    opts: { estimatedTokens?: number; model?: string },
+    fn: () => Promise<T>,
+  ): Promise<T & { budget_status: BudgetStatus }> {
+    const d = await this.authorize({
+      agent_id: agentId,
+      operation,
+      estimated_tokens: opts.estimatedTokens,
+      model: opts.model,
+    });
+    if (!d.allowed) throw new PermissionDenied(d);
+    let result: T;
+    try {
+      result = await fn();
+    } catch (err) {
+      await this.settle({
+        reservation_id: d.reservation_id,
+        input_tokens: opts.estimatedTokens ?? 1000,
+        output_tokens: 0,
+        model: opts.model,
+        result: 'failure',
+      });
+      throw err;
+    }
+    const s = await this.settle({
+      reservation_id: d.reservation_id,
+      input_tokens: result.inputTokens ?? 0,
+      output_tokens: result.outputTokens ?? 0,
+      model: result.model ?? opts.model,
+      result: 'success',
+    });
+    return { ...result, budget_status: s };
+  }
+}

@@ -1,0 +1,3 @@
+export { type ClientOptions, type RunUsage, type SettleAnswer, TollgateClient } from './client.js';
+export { PermissionDenied, TollgateApiError } from './errors.js';
+export type { HttpOptions } from './http.js';

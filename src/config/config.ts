@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { TollgateOptions } from '../index.js';
+
+/**
+ * The server's configuration, from the environment (and, for a CLI, flags
+ * that override it). Every variable is parsed by one zod schema; a bad value
+ * throws a ConfigError whose message names the variable.
+ */
+export interface Config {
+  /** `embedded`: no Redis (MemoryEngine); `redis`: REDIS_URL; `cluster`: REDIS_CLUSTER_NODES. */
+  mode: 'embedded' | 'redis' | 'cluster';
+  redisUrl: string | undefined;
+  /** `host:port` entries, parsed. */
+  redisClusterNodes: { host: string; port: number }[] | undefined;
+  databaseUrl: string | undefined;
+  /** Where PGlite keeps its data when there is no DATABASE_URL. Default `./.tollgate`. */
+  dataDir: string;
+  adminToken: string;
+  /** True when no TOLLGATE_ADMIN_TOKEN was given (embedded mode only) and one was generated: print it. */
+  adminTokenGenerated: boolean;
+  /** A policy file (JSON or YAML); undefined: the defaults. */
+  policyPath: string | undefined;
+  port: number;
+  /** Accept a Redis whose maxmemory-policy is not noeviction (not recommended). */
+  allowEviction: boolean;
+}
+
+/** The configuration's inputs: each an environment variable and a CLI flag. */
+export const CONFIG_VARIABLES = {
+  redisUrl: { env: 'REDIS_URL', flag: '--redis-url' },
+  redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', flag: '--redis-cluster-nodes' },
+  databaseUrl: { env: 'DATABASE_URL', flag: '--database-url' },
+  dataDir: { env: 'TOLLGATE_DATA_DIR', flag: '--data-dir' },
+  adminToken: { env: 'TOLLGATE_ADMIN_TOKEN', flag: '--admin-token' },
+  policyPath: { env: 'TOLLGATE_POLICY', flag: '--policy' },
+  port: { env: 'PORT', flag: '--port' },
+  allowEviction: { env: 'TOLLGATE_ALLOW_EVICTION', flag: '--allow-eviction' },
+} as const;
+
+export type ConfigKey = keyof typeof CONFIG_VARIABLES;
+
+/** Values that override the environment (CLI flags); undefined entries are ignored. */
+export type ConfigOverrides = Partial<Record<ConfigKey, string | number | boolean | undefined>>;
+
+export interface ConfigIssue {
+  /** The environment variable (or flag) at fault. */
+  variable: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  readonly issues: ConfigIssue[];
+
+  constructor(issues: ConfigIssue[]) {
+    super(`Invalid configuration: ${issues.map((i) => `${i.variable}: ${i.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_DATA_DIR = './.tollgate';
+/** An admin token shorter than this is refused: it guards every agent. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+function hasProtocol(value: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const text = z.string().trim().min(1);
+
+const redisUrl = text.refine((v) => hasProtocol(v, ['redis:', 'rediss:']), {
+  message: 'expected a redis:// or rediss:// URL',
+});
+
+const databaseUrl = text.refine((v) => hasProtocol(v, ['postgres:', 'postgresql:']), {
+  message: 'expected a postgres:// or postgresql:// URL',
+});
+
+const clusterNodes = text.transform((v, ctx) => {
+  const nodes: { host: string; port: number }[] = [];
+  for (const part of v.split(',')) {
+    const entry = part.trim();
+    const m = HOST_PORT.exec(entry);
+    const port = m ? Number(m[2]) : Number.NaN;
+    if (!m?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected host:port,host:port,… (bad entry ${JSON.stringify(entry)})`,
+      });
+      return z.NEVER;
+    }
+    nodes.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
+  }
+  return nodes;
+});
+
+const port = z.union([z.number(), text]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^\d{1,5}$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    ctx.addIssue({ code: 'custom', message: `expected a port number 0-65535, got ${String(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off']);
+const bool = z.union([z.boolean(), text]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const s = v.toLowerCase();
+  if (TRUE.has(s)) return true;
+  if (FALSE.has(s)) return false;
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected true/false (or 1/0, yes/no, on/off), got ${JSON.stringify(v)}`,
+  });
+  return z.NEVER;
+});
+
+const adminToken = text
+  .min(MIN_ADMIN_TOKEN_LENGTH, {
+    message: `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`,
+  })
+  .max(512, { message: 'must be at most 512 characters' })
+  .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII without spaces' });
+
+/** The raw inputs, one schema per variable. */
+const InputSchema = z.object({
+  redisUrl: redisUrl.optional(),
+  redisClusterNodes: clusterNodes.optional(),
+  databaseUrl: databaseUrl.optional(),
+  dataDir: text.optional(),
+  adminToken: adminToken.optional(),
+  policyPath: text.optional(),
+  port: port.optional(),
+  allowEviction: bool.optional(),
+});
+
+function blankToUndefined(v: unknown): unknown {
+  return typeof v === 'string' && v.trim() === '' ? undefined : v;
+}
+
+function nameOf(key: ConfigKey, fromOverride: boolean): string {
+  const v = CONFIG_VARIABLES[key];
+  return fromOverride ? `${v.env} (${v.flag})` : v.env;
+}
+
+/**
+ * Reads the configuration from `env` (default `process.env`), `overrides`
+ * (CLI flags) taking precedence. Empty values count as unset. Throws
+ * ConfigError naming each bad variable.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: ConfigOverrides = {},
+): Config {
+  const raw: Record<string, unknown> = {};
+  const overridden = new Set<ConfigKey>();
+  for (const key of Object.keys(CONFIG_VARIABLES) as ConfigKey[]) {
+    const o = blankToUndefined(overrides[key]);
+    if (o !== undefined) {
+      raw[key] = o;
+      overridden.add(key);
+    } else {
+      raw[key] = blankToUndefined(env[CONFIG_VARIABLES[key].env]);
+    }
+  }
+  const parsed = InputSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => {
+      const key = i.path[0] as ConfigKey;
+      const message =
+        i.code === 'invalid_type' || i.code === 'invalid_union' ? 'invalid value' : i.message;
+      return { variable: nameOf(key, overridden.has(key)), message };
+    });
+    throw new ConfigError(issues);
+  }
+  const c = parsed.data;
+  if (c.redisUrl !== undefined && c.redisClusterNodes !== undefined) {
+    throw new ConfigError([
+      {
+        variable: `${nameOf('redisUrl', overridden.has('redisUrl'))} / ${nameOf('redisClusterNodes', overridden.has('redisClusterNodes'))}`,
+        message: 'set only one of REDIS_URL (one Redis) and REDIS_CLUSTER_NODES (a Redis Cluster)',
+      },
+    ]);
+  }
+  const mode =
+    c.redisClusterNodes !== undefined ? 'cluster' : c.redisUrl !== undefined ? 'redis' : 'embedded';
+  if (c.adminToken === undefined && mode !== 'embedded') {
+    throw new ConfigError([
+      {
+        variable: nameOf('adminToken', false),
+        message: `required with ${mode === 'cluster' ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL'} (only embedded mode generates one)`,
+      },
+    ]);
+  }
+  return {
+    mode,
+    redisUrl: c.redisUrl,
+    redisClusterNodes: c.redisClusterNodes,
+    databaseUrl: c.databaseUrl,
+    dataDir: c.dataDir ?? DEFAULT_DATA_DIR,
+    adminToken: c.adminToken ?? generateAdminToken(),
+    adminTokenGenerated: c.adminToken === undefined,
+    policyPath: c.policyPath,
+    port: c.port ?? DEFAULT_PORT,
+    allowEviction: c.allowEviction ?? false,
+  };
+}
+
+/** A fresh admin token (256 random bits), for embedded mode. */
+export function generateAdminToken(): string {
+  return `tga_${randomBytes(32).toString('base64url')}`;
+}
+
+/** The `createTollgate` options this configuration asks for (engine and policy). */
+export function tollgateOptions(config: Config): TollgateOptions {
+  const redis =
+    config.redisClusterNodes !== undefined
+      ? { clusterNodes: config.redisClusterNodes.map((n) => `${n.host}:${n.port}`) }
+      : config.redisUrl;
+  return {
+    ...(redis !== undefined ? { redis } : {}),
+    ...(config.policyPath !== undefined ? { policy: config.policyPath } : {}),
+    allowEviction: config.allowEviction,
+  };
+}
+
+/** The configuration with the secrets masked, for a startup log line. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const mask = (url: string | undefined) => {
+    if (url === undefined) return undefined;
+    try {
+      const u = new URL(url);
+      if (u.password !== '') u.password = '***';
+      return u.toString();
+    } catch {
+      return '***';
+    }
+  };
+  return {
+    mode: config.mode,
+    redisUrl: mask(config.redisUrl),
+    redisClusterNodes: config.redisClusterNodes?.map((n) => `${n.host}:${n.port}`),
+    databaseUrl: mask(config.databaseUrl),
+    dataDir: config.dataDir,
+    adminToken: '***',
+    policyPath: config.policyPath,
+    port: config.port,
+    allowEviction: config.allowEviction,
+  };
+}

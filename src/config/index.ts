@@ -1,0 +1,15 @@
+export {
+  CONFIG_VARIABLES,
+  type Config,
+  ConfigError,
+  type ConfigIssue,
+  type ConfigKey,
+  type ConfigOverrides,
+  DEFAULT_DATA_DIR,
+  DEFAULT_PORT,
+  describeConfig,
+  generateAdminToken,
+  loadConfig,
+  MIN_ADMIN_TOKEN_LENGTH,
+  tollgateOptions,
+} from './config.js';

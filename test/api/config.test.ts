@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  DEFAULT_DATA_DIR,
+  DEFAULT_PORT,
+  describeConfig,
+  loadConfig,
+  tollgateOptions,
+} from '../../src/config/index.js';
+
+const TOKEN = 'a-long-enough-admin-token';
+
+function error(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('defaults: embedded mode, port 8080, ./.tollgate, a generated admin token', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      mode: 'embedded',
+      redisUrl: undefined,
+      redisClusterNodes: undefined,
+      databaseUrl: undefined,
+      dataDir: DEFAULT_DATA_DIR,
+      policyPath: undefined,
+      port: DEFAULT_PORT,
+      allowEviction: false,
+      adminTokenGenerated: true,
+    });
+    expect(c.adminToken.length).toBeGreaterThanOrEqual(32);
+    expect(loadConfig({}).adminToken).not.toBe(c.adminToken);
+    expect(tollgateOptions(c)).toEqual({ allowEviction: false });
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      REDIS_URL: 'redis://:secret@redis.internal:6380/2',
+      DATABASE_URL: 'postgres://u:pw@db/tollgate',
+      TOLLGATE_DATA_DIR: '/var/lib/tollgate',
+      TOLLGATE_ADMIN_TOKEN: TOKEN,
+      TOLLGATE_POLICY: './policy.yaml',
+      PORT: '9090',
+      TOLLGATE_ALLOW_EVICTION: 'yes',
+    });
+    expect(c).toEqual({
+      mode: 'redis',
+      redisUrl: 'redis://:secret@redis.internal:6380/2',
+      redisClusterNodes: undefined,
+      databaseUrl: 'postgres://u:pw@db/tollgate',
+      dataDir: '/var/lib/tollgate',
+      adminToken: TOKEN,
+      adminTokenGenerated: false,
+      policyPath: './policy.yaml',
+      port: 9090,
+      allowEviction: true,
+    });
+    expect(tollgateOptions(c)).toEqual({
+      redis: 'redis://:secret@redis.internal:6380/2',
+      policy: './policy.yaml',
+      allowEviction: true,
+    });
+    const shown = JSON.stringify(describeConfig(c));
+    expect(shown).not.toContain('secret');
+    expect(shown).not.toContain(':pw@');
+    expect(shown).not.toContain(TOKEN);
+  });
+
+  it('parses cluster nodes', () => {
+    const c = loadConfig({
+      REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,[::1]:7002',
+      TOLLGATE_ADMIN_TOKEN: TOKEN,
+    });
+    expect(c.mode).toBe('cluster');
+    expect(c.redisClusterNodes).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(tollgateOptions(c).redis).toEqual({
+      clusterNodes: ['10.0.0.1:7000', 'redis-b:7001', '::1:7002'],
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    const c = loadConfig({ REDIS_URL: '', PORT: '  ', TOLLGATE_ADMIN_TOKEN: '' });
+    expect(c.mode).toBe('embedded');
+    expect(c.port).toBe(DEFAULT_PORT);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ PORT: '80.5' }, 'PORT'],
+    [{ REDIS_URL: 'http://x', TOLLGATE_ADMIN_TOKEN: TOKEN }, 'REDIS_URL'],
+    [{ REDIS_URL: 'not a url', TOLLGATE_ADMIN_TOKEN: TOKEN }, 'REDIS_URL'],
+    [{ REDIS_CLUSTER_NODES: 'a:1,b', TOLLGATE_ADMIN_TOKEN: TOKEN }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'a:99999', TOLLGATE_ADMIN_TOKEN: TOKEN }, 'REDIS_CLUSTER_NODES'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ TOLLGATE_ADMIN_TOKEN: 'short' }, 'TOLLGATE_ADMIN_TOKEN'],
+    [{ TOLLGATE_ADMIN_TOKEN: 'has spaces in the token' }, 'TOLLGATE_ADMIN_TOKEN'],
+    [{ TOLLGATE_ALLOW_EVICTION: 'maybe' }, 'TOLLGATE_ALLOW_EVICTION'],
+    [{ REDIS_URL: 'redis://localhost:6379' }, 'TOLLGATE_ADMIN_TOKEN'],
+    [{ REDIS_CLUSTER_NODES: 'a:1' }, 'TOLLGATE_ADMIN_TOKEN'],
+  ])('refuses %j naming %s', (env, variable) => {
+    const e = error(() => loadConfig(env));
+    expect(e.message).toMatch(/^Invalid configuration: /);
+    expect(e.message).toContain(variable);
+    expect(e.issues.map((i) => i.variable).join(' ')).toContain(variable);
+  });
+
+  it('refuses REDIS_URL and REDIS_CLUSTER_NODES together', () => {
+    const e = error(() =>
+      loadConfig({
+        REDIS_URL: 'redis://a:1',
+        REDIS_CLUSTER_NODES: 'a:1',
+        TOLLGATE_ADMIN_TOKEN: TOKEN,
+      }),
+    );
+    expect(e.message).toContain('REDIS_URL');
+    expect(e.message).toContain('REDIS_CLUSTER_NODES');
+  });
+
+  it('reports every bad variable at once', () => {
+    const e = error(() => loadConfig({ PORT: 'x', TOLLGATE_ALLOW_EVICTION: 'x' }));
+    expect(e.issues.map((i) => i.variable).sort()).toEqual(['PORT', 'TOLLGATE_ALLOW_EVICTION']);
+  });
+
+  it('overrides (CLI flags) win over the environment and are named with their flag', () => {
+    const c = loadConfig(
+      { PORT: '1000', TOLLGATE_ALLOW_EVICTION: 'false' },
+      { port: 2000, allowEviction: true, policyPath: undefined },
+    );
+    expect(c.port).toBe(2000);
+    expect(c.allowEviction).toBe(true);
+    const e = error(() => loadConfig({}, { port: 'abc' }));
+    expect(e.message).toContain('PORT (--port)');
+  });
+});

@@ -1,0 +1,549 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AgentListSchema,
+  AgentRecordSchema,
+  AgentWithKeySchema,
+  BudgetStatusSchema,
+  DecisionSchema,
+  DeletedSchema,
+  ErrorSchema,
+  ReleaseResponseSchema,
+  SessionStartedSchema,
+  SessionSummarySchema,
+  SettleResponseSchema,
+  UsageResponseSchema,
+  VerifySchema,
+} from '../../src/api/schemas.js';
+import { uid } from '../support/engines.js';
+import { type Api, isError, startApi } from './harness.js';
+
+let api: Api;
+beforeAll(async () => {
+  api = await startApi();
+});
+afterAll(() => api.close());
+
+describe('agents', () => {
+  it('registers an agent: 201 with the record and its key, once', async () => {
+    const id = uid('reg');
+    const r = await api.call('POST', '/v1/agents', {
+      body: { agent_id: id, role: 'coder', metadata: { team: 'a', n: 1 } },
+    });
+    expect(r.status).toBe(201);
+    const rec = AgentWithKeySchema.parse(r.body);
+    expect(rec).toMatchObject({ agent_id: id, role: 'coder', status: 'active' });
+    expect(rec.metadata).toEqual({ team: 'a', n: 1 });
+    expect(rec.api_key).toMatch(/^tg_/);
+    expect(rec.permissions.length).toBeGreaterThan(0);
+    const again = await api.call('GET', `/v1/agents/${id}`);
+    expect(again.status).toBe(200);
+    expect(AgentRecordSchema.parse(again.body)).not.toHaveProperty('api_key');
+  });
+
+  it('refuses a second agent with the same id: 409 CONFLICT', async () => {
+    const { id } = await api.agent();
+    const r = await api.call('POST', '/v1/agents', { body: { agent_id: id, role: 'coder' } });
+    expect(r.status).toBe(409);
+    expect(isError(r, 'CONFLICT')).toBe(true);
+    ErrorSchema.parse(r.body);
+  });
+
+  it('lists agents, filtered by role and status', async () => {
+    const role = `r${uid('').slice(1, 10).replace(/-/g, '')}`;
+    const a = await api.agent(role);
+    const b = await api.agent(role);
+    await api.call('POST', `/v1/agents/${b.id}/suspend`);
+    const all = await api.call('GET', `/v1/agents?role=${role}`);
+    expect(all.status).toBe(200);
+    const list = AgentListSchema.parse(all.body);
+    expect(list.agents.map((x) => x.agent_id).sort()).toEqual([a.id, b.id].sort());
+    const active = await api.call('GET', `/v1/agents?role=${role}&status=active`);
+    expect(active.body.agents.map((x: { agent_id: string }) => x.agent_id)).toEqual([a.id]);
+    const bad = await api.call('GET', '/v1/agents?status=gone');
+    expect(bad.status).toBe(400);
+    expect(isError(bad, 'VALIDATION_FAILED')).toBe(true);
+    expect(bad.body.error.details.issues[0].path).toBe('query.status');
+  });
+
+  it('gets an agent, or 404 NOT_FOUND', async () => {
+    const { id, key } = await api.agent();
+    const own = await api.call('GET', `/v1/agents/${id}`, { token: key });
+    expect(own.status).toBe(200);
+    expect(own.body.agent_id).toBe(id);
+    const missing = await api.call('GET', `/v1/agents/${uid('none')}`);
+    expect(missing.status).toBe(404);
+    expect(isError(missing, 'NOT_FOUND')).toBe(true);
+  });
+
+  it('verifies an agent', async () => {
+    const { id, key } = await api.agent();
+    expect(VerifySchema.parse((await api.call('GET', `/v1/agents/${id}/verify`)).body)).toEqual({
+      valid: true,
+      reason: null,
+    });
+    const self = await api.call('GET', `/v1/agents/${id}/verify`, { token: key });
+    expect(self.body).toEqual({ valid: true, reason: null });
+    await api.call('POST', `/v1/agents/${id}/suspend`);
+    const susp = await api.call('GET', `/v1/agents/${id}/verify`, { token: key });
+    expect(susp.body).toEqual({ valid: false, reason: 'Agent is suspended' });
+    const none = await api.call('GET', `/v1/agents/${uid('none')}/verify`);
+    expect(none.body).toEqual({ valid: false, reason: 'Agent not found' });
+  });
+
+  it('suspends and resumes: authorize answers AGENT_SUSPENDED in between', async () => {
+    const { id, key } = await api.agent();
+    const s = await api.call('POST', `/v1/agents/${id}/suspend`);
+    expect(s.status).toBe(200);
+    expect(AgentRecordSchema.parse(s.body).status).toBe('suspended');
+    const d = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file' },
+    });
+    expect(d.status).toBe(200);
+    expect(d.body).toMatchObject({ allowed: false, error_code: 'AGENT_SUSPENDED' });
+    const r = await api.call('POST', `/v1/agents/${id}/resume`);
+    expect(r.body.status).toBe('active');
+    const ok = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file' },
+    });
+    expect(ok.body.allowed).toBe(true);
+    for (const verb of ['suspend', 'resume', 'keys']) {
+      const missing = await api.call('POST', `/v1/agents/${uid('none')}/${verb}`);
+      expect(missing.status).toBe(404);
+      expect(isError(missing, 'NOT_FOUND')).toBe(true);
+    }
+  });
+
+  it('rotates a key: the new key works, the old one is 401 at once', async () => {
+    const { id, key } = await api.agent();
+    const r = await api.call('POST', `/v1/agents/${id}/keys`);
+    expect(r.status).toBe(200);
+    const fresh = AgentWithKeySchema.parse(r.body).api_key;
+    expect(fresh).not.toBe(key);
+    const old = await api.call('GET', `/v1/agents/${id}`, { token: key });
+    expect(old.status).toBe(401);
+    expect(isError(old, 'UNAUTHENTICATED')).toBe(true);
+    expect(old.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    const oldAuth = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file' },
+    });
+    expect(oldAuth.status).toBe(401);
+    const now = await api.call('GET', `/v1/agents/${id}`, { token: fresh });
+    expect(now.status).toBe(200);
+  });
+
+  it('deletes an agent: its last status, then 404; its key is 401', async () => {
+    const { id, key } = await api.agent();
+    const r = await api.call('DELETE', `/v1/agents/${id}`);
+    expect(r.status).toBe(200);
+    expect(DeletedSchema.parse(r.body)).toMatchObject({ agent_id: id, deleted: true });
+    expect((await api.call('GET', `/v1/agents/${id}`)).status).toBe(404);
+    expect((await api.call('DELETE', `/v1/agents/${id}`)).status).toBe(404);
+    for (const [method, path, body] of [
+      ['GET', `/v1/agents/${id}`, undefined],
+      ['GET', `/v1/agents/${id}/budget`, undefined],
+      ['POST', '/v1/authorize', { agent_id: id, operation: 'write_file' }],
+      ['POST', '/v1/usage', { agent_id: id, input_tokens: 1, output_tokens: 1 }],
+      ['POST', '/v1/release', { reservation_id: `${id}.0123456789abcdef` }],
+    ] as const) {
+      const x = await api.call(method, path, { token: key, body });
+      expect(x.status, `${method} ${path}`).toBe(401);
+    }
+  });
+});
+
+describe('budget and sessions', () => {
+  it('reads and overrides limits', async () => {
+    const { id, key } = await api.agent('coder');
+    const before = BudgetStatusSchema.parse(
+      (await api.call('GET', `/v1/agents/${id}/budget`, { token: key })).body,
+    );
+    expect(before.agent_id).toBe(id);
+    const put = await api.call('PUT', `/v1/agents/${id}/budget`, {
+      body: { session_token_limit: 1234, daily_cost_limit: 2.5 },
+    });
+    expect(put.status).toBe(200);
+    const after = BudgetStatusSchema.parse(put.body);
+    expect(after.session.tokens_limit).toBe(1234);
+    expect(after.daily.cost_limit).toBe(2.5);
+    const onlyOne = await api.call('PUT', `/v1/agents/${id}/budget`, {
+      body: { daily_cost_limit: 3 },
+    });
+    expect(onlyOne.body.session.tokens_limit).toBe(1234);
+    expect(onlyOne.body.daily.cost_limit).toBe(3);
+    const empty = await api.call('PUT', `/v1/agents/${id}/budget`, { body: {} });
+    expect(empty.status).toBe(400);
+    expect(isError(empty, 'VALIDATION_FAILED')).toBe(true);
+    const missing = await api.call('PUT', `/v1/agents/${uid('none')}/budget`, {
+      body: { session_token_limit: 1 },
+    });
+    expect(missing.status).toBe(404);
+    const missingGet = await api.call('GET', `/v1/agents/${uid('none')}/budget`);
+    expect(missingGet.status).toBe(404);
+    expect(isError(missingGet, 'NOT_FOUND')).toBe(true);
+  });
+
+  it('starts and ends sessions', async () => {
+    const { id, key } = await api.agent();
+    const s = await api.call('POST', `/v1/agents/${id}/sessions`, { token: key });
+    expect(s.status).toBe(201);
+    const started = SessionStartedSchema.parse(s.body);
+    expect(started.session_id.startsWith(`${id}.`)).toBe(true);
+    await api.call('POST', '/v1/usage', {
+      token: key,
+      body: { agent_id: id, input_tokens: 100, output_tokens: 50 },
+    });
+    const e = await api.call('DELETE', `/v1/agents/${id}/sessions/${started.session_id}`, {
+      token: key,
+    });
+    expect(e.status).toBe(200);
+    const summary = SessionSummarySchema.parse(e.body);
+    expect(summary).toMatchObject({
+      agent_id: id,
+      session_id: started.session_id,
+      tokens_used: 150,
+    });
+    expect(summary.next_session_id).not.toBe(started.session_id);
+    const twice = await api.call('DELETE', `/v1/agents/${id}/sessions/${started.session_id}`);
+    expect(twice.status).toBe(404);
+    expect(isError(twice, 'NOT_FOUND')).toBe(true);
+    const other = await api.agent();
+    const foreign = await api.call(
+      'DELETE',
+      `/v1/agents/${other.id}/sessions/${summary.next_session_id}`,
+    );
+    expect(foreign.status).toBe(404);
+    const bad = await api.call('DELETE', `/v1/agents/${id}/sessions/not-a-session`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.issues[0].path).toBe('params.sid');
+    const none = await api.call('POST', `/v1/agents/${uid('none')}/sessions`);
+    expect(none.status).toBe(404);
+  });
+});
+
+describe('authorize, settle, release, usage', () => {
+  it("runs the guide's flow end to end: register, session, authorize, settle, status", async () => {
+    const reg = await api.call('POST', '/v1/agents', {
+      body: { agent_id: uid('flow'), role: 'coder' },
+    });
+    const { agent_id: id, api_key: key } = reg.body;
+    const session = await api.call('POST', `/v1/agents/${id}/sessions`, { token: key });
+    const sid = session.body.session_id;
+    const d = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 2000, model: 'gpt-4o' },
+    });
+    expect(d.status).toBe(200);
+    const decision = DecisionSchema.parse(d.body);
+    if (!decision.allowed) throw new Error('expected an allowed decision');
+    expect(decision.reservation_id.startsWith(`${id}.`)).toBe(true);
+    expect(decision.budget_status.session.tokens_reserved).toBe(2000);
+    expect(decision.budget_status.session.session_id).toBe(sid);
+    const s = await api.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: decision.reservation_id,
+        input_tokens: 1200,
+        output_tokens: 300,
+        model: 'gpt-4o',
+        result: 'success',
+      },
+    });
+    expect(s.status).toBe(200);
+    const settled = SettleResponseSchema.parse(s.body);
+    expect(settled.outcome).toBe('settled');
+    expect(settled.cost).toBeGreaterThan(0);
+    expect(settled.budget_status.session).toMatchObject({ tokens_used: 1500, tokens_reserved: 0 });
+    const again = await api.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: decision.reservation_id,
+        input_tokens: 1,
+        output_tokens: 1,
+        result: 'success',
+      },
+    });
+    expect(again.body.outcome).toBe('already_closed');
+    expect(again.body.budget_status.session.tokens_used).toBe(1500);
+    const status = await api.call('GET', `/v1/agents/${id}/budget`, { token: key });
+    expect(status.body.session).toMatchObject({ session_id: sid, tokens_used: 1500 });
+    expect(status.body.daily.cost_used).toBe(settled.cost);
+  });
+
+  it('denies as decisions, always 200: RBAC, budget, unknown agent', async () => {
+    const { id, key } = await api.agent('coder');
+    const rbac = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'deploy' },
+    });
+    expect(rbac.status).toBe(200);
+    expect(DecisionSchema.parse(rbac.body)).toMatchObject({
+      allowed: false,
+      error_code: 'RBAC_DENIED',
+    });
+    await api.call('PUT', `/v1/agents/${id}/budget`, { body: { session_token_limit: 100 } });
+    const over = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 101 },
+    });
+    expect(over.status).toBe(200);
+    expect(over.body).toMatchObject({
+      allowed: false,
+      error_code: 'BUDGET_EXCEEDED',
+      exceeded: 'session',
+    });
+    expect(over.body.budget_status.operations_blocked).toBe(2);
+    const none = await api.call('POST', '/v1/authorize', {
+      body: { agent_id: uid('none'), operation: 'write_file' },
+    });
+    expect(none.status).toBe(200);
+    expect(none.body).toMatchObject({
+      allowed: false,
+      error_code: 'AGENT_NOT_FOUND',
+      budget_status: null,
+    });
+  });
+
+  it('is idempotent by request_id; a different request with it is 409 IDEMPOTENCY_CONFLICT', async () => {
+    const { id, key } = await api.agent();
+    const body = {
+      agent_id: id,
+      operation: 'write_file',
+      estimated_tokens: 500,
+      request_id: 'req-1',
+    };
+    const a = await api.call('POST', '/v1/authorize', { token: key, body });
+    const b = await api.call('POST', '/v1/authorize', { token: key, body });
+    expect(b.body.reservation_id).toBe(a.body.reservation_id);
+    expect(b.body.budget_status.session.tokens_reserved).toBe(500);
+    const c = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { ...body, estimated_tokens: 600 },
+    });
+    expect(c.status).toBe(409);
+    expect(isError(c, 'IDEMPOTENCY_CONFLICT')).toBe(true);
+  });
+
+  it('releases a hold, idempotently; unknown reservations are 404 RESERVATION_NOT_FOUND', async () => {
+    const { id, key } = await api.agent();
+    const d = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 700 },
+    });
+    const rid = d.body.reservation_id;
+    const r = await api.call('POST', '/v1/release', { token: key, body: { reservation_id: rid } });
+    expect(r.status).toBe(200);
+    const rel = ReleaseResponseSchema.parse(r.body);
+    expect(rel).toMatchObject({ outcome: 'released', reservation_id: rid });
+    expect(rel.budget_status.session.tokens_reserved).toBe(0);
+    const again = await api.call('POST', '/v1/release', { body: { reservation_id: rid } });
+    expect(again.body.outcome).toBe('already_closed');
+    const unknown = `${id}.0000000000000000`;
+    for (const [path, body] of [
+      ['/v1/release', { reservation_id: unknown }],
+      [
+        '/v1/settle',
+        { reservation_id: unknown, input_tokens: 1, output_tokens: 1, result: 'failure' },
+      ],
+    ] as const) {
+      for (const token of [key, undefined]) {
+        const x = await api.call('POST', path, { token, body });
+        expect(x.status).toBe(404);
+        expect(isError(x, 'RESERVATION_NOT_FOUND')).toBe(true);
+      }
+    }
+    const ofNobody = await api.call('POST', '/v1/release', {
+      body: { reservation_id: `${uid('none')}.0000000000000000` },
+    });
+    expect(ofNobody.status).toBe(404);
+    expect(isError(ofNobody, 'RESERVATION_NOT_FOUND')).toBe(true);
+  });
+
+  it('records usage with no hold', async () => {
+    const { id, key } = await api.agent();
+    const u = await api.call('POST', '/v1/usage', {
+      token: key,
+      body: {
+        agent_id: id,
+        operation: 'write_file',
+        input_tokens: 1000,
+        output_tokens: 0,
+        model: 'gpt-4o',
+      },
+    });
+    expect(u.status).toBe(200);
+    const usage = UsageResponseSchema.parse(u.body);
+    expect(usage.budget_status.session.tokens_used).toBe(1000);
+    expect(usage.cost).toBeGreaterThan(0);
+    const failure = await api.call('POST', '/v1/usage', {
+      body: { agent_id: id, input_tokens: 5, output_tokens: 5, result: 'failure' },
+    });
+    expect(failure.body.budget_status.session.tokens_used).toBe(1010);
+    const none = await api.call('POST', '/v1/usage', {
+      body: { agent_id: uid('none'), input_tokens: 5, output_tokens: 5 },
+    });
+    expect(none.status).toBe(404);
+    expect(isError(none, 'NOT_FOUND')).toBe(true);
+  });
+
+  it('names the actor in the audit trail: agent for agent keys, admin for the admin token', async () => {
+    const { id, key } = await api.agent();
+    await api.call('POST', '/v1/usage', {
+      token: key,
+      body: { agent_id: id, input_tokens: 1, output_tokens: 1 },
+    });
+    await api.call('POST', `/v1/agents/${id}/suspend`);
+    const events = (await api.tg.engine.readOutbox())
+      .map((e) => e.fields)
+      .filter((f) => f.agent_id === id);
+    const actorOf = (type: string) => events.find((f) => f.type === type)?.actor;
+    expect(actorOf('agent_registered')).toBe('admin');
+    expect(actorOf('usage')).toBe('agent');
+    expect(actorOf('agent_suspended')).toBe('admin');
+  });
+});
+
+describe('request errors', () => {
+  it('refuses unknown fields, wrong types, bad ids: 400 VALIDATION_FAILED naming the field', async () => {
+    const r = await api.call('POST', '/v1/authorize', {
+      body: { agent_id: 'bad id', operation: 'x', estimated_tokens: -1, extra: true },
+    });
+    expect(r.status).toBe(400);
+    expect(isError(r, 'VALIDATION_FAILED')).toBe(true);
+    const paths = r.body.error.details.issues.map((i: { path: string }) => i.path).sort();
+    expect(paths).toEqual(['body.agent_id', 'body.estimated_tokens', 'body.extra']);
+    const q = await api.call('GET', `/v1/agents/${uid('x')}?verbose=1`);
+    expect(q.status).toBe(400);
+    const p = await api.call('GET', '/v1/agents/a%7Bb%7D');
+    expect(p.status).toBe(400);
+    expect(p.body.error.details.issues[0].path).toBe('params.id');
+    const noBody = await api.call('POST', `/v1/agents/${uid('x')}/suspend`, { body: { why: 1 } });
+    expect(noBody.status).toBe(400);
+  });
+
+  it('malformed JSON is 400, a body over 64 KiB is 413', async () => {
+    const bad = await api.call('POST', '/v1/agents', { raw: '{"agent_id": ' });
+    expect(bad.status).toBe(400);
+    expect(isError(bad, 'VALIDATION_FAILED')).toBe(true);
+    const scalar = await api.call('POST', '/v1/agents', { raw: '"just a string"' });
+    expect(scalar.status).toBe(400);
+    const big = await api.call('POST', '/v1/agents', {
+      raw: JSON.stringify({ agent_id: 'x', role: 'coder', metadata: { pad: 'x'.repeat(70_000) } }),
+    });
+    expect(big.status).toBe(413);
+    expect(isError(big, 'PAYLOAD_TOO_LARGE')).toBe(true);
+    const formEncoded = await api.call('POST', '/v1/agents', {
+      raw: JSON.stringify({ agent_id: uid('form'), role: 'coder' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(formEncoded.status).toBe(201);
+  });
+
+  it('unknown routes and methods are 404 NOT_FOUND', async () => {
+    for (const [m, p] of [
+      ['GET', '/nope'],
+      ['GET', '/v1/audit'],
+      ['GET', '/metrics'],
+      ['PATCH', '/v1/agents/x'],
+      ['GET', '/v1/settle'],
+    ] as const) {
+      const r = await api.call(m, p);
+      expect(r.status, `${m} ${p}`).toBe(404);
+      expect(isError(r, 'NOT_FOUND')).toBe(true);
+    }
+  });
+
+  it('missing or malformed credentials are 401', async () => {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: 'Basic abc' },
+      { authorization: 'Bearer' },
+      { authorization: 'Bearer not-a-key' },
+      { authorization: `Bearer ${'x'.repeat(600)}` },
+      { authorization: 'Bearer a b' },
+    ]) {
+      const r = await api.call('GET', '/v1/agents', { token: null, headers });
+      expect(r.status).toBe(401);
+      expect(isError(r, 'UNAUTHENTICATED')).toBe(true);
+    }
+    // The caller is known before the body is read: no token, no parsing.
+    const unread = await api.call('POST', '/v1/agents', { token: null, raw: '{"broken' });
+    expect(unread.status).toBe(401);
+    const agentKey = await api.agent();
+    const forbidden = await api.call('POST', '/v1/agents', {
+      token: agentKey.key,
+      raw: '{"broken',
+    });
+    expect(forbidden.status).toBe(403);
+  });
+});
+
+describe('operations', () => {
+  it('healthz and readyz', async () => {
+    const h = await api.call('GET', '/healthz', { token: null });
+    expect(h.status).toBe(200);
+    expect(h.body).toEqual({ status: 'ok' });
+    const r = await api.call('GET', '/readyz', { token: null });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ status: 'ready', engine: 'redis', policy: 'loaded' });
+  });
+
+  it('serves an OpenAPI document generated from the route schemas', async () => {
+    const r = await api.call('GET', '/openapi.json', { token: null });
+    expect(r.status).toBe(200);
+    const doc = r.body;
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [
+        '/healthz',
+        '/openapi.json',
+        '/readyz',
+        '/v1/agents',
+        '/v1/agents/{id}',
+        '/v1/agents/{id}/budget',
+        '/v1/agents/{id}/keys',
+        '/v1/agents/{id}/resume',
+        '/v1/agents/{id}/sessions',
+        '/v1/agents/{id}/sessions/{sid}',
+        '/v1/agents/{id}/suspend',
+        '/v1/agents/{id}/verify',
+        '/v1/authorize',
+        '/v1/release',
+        '/v1/settle',
+        '/v1/usage',
+      ].sort(),
+    );
+    const authorize = doc.paths['/v1/authorize'].post;
+    expect(authorize.requestBody.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/AuthorizeRequest',
+    });
+    const req = doc.components.schemas.AuthorizeRequest;
+    expect(req.additionalProperties).toBe(false);
+    expect(req.required).toEqual(['agent_id', 'operation']);
+    expect(req.properties.agent_id.pattern).toBeTypeOf('string');
+    expect(Object.keys(authorize.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '401', '409', '413', '503']),
+    );
+    expect(doc.paths['/v1/agents'].post.responses['403']).toBeDefined();
+    expect(
+      doc.paths['/v1/agents/{id}/sessions/{sid}'].delete.parameters.map(
+        (p: { name: string }) => p.name,
+      ),
+    ).toEqual(['id', 'sid']);
+    expect(
+      doc.paths['/v1/agents'].get.parameters.map(
+        (p: { name: string; in: string }) => `${p.in}:${p.name}`,
+      ),
+    ).toEqual(['query:role', 'query:status']);
+    expect(doc.components.schemas.Decision.anyOf).toHaveLength(2);
+    // Every reference resolves.
+    const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
+    expect(refs.length).toBeGreaterThan(20);
+    for (const ref of new Set(refs)) {
+      const name = ref.replace(/^"\$ref":"#\/components\/schemas\//, '').replace(/"$/, '');
+      expect(doc.components.schemas[name], ref).toBeDefined();
+    }
+  });
+});
