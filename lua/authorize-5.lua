@@ -24,7 +24,8 @@
   ARGV[12] eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx')
   ARGV[13] actor      string ('admin' | 'agent' | 'library')
   ARGV[14] maxFree    integer, most expired leases freed in this call
-  ARGV[15..] allowed  roles allowed for the operation (from the policy)
+  ARGV[15] allowed   string, the roles allowed for the operation (from the policy),
+                     each between bars: '|coder|tester|' ('' = none)
 
   Returns { code, { reservationId, leaseEndMs, holdCostMicros }, statusTuple }
   Codes: 0 allowed, 1 AGENT_NOT_FOUND, 2 AGENT_SUSPENDED, 3 RBAC_DENIED,
@@ -84,11 +85,7 @@ local code, exceeded = 0, ''
 if a.status ~= 'active' then
   code = 2
 else
-  local permitted = false
-  for i = 15, #ARGV do
-    if ARGV[i] == a.role then permitted = true break end
-  end
-  if not permitted then
+  if not string.find(ARGV[15], '|' .. a.role .. '|', 1, true) then
     code = 3
   elseif a.s_used + a.s_res + estimate > a.s_limit then
     code, exceeded = 4, 'session'

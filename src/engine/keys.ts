@@ -58,3 +58,22 @@ export function outboxKey(shard: number): string {
 export function indexKey(shard: number): string {
   return `${shardTag(shard)}agents`;
 }
+
+/** Key names of many agents, built once each (bounded: cleared past `max` entries). */
+export class AgentKeyCache {
+  private readonly map = new Map<string, AgentKeys>();
+  constructor(
+    private readonly shards: number,
+    private readonly max = 100_000,
+  ) {}
+
+  get(agentId: string): AgentKeys {
+    let k = this.map.get(agentId);
+    if (k === undefined) {
+      if (this.map.size >= this.max) this.map.clear();
+      k = agentKeys(agentId, this.shards);
+      this.map.set(agentId, k);
+    }
+    return k;
+  }
+}

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { TollgateError } from '../../errors.js';
 import { Code, denialOf } from '../codes.js';
 import { checkAgentId } from '../ids.js';
-import { agentKeys, DEFAULT_SHARDS, indexKey, outboxKey } from '../keys.js';
+import { AgentKeyCache, DEFAULT_SHARDS, indexKey, outboxKey } from '../keys.js';
 import { RandomPool } from '../random.js';
 import type {
   Actor,
@@ -66,6 +66,9 @@ export class RedisEngine implements Engine {
   private readonly maxFree: number;
   private readonly ownsClient: boolean;
   private offsetMs = 0;
+  private readonly keyCache: AgentKeyCache;
+  /** Allowed-role lists (cached per operation by the policy) packed as `|a|b|` for the script. */
+  private readonly packedRoles = new WeakMap<readonly string[], string>();
 
   constructor(opts: RedisEngineOptions) {
     this.client = opts.client;
@@ -73,6 +76,7 @@ export class RedisEngine implements Engine {
     this.maxFree = opts.maxFreePerCall ?? 8;
     this.ownsClient = opts.ownsClient ?? false;
     this.scripts = new Scripts(opts.client, opts.observer);
+    this.keyCache = new AgentKeyCache(this.shards);
   }
 
   setClockOffsetForTests(ms: number): void {
@@ -80,7 +84,16 @@ export class RedisEngine implements Engine {
   }
 
   private keys(agentId: string) {
-    return agentKeys(agentId, this.shards);
+    return this.keyCache.get(agentId);
+  }
+
+  private rolesArg(roles: readonly string[]): string {
+    let packed = this.packedRoles.get(roles);
+    if (packed === undefined) {
+      packed = `|${roles.join('|')}|`;
+      this.packedRoles.set(roles, packed);
+    }
+    return packed;
   }
 
   private snapshot(agentId: string, r: ScriptReply): AgentSnapshot {
@@ -214,7 +227,7 @@ export class RedisEngine implements Engine {
           this.rnd.eventTail(),
           i.actor,
           this.maxFree,
-          ...i.allowedRoles,
+          this.rolesArg(i.allowedRoles),
         ],
       ),
     );
