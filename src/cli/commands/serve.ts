@@ -67,7 +67,7 @@ export async function serve(
             [
               `Tollgate listening on ${url}`,
               'Mode: EMBEDDED (in-process engine): a single process, not shared between workers;',
-              '      holds in flight are lost on restart. Set REDIS_URL to share budgets.',
+              '      its state lives in memory and is lost on restart. Set REDIS_URL to share budgets.',
               `Admin token: ${config.adminToken}${config.adminTokenGenerated ? ' (generated; set TOLLGATE_ADMIN_TOKEN to choose one)' : ''}`,
             ].join('\n'),
           );
