@@ -1,6 +1,8 @@
+import { agents } from './commands/agents.js';
 import { demo } from './commands/demo.js';
 import { policyCheck } from './commands/policy.js';
 import { serve } from './commands/serve.js';
+import { status } from './commands/status.js';
 import type { Out } from './output.js';
 
 const HELP = `tollgate: budget and permission gate for fleets of AI agents
@@ -11,10 +13,26 @@ Usage:
   tollgate demo                 run the integration guide's scenario (embedded engine,
                                 or Redis when REDIS_URL is set)
   tollgate policy check <file>  validate a policy file (JSON or YAML)
+
+Operating a running API (admin token; each command takes --help, --json):
+  tollgate agents register <id> --role <role> [--metadata <json>]
+                                register an agent; prints its API key (shown once)
+  tollgate agents list          the agents (--role, --status to filter)
+  tollgate agents show <id>     one agent's record
+  tollgate agents suspend <id>  deny every authorize for it until resumed
+  tollgate agents resume <id>   undo suspend
+  tollgate agents rotate-key <id>
+                                a new API key (shown once); the old one stops working
+  tollgate agents delete <id>   remove the agent and its key
+  tollgate status <agent>       the agent's budget status
+
   tollgate --help               this text
 
-Environment: REDIS_URL or REDIS_CLUSTER_NODES (none: embedded engine),
-TOLLGATE_ADMIN_TOKEN, TOLLGATE_POLICY (a policy file), PORT.`;
+Environment (server): REDIS_URL or REDIS_CLUSTER_NODES (none: embedded engine),
+TOLLGATE_ADMIN_TOKEN, TOLLGATE_POLICY (a policy file), PORT.
+Environment (operator commands): TOLLGATE_URL (default http://localhost:8080) or --url,
+TOLLGATE_ADMIN_TOKEN or --token.
+Exit codes: 0 done, 1 failed (the API's "CODE: message"), 2 usage or configuration error.`;
 
 /** Runs one CLI command; returns the exit code. */
 
@@ -30,6 +48,8 @@ export async function runCli(
   }
   if (cmd === 'serve') return serve(out, argv.slice(1), env);
   if (cmd === 'demo') return demo(out, env.REDIS_URL || undefined);
+  if (cmd === 'agents') return agents(out, argv.slice(1), env);
+  if (cmd === 'status') return status(out, argv.slice(1), env);
   if (cmd === 'policy' && sub === 'check') return policyCheck(out, arg);
   if (cmd === 'policy' && (sub === undefined || sub === '--help')) {
     out.line('Usage: tollgate policy check <file>');

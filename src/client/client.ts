@@ -7,9 +7,18 @@ import { Http, type HttpOptions } from './http.js';
 
 export type ClientOptions = HttpOptions;
 
-export interface SettleAnswer extends BudgetStatus {
-  outcome?: string;
-  cost?: number;
+export interface SettleAnswer {
+  outcome: 'settled' | 'already_closed';
+  reservation_id: string;
+  /** USD charged by this settle (0 when it was already closed). */
+  cost: number;
+  budget_status: BudgetStatus;
+}
+
+export interface ReleaseAnswer {
+  outcome: 'released' | 'already_closed';
+  reservation_id: string;
+  budget_status: BudgetStatus;
 }
 
 export interface RunUsage {
@@ -37,7 +46,7 @@ export class TollgateClient {
     return this.http.request<AgentRecord & { api_key: string }>('POST', '/v1/agents', body, false);
   }
   listAgents() {
-    return this.http.request<AgentRecord[]>('GET', '/v1/agents', undefined, true);
+    return this.http.request<{ agents: AgentRecord[] }>('GET', '/v1/agents', undefined, true);
   }
   getAgent(id: string) {
     return this.http.request<AgentRecord>('GET', `/v1/agents/${enc(id)}`, undefined, true);
@@ -65,7 +74,12 @@ export class TollgateClient {
     );
   }
   deleteAgent(id: string) {
-    return this.http.request<unknown>('DELETE', `/v1/agents/${enc(id)}`, undefined, false);
+    return this.http.request<{ agent_id: string; deleted: true; budget_status: BudgetStatus }>(
+      'DELETE',
+      `/v1/agents/${enc(id)}`,
+      undefined,
+      false,
+    );
   }
   setLimits(id: string, body: { session_token_limit?: number; daily_cost_limit?: number }) {
     return this.http.request<BudgetStatus>('PUT', `/v1/agents/${enc(id)}/budget`, body, true);
@@ -115,7 +129,7 @@ export class TollgateClient {
     return this.http.request<SettleAnswer>('POST', '/v1/settle', body, true);
   }
   release(reservationId: string) {
-    return this.http.request<BudgetStatus>(
+    return this.http.request<ReleaseAnswer>(
       'POST',
       '/v1/release',
       { reservation_id: reservationId },
@@ -129,7 +143,12 @@ export class TollgateClient {
     output_tokens: number;
     model?: string;
   }) {
-    return this.http.request<BudgetStatus>('POST', '/v1/usage', body, false);
+    return this.http.request<{ cost: number; budget_status: BudgetStatus }>(
+      'POST',
+      '/v1/usage',
+      body,
+      false,
+    );
   }
 
   /**
@@ -170,6 +189,6 @@ export class TollgateClient {
       model: result.model ?? opts.model,
       result: 'success',
     });
-    return { ...result, budget_status: s };
+    return { ...result, budget_status: s.budget_status };
   }
 }

@@ -1,3 +1,9 @@
-export { type ClientOptions, type RunUsage, type SettleAnswer, TollgateClient } from './client.js';
+export {
+  type ClientOptions,
+  type ReleaseAnswer,
+  type RunUsage,
+  type SettleAnswer,
+  TollgateClient,
+} from './client.js';
 export { PermissionDenied, TollgateApiError } from './errors.js';
 export type { HttpOptions } from './http.js';
