@@ -68,14 +68,23 @@ export async function waitReady(client: Redis | Cluster, timeoutMs = 5_000): Pro
 
 /**
  * Refuses a Redis that may evict keys: a budget or a hold that vanishes under
- * memory pressure is an overspend. Checked on every master of a Cluster.
+ * memory pressure is an overspend. Checked on every master of a Cluster. With
+ * `allow`, such a Redis is accepted and `warn` is told.
  */
-export async function checkEvictionPolicy(client: Redis | Cluster): Promise<void> {
+export async function checkEvictionPolicy(
+  client: Redis | Cluster,
+  allow = false,
+  warn: (message: string) => void = console.warn,
+): Promise<void> {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   for (const node of nodes) {
     const reply = (await node.config('GET', 'maxmemory-policy')) as string[];
     const policy = reply[1];
-    if (policy !== 'noeviction') {
+    if (policy !== 'noeviction' && allow) {
+      warn(
+        `tollgate: WARNING: Redis maxmemory-policy is '${policy}' (allowed by option): evicted keys lose budgets and holds`,
+      );
+    } else if (policy !== 'noeviction') {
       throw new TollgateError(
         'VALIDATION_FAILED',
         `Redis maxmemory-policy is '${policy}'; Tollgate needs 'noeviction' (evicted keys would lose budgets and holds)`,

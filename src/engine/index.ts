@@ -21,8 +21,10 @@ export interface EngineOptions {
   shards?: number;
   /** Most expired leases one call frees. Default 8. */
   maxFreePerCall?: number;
-  /** Accept a Redis whose maxmemory-policy is not noeviction (not recommended). */
+  /** Accept a Redis whose maxmemory-policy is not noeviction (not recommended; warns). */
   allowEviction?: boolean;
+  /** Where startup warnings go. Default console.warn. */
+  warn?: (message: string) => void;
   observer?: ScriptObserver;
 }
 
@@ -33,7 +35,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const { client, owned } = connect(opts.redis);
   try {
     if (owned) await waitReady(client);
-    if (!opts.allowEviction) await checkEvictionPolicy(client);
+    await checkEvictionPolicy(client, opts.allowEviction, opts.warn);
   } catch (e) {
     if (owned) client.disconnect();
     throw e;
