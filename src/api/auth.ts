@@ -2,18 +2,26 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
-import { digestKey, keyMatches } from '../identity/api-key.js';
+import { API_KEY, agentOfKey, digestKey, keyMatches } from '../identity/api-key.js';
 
 /**
  * Who is calling. The admin token reaches every route; an agent key reaches
  * only routes that name its agent, and never the admin-only ones. Agent keys
- * are `tg_` and 43 base64url characters (src/identity/api-key.ts).
+ * are `tg_<agentId>.<43 base64url characters>` (src/identity/api-key.ts): a
+ * key names the agent it claims to belong to, so the server tells "another
+ * agent's key" (403) from "not a valid key" (401) without a lookup.
+ *
+ * An agent caller is only *claimed* by the token's shape: `agentId` says whose
+ * key it would be, and it is verified against that agent's stored digest
+ * (here by lookup, or by the deciding script from `keyDigest`) before the
+ * route does anything for it.
  */
 export type Caller =
   | { kind: 'admin'; actor: 'admin' }
-  | { kind: 'agent'; actor: 'agent'; token: string; keyDigest: string };
+  | { kind: 'agent'; actor: 'agent'; agentId: string; token: string; keyDigest: string };
 
-export const AGENT_KEY = /^tg_[A-Za-z0-9_-]{43}$/;
+/** The shape of an agent key (group 1: its agent, group 2: the secret). */
+export const AGENT_KEY = API_KEY;
 const BEARER = /^Bearer[ \t]+([\x21-\x7e]{1,512})[ \t]*$/i;
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -28,7 +36,11 @@ export function adminMatcher(adminToken: string): (token: string) => boolean {
   return (token) => timingSafeEqual(sha256(token), expected);
 }
 
-/** The caller, from `Authorization: Bearer <token>`; throws UNAUTHENTICATED. */
+/**
+ * The caller, from `Authorization: Bearer <token>`; throws UNAUTHENTICATED
+ * for a missing or malformed header and for a token that is neither the
+ * admin token nor shaped like an agent key. Touches no store.
+ */
 export function authenticate(req: Request, isAdmin: (token: string) => boolean): Caller {
   const header = req.headers.authorization;
   if (header === undefined || header === '') {
@@ -39,11 +51,12 @@ export function authenticate(req: Request, isAdmin: (token: string) => boolean):
   if (token === undefined)
     throw unauthenticated('Malformed Authorization header (expected Bearer <token>)');
   if (isAdmin(token)) return { kind: 'admin', actor: 'admin' };
-  if (!AGENT_KEY.test(token)) throw unauthenticated('Invalid token');
-  return { kind: 'agent', actor: 'agent', token, keyDigest: digestKey(token) };
+  const agentId = agentOfKey(token);
+  if (agentId === undefined) throw unauthenticated('Invalid token');
+  return { kind: 'agent', actor: 'agent', agentId, token, keyDigest: digestKey(token) };
 }
 
-/** Admin-only routes: an agent key is refused (403), whoever's it is. */
+/** Admin-only routes: an agent key is refused (403), whoever's it is, valid or not. */
 export function requireAdmin(caller: Caller): void {
   if (caller.kind !== 'admin') {
     throw new TollgateError('FORBIDDEN', 'This route needs the admin token');
@@ -51,10 +64,22 @@ export function requireAdmin(caller: Caller): void {
 }
 
 /**
- * Routes that name an agent, for an agent key: the key must be that agent's
- * current key. A key that is not (another agent's, a rotated one, one of a
- * deleted agent) is refused the same way, 401, so a caller learns neither
- * whether the agent exists nor whose key it holds.
+ * A route naming `agentId`, for an agent key of another agent: 403, decided
+ * from the key's shape alone, before any store is read, and the same whether
+ * `agentId` exists or not (nothing leaks about other agents).
+ */
+export function requireSameAgent(caller: Caller, agentId: string): void {
+  if (caller.kind === 'agent' && caller.agentId !== agentId) {
+    throw new TollgateError('FORBIDDEN', 'An agent key reaches only its own agent', {
+      agent_id: agentId,
+    });
+  }
+}
+
+/**
+ * Routes that name an agent, for an agent key of that agent: the key must be
+ * the agent's current key. A key that is not (forged, rotated, one of a
+ * deleted agent) is refused with 401.
  */
 export async function requireAgentKey(
   engine: Engine,
@@ -62,12 +87,14 @@ export async function requireAgentKey(
   agentId: string,
 ): Promise<void> {
   if (caller.kind === 'admin') return;
+  requireSameAgent(caller, agentId);
   const raw = await engine.getAgent(agentId);
   if (!raw || !keyMatches(caller.token, raw.keyDigest)) {
     throw notThisAgentsKey(agentId);
   }
 }
 
+/** The key names this agent but is not its current key (or the agent is gone): 401. */
 export function notThisAgentsKey(agentId: string): TollgateError {
   return new TollgateError('UNAUTHENTICATED', 'Invalid agent key', { agent_id: agentId });
 }

@@ -58,7 +58,7 @@ export function buildOpenApi(routes: readonly Route[], version: string): Json {
       codes.add('UNAUTHENTICATED');
       codes.add('STORE_UNAVAILABLE');
     }
-    if (r.auth === 'admin') codes.add('FORBIDDEN');
+    if (r.auth !== 'open') codes.add('FORBIDDEN');
     if (r.path === '/readyz') codes.add('STORE_UNAVAILABLE');
     const byStatus = new Map<number, string[]>();
     for (const code of ERROR_CODES) {
@@ -123,7 +123,8 @@ export function buildOpenApi(routes: readonly Route[], version: string): Json {
         bearer: {
           type: 'http',
           scheme: 'bearer',
-          description: 'The admin token, or an agent’s API key (`tg_…`).',
+          description:
+            'The admin token, or an agent’s API key (`tg_<agent_id>.<43 base64url characters>`), which reaches only its own agent.',
         },
       },
     },

@@ -6,7 +6,13 @@ import { TollgateError } from '../errors.js';
 import { Identity } from '../identity/identity.js';
 import type { Tollgate } from '../index.js';
 import type { Policy } from '../policy/index.js';
-import { authenticate, type Caller, requireAdmin, requireAgentKey } from './auth.js';
+import {
+  authenticate,
+  type Caller,
+  requireAdmin,
+  requireAgentKey,
+  requireSameAgent,
+} from './auth.js';
 import { type FieldIssue, fieldIssues, validationError } from './errors.js';
 import { NoBody, NoParams, NoQuery } from './schemas.js';
 
@@ -19,10 +25,11 @@ import { NoBody, NoParams, NoQuery } from './schemas.js';
  *   open   no token
  *   admin  the admin token only (an agent key: 403)
  *   agent  the admin token, or the key of the agent the request names
- *          (`agentOf`). With `verify: 'lookup'` the key is checked here
+ *          (`agentOf`). A key naming another agent is 403 at once (no store
+ *          read). With `verify: 'lookup'` the key is then checked here
  *          before the handler; with `verify: 'engine'` the handler passes the
  *          key's digest to the engine, whose script checks it in the same
- *          round trip as the decision.
+ *          round trip as the decision (a wrong key: 401).
  */
 export type Auth = 'open' | 'admin' | 'agent';
 export type Method = 'get' | 'post' | 'put' | 'delete';
@@ -182,8 +189,12 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
     };
     const run = async (req: Request, caller: Caller | undefined): Promise<unknown> => {
       const input = parse(route, req);
-      if (caller && route.auth === 'agent' && route.verify === 'lookup' && route.agentOf) {
-        await requireAgentKey(opts.tollgate.engine, caller, route.agentOf(input));
+      if (caller?.kind === 'agent' && route.auth === 'agent' && route.agentOf) {
+        const agentId = route.agentOf(input);
+        // Another agent's key: 403 before any store is read.
+        requireSameAgent(caller, agentId);
+        // Its own agent: the key must be current (here, or in the deciding script).
+        if (route.verify === 'lookup') await requireAgentKey(opts.tollgate.engine, caller, agentId);
       }
       return route.handler({
         ...input,

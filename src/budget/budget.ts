@@ -47,7 +47,7 @@ export class Budget {
         role,
         sessionTokenLimit: sessionLimit,
         dailyLimitMicros: dailyMicros,
-        keyDigest: digestKey(generateApiKey()),
+        keyDigest: digestKey(generateApiKey(agentId)),
         metadata: '{}',
         actor: this.deps.actor,
       });

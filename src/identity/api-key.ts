@@ -1,11 +1,31 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { checkAgentId } from '../engine/ids.js';
 
 /**
- * Agent API keys: `tg_` and 256 random bits (base64url), shown once. Only the
- * SHA-256 digest is stored; comparisons are constant time.
+ * Agent API keys name their agent: `tg_<agentId>.<secret>`, where the secret
+ * is 256 random bits in base64url (43 characters, no padding). Agent ids
+ * never hold a `.`, so the split is unambiguous. The agent part is not a
+ * secret: it only tells the server whose key a token claims to be (so that
+ * another agent's valid key is 403, not 401); the secret is what is checked.
+ * Only the SHA-256 digest of the whole key is stored; comparisons are
+ * constant time. Keys are shown once.
  */
-export function generateApiKey(): string {
-  return `tg_${randomBytes(32).toString('base64url')}`;
+export const API_KEY =
+  /^tg_([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/;
+
+/** A new key for `agentId` (a valid agent id, else VALIDATION_FAILED). */
+export function generateApiKey(agentId: string): string {
+  checkAgentId(agentId);
+  return `tg_${agentId}.${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * The agent a token claims to be a key of, or undefined when the token is not
+ * shaped like an agent key. Says nothing about whether the key is valid.
+ */
+export function agentOfKey(token: string): string | undefined {
+  if (typeof token !== 'string' || token.length > 111) return undefined;
+  return API_KEY.exec(token)?.[1];
 }
 
 export function digestKey(key: string): string {

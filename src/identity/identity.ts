@@ -4,7 +4,7 @@ import { usdToMicros } from '../engine/money.js';
 import type { Actor, Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import type { Policy } from '../policy/index.js';
-import { digestKey, generateApiKey, keyMatches } from './api-key.js';
+import { agentOfKey, digestKey, generateApiKey, keyMatches } from './api-key.js';
 import { type AgentRecord, toAgentRecord } from './record.js';
 
 export interface IdentityDeps {
@@ -47,7 +47,7 @@ export class Identity {
     limits: LimitsInput = {},
   ): Promise<AgentRecord & { api_key: string }> {
     const budget = this.deps.policy.roleBudget(role);
-    const apiKey = generateApiKey();
+    const apiKey = generateApiKey(agentId);
     const snap = await this.deps.engine.registerAgent({
       agentId,
       role,
@@ -80,7 +80,10 @@ export class Identity {
   ): Promise<{ valid: boolean; reason: string | null }> {
     const raw = await this.deps.engine.getAgent(agentId);
     if (!raw) return { valid: false, reason: 'Agent not found' };
-    if (apiKey !== undefined && !keyMatches(apiKey, raw.keyDigest)) {
+    if (
+      apiKey !== undefined &&
+      (agentOfKey(apiKey) !== agentId || !keyMatches(apiKey, raw.keyDigest))
+    ) {
       return { valid: false, reason: 'Invalid API key' };
     }
     if (raw.status.status !== 'active') return { valid: false, reason: 'Agent is suspended' };
@@ -157,7 +160,7 @@ export class Identity {
 
   /** Issues a new key; the old one stops working at once. */
   async rotateKey(agentId: string): Promise<AgentRecord & { api_key: string }> {
-    const apiKey = generateApiKey();
+    const apiKey = generateApiKey(agentId);
     const rec = await this.update(agentId, 'key_rotated', { keyDigest: digestKey(apiKey) });
     return { ...rec, api_key: apiKey };
   }

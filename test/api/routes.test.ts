@@ -33,7 +33,8 @@ describe('agents', () => {
     const rec = AgentWithKeySchema.parse(r.body);
     expect(rec).toMatchObject({ agent_id: id, role: 'coder', status: 'active' });
     expect(rec.metadata).toEqual({ team: 'a', n: 1 });
-    expect(rec.api_key).toMatch(/^tg_/);
+    // The key names its agent: tg_<agent_id>.<256 random bits, base64url>.
+    expect(rec.api_key).toMatch(new RegExp(`^tg_${id}\\.[A-Za-z0-9_-]{43}$`));
     expect(rec.permissions.length).toBeGreaterThan(0);
     const again = await api.call('GET', `/v1/agents/${id}`);
     expect(again.status).toBe(200);
@@ -524,7 +525,7 @@ describe('operations', () => {
     expect(req.required).toEqual(['agent_id', 'operation']);
     expect(req.properties.agent_id.pattern).toBeTypeOf('string');
     expect(Object.keys(authorize.responses)).toEqual(
-      expect.arrayContaining(['200', '400', '401', '409', '413', '503']),
+      expect.arrayContaining(['200', '400', '401', '403', '409', '413', '503']),
     );
     expect(doc.paths['/v1/agents'].post.responses['403']).toBeDefined();
     expect(

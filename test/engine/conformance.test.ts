@@ -53,7 +53,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       permissions: ['read_file', 'write_file', 'run_tests'],
       metadata: { team: 'qa' },
     });
-    expect(rec.api_key).toMatch(/^tg_[A-Za-z0-9_-]{43}$/);
+    expect(rec.api_key).toMatch(new RegExp(`^tg_${id}\\.[A-Za-z0-9_-]{43}$`));
     expect(rec.session_id.startsWith(`${id}.`)).toBe(true);
     const s = await tg.budget.getBudgetStatus(id);
     expect(s).toMatchObject({

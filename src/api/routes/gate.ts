@@ -35,9 +35,10 @@ const agentOfReservation = ({ body }: { body: { reservation_id: string } }) =>
   parseScopedId(body.reservation_id, 'reservation_id').agentId;
 
 /**
- * For an agent key, "that agent does not exist" is the same answer as "not
- * this agent's key" (401): a deleted agent's key is a revoked key, and a key
- * cannot probe which agents exist.
+ * For an agent key, the agent named here is the key's own (a key naming
+ * another agent was refused with 403 before the handler). If that agent does
+ * not exist, the key is a revoked one (its agent was deleted): 401, the same
+ * answer as for any key that is not the agent's current key.
  */
 async function hideMissingAgent<T>(
   caller: Caller | undefined,
