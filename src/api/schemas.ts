@@ -232,6 +232,24 @@ export const AgentListSchema = named(
   z.strictObject({ agents: z.array(AgentRecordSchema) }),
 );
 
+export const DashboardSchema = named(
+  'Dashboard',
+  z.strictObject({
+    agents: z.array(
+      z.strictObject({
+        agent_id: z.string(),
+        role: z.string(),
+        session_utilization: z.string().describe('e.g. `12.5%`'),
+        daily_utilization: z.string().describe('e.g. `3.0%`'),
+        cost_used: z.string().describe('e.g. `$0.2424`'),
+        operations_blocked: z.number().int(),
+        status: z.enum(['ACTIVE', 'BLOCKED', 'SUSPENDED']),
+        budget_status: BudgetStatusSchema,
+      }),
+    ),
+  }),
+);
+
 export const VerifySchema = named(
   'Verification',
   z.strictObject({ valid: z.boolean(), reason: z.string().nullable() }),

@@ -2,6 +2,7 @@ import { costMicros, usdToMicros } from '../engine/money.js';
 import type { Actor, Engine, Exceeded } from '../engine/types.js';
 import { digestKey, generateApiKey } from '../identity/api-key.js';
 import type { Policy } from '../policy/index.js';
+import { type DashboardRow, toDashboardRow } from './dashboard.js';
 import { type BudgetStatus, toBudgetStatus } from './status.js';
 
 export interface BudgetDeps {
@@ -135,6 +136,14 @@ export class Budget {
       actor: this.deps.actor,
     });
     return toBudgetStatus(r.status);
+  }
+
+  /**
+   * The guide's getBudgetDashboard: one row per agent. One read per shard (in
+   * parallel), not one per agent.
+   */
+  async getBudgetDashboard(): Promise<DashboardRow[]> {
+    return (await this.deps.engine.listAgents()).map(toDashboardRow);
   }
 
   /** Starts a new session: a fresh session budget. */

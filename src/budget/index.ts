@@ -1,2 +1,3 @@
 export { Budget, type BudgetCheck, type BudgetDeps, budgetReason } from './budget.js';
+export { type DashboardRow, toDashboardRow } from './dashboard.js';
 export { type BudgetStatus, toBudgetStatus } from './status.js';

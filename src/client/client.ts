@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { DashboardRow } from '../budget/dashboard.js';
 import type { BudgetStatus } from '../budget/status.js';
 import type { Decision } from '../guard/decision.js';
 import type { AgentRecord, SessionSummary } from '../identity/index.js';
@@ -83,6 +84,10 @@ export class TollgateClient {
   }
   setLimits(id: string, body: { session_token_limit?: number; daily_cost_limit?: number }) {
     return this.http.request<BudgetStatus>('PUT', `/v1/agents/${enc(id)}/budget`, body, true);
+  }
+  /** GET /v1/dashboard (admin): one row per agent. */
+  getDashboard() {
+    return this.http.request<{ agents: DashboardRow[] }>('GET', '/v1/dashboard', undefined, true);
   }
   getBudgetStatus(id: string) {
     return this.http.request<BudgetStatus>('GET', `/v1/agents/${enc(id)}/budget`, undefined, true);

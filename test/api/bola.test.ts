@@ -31,6 +31,7 @@ type Build = (t: Target) => { path: string; body?: unknown };
 const REQUESTS: Record<string, Build> = {
   'post /v1/agents': (t) => ({ path: '/v1/agents', body: { agent_id: `${t.id}x`, role: 'coder' } }),
   'get /v1/agents': () => ({ path: '/v1/agents' }),
+  'get /v1/dashboard': () => ({ path: '/v1/dashboard' }),
   'get /v1/agents/:id': (t) => ({ path: `/v1/agents/${t.id}` }),
   'get /v1/agents/:id/verify': (t) => ({ path: `/v1/agents/${t.id}/verify` }),
   'post /v1/agents/:id/suspend': (t) => ({ path: `/v1/agents/${t.id}/suspend` }),

@@ -491,6 +491,31 @@ describe('operations', () => {
     expect(r.body).toEqual({ status: 'ready', engine: 'redis', policy: 'loaded' });
   });
 
+  it("GET /v1/dashboard: one row per agent, as the guide's dashboard", async () => {
+    const a = await api.agent('backend-dev');
+    const b = await api.agent('coder');
+    await api.call('POST', '/v1/usage', {
+      body: { agent_id: a.id, input_tokens: 1000, output_tokens: 1000 },
+    });
+    await api.call('POST', `/v1/agents/${b.id}/suspend`);
+    const r = await api.call('GET', '/v1/dashboard');
+    expect(r.status).toBe(200);
+    const rows = r.body.agents as { agent_id: string }[];
+    const rowA = rows.find((x) => x.agent_id === a.id);
+    const rowB = rows.find((x) => x.agent_id === b.id);
+    expect(rowA).toMatchObject({
+      role: 'backend-dev',
+      session_utilization: '2.0%',
+      daily_utilization: '0.2%',
+      cost_used: '$0.0180',
+      operations_blocked: 0,
+      status: 'ACTIVE',
+      budget_status: { session: { tokens_used: 2000 } },
+    });
+    expect(rowB).toMatchObject({ role: 'coder', status: 'SUSPENDED' });
+    expect((await api.call('GET', '/v1/dashboard', { token: a.key })).status).toBe(403);
+  });
+
   it('serves an OpenAPI document generated from the route schemas', async () => {
     const r = await api.call('GET', '/openapi.json', { token: null });
     expect(r.status).toBe(200);
@@ -511,6 +536,7 @@ describe('operations', () => {
         '/v1/agents/{id}/suspend',
         '/v1/agents/{id}/verify',
         '/v1/authorize',
+        '/v1/dashboard',
         '/v1/release',
         '/v1/settle',
         '/v1/usage',

@@ -3,14 +3,26 @@ import { defineRoute, type Route } from '../route.js';
 import {
   AgentParams,
   BudgetStatusSchema,
+  DashboardSchema,
   SessionParams,
   SessionStartedSchema,
   SessionSummarySchema,
   SetLimitsRequest,
 } from '../schemas.js';
 
-/** Limits, budget status and sessions of one agent. */
+/** Limits, budget status and sessions of one agent; the fleet's dashboard rows. */
 export const budgetRoutes: Route[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/dashboard',
+    auth: 'admin',
+    tag: 'budget',
+    summary: 'Budget dashboard',
+    description:
+      'One row per agent, as the integration guide’s getBudgetDashboard: utilization, cost used today, operations blocked, ACTIVE / BLOCKED (daily limit reached) / SUSPENDED, and the full budget status.',
+    response: DashboardSchema,
+    handler: async ({ svc }) => ({ agents: await svc.budget.getBudgetDashboard() }),
+  }),
   defineRoute({
     method: 'put',
     path: '/v1/agents/:id/budget',
