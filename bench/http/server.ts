@@ -1,0 +1,46 @@
+/**
+ * The server under test: createTollgate (Redis URL or embedded) with the
+ * bench agents registered through the library, createApp, startServer on a
+ * free port. Used by child.ts (its own process, the default) or directly
+ * (BENCH_HTTP_SERVER=inline: the load generator's process).
+ */
+import { createApp } from '../../src/api/app.js';
+import { startServer } from '../../src/api/server.js';
+import { createTollgate } from '../../src/index.js';
+import { agentIds, CONFIG } from './config.js';
+import { currentUsage, type ServerUsage } from './usage.js';
+
+export interface BenchServer {
+  port: number;
+  engine: 'redis' | 'memory';
+  /** The engine's shard count (one audit outbox stream each). */
+  shards: number;
+  usage(): ServerUsage;
+  close(): Promise<void>;
+}
+
+export async function startBenchServer(redisUrl: string | undefined): Promise<BenchServer> {
+  const tollgate = await createTollgate(redisUrl ? { redis: redisUrl } : {});
+  try {
+    const ids = agentIds();
+    for (let i = 0; i < ids.length; i += 250) {
+      await Promise.all(
+        ids
+          .slice(i, i + 250)
+          .map((id) => tollgate.identity.registerAgent(id, CONFIG.role, {}, CONFIG.limits)),
+      );
+    }
+  } catch (err) {
+    await tollgate.close();
+    throw err;
+  }
+  const app = createApp({ tollgate, adminToken: CONFIG.adminToken });
+  const running = await startServer({ app, port: 0, host: '127.0.0.1', tollgate, signals: [] });
+  return {
+    port: running.port,
+    engine: tollgate.engine.kind,
+    shards: tollgate.engine.shards,
+    usage: currentUsage,
+    close: () => running.close(),
+  };
+}
