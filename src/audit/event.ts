@@ -1,0 +1,236 @@
+import { z } from 'zod';
+
+/**
+ * The audit event, version 1: what the scripts append to a shard's outbox
+ * (flat text fields, see lua/*.lua and lua/includes/*.lua) parsed once, here,
+ * into typed values. Money is integer micro-dollars; times are ms of Redis
+ * time. Events that change an agent carry its new `state`.
+ */
+export const EVENT_VERSION = 1;
+
+export const EVENT_TYPES = [
+  'decision',
+  'settle',
+  'release',
+  'usage',
+  'agent_registered',
+  'agent_updated',
+  'agent_suspended',
+  'agent_resumed',
+  'agent_deleted',
+  'key_rotated',
+  'session_started',
+  'session_ended',
+  'limits_changed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Types whose event carries the agent's whole new state. */
+export const STATE_TYPES: ReadonlySet<EventType> = new Set([
+  'agent_registered',
+  'agent_updated',
+  'agent_suspended',
+  'agent_resumed',
+  'agent_deleted',
+  'key_rotated',
+  'session_started',
+  'limits_changed',
+]);
+
+const text = z.string();
+/** '' → null, else the text. */
+const optText = text.transform((v) => (v === '' ? null : v));
+/** '' → null, else an integer. */
+const optInt = text.transform((v, ctx) => {
+  if (v === '') return null;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) {
+    ctx.addIssue({ code: 'custom', message: `expected an integer, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+const optNum = text.transform((v, ctx) => {
+  if (v === '') return null;
+  const n = Number(v);
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: 'custom', message: `expected a number, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+const optBool = text.transform((v) => (v === '1' ? true : v === '0' ? false : null));
+
+/** The outbox fields as the scripts write them (every value text; absent fields allowed). */
+const OutboxFields = z
+  .object({
+    event_id: z
+      .string()
+      .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+    at: text,
+    type: z.enum(EVENT_TYPES),
+    agent_id: text,
+    actor: text.default(''),
+    session_id: text.default(''),
+    role: text.default(''),
+    operation: text.default(''),
+    allowed: text.default(''),
+    error_code: text.default(''),
+    exceeded: text.default(''),
+    estimated_tokens: text.default(''),
+    input_tokens: text.default(''),
+    output_tokens: text.default(''),
+    cost: text.default(''),
+    model: text.default(''),
+    reservation_id: text.default(''),
+    request_id: text.default(''),
+    result: text.default(''),
+    session_utilization: text.default(''),
+    daily_utilization: text.default(''),
+    tokens_used: text.default(''),
+    operations_blocked: text.default(''),
+    session_started_at: text.default(''),
+    status: text.default(''),
+    session_token_limit: text.default(''),
+    daily_cost_limit: text.default(''),
+    key_digest: text.default(''),
+    created_at: text.default(''),
+    metadata: text.default(''),
+  })
+  .strict();
+
+export const AgentStateSchema = z.object({
+  role: z.string(),
+  status: z.enum(['active', 'suspended']),
+  session_id: z.string(),
+  session_started_at: z.number().int(),
+  session_token_limit: z.number().int(),
+  daily_cost_limit: z.number().int(),
+  key_digest: z.string(),
+  created_at: z.number().int(),
+  metadata: z.string(),
+});
+export type AgentState = z.infer<typeof AgentStateSchema>;
+
+export interface AuditEvent {
+  v: typeof EVENT_VERSION;
+  event_id: string;
+  /** ms, Redis time. */
+  at: number;
+  type: EventType;
+  agent_id: string;
+  actor: string | null;
+  session_id: string | null;
+  role: string | null;
+  operation: string | null;
+  allowed: boolean | null;
+  error_code: string | null;
+  exceeded: string | null;
+  estimated_tokens: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  /** Micro-dollars. */
+  cost: number | null;
+  model: string | null;
+  reservation_id: string | null;
+  request_id: string | null;
+  result: string | null;
+  session_utilization: number | null;
+  daily_utilization: number | null;
+  /** session_ended: the session's totals. */
+  tokens_used: number | null;
+  operations_blocked: number | null;
+  session_started_at: number | null;
+  /** Events that change an agent: its new state (key digest included: it never leaves the server). */
+  state: AgentState | null;
+}
+
+export class EventParseError extends Error {
+  constructor(
+    message: string,
+    readonly fields: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'EventParseError';
+  }
+}
+
+/** Parses one outbox entry's fields; throws EventParseError naming the bad field. */
+export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
+  const r = OutboxFields.safeParse(fields);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new EventParseError(
+      `Bad outbox entry: ${i?.path.join('.') || '(entry)'}: ${i?.message ?? 'invalid'}`,
+      fields,
+    );
+  }
+  const f = r.data;
+  const num = (v: string, name: string) => parseWith(optInt, v, name, fields);
+  const event: AuditEvent = {
+    v: EVENT_VERSION,
+    event_id: f.event_id,
+    at: num(f.at, 'at') ?? 0,
+    type: f.type,
+    agent_id: f.agent_id,
+    actor: optText.parse(f.actor),
+    session_id: optText.parse(f.session_id),
+    role: optText.parse(f.role),
+    operation: optText.parse(f.operation),
+    allowed: optBool.parse(f.allowed),
+    error_code: optText.parse(f.error_code),
+    exceeded: optText.parse(f.exceeded),
+    estimated_tokens: num(f.estimated_tokens, 'estimated_tokens'),
+    input_tokens: num(f.input_tokens, 'input_tokens'),
+    output_tokens: num(f.output_tokens, 'output_tokens'),
+    cost: num(f.cost, 'cost'),
+    model: optText.parse(f.model),
+    reservation_id: optText.parse(f.reservation_id),
+    request_id: optText.parse(f.request_id),
+    result: optText.parse(f.result),
+    session_utilization: parseWith(optNum, f.session_utilization, 'session_utilization', fields),
+    daily_utilization: parseWith(optNum, f.daily_utilization, 'daily_utilization', fields),
+    tokens_used: num(f.tokens_used, 'tokens_used'),
+    operations_blocked: num(f.operations_blocked, 'operations_blocked'),
+    session_started_at: num(f.session_started_at, 'session_started_at'),
+    state: null,
+  };
+  if (STATE_TYPES.has(f.type)) {
+    const s = AgentStateSchema.safeParse({
+      role: f.role,
+      status: f.status,
+      session_id: f.session_id,
+      session_started_at: num(f.session_started_at, 'session_started_at'),
+      session_token_limit: num(f.session_token_limit, 'session_token_limit'),
+      daily_cost_limit: num(f.daily_cost_limit, 'daily_cost_limit'),
+      key_digest: f.key_digest,
+      created_at: num(f.created_at, 'created_at'),
+      metadata: f.metadata,
+    });
+    if (!s.success) {
+      const i = s.error.issues[0];
+      throw new EventParseError(
+        `Bad ${f.type} state: ${i?.path.join('.')}: ${i?.message ?? 'invalid'}`,
+        fields,
+      );
+    }
+    event.state = s.data;
+  }
+  return event;
+}
+
+function parseWith<T>(
+  schema: z.ZodType<T, string>,
+  value: string,
+  name: string,
+  fields: Record<string, string>,
+): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    throw new EventParseError(
+      `Bad outbox entry: ${name}: ${r.error.issues[0]?.message ?? 'invalid'}`,
+      fields,
+    );
+  }
+  return r.data;
+}

@@ -1,0 +1,84 @@
+import type { AuditEvent, EventType } from '../event.js';
+
+/**
+ * The durable store (DESIGN rule 8): PostgreSQL through `pg`, or PGlite in a
+ * data folder, with one set of migrations and queries. Redis decides; the
+ * store remembers: the audit ledger, and the agent registry and session
+ * summaries projected from it in the same transaction.
+ */
+export interface AuditFilter {
+  agentId?: string;
+  type?: EventType;
+  allowed?: boolean;
+  /** ms, inclusive. */
+  from?: number;
+  /** ms, exclusive. */
+  to?: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+  /** At most 1,000. */
+  limit?: number;
+}
+
+export interface AuditPage {
+  events: AuditEvent[];
+  /** Absent on the last page. */
+  nextCursor?: string;
+}
+
+/** An agent as projected from its events (the registry recovery restores from). */
+export interface StoredAgent {
+  agentId: string;
+  role: string;
+  status: 'active' | 'suspended';
+  sessionId: string;
+  sessionStartedAt: number;
+  sessionTokenLimit: number;
+  dailyCostLimit: number;
+  keyDigest: string;
+  createdAt: number;
+  metadata: string;
+  /** The at of the last event applied. */
+  updatedAt: number;
+}
+
+/** What recovery needs to rebuild an agent's counters (sums over the ledger). */
+export interface AgentTotals {
+  agentId: string;
+  /** Micro-dollars charged on the UTC day [dayStart, dayStart + 24 h). */
+  dayCost: number;
+  /** Tokens recorded in the agent's current session. */
+  sessionTokens: number;
+  /** Micro-dollars recorded in the current session. */
+  sessionCost: number;
+  /** Denials in the current session. */
+  sessionBlocked: number;
+}
+
+export interface SessionSummaryRow {
+  agentId: string;
+  sessionId: string;
+  startedAt: number;
+  endedAt: number;
+  tokensUsed: number;
+  cost: number;
+  operationsBlocked: number;
+}
+
+export interface AuditStore {
+  readonly kind: 'postgres' | 'pglite';
+  /** Applies the versioned migrations (idempotent). */
+  migrate(): Promise<void>;
+  /**
+   * Stores a batch in one statement, `ON CONFLICT (event_id) DO NOTHING`, and
+   * projects agents and session summaries in the same transaction. Returns how
+   * many were new.
+   */
+  insertEvents(events: readonly AuditEvent[]): Promise<number>;
+  queryEvents(filter: AuditFilter): Promise<AuditPage>;
+  agents(): Promise<StoredAgent[]>;
+  /** Sums for recovery: today's cost (the UTC day starting at dayStart ms) and the current sessions'. */
+  totals(dayStart: number): Promise<AgentTotals[]>;
+  sessionSummaries(agentId: string): Promise<SessionSummaryRow[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { EVENT_TYPES, parseOutboxFields } from '../../src/audit/event.js';
+import { createTollgate } from '../../src/index.js';
+import { ENGINE_KINDS, makeEngine, uid } from '../support/engines.js';
+
+describe.each(ENGINE_KINDS)('audit events from the %s engine', (kind) => {
+  it('every event type the engine appends parses, with typed values', async () => {
+    const ut = await makeEngine(kind);
+    const tg = await createTollgate({ engine: ut.engine });
+    const id = uid('ev');
+    try {
+      const rec = await tg.identity.registerAgent(id, 'coder', { team: 'a' });
+      const d = await tg.guard.checkPermission(id, 'read_file', {
+        estimatedTokens: 1000,
+        requestId: 'r-1',
+      });
+      if (!d.allowed) throw new Error('denied');
+      await tg.guard.recordOperation(
+        id,
+        'read_file',
+        { inputTokens: 300, outputTokens: 200 },
+        'success',
+        d.reservation_id,
+      );
+      const d2 = await tg.guard.checkPermission(id, 'write_file');
+      if (d2.allowed) await tg.guard.releaseReservation(d2.reservation_id);
+      await tg.guard.checkPermission(id, 'deploy');
+      await tg.budget.deductBudget(id, 10, 10);
+      await tg.identity.endSession(rec.session_id);
+      await tg.identity.suspendAgent(id);
+      await tg.identity.resumeAgent(id);
+      await tg.identity.rotateKey(id);
+      await tg.budget.setLimits(id, { sessionTokenLimit: 5000 });
+      await tg.identity.setRole(id, 'tester');
+      await tg.identity.deleteAgent(id);
+      const events = (await ut.engine.readOutbox())
+        .filter((e) => e.fields.agent_id === id)
+        .map((e) => parseOutboxFields(e.fields));
+      expect(new Set(events.map((e) => e.type))).toEqual(new Set(EVENT_TYPES));
+      const allowed = events.find((e) => e.type === 'decision' && e.allowed === true);
+      expect(allowed).toMatchObject({
+        v: 1,
+        operation: 'read_file',
+        estimated_tokens: 1000,
+        cost: 15000,
+        request_id: 'r-1',
+        actor: 'library',
+        session_utilization: 0,
+      });
+      const denied = events.find((e) => e.type === 'decision' && e.allowed === false);
+      expect(denied).toMatchObject({ error_code: 'RBAC_DENIED', cost: 0, reservation_id: null });
+      expect(events.find((e) => e.type === 'settle')).toMatchObject({
+        input_tokens: 300,
+        output_tokens: 200,
+        cost: 3900,
+        result: 'success',
+        session_utilization: 0.62,
+      });
+      expect(events.find((e) => e.type === 'session_ended')).toMatchObject({
+        session_id: rec.session_id,
+        tokens_used: 520,
+        operations_blocked: 1,
+      });
+      const reg = events.find((e) => e.type === 'agent_registered');
+      expect(reg?.state).toMatchObject({
+        role: 'coder',
+        status: 'active',
+        session_token_limit: 80000,
+        daily_cost_limit: 8_000_000,
+        metadata: '{"team":"a"}',
+      });
+      expect(reg?.state?.key_digest).toMatch(/^[0-9a-f]{64}$/);
+      for (const e of events) expect(e.at).toBeGreaterThan(1.7e12);
+    } finally {
+      await ut.close();
+    }
+  });
+
+  it('refuses a malformed entry, naming the field', () => {
+    expect(() =>
+      parseOutboxFields({ event_id: 'x', at: '1', type: 'decision', agent_id: 'a' }),
+    ).toThrow(/event_id/);
+    expect(() =>
+      parseOutboxFields({
+        event_id: '01a21718-f580-71a0-87bf-ff7ab50cc300',
+        at: '1',
+        type: 'decision',
+        agent_id: 'a',
+        cost: '1.5',
+      }),
+    ).toThrow(/cost/);
+    expect(() =>
+      parseOutboxFields({
+        event_id: '01a21718-f580-71a0-87bf-ff7ab50cc300',
+        at: '1',
+        type: 'nope',
+        agent_id: 'a',
+      }),
+    ).toThrow(/type/);
+  });
+});
