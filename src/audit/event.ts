@@ -40,25 +40,21 @@ export const STATE_TYPES: ReadonlySet<EventType> = new Set([
 const text = z.string();
 /** '' → null, else the text. */
 const optText = text.transform((v) => (v === '' ? null : v));
-/** '' → null, else an integer. */
-const optInt = text.transform((v, ctx) => {
-  if (v === '') return null;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) {
-    ctx.addIssue({ code: 'custom', message: `expected an integer, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return n;
-});
-const optNum = text.transform((v, ctx) => {
-  if (v === '') return null;
-  const n = Number(v);
-  if (!Number.isFinite(n)) {
-    ctx.addIssue({ code: 'custom', message: `expected a number, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return n;
-});
+/** '' → null, else a number (an integer when `integer`). */
+function optNumber(integer: boolean) {
+  return text.transform((v, ctx) => {
+    if (v === '') return null;
+    const n = Number(v);
+    if (integer ? !Number.isSafeInteger(n) : !Number.isFinite(n)) {
+      const what = integer ? 'an integer' : 'a number';
+      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+const optInt = optNumber(true);
+const optNum = optNumber(false);
 const optBool = text.transform((v) => (v === '1' ? true : v === '0' ? false : null));
 
 /** The outbox fields as the scripts write them (every value text; absent fields allowed). */

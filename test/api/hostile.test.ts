@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes, STATUS_OF } from '../../src/api/index.js';
 import type { Route } from '../../src/api/route.js';
+import { ERROR_CODES as API_ERROR_CODES } from '../../src/api/schemas.js';
 import { ADMIN, type Api, type Reply, startApi } from './harness.js';
 
 /**
@@ -21,17 +22,7 @@ import { ADMIN, type Api, type Reply, startApi } from './harness.js';
  * no stack trace; nothing reaches the internal-error log.
  */
 /** The request error codes of DESIGN.md ("Contracts"): INTERNAL is not one a client may see. */
-const DESIGN_CODES = [
-  'VALIDATION_FAILED',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'RESERVATION_NOT_FOUND',
-  'CONFLICT',
-  'IDEMPOTENCY_CONFLICT',
-  'PAYLOAD_TOO_LARGE',
-  'STORE_UNAVAILABLE',
-] as const;
+const DESIGN_CODES = API_ERROR_CODES.filter((c) => c !== 'INTERNAL');
 const ERROR_CODES: ReadonlySet<string> = new Set(DESIGN_CODES);
 
 // Deterministic pseudo-random choices (mulberry32), so a failure replays.

@@ -3,13 +3,14 @@
  * clients spread over them, all spending one agent's budget at once: no
  * process may let the agent spend past a limit, and the books must balance.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TollgateApiError, TollgateClient } from '../../src/client/index.js';
 import { uid } from '../support/engines.js';
+import { spawnServe, stopProcess } from '../support/serve-process.js';
 
 const ADMIN = 'mp-admin-token-0123456789abcdefg'; // 32 characters
 const PROCESSES = 3;
@@ -41,55 +42,25 @@ const dataDirs: string[] = [];
 async function startServe(): Promise<Api> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tg-mp-'));
   dataDirs.push(dataDir);
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0'],
+  const { proc, output } = await spawnServe(
     {
-      env: {
-        ...process.env,
-        REDIS_URL: inject('redisUrl'),
-        REDIS_CLUSTER_NODES: '',
-        DATABASE_URL: '',
-        TOLLGATE_POLICY: '',
-        TOLLGATE_DATA_DIR: dataDir,
-        TOLLGATE_ADMIN_TOKEN: ADMIN,
-        PORT: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      REDIS_URL: inject('redisUrl'),
+      REDIS_CLUSTER_NODES: '',
+      DATABASE_URL: '',
+      TOLLGATE_POLICY: '',
+      TOLLGATE_DATA_DIR: dataDir,
+      TOLLGATE_ADMIN_TOKEN: ADMIN,
+      PORT: '',
     },
+    // The banner: the URL line, then the configuration as JSON (ends with "}").
+    /Tollgate listening on http:\/\/localhost:\d+\n[\s\S]*\}\s*$/,
   );
   children.push(proc);
-  let out = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 30_000;
-  // The banner: the URL line, then the configuration as JSON (ends with "}").
-  while (!/Tollgate listening on http:\/\/localhost:\d+\n[\s\S]*\}\s*$/.test(out)) {
-    if (Date.now() > deadline || proc.exitCode !== null) {
-      throw new Error(`serve did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const out = output();
   const url = /Tollgate listening on (http:\/\/localhost:\d+)/.exec(out)?.[1] ?? '';
   const config = JSON.parse(out.slice(out.indexOf('{'))) as { mode?: string };
   expect(config.mode).toBe('redis');
-  return { url, proc, output: () => out };
-}
-
-function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    proc.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    proc.kill('SIGTERM');
-  });
+  return { url, proc, output };
 }
 
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -101,7 +72,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(children.map(stop));
+  await Promise.all(children.map(stopProcess));
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -2,40 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
-import { type Out, runCli } from '../../src/cli/index.js';
+import { runCli } from '../../src/cli/index.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
+import { type Captured, capture } from '../support/capture.js';
 import { uid } from '../support/engines.js';
 
 const ADMIN = 'cli-admin-token-0123456789abcdef';
-
-interface Captured extends Out {
-  text: string[];
-  values: unknown[];
-  errors: string[];
-  /** Everything written to stdout as one string (text lines and JSON values). */
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function capture(): Captured {
-  const text: string[] = [];
-  const values: unknown[] = [];
-  const errors: string[] = [];
-  return {
-    text,
-    values,
-    errors,
-    line: (t) => text.push(t),
-    json: (v) => values.push(v),
-    error: (t) => errors.push(t),
-    get stdout() {
-      return [...text, ...values.map((v) => JSON.stringify(v))].join('\n');
-    },
-    get stderr() {
-      return errors.join('\n');
-    },
-  };
-}
 
 let tg: Tollgate;
 let server: Server;

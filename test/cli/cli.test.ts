@@ -2,21 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { type Out, runCli } from '../../src/cli/index.js';
-
-function capture(): Out & { text: string[]; values: unknown[]; errors: string[] } {
-  const text: string[] = [];
-  const values: unknown[] = [];
-  const errors: string[] = [];
-  return {
-    text,
-    values,
-    errors,
-    line: (t) => text.push(t),
-    json: (v) => values.push(v),
-    error: (t) => errors.push(t),
-  };
-}
+import { runCli } from '../../src/cli/index.js';
+import { capture } from '../support/capture.js';
 
 describe('tollgate CLI', () => {
   it.each([

@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TollgateClient } from '../../src/client/index.js';
+import { spawnServe } from '../support/serve-process.js';
 
 let child: ChildProcess | undefined;
 afterEach(() => {
@@ -12,28 +13,12 @@ afterEach(() => {
 async function startServe(
   env: NodeJS.ProcessEnv,
 ): Promise<{ url: string; token: string; proc: ChildProcess }> {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0'],
-    {
-      env: { ...process.env, ...env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const { proc, output } = await spawnServe(
+    { ...env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' },
+    /Admin token: \S+/,
   );
   child = proc;
-  let out = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 20_000;
-  while (!/Admin token: \S+/.test(out)) {
-    if (Date.now() > deadline || proc.exitCode !== null)
-      throw new Error(`serve did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const out = output();
   const url = /listening on (\S+)/.exec(out)?.[1] ?? '';
   const token = /Admin token: (\S+)/.exec(out)?.[1] ?? '';
   expect(out).toContain('EMBEDDED');

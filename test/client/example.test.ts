@@ -1,25 +1,16 @@
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testIntegration } from '../../examples/integration.js';
-import { createApp } from '../../src/api/index.js';
 import { TollgateClient } from '../../src/client/index.js';
-import { createTollgate, type Tollgate } from '../../src/index.js';
+import { ADMIN, type Api, startApi } from '../api/harness.js';
 
-const ADMIN = 'example-test-admin-token-42424242';
-let tg: Tollgate;
-let server: import('node:http').Server;
+let api: Api;
 let baseUrl: string;
 
 beforeAll(async () => {
-  tg = await createTollgate({ redis: inject('redisUrl') });
-  server = createApp({ tollgate: tg, adminToken: ADMIN }).listen(0);
-  await new Promise((r) => server.once('listening', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  api = await startApi();
+  baseUrl = api.base;
 });
-afterAll(async () => {
-  await new Promise((r) => server.close(r));
-  await tg.close();
-});
+afterAll(() => api.close());
 
 it('examples/integration.ts runs the guide scenario against a real server', async () => {
   const logged: string[] = [];

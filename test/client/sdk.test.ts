@@ -1,25 +1,17 @@
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApp } from '../../src/api/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermissionDenied, TollgateApiError, TollgateClient } from '../../src/client/index.js';
-import { createTollgate, type Tollgate } from '../../src/index.js';
+import { ADMIN, type Api, startApi } from '../api/harness.js';
 import { uid } from '../support/engines.js';
 
-const ADMIN = 'sdk-test-admin-token-0123456789';
-let tg: Tollgate;
-let server: import('node:http').Server;
+let api: Api;
 let baseUrl: string;
 
 beforeAll(async () => {
-  tg = await createTollgate({ redis: inject('redisUrl') });
-  server = createApp({ tollgate: tg, adminToken: ADMIN }).listen(0);
-  await new Promise((r) => server.once('listening', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  api = await startApi();
+  baseUrl = api.base;
 });
-afterAll(async () => {
-  await new Promise((r) => server.close(r));
-  await tg.close();
-});
+afterAll(() => api.close());
 
 describe('TollgateClient', () => {
   it("runs the guide's flow and its executor", async () => {
