@@ -72,9 +72,12 @@ if requestId ~= '' then
   local prior = rcall('GET', reqKey)
   if prior then
     local exp, priorNonce, priorFp = string.match(prior, '^(%d+)|([^|]*)|(.*)$')
-    if priorFp ~= fingerprint then return { 7, {}, {} } end
-    return { 8, { agentId .. '.' .. priorNonce, tonumber(exp), holdCost },
-      statusOf(a, dayCost(agentKey, now), now) }
+    -- A request id whose hold is gone (its agent was deleted) is decided afresh.
+    if rcall('EXISTS', agentKey .. ':res:' .. priorNonce) == 1 then
+      if priorFp ~= fingerprint then return { 7, {}, {} } end
+      return { 8, { agentId .. '.' .. priorNonce, tonumber(exp), holdCost },
+        statusOf(a, dayCost(agentKey, now), now) }
+    end
   end
 end
 

@@ -399,6 +399,32 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     expect((await eventsOf(ut.engine, id)).filter((e) => e.type === 'decision')).toHaveLength(1);
   });
 
+  it('a request id whose hold went with its deleted agent is decided afresh', async () => {
+    const { id } = await register();
+    const first = await tg.guard.checkPermission(id, 'read_file', {
+      estimatedTokens: 500,
+      requestId: 'again',
+    });
+    await tg.identity.deleteAgent(id);
+    await tg.identity.registerAgent(id, 'backend-dev');
+    const second = await tg.guard.checkPermission(id, 'read_file', {
+      estimatedTokens: 500,
+      requestId: 'again',
+    });
+    expect(first.allowed && second.allowed).toBe(true);
+    if (!first.allowed || !second.allowed) return;
+    expect(second.reservation_id).not.toBe(first.reservation_id);
+    expect(second.budget_status.session.tokens_reserved).toBe(500);
+    const r = await tg.guard.recordOperation(
+      id,
+      'read_file',
+      { inputTokens: 100 },
+      'success',
+      second.reservation_id,
+    );
+    expect(r.outcome).toBe('settled');
+  });
+
   it('dead worker: holds whose lease passed are freed, bounded per call, and a late settle still records', async () => {
     const { id } = await register();
     const holds: string[] = [];

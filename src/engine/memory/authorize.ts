@@ -5,7 +5,7 @@ import { checkAuthorize } from '../validate.js';
 import { idempotencyConflict, unauthenticated, wrongKey } from './errors.js';
 import { decisionEvent } from './events.js';
 import { addLease, freeExpired } from './leases.js';
-import { dayCost, findReq, putReq } from './records.js';
+import { dayCost, findReq, findRes, putReq } from './records.js';
 import { type MemoryState, type Reservation, saveCounters } from './state.js';
 import { statusOf } from './status.js';
 
@@ -48,7 +48,8 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   const requestId = i.requestId ?? '';
   if (requestId !== '') {
     const prior = findReq(st, sc, requestId);
-    if (prior) {
+    // A request id whose hold is gone (its agent was deleted) is decided afresh.
+    if (prior && findRes(st, sc, prior.nonce)) {
       if (prior.fp !== fingerprint(i)) throw idempotencyConflict(agentId);
       return {
         allowed: true,
