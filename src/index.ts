@@ -1,5 +1,11 @@
+import {
+  type EmbeddedDrain,
+  restoreFromStore,
+  startEmbeddedDrain,
+} from './audit/embedded/index.js';
+import { type AuditStore, createStore, type StoreOptions } from './audit/store/index.js';
 import { Budget } from './budget/index.js';
-import { createEngine, type Engine, type EngineOptions } from './engine/index.js';
+import { createEngine, type Engine, type EngineOptions, MemoryEngine } from './engine/index.js';
 import type { Actor } from './engine/types.js';
 import { Guard } from './guard/index.js';
 import { Identity } from './identity/index.js';
@@ -12,6 +18,15 @@ export interface TollgateOptions extends EngineOptions {
   engine?: Engine;
   /** Who the audit trail names for calls made through this instance. Default 'library'. */
   actor?: Actor;
+  /**
+   * Embedded mode only: the durable store (an AuditStore, or where to open one:
+   * PostgreSQL by URL, else PGlite in a folder). The engine is restored from
+   * it before anything is decided, and an in-process drain moves every event
+   * into it. None: nothing is kept across a restart.
+   */
+  store?: AuditStore | StoreOptions;
+  /** The embedded drain's pace (default every 200 ms, batches of 1,000). */
+  drain?: { intervalMs?: number; batch?: number };
 }
 
 export interface Tollgate {
@@ -20,7 +35,14 @@ export interface Tollgate {
   readonly identity: Identity;
   readonly budget: Budget;
   readonly guard: Guard;
+  /** Embedded mode with a store: the in-process drain (its stats show the backlog). */
+  readonly drain?: EmbeddedDrain;
+  /** Stops the drain after a last flush, closes a store it opened, then the engine. */
   close(): Promise<void>;
+}
+
+function isStore(s: AuditStore | StoreOptions): s is AuditStore {
+  return typeof (s as AuditStore).insertEvents === 'function';
 }
 
 function isPolicy(p: unknown): p is Policy {
@@ -42,13 +64,52 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
   const policy = await resolvePolicy(opts.policy);
   const engine = opts.engine ?? (await createEngine(opts));
   const deps = { engine, policy, actor: opts.actor ?? ('library' as Actor) };
+  const durable = await attachStore(engine, opts);
   return {
     engine,
     policy,
     identity: new Identity(deps),
     budget: new Budget(deps),
     guard: new Guard(deps),
-    close: () => engine.close(),
+    drain: durable?.drain,
+    close: async () => {
+      try {
+        await durable?.close();
+      } finally {
+        await engine.close();
+      }
+    },
+  };
+}
+
+/**
+ * Embedded mode with a store: restore the engine from it, then drain the
+ * outbox into it (DESIGN rules 8 and 9).
+ */
+async function attachStore(
+  engine: Engine,
+  opts: TollgateOptions,
+): Promise<{ drain: EmbeddedDrain; close(): Promise<void> } | undefined> {
+  if (opts.store === undefined || !(engine instanceof MemoryEngine)) return undefined;
+  const owned = !isStore(opts.store);
+  const store = isStore(opts.store) ? opts.store : await createStore(opts.store);
+  try {
+    await restoreFromStore(engine, store);
+  } catch (e) {
+    if (owned) await store.close();
+    throw e;
+  }
+  const drain = startEmbeddedDrain({ engine, store, ...opts.drain });
+  return {
+    drain,
+    close: async () => {
+      await drain.stop();
+      try {
+        await drain.flush();
+      } finally {
+        if (owned) await store.close();
+      }
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import { demo } from './commands/demo.js';
 import { policyCheck } from './commands/policy.js';
 import { serve } from './commands/serve.js';
 import { status } from './commands/status.js';
+import { worker } from './commands/worker.js';
 import type { Out } from './output.js';
 
 const HELP = `tollgate: budget and permission gate for fleets of AI agents
@@ -10,6 +11,8 @@ const HELP = `tollgate: budget and permission gate for fleets of AI agents
 Usage:
   tollgate serve [--port 8080]  run the HTTP API (embedded engine unless REDIS_URL or
                                 REDIS_CLUSTER_NODES is set); tollgate serve --help
+  tollgate worker               run the audit worker: Redis outboxes into PostgreSQL
+                                (DATABASE_URL) or PGlite; tollgate worker --help
   tollgate demo                 run the integration guide's scenario (embedded engine,
                                 or Redis when REDIS_URL is set)
   tollgate policy check <file>  validate a policy file (JSON or YAML)
@@ -47,6 +50,7 @@ export async function runCli(
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === 'serve') return serve(out, argv.slice(1), env);
+  if (cmd === 'worker') return worker(out, argv.slice(1), env);
   if (cmd === 'demo') return demo(out, env.REDIS_URL || undefined);
   if (cmd === 'agents') return agents(out, argv.slice(1), env);
   if (cmd === 'status') return status(out, argv.slice(1), env);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { z } from 'zod';
 import type { TollgateOptions } from '../index.js';
 
@@ -231,6 +232,15 @@ export function tollgateOptions(config: Config): TollgateOptions {
   return {
     ...(redis !== undefined ? { redis } : {}),
     ...(config.policyPath !== undefined ? { policy: config.policyPath } : {}),
+    // Embedded mode keeps its agents and spend in the durable store across restarts.
+    ...(config.mode === 'embedded'
+      ? {
+          store: {
+            databaseUrl: config.databaseUrl,
+            dataDir: join(config.dataDir, 'pglite'),
+          },
+        }
+      : {}),
     allowEviction: config.allowEviction,
   };
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
@@ -36,7 +37,10 @@ describe('loadConfig', () => {
     });
     expect(c.adminToken.length).toBeGreaterThanOrEqual(32);
     expect(loadConfig({}).adminToken).not.toBe(c.adminToken);
-    expect(tollgateOptions(c)).toEqual({ allowEviction: false });
+    expect(tollgateOptions(c)).toEqual({
+      allowEviction: false,
+      store: { databaseUrl: undefined, dataDir: join(DEFAULT_DATA_DIR, 'pglite') },
+    });
   });
 
   it('reads every variable', () => {

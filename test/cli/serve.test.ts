@@ -1,9 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TollgateClient } from '../../src/client/index.js';
 import { spawnServe } from '../support/serve-process.js';
 
 let child: ChildProcess | undefined;
+const dataDir = mkdtempSync(join(tmpdir(), 'tg-serve-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 afterEach(() => {
   child?.kill('SIGKILL');
   child = undefined;
@@ -14,7 +19,13 @@ async function startServe(
   env: NodeJS.ProcessEnv,
 ): Promise<{ url: string; token: string; proc: ChildProcess }> {
   const { proc, output } = await spawnServe(
-    { ...env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' },
+    {
+      TOLLGATE_DATA_DIR: dataDir,
+      ...env,
+      REDIS_URL: '',
+      REDIS_CLUSTER_NODES: '',
+      DATABASE_URL: '',
+    },
     /Admin token: \S+/,
   );
   child = proc;
@@ -56,5 +67,49 @@ describe('tollgate serve (embedded)', () => {
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+
+  it("stopped and started again keeps its agents, keys and today's spend", {
+    timeout: 60_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-restart-'));
+    const token = 'restart-admin-token-0123456789';
+    try {
+      const first = await startServe({ TOLLGATE_DATA_DIR: dir, TOLLGATE_ADMIN_TOKEN: token });
+      const admin = new TollgateClient({ baseUrl: first.url, token });
+      const kept = await admin.registerAgent({ agent_id: 'keeper', role: 'coder' });
+      const gone = await admin.registerAgent({ agent_id: 'rotated', role: 'tester' });
+      const rotated = await admin.rotateKey('rotated');
+      const me = new TollgateClient({ baseUrl: first.url, token: kept.api_key });
+      await me.run('keeper', 'write_file', { estimatedTokens: 3000 }, async () => ({
+        inputTokens: 1200,
+        outputTokens: 900,
+      }));
+      const before = await admin.getBudgetStatus('keeper');
+      const exited = new Promise((r) => first.proc.once('exit', r));
+      first.proc.kill('SIGTERM');
+      await exited;
+
+      const second = await startServe({ TOLLGATE_DATA_DIR: dir, TOLLGATE_ADMIN_TOKEN: token });
+      const admin2 = new TollgateClient({ baseUrl: second.url, token });
+      const after = await admin2.getBudgetStatus('keeper');
+      expect(after.session).toEqual(before.session);
+      expect(after.daily.cost_used).toBe(before.daily.cost_used);
+      expect(after.daily.cost_used).toBeGreaterThan(0);
+      const me2 = new TollgateClient({ baseUrl: second.url, token: kept.api_key });
+      expect((await me2.getBudgetStatus('keeper')).session.tokens_used).toBe(2100);
+      const d = await me2.authorize({
+        agent_id: 'keeper',
+        operation: 'read_file',
+        estimated_tokens: 10,
+      });
+      expect(d.allowed).toBe(true);
+      const oldKey = new TollgateClient({ baseUrl: second.url, token: gone.api_key, retries: 1 });
+      await expect(oldKey.getBudgetStatus('rotated')).rejects.toMatchObject({ status: 401 });
+      const newKey = new TollgateClient({ baseUrl: second.url, token: rotated.api_key });
+      expect((await newKey.getBudgetStatus('rotated')).role).toBe('tester');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

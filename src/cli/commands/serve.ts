@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApp, startServer } from '../../api/index.js';
 import {
@@ -8,6 +9,7 @@ import {
 } from '../../config/index.js';
 import { createTollgate } from '../../index.js';
 import type { Out } from '../output.js';
+import { outLog, startWorkerFor, workerRedis } from './worker.js';
 
 export const SERVE_HELP = `Usage: tollgate serve [options]
 
@@ -21,6 +23,8 @@ Options (each also an environment variable):
   --admin-token <token>         TOLLGATE_ADMIN_TOKEN (required with Redis)
   --policy <file>               TOLLGATE_POLICY: a policy file (JSON or YAML)
   --allow-eviction              TOLLGATE_ALLOW_EVICTION: accept a Redis that may evict keys
+  --with-worker                 also run the audit worker in this process (Redis mode; see
+                                tollgate worker --help)
   -h, --help                    this text`;
 
 /** `tollgate serve`: the API until SIGTERM/SIGINT. */
@@ -39,6 +43,7 @@ export async function serve(
       'admin-token': { type: 'string' },
       policy: { type: 'string' },
       'allow-eviction': { type: 'boolean' },
+      'with-worker': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -56,30 +61,51 @@ export async function serve(
     allowEviction: values['allow-eviction'],
   };
   const config = loadConfig(env, overrides);
+  if (values['with-worker']) workerRedis(config); // refuses embedded mode before anything starts
   const tollgate = await createTollgate(tollgateOptions(config));
+  const auditWorker = values['with-worker']
+    ? await startWorkerFor(config, outLog(out)).catch(async (e: unknown) => {
+        await tollgate.close();
+        throw e;
+      })
+    : undefined;
+  // On shutdown: the worker finishes its current batches before the engine closes.
+  const closable = {
+    close: async () => {
+      await auditWorker?.close();
+      await tollgate.close();
+    },
+  };
   const app = createApp({ tollgate, adminToken: config.adminToken });
   const done = new Promise<void>((resolve) => {
-    void startServer({ app, port: config.port, tollgate, onShutdown: () => resolve() }).then(
+    void startServer({
+      app,
+      port: config.port,
+      tollgate: closable,
+      onShutdown: () => resolve(),
+    }).then(
       (running) => {
         const url = `http://localhost:${running.port}`;
         if (config.mode === 'embedded') {
           out.line(
             [
               `Tollgate listening on ${url}`,
-              'Mode: EMBEDDED (in-process engine): a single process, not shared between workers;',
-              '      its state lives in memory and is lost on restart. Set REDIS_URL to share budgets.',
+              'Mode: EMBEDDED (in-process engine): a single process, not shared between workers.',
+              `      Agents, keys, today's spend and sessions are kept in ${config.databaseUrl ? 'PostgreSQL' : join(config.dataDir, 'pglite')};`,
+              '      holds in flight are lost on restart. Set REDIS_URL to share budgets.',
               `Admin token: ${config.adminToken}${config.adminTokenGenerated ? ' (generated; set TOLLGATE_ADMIN_TOKEN to choose one)' : ''}`,
             ].join('\n'),
           );
         } else {
           out.line(`Tollgate listening on ${url}`);
           out.json(describeConfig(config));
+          if (auditWorker) out.line(`Audit worker: in process (consumer ${auditWorker.consumer})`);
         }
         onReady?.(running.port, running.close);
       },
       (err: unknown) => {
         out.error(`tollgate: cannot listen: ${(err as Error).message}`);
-        void tollgate.close().then(() => resolve());
+        void closable.close().then(() => resolve());
       },
     );
   });

@@ -1,1 +1,3 @@
 export { MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
+export type { ShardBacklog } from './outbox.js';
+export type { EngineSnapshot, RestoredAgent } from './restore.js';

@@ -20,7 +20,9 @@ import type {
 } from '../types.js';
 import { deleteAgent, getAgent, listAgents, registerAgent, updateAgent } from './agents.js';
 import { authorize } from './authorize.js';
+import { ackOutbox, outboxBacklog, type ShardBacklog, takeOutbox } from './outbox.js';
 import { release } from './release.js';
+import { type EngineSnapshot, restore } from './restore.js';
 import { startSession } from './session.js';
 import { settle } from './settle.js';
 import { MemoryState } from './state.js';
@@ -107,6 +109,39 @@ export class MemoryEngine implements Engine {
         out.push({ shard: e.shard, streamId: e.streamId, fields: { ...e.fields } });
     }
     return out;
+  }
+
+  /**
+   * Up to `max` of the oldest undrained events (every shard's from its head,
+   * in order), copied, without removing them: the drain stores them, then
+   * acknowledges them with ackOutbox. Taking again before the ack returns the
+   * same entries, so a failed insert loses nothing. One drain per engine.
+   */
+  takeOutbox(max: number): OutboxEntry[] {
+    return takeOutbox(this.st, max);
+  }
+
+  /** Removes entries the store has (matched by shard and stream id). Returns how many went. */
+  ackOutbox(entries: readonly OutboxEntry[]): number {
+    return ackOutbox(this.st, entries);
+  }
+
+  /** Per shard: undrained events and the process time of the oldest. */
+  outboxBacklog(): ShardBacklog[] {
+    return outboxBacklog(this.st);
+  }
+
+  /**
+   * Loads agents (role, status, session, limits, key digest, creation time,
+   * metadata), a day's spend and the current sessions' counters (tokens,
+   * cost, blocked) into this engine, before it serves anything. Holds in
+   * flight are not restored: the restored engine holds nothing. Throws
+   * CONFLICT when the engine already has state (or was restored), and
+   * VALIDATION_FAILED, changing nothing, for a bad snapshot. Returns the
+   * number of agents loaded.
+   */
+  restore(snapshot: EngineSnapshot): number {
+    return restore(this.st, snapshot);
   }
 
   async close(): Promise<void> {}

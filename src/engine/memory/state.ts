@@ -127,6 +127,8 @@ export class MemoryState {
   dayEnd = 0;
   /** Set by freeExpired when it ran (the Lua `a.dirty`). */
   dirty = false;
+  /** Set once restore (restore.ts) has loaded a snapshot. */
+  restored = false;
 
   readonly resQ = new ExpiryQueue<Reservation>();
   readonly reqQ = new ExpiryQueue<RequestRec>();

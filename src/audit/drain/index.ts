@@ -1,0 +1,37 @@
+export {
+  DEFAULT_CLAIM_IDLE_MS,
+  type DrainResult,
+  type DrainShardOptions,
+  drainShard,
+  MAX_BATCH,
+} from './drain.js';
+export {
+  ackAndDelete,
+  claimIdle,
+  type DeadLetter,
+  deadLetterKey,
+  ensureGroup,
+  GROUP,
+  outboxLag,
+  pruneConsumers,
+  type RedisClient,
+  readNew,
+  readPending,
+  type ShardLag,
+  type StreamEntry,
+  streamIdMs,
+} from './redis-outbox.js';
+export {
+  type AuditWorker,
+  type AuditWorkerOptions,
+  type AuditWorkerStats,
+  drainJobId,
+  QUEUE_NAME,
+  QUEUE_PREFIX,
+  startAuditWorker,
+  TICK_SCHEDULER_ID,
+  type WorkerLog,
+  type WorkerLogLevel,
+  type WorkerRedisTarget,
+  workerConnection,
+} from './worker.js';

@@ -1,0 +1,69 @@
+import { DAY_MS } from '../../engine/clock.js';
+import type { EngineSnapshot, RestoredAgent } from '../../engine/memory/index.js';
+import type { AgentTotals, AuditStore } from '../store/types.js';
+
+/** What restore needs of the engine: MemoryEngine's restore. */
+export interface Restorable {
+  restore(snapshot: EngineSnapshot): number;
+}
+
+/** UTC midnight (ms) of the day of `ms`. */
+export function dayStartOf(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+/**
+ * The engine snapshot the store holds (DESIGN rules 8 and 9): its registry
+ * (agents not deleted, with role, status, current session, limits, key
+ * digest, creation time, metadata) and, summed over its ledger, each agent's
+ * spend on the UTC day of `nowMs` and its current session's tokens, cost and
+ * denials. Holds in flight are not in the store's sums: a hold is spend only
+ * once settled.
+ */
+export async function snapshotFromStore(
+  store: Pick<AuditStore, 'agents' | 'totals'>,
+  nowMs: number = Date.now(),
+): Promise<EngineSnapshot> {
+  const dayStartMs = dayStartOf(nowMs);
+  const agents = await store.agents();
+  const totals = await store.totals(dayStartMs);
+  const byId = new Map<string, AgentTotals>(totals.map((t) => [t.agentId, t]));
+  return {
+    dayStartMs,
+    agents: agents.map((a): RestoredAgent => {
+      const t = byId.get(a.agentId);
+      return {
+        agentId: a.agentId,
+        role: a.role,
+        status: a.status,
+        sessionId: a.sessionId,
+        sessionStartedMs: a.sessionStartedAt,
+        sessionTokenLimit: a.sessionTokenLimit,
+        dailyLimitMicros: a.dailyCostLimit,
+        keyDigest: a.keyDigest,
+        createdMs: a.createdAt,
+        metadata: a.metadata,
+        sessionTokensUsed: t?.sessionTokens ?? 0,
+        sessionCostMicros: t?.sessionCost ?? 0,
+        operationsBlocked: t?.sessionBlocked ?? 0,
+        dailyCostMicros: t?.dayCost ?? 0,
+      };
+    }),
+  };
+}
+
+/**
+ * Restores a new MemoryEngine from the store before it serves anything: see
+ * snapshotFromStore and MemoryEngine.restore (which refuses an engine that
+ * already has state). `nowMs` is the engine's clock (default Date.now()).
+ * Returns the number of agents restored and the day whose spend was loaded.
+ */
+export async function restoreFromStore(
+  engine: Restorable,
+  store: Pick<AuditStore, 'agents' | 'totals'>,
+  nowMs: number = Date.now(),
+): Promise<{ agents: number; dayStartMs: number }> {
+  const snapshot = await snapshotFromStore(store, nowMs);
+  const agents = engine.restore(snapshot);
+  return { agents, dayStartMs: snapshot.dayStartMs };
+}

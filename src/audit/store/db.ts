@@ -1,0 +1,55 @@
+import { TollgateError } from '../../errors.js';
+
+/**
+ * The tiny query interface both stores run the same SQL through: `pg` (a Pool)
+ * and PGlite each implement it in a few lines, and everything else
+ * (migrations.ts, queries.ts, sql-store.ts) is written once against it.
+ */
+export interface Db {
+  /**
+   * One statement with `$n` parameters (extended protocol). `name` prepares
+   * it once per connection where the driver can (pg); others ignore it.
+   */
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    name?: string,
+  ): Promise<R[]>;
+  /** A script of several statements, no parameters (simple protocol): migrations. */
+  exec(text: string): Promise<void>;
+  /** Runs `fn` in BEGIN … COMMIT on one connection (ROLLBACK if it throws). No nesting. */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Connection-level failures of the database: the store is down, not the request bad. */
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Maps a driver error that means "the database is unreachable" (network
+ * errors, SQLSTATE class 08 connection exceptions, 57P01-57P03 shutdown /
+ * cannot connect now, a terminated connection) to STORE_UNAVAILABLE; returns
+ * any other error unchanged.
+ */
+export function mapDbError(e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof TollgateError) return e;
+  const code = (e as { code?: unknown }).code;
+  const unavailable =
+    (typeof code === 'string' &&
+      (NET_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) ||
+    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+      e.message,
+    );
+  if (!unavailable) return e;
+  const err = new TollgateError('STORE_UNAVAILABLE', `Audit store unavailable: ${e.message}`);
+  (err as { cause?: unknown }).cause = e;
+  return err;
+}

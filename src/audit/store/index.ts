@@ -1,0 +1,38 @@
+import type { AuditStore } from './types.js';
+
+export type { Db } from './db.js';
+export { MIGRATIONS, type Migration, migrate } from './migrations.js';
+export { decodeCursor, encodeCursor, MAX_PAGE } from './queries.js';
+export { SqlStore } from './sql-store.js';
+export type * from './types.js';
+
+export interface StoreOptions {
+  /** PostgreSQL (DATABASE_URL). When set, the store is PostgresStore. */
+  databaseUrl?: string;
+  /** PGlite's data folder when there is no databaseUrl. Default ./.tollgate/pglite. */
+  dataDir?: string;
+  /** PostgreSQL only: keep the tables in this schema (tests). */
+  schema?: string;
+}
+
+/**
+ * Opens the durable store and applies the migrations: PostgreSQL through pg
+ * when a database URL is given, otherwise PGlite in `dataDir`. Each driver is
+ * loaded only when chosen (PGlite's WASM is not loaded for PostgreSQL).
+ */
+export async function createStore(opts: StoreOptions = {}): Promise<AuditStore> {
+  if (opts.databaseUrl !== undefined && opts.databaseUrl !== '') {
+    const { PostgresStore } = await import('./postgres.js');
+    return PostgresStore.open({
+      databaseUrl: opts.databaseUrl,
+      ...(opts.schema === undefined ? {} : { schema: opts.schema }),
+    });
+  }
+  const { PGliteStore } = await import('./pglite.js');
+  return PGliteStore.open(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir });
+}
+
+export type { PGliteStore, PGliteStoreOptions } from './pglite.js';
+// The drivers' classes, as types (import './postgres.js' or './pglite.js' to
+// construct one directly; createStore loads them on demand).
+export type { PostgresStore, PostgresStoreOptions } from './postgres.js';

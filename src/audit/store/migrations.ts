@@ -1,0 +1,140 @@
+import type { Db } from './db.js';
+
+/**
+ * The versioned schema, one list for PostgreSQL and PGlite. A migration is
+ * never edited once released: changes are a new entry with the next version.
+ *
+ * Units: times are bigint ms of Redis time (the same numbers the engine and
+ * the events carry, exact, no time zone); money is bigint micro-dollars;
+ * tokens are bigint.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  /** One or more statements, run with the simple protocol inside the migration transaction. */
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'audit ledger, agent registry, session summaries',
+    sql: `
+CREATE TABLE audit_events (
+  event_id            uuid PRIMARY KEY,
+  v                   smallint NOT NULL,
+  at                  bigint NOT NULL,
+  type                text NOT NULL,
+  agent_id            text NOT NULL,
+  actor               text,
+  session_id          text,
+  role                text,
+  operation           text,
+  allowed             boolean,
+  error_code          text,
+  exceeded            text,
+  estimated_tokens    bigint,
+  input_tokens        bigint,
+  output_tokens       bigint,
+  cost                bigint,
+  model               text,
+  reservation_id      text,
+  request_id          text,
+  result              text,
+  session_utilization double precision,
+  daily_utilization   double precision,
+  tokens_used         bigint,
+  operations_blocked  bigint,
+  session_started_at  bigint,
+  state               jsonb
+);
+-- Keyset pages on (at, event_id), per agent and overall.
+CREATE INDEX audit_events_agent_at ON audit_events (agent_id, at, event_id);
+CREATE INDEX audit_events_at ON audit_events (at, event_id);
+
+-- The registry, projected from the state-carrying events (latest at wins).
+-- agent_deleted leaves a tombstone (deleted_at set) so that an older event
+-- delivered late cannot bring the agent back.
+CREATE TABLE agents (
+  agent_id            text PRIMARY KEY,
+  role                text NOT NULL,
+  status              text NOT NULL,
+  session_id          text NOT NULL,
+  session_started_at  bigint NOT NULL,
+  session_token_limit bigint NOT NULL,
+  daily_cost_limit    bigint NOT NULL,
+  key_digest          text NOT NULL,
+  created_at          bigint NOT NULL,
+  metadata            text NOT NULL,
+  updated_at          bigint NOT NULL,
+  event_id            uuid NOT NULL,
+  deleted_at          bigint
+);
+
+-- The session log, projected from session_ended events.
+CREATE TABLE session_summaries (
+  agent_id            text NOT NULL,
+  session_id          text NOT NULL,
+  started_at          bigint NOT NULL,
+  ended_at            bigint NOT NULL,
+  tokens_used         bigint NOT NULL,
+  cost                bigint NOT NULL,
+  operations_blocked  bigint NOT NULL,
+  event_id            uuid NOT NULL,
+  PRIMARY KEY (agent_id, session_id)
+);
+`,
+  },
+];
+
+/**
+ * Key of the transaction-level advisory lock that serialises migrations: two
+ * processes starting at once queue on it, and the second finds everything
+ * applied. ('tollgate' as 8 ASCII bytes, trimmed to a positive bigint.)
+ */
+export const MIGRATION_LOCK = 0x746f6c6c67617465n & 0x7fffffffffffffffn;
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Checks a schema name: plain lowercase identifiers only (it is spliced, quoted, into DDL). */
+export function checkSchemaName(schema: string): string {
+  if (!IDENT.test(schema)) throw new Error(`Bad schema name ${JSON.stringify(schema)}`);
+  return schema;
+}
+
+/**
+ * Applies the migrations not yet recorded in `schema_migrations`, all in one
+ * transaction under `pg_advisory_xact_lock`: idempotent, and safe when several
+ * processes start at once. With `schema`, creates it first (the connection's
+ * search_path must already name it). Returns the versions it applied.
+ */
+export async function migrate(
+  db: Db,
+  opts: { schema?: string; migrations?: readonly Migration[] } = {},
+): Promise<number[]> {
+  const list = opts.migrations ?? MIGRATIONS;
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK.toString()]);
+    if (opts.schema !== undefined) {
+      await tx.exec(`CREATE SCHEMA IF NOT EXISTS "${checkSchemaName(opts.schema)}"`);
+    }
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    integer PRIMARY KEY,
+  name       text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`);
+    const rows = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of [...list].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue;
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+        m.version,
+        m.name,
+      ]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,63 @@
+import { mkdir } from 'node:fs/promises';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { type Db, mapDbError } from './db.js';
+import { SqlStore } from './sql-store.js';
+
+export const DEFAULT_PGLITE_DIR = './.tollgate/pglite';
+
+export interface PGliteStoreOptions {
+  /** The data folder (created if missing). Default ./.tollgate/pglite. */
+  dataDir?: string;
+}
+
+type Queryable = PGlite | Transaction;
+
+async function run<R>(c: Queryable, text: string, params?: readonly unknown[]): Promise<R[]> {
+  try {
+    const r = await c.query<R>(text, params as unknown[] | undefined);
+    return r.rows;
+  } catch (e) {
+    throw mapDbError(e);
+  }
+}
+
+/** Db over one PGlite instance (one connection: its transaction() holds it exclusively). */
+export function pgliteDb(pg: PGlite): Db {
+  const txDb = (tx: Transaction): Db => ({
+    query: (text, params) => run(tx, text, params),
+    exec: async (text) => {
+      await tx.exec(text);
+    },
+    transaction: () => Promise.reject(new Error('Nested transactions are not supported')),
+    close: () => Promise.resolve(),
+  });
+  return {
+    query: (text, params) => run(pg, text, params),
+    exec: async (text) => {
+      await pg.exec(text);
+    },
+    transaction: (fn) => pg.transaction((tx) => fn(txDb(tx))),
+    close: () => pg.close(),
+  };
+}
+
+/** The durable store embedded: PGlite (PostgreSQL in WASM) persisted to a data folder. */
+export class PGliteStore extends SqlStore {
+  private constructor(readonly pg: PGlite) {
+    super('pglite', pgliteDb(pg));
+  }
+
+  /** Opens (or creates) the data folder and applies the migrations. */
+  static async open(opts: PGliteStoreOptions = {}): Promise<PGliteStore> {
+    const dataDir = opts.dataDir ?? DEFAULT_PGLITE_DIR;
+    await mkdir(dataDir, { recursive: true });
+    const store = new PGliteStore(await PGlite.create(dataDir));
+    try {
+      await store.migrate();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return store;
+  }
+}

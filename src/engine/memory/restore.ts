@@ -1,0 +1,151 @@
+import { TollgateError } from '../../errors.js';
+import { DAY_MS, dayOf } from '../clock.js';
+import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
+import type { AgentStatus } from '../types.js';
+import { MAX_LIMIT } from '../validate.js';
+import type { AgentRec, DayRec, MemoryState } from './state.js';
+
+/**
+ * What MemoryEngine can be restored from (DESIGN rules 8 and 9): the agents
+ * as the durable store projected them, the spend of one UTC day, and the
+ * counters of each agent's current session. Holds in flight are not part of
+ * it: a restored engine holds nothing (a hold's worker settles it against a
+ * reservation that no longer exists and gets RESERVATION_NOT_FOUND; its usage
+ * can still be recorded with recordUsage).
+ */
+export interface RestoredAgent {
+  agentId: string;
+  role: string;
+  status: AgentStatus;
+  /** The current session: `<agentId>.<nonce>`. */
+  sessionId: string;
+  sessionStartedMs: number;
+  sessionTokenLimit: number;
+  dailyLimitMicros: number;
+  /** sha-256 hex of the agent's API key. */
+  keyDigest: string;
+  createdMs: number;
+  /** JSON text as stored. */
+  metadata: string;
+  /** The current session's counters. */
+  sessionTokensUsed: number;
+  sessionCostMicros: number;
+  operationsBlocked: number;
+  /** Spend on the snapshot's day (dayStartMs), micro-dollars. */
+  dailyCostMicros: number;
+}
+
+export interface EngineSnapshot {
+  /** Start (ms, UTC midnight) of the day whose spend `dailyCostMicros` is. */
+  dayStartMs: number;
+  agents: readonly RestoredAgent[];
+}
+
+const DIGEST = /^[0-9a-f]{64}$/;
+const MAX_METADATA = 16_384;
+
+function invalid(message: string, details: Record<string, unknown>): TollgateError {
+  return new TollgateError('VALIDATION_FAILED', `Bad snapshot: ${message}`, details);
+}
+
+function counter(v: unknown, what: string, agentId: string): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw invalid(`${what} must be a non-negative integer`, { agent_id: agentId, field: what });
+  }
+}
+
+function checkAgent(a: RestoredAgent): void {
+  checkAgentId(a.agentId);
+  const id = a.agentId;
+  checkRole(a.role);
+  if (a.status !== 'active' && a.status !== 'suspended') {
+    throw invalid('status must be active or suspended', { agent_id: id, field: 'status' });
+  }
+  if (parseScopedId(a.sessionId, 'session_id').agentId !== id) {
+    throw invalid('session_id belongs to another agent', { agent_id: id, field: 'session_id' });
+  }
+  checkCount(a.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
+  checkCount(a.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+  if (typeof a.keyDigest !== 'string' || !DIGEST.test(a.keyDigest)) {
+    throw invalid('key digest must be 64 hex digits', { agent_id: id, field: 'key_digest' });
+  }
+  if (typeof a.metadata !== 'string' || a.metadata.length > MAX_METADATA) {
+    throw invalid('metadata must be text of at most 16384 characters', {
+      agent_id: id,
+      field: 'metadata',
+    });
+  }
+  counter(a.sessionStartedMs, 'session_started_at', id);
+  counter(a.createdMs, 'created_at', id);
+  counter(a.sessionTokensUsed, 'session_tokens_used', id);
+  counter(a.sessionCostMicros, 'session_cost', id);
+  counter(a.operationsBlocked, 'operations_blocked', id);
+  counter(a.dailyCostMicros, 'daily_cost', id);
+}
+
+/** True when the engine holds anything at all: agents, spend, holds, or undrained events. */
+export function hasState(st: MemoryState): boolean {
+  if (st.scopes.size > 0) return true;
+  for (const box of st.outbox) if (box.length > 0) return true;
+  return false;
+}
+
+/**
+ * Loads a snapshot into an empty engine, all or nothing: every agent is
+ * checked first, then the state is written. Refuses (CONFLICT) an engine that
+ * has any state or was restored before: restore runs before the engine serves
+ * anything. Emits no events (the store already has them).
+ */
+export function restore(st: MemoryState, snap: EngineSnapshot): number {
+  if (st.restored || hasState(st)) {
+    throw new TollgateError(
+      'CONFLICT',
+      'restore needs a new, empty engine: run it before the engine serves anything',
+      {},
+    );
+  }
+  const dayStart = snap.dayStartMs;
+  if (!Number.isSafeInteger(dayStart) || dayStart < 0 || dayStart % DAY_MS !== 0) {
+    throw invalid('dayStartMs must be a UTC midnight in ms', { field: 'day_start' });
+  }
+  const seen = new Set<string>();
+  for (const a of snap.agents) {
+    checkAgent(a);
+    if (seen.has(a.agentId)) throw invalid('agent listed twice', { agent_id: a.agentId });
+    seen.add(a.agentId);
+  }
+
+  st.tick();
+  const day = dayOf(dayStart);
+  // The day record's expiry, as chargeDay sets it: a day after its midnight, on process time.
+  const dayExpireAt = (Math.floor((dayStart + DAY_MS - st.offset) / 1000) + 86400) * 1000;
+  for (const x of snap.agents) {
+    const sc = st.scope(x.agentId);
+    const a: AgentRec = {
+      role: x.role,
+      status: x.status,
+      sid: x.sessionId,
+      sStart: x.sessionStartedMs,
+      sLimit: x.sessionTokenLimit,
+      dLimit: x.dailyLimitMicros,
+      sUsed: x.sessionTokensUsed,
+      sRes: 0,
+      sCost: x.sessionCostMicros,
+      cRes: 0,
+      blocked: x.operationsBlocked,
+      nextExp: 0,
+      digest: x.keyDigest,
+      created: x.createdMs,
+      meta: x.metadata,
+    };
+    sc.agent = a;
+    (st.index[sc.shard] as Set<string>).add(x.agentId);
+    if (x.dailyCostMicros > 0 && dayExpireAt >= st.real) {
+      const rec: DayRec = { scope: sc, day, cost: x.dailyCostMicros, expireAt: dayExpireAt };
+      sc.days.set(day, rec);
+      st.dayQ.push(dayExpireAt, rec);
+    }
+  }
+  st.restored = true;
+  return snap.agents.length;
+}
