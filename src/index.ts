@@ -19,10 +19,11 @@ export interface TollgateOptions extends EngineOptions {
   /** Who the audit trail names for calls made through this instance. Default 'library'. */
   actor?: Actor;
   /**
-   * Embedded mode only: the durable store (an AuditStore, or where to open one:
-   * PostgreSQL by URL, else PGlite in a folder). The engine is restored from
-   * it before anything is decided, and an in-process drain moves every event
-   * into it. None: nothing is kept across a restart.
+   * The durable store (an AuditStore, or where to open one: PostgreSQL by URL,
+   * else PGlite in a folder), exposed as `tg.store` for reading the ledger.
+   * Embedded mode: the engine is restored from it before anything is decided,
+   * and an in-process drain moves every event into it. None (embedded):
+   * nothing is kept across a restart. With Redis, the worker writes it.
    */
   store?: AuditStore | StoreOptions;
   /** The embedded drain's pace (default every 200 ms, batches of 1,000). */
@@ -35,6 +36,8 @@ export interface Tollgate {
   readonly identity: Identity;
   readonly budget: Budget;
   readonly guard: Guard;
+  /** The durable store, when one was given. */
+  readonly store?: AuditStore;
   /** Embedded mode with a store: the in-process drain (its stats show the backlog). */
   readonly drain?: EmbeddedDrain;
   /** Stops the drain after a last flush, closes a store it opened, then the engine. */
@@ -71,6 +74,7 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
     identity: new Identity(deps),
     budget: new Budget(deps),
     guard: new Guard(deps),
+    store: durable?.store,
     drain: durable?.drain,
     close: async () => {
       try {
@@ -83,31 +87,37 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
 }
 
 /**
- * Embedded mode with a store: restore the engine from it, then drain the
- * outbox into it (DESIGN rules 8 and 9).
+ * The durable store, when given: opened if need be and exposed for reads.
+ * Embedded mode: restore the engine from it, then drain the outbox into it
+ * (DESIGN rules 8 and 9).
  */
 async function attachStore(
   engine: Engine,
   opts: TollgateOptions,
-): Promise<{ drain: EmbeddedDrain; close(): Promise<void> } | undefined> {
-  if (opts.store === undefined || !(engine instanceof MemoryEngine)) return undefined;
+): Promise<{ store: AuditStore; drain?: EmbeddedDrain; close(): Promise<void> } | undefined> {
+  if (opts.store === undefined) return undefined;
   const owned = !isStore(opts.store);
   const store = isStore(opts.store) ? opts.store : await createStore(opts.store);
+  const closeStore = async () => {
+    if (owned) await store.close();
+  };
+  if (!(engine instanceof MemoryEngine)) return { store, close: closeStore };
   try {
     await restoreFromStore(engine, store);
   } catch (e) {
-    if (owned) await store.close();
+    await closeStore();
     throw e;
   }
   const drain = startEmbeddedDrain({ engine, store, ...opts.drain });
   return {
+    store,
     drain,
     close: async () => {
       await drain.stop();
       try {
         await drain.flush();
       } finally {
-        if (owned) await store.close();
+        await closeStore();
       }
     },
   };
