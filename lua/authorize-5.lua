@@ -30,9 +30,10 @@
   Returns { code, { reservationId, leaseEndMs, holdCostMicros }, statusTuple }
   Codes: 0 allowed, 1 AGENT_NOT_FOUND, 2 AGENT_SUSPENDED, 3 RBAC_DENIED,
          4 BUDGET_EXCEEDED session, 5 BUDGET_EXCEEDED daily, 6 UNAUTHENTICATED,
-         7 IDEMPOTENCY_CONFLICT, 8 allowed (replay of request_id: nothing new held)
+         7 IDEMPOTENCY_CONFLICT, 8 allowed (replay of request_id: nothing new held),
+         14 SHARD_NOT_READY (no agent and no ready marker: recover the shard, call again)
   A denial writes only the agent's blocked counter and its audit event.
-  Codes 6 and 7 are request errors: they write nothing.
+  Codes 6, 7 and 14 write nothing.
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
@@ -40,6 +41,7 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/leases"
+--- @include "includes/ready"
 
 local agentKey, leasesKey, resKey, reqKey, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local agentId, operation, model, nonce = ARGV[2], ARGV[3], ARGV[7], ARGV[8]
@@ -61,6 +63,7 @@ end
 
 local a = loadAgent(agentKey)
 if not a then
+  if not shardReady(agentKey) then return { 14, {}, {} } end
   decisionEvent(nil, 0, 'AGENT_NOT_FOUND', '', 0, '', 0)
   return { 1, {}, {} }
 end

@@ -14,17 +14,18 @@
   ARGV[4] actor      string
 
   Returns { code, {}, statusTuple (the last state) }
-  Codes: 0 deleted, 1 AGENT_NOT_FOUND
+  Codes: 0 deleted, 1 AGENT_NOT_FOUND, 14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
+--- @include "includes/ready"
 
 local agentKey, index, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = nowMs(ARGV[1])
 local a = loadAgent(agentKey)
-if not a then return { 1, {}, {} } end
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 
 local fields = stateFields(agentKey, a, { 'type', 'agent_deleted', 'agent_id', ARGV[2], 'actor', ARGV[4] })
 local held = rcall('ZRANGE', leasesKey, 0, -1)

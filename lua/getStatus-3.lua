@@ -12,18 +12,19 @@
   ARGV[4] maxFree    integer, most expired leases freed in this call
 
   Returns { code, {}, statusTuple }
-  Codes: 0 found, 1 AGENT_NOT_FOUND
+  Codes: 0 found, 1 AGENT_NOT_FOUND, 14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/leases"
+--- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local now = nowMs(ARGV[1])
 local a = loadAgent(agentKey)
-if not a then return { 1, {}, {} } end
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 freeExpired(agentKey, leasesKey, outbox, a, ARGV[2], now, tonumber(ARGV[4]), ARGV[3], 0)
 if a.dirty then saveCounters(agentKey, a) end
 return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }

@@ -6,13 +6,16 @@
 
   ARGV[1] offsetMs  integer ms added to TIME (tests only)
 
-  Returns { { agentId, createdMs, metadata, statusTuple }, ... }
+  Returns { { agentId, createdMs, metadata, statusTuple }, ... }, or the integer
+  14 (SHARD_NOT_READY: no ready marker; recover the shard, then list it).
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/agent"
+--- @include "includes/ready"
 
 local prefix = string.sub(KEYS[1], 1, -2) .. ':'
+if not shardReady(KEYS[1]) then return 14 end
 local now = nowMs(ARGV[1])
 local out = {}
 local ids = rcall('SMEMBERS', KEYS[1])

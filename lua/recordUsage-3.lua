@@ -22,7 +22,7 @@
   ARGV[13] maxFree       integer, most expired leases freed in this call
 
   Returns { code, { '', costMicros }, statusTuple }
-  Codes: 0 recorded, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED
+  Codes: 0 recorded, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED, 14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
@@ -30,6 +30,7 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/leases"
+--- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local offsetMs, agentId = ARGV[1], ARGV[2]
@@ -38,7 +39,7 @@ local digest, tail = ARGV[10], ARGV[11]
 local now = nowMs(offsetMs)
 
 local a = loadAgent(agentKey)
-if not a then return { 1, {}, {} } end
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
 local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[13]), tail, 0)
 

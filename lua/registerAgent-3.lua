@@ -17,17 +17,21 @@
   ARGV[10] actor          string
 
   Returns { code, { createdMs, metadata }, statusTuple }
-  Codes: 0 registered, 11 CONFLICT (the agent exists; nothing written)
+  Codes: 0 registered, 11 CONFLICT (the agent exists; nothing written),
+         14 SHARD_NOT_READY (the shard has no ready marker: Redis may have lost it;
+         nothing written: recover the shard, then register)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
+--- @include "includes/ready"
 
 local agentKey, index, outbox = KEYS[1], KEYS[2], KEYS[3]
 local agentId = ARGV[2]
 local now = nowMs(ARGV[1])
 if rcall('EXISTS', agentKey) == 1 then return { 11, {}, {} } end
+if not shardReady(agentKey) then return { 14, {}, {} } end
 
 local sid = agentId .. '.' .. ARGV[8]
 rcall('HSET', agentKey, 'role', ARGV[3], 'status', 'active', 'sid', sid, 's_start', now,

@@ -17,13 +17,15 @@
 
   Returns { code, { reservationId, 0 }, statusTuple }
   Codes: 0 released, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED,
-         9 RESERVATION_NOT_FOUND, 10 already settled or released
+         9 RESERVATION_NOT_FOUND, 10 already settled or released,
+         14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/leases"
+--- @include "includes/ready"
 
 local agentKey, leasesKey, resKey, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local agentId, nonce, digest, tail = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -31,7 +33,7 @@ local now = nowMs(ARGV[1])
 local resId = agentId .. '.' .. nonce
 
 local a = loadAgent(agentKey)
-if not a then return { 1, {}, {} } end
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
 local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[7]), tail, 0)
 

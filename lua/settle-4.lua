@@ -29,7 +29,8 @@
 
   Returns { code, { reservationId, costMicros }, statusTuple }
   Codes: 0 settled, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED,
-         9 RESERVATION_NOT_FOUND, 10 already settled or released (nothing recorded)
+         9 RESERVATION_NOT_FOUND, 10 already settled or released (nothing recorded),
+         14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
@@ -37,6 +38,7 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/leases"
+--- @include "includes/ready"
 
 local agentKey, leasesKey, resKey, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local offsetMs, agentId, nonce, operation = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -45,7 +47,7 @@ local digest, tail, actor = ARGV[11], ARGV[12], ARGV[13]
 local now = nowMs(offsetMs)
 
 local a = loadAgent(agentKey)
-if not a then return { 1, {}, {} } end
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
 local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[14]), tail, 0)
 

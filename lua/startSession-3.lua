@@ -18,7 +18,8 @@
 
   Returns { code, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
                     endedDayCostMicros }, statusTuple (the new session) }
-  Codes: 0 started, 1 AGENT_NOT_FOUND, 12 SESSION_NOT_FOUND (ARGV[4] is not current)
+  Codes: 0 started, 1 AGENT_NOT_FOUND, 12 SESSION_NOT_FOUND (ARGV[4] is not current),
+         14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
@@ -26,12 +27,13 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/leases"
+--- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local agentId, tail, actor = ARGV[2], ARGV[5], ARGV[6]
 local now = nowMs(ARGV[1])
 local a = loadAgent(agentKey)
-if not a then return { 1, {}, {} } end
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if ARGV[4] ~= '' and ARGV[4] ~= a.sid then return { 12, {}, {} } end
 
 local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[7]), tail, 0)

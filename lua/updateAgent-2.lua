@@ -17,12 +17,14 @@
                      digest (sha-256 hex), meta (JSON text)
 
   Returns { code, { createdMs, metadata }, statusTuple }
-  Codes: 0 updated, 1 AGENT_NOT_FOUND, 13 VALIDATION_FAILED (unknown field; nothing written)
+  Codes: 0 updated, 1 AGENT_NOT_FOUND, 13 VALIDATION_FAILED (unknown field; nothing written),
+         14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
+--- @include "includes/ready"
 
 local agentKey, outbox = KEYS[1], KEYS[2]
 local now = nowMs(ARGV[1])
@@ -33,7 +35,7 @@ for i = 6, #ARGV, 2 do
   sets[#sets + 1] = ARGV[i]
   sets[#sets + 1] = ARGV[i + 1]
 end
-if rcall('EXISTS', agentKey) == 0 then return { 1, {}, {} } end
+if rcall('EXISTS', agentKey) == 0 then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 
 if #sets > 0 then rcall('HSET', agentKey, unpack(sets)) end
 local a = loadAgent(agentKey)

@@ -3,9 +3,16 @@ import {
   restoreFromStore,
   startEmbeddedDrain,
 } from './audit/embedded/index.js';
+import { storeRecovery } from './audit/recovery/index.js';
 import { type AuditStore, createStore, type StoreOptions } from './audit/store/index.js';
 import { Budget } from './budget/index.js';
-import { createEngine, type Engine, type EngineOptions, MemoryEngine } from './engine/index.js';
+import {
+  createEngine,
+  type Engine,
+  type EngineOptions,
+  MemoryEngine,
+  RedisEngine,
+} from './engine/index.js';
 import type { Actor } from './engine/types.js';
 import { Guard } from './guard/index.js';
 import { Identity } from './identity/index.js';
@@ -23,7 +30,8 @@ export interface TollgateOptions extends EngineOptions {
    * else PGlite in a folder), exposed as `tg.store` for reading the ledger.
    * Embedded mode: the engine is restored from it before anything is decided,
    * and an in-process drain moves every event into it. None (embedded):
-   * nothing is kept across a restart. With Redis, the worker writes it.
+   * nothing is kept across a restart. With Redis, the worker writes it, and
+   * a shard that lost its data is restored from it (docs/recovery.md).
    */
   store?: AuditStore | StoreOptions;
   /** The embedded drain's pace (default every 200 ms, batches of 1,000). */
@@ -66,6 +74,7 @@ async function resolvePolicy(p: TollgateOptions['policy']): Promise<Policy> {
 export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollgate> {
   const policy = await resolvePolicy(opts.policy);
   const engine = opts.engine ?? (await createEngine(opts));
+  if (engine instanceof RedisEngine && opts.warn) engine.configureRecovery({ warn: opts.warn });
   const deps = { engine, policy, actor: opts.actor ?? ('library' as Actor) };
   const durable = await attachStore(engine, opts);
   return {
@@ -101,6 +110,9 @@ async function attachStore(
   const closeStore = async () => {
     if (owned) await store.close();
   };
+  if (engine instanceof RedisEngine) {
+    engine.configureRecovery({ source: storeRecovery(store, { shards: engine.shards }) });
+  }
   if (!(engine instanceof MemoryEngine)) return { store, close: closeStore };
   try {
     await restoreFromStore(engine, store);

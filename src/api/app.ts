@@ -6,6 +6,7 @@ import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
 import { buildOpenApi } from './openapi.js';
 import { mountRoutes, type Route } from './route.js';
 import { agentRoutes } from './routes/agents.js';
+import { auditRoutes } from './routes/audit.js';
 import { budgetRoutes } from './routes/budget.js';
 import { gateRoutes } from './routes/gate.js';
 import { healthRoutes } from './routes/health.js';
@@ -43,7 +44,7 @@ export function apiRoutes(opts: {
   readyTimeoutMs: number;
   openapi: () => Record<string, unknown>;
 }): Route[] {
-  return [...agentRoutes, ...budgetRoutes, ...gateRoutes, ...healthRoutes(opts)];
+  return [...agentRoutes, ...budgetRoutes, ...gateRoutes, ...auditRoutes, ...healthRoutes(opts)];
 }
 
 /**

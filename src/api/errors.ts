@@ -35,10 +35,33 @@ export type ErrorLogger = (message: string, error: unknown) => void;
 /** Codes whose details may hold internals (addresses, script text): never sent. */
 const OPAQUE: ReadonlySet<ErrorCode> = new Set(['STORE_UNAVAILABLE', 'INTERNAL']);
 
-function envelope(code: ErrorCode, message: string, details?: Record<string, unknown>): HttpError {
+/**
+ * An error whose details were written by the API itself from constants (never
+ * from a driver's message), so they are sent even for an opaque code: e.g.
+ * 503 STORE_UNAVAILABLE `{store: "not configured"}`.
+ */
+export class PublicDetailsError extends TollgateError {
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown>) {
+    super(code, message, details);
+    this.name = 'PublicDetailsError';
+  }
+}
+
+function envelope(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+  publicDetails = false,
+): HttpError {
   return {
     status: STATUS_OF[code],
-    body: { error: { code, message, details: OPAQUE.has(code) ? {} : (details ?? {}) } },
+    body: {
+      error: {
+        code,
+        message,
+        details: OPAQUE.has(code) && !publicDetails ? {} : (details ?? {}),
+      },
+    },
   };
 }
 
@@ -69,6 +92,7 @@ export function toHttpError(err: unknown, log?: ErrorLogger): HttpError {
       err.code,
       err.code === 'INTERNAL' ? 'Internal error' : err.message,
       err.details,
+      err instanceof PublicDetailsError,
     );
   }
   const type = (err as { type?: unknown } | null)?.type;

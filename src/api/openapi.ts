@@ -34,7 +34,8 @@ export function buildOpenApi(routes: readonly Route[], version: string): Json {
       ['path', r.params],
       ['query', r.query],
     ] as const) {
-      const js = z.toJSONSchema(schema) as {
+      // What the client sends (a query's transforms, e.g. `allowed=true` to a boolean, are ours).
+      const js = z.toJSONSchema(schema, { io: 'input' }) as {
         properties?: Record<string, Json>;
         required?: string[];
       };

@@ -26,7 +26,8 @@ import { NoBody, NoParams, NoQuery } from './schemas.js';
  *   admin  the admin token only (an agent key: 403)
  *   agent  the admin token, or the key of the agent the request names
  *          (`agentOf`). A key naming another agent is 403 at once (no store
- *          read). With `verify: 'lookup'` the key is then checked here
+ *          read). An `agentOf` that names no agent (an optional filter left
+ *          out) means the caller's own agent for an agent key. With `verify: 'lookup'` the key is then checked here
  *          before the handler; with `verify: 'engine'` the handler passes the
  *          key's digest to the engine, whose script checks it in the same
  *          round trip as the decision (a wrong key: 401).
@@ -72,8 +73,15 @@ export interface RouteSpec<
   response: z.ZodType;
   /** Error codes this route can answer with (beyond the ones every route can). */
   errors?: readonly string[];
-  /** The agent a request names (auth 'agent'). */
-  agentOf?: (input: { params: z.output<P>; body: z.output<B> }) => string;
+  /**
+   * The agent a request names (auth 'agent'). Undefined (an optional agent
+   * filter left out): for an agent key, its own agent; for the admin token, none.
+   */
+  agentOf?: (input: {
+    params: z.output<P>;
+    query: z.output<Q>;
+    body: z.output<B>;
+  }) => string | undefined;
   verify?: 'lookup' | 'engine';
   handler: (ctx: Ctx<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown> | unknown;
 }
@@ -92,7 +100,9 @@ export interface Route {
   status: number;
   response: z.ZodType;
   errors: readonly string[];
-  agentOf: ((input: { params: unknown; body: unknown }) => string) | undefined;
+  agentOf:
+    | ((input: { params: unknown; query: unknown; body: unknown }) => string | undefined)
+    | undefined;
   verify: 'lookup' | 'engine';
   handler: (ctx: Ctx<unknown, unknown, unknown>) => Promise<unknown> | unknown;
 }
@@ -190,7 +200,7 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
     const run = async (req: Request, caller: Caller | undefined): Promise<unknown> => {
       const input = parse(route, req);
       if (caller?.kind === 'agent' && route.auth === 'agent' && route.agentOf) {
-        const agentId = route.agentOf(input);
+        const agentId = route.agentOf(input) ?? caller.agentId;
         // Another agent's key: 403 before any store is read.
         requireSameAgent(caller, agentId);
         // Its own agent: the key must be current (here, or in the deciding script).

@@ -1,4 +1,5 @@
 import { agents } from './commands/agents.js';
+import { audit } from './commands/audit.js';
 import { demo } from './commands/demo.js';
 import { policyCheck } from './commands/policy.js';
 import { serve } from './commands/serve.js';
@@ -28,6 +29,10 @@ Operating a running API (admin token; each command takes --help, --json):
                                 a new API key (shown once); the old one stops working
   tollgate agents delete <id>   remove the agent and its key
   tollgate status <agent>       the agent's budget status
+  tollgate audit [--agent <id>] [--type <type>] [--allowed true|false] [--from <time>]
+                 [--to <time>] [--limit <n>] [--cursor <c>]
+                                the audit events, newest first, a page at a time
+  tollgate audit lag            the audit backlog: events not yet stored, per shard
 
   tollgate --help               this text
 
@@ -54,6 +59,7 @@ export async function runCli(
   if (cmd === 'demo') return demo(out, env.REDIS_URL || undefined);
   if (cmd === 'agents') return agents(out, argv.slice(1), env);
   if (cmd === 'status') return status(out, argv.slice(1), env);
+  if (cmd === 'audit') return audit(out, argv.slice(1), env);
   if (cmd === 'policy' && sub === 'check') return policyCheck(out, arg);
   if (cmd === 'policy' && (sub === undefined || sub === '--help')) {
     out.line('Usage: tollgate policy check <file>');

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { AuditLagWire, AuditPageWire } from '../api/schemas.js';
+import type { EventType } from '../audit/event.js';
 import type { DashboardRow } from '../budget/dashboard.js';
 import type { BudgetStatus } from '../budget/status.js';
 import type { Decision } from '../guard/decision.js';
@@ -29,6 +31,45 @@ export interface RunUsage {
 }
 
 const enc = encodeURIComponent;
+
+/** GET /v1/audit filters (all optional; they combine). */
+export interface AuditQuery {
+  /** One agent's events (an agent key: its own, the default). */
+  agent_id?: string;
+  type?: EventType;
+  /** Decisions allowed (true) or denied (false). */
+  allowed?: boolean;
+  /** At or after: a Date, ms since the epoch, or an ISO 8601 string. */
+  from?: Date | number | string;
+  /** Before (exclusive); as `from`. */
+  to?: Date | number | string;
+  /** The previous page's `next_cursor`. */
+  cursor?: string;
+  /** 1-1000, default 100. */
+  limit?: number;
+}
+
+export type AuditPage = AuditPageWire;
+export type AuditEntry = AuditPageWire['events'][number];
+export type AuditLag = AuditLagWire;
+
+function timeParam(v: Date | number | string): string {
+  return v instanceof Date ? v.toISOString() : String(v);
+}
+
+/** The query string of an audit query (`?…`, or '' when empty). */
+export function auditQueryString(q: AuditQuery): string {
+  const p = new URLSearchParams();
+  if (q.agent_id !== undefined) p.set('agent_id', q.agent_id);
+  if (q.type !== undefined) p.set('type', q.type);
+  if (q.allowed !== undefined) p.set('allowed', String(q.allowed));
+  if (q.from !== undefined) p.set('from', timeParam(q.from));
+  if (q.to !== undefined) p.set('to', timeParam(q.to));
+  if (q.cursor !== undefined) p.set('cursor', q.cursor);
+  if (q.limit !== undefined) p.set('limit', String(q.limit));
+  const text = p.toString();
+  return text === '' ? '' : `?${text}`;
+}
 
 /**
  * The Tollgate SDK: one method per HTTP route. Authorize carries a request_id
@@ -154,6 +195,36 @@ export class TollgateClient {
       body,
       false,
     );
+  }
+
+  /**
+   * GET /v1/audit: one page of stored audit events, newest first. Pass the
+   * answer's `next_cursor` as `cursor` (same filters) for the next page; it is
+   * absent on the last one. An agent key reads only its own agent's events.
+   */
+  audit(query: AuditQuery = {}) {
+    return this.http.request<AuditPage>(
+      'GET',
+      `/v1/audit${auditQueryString(query)}`,
+      undefined,
+      true,
+    );
+  }
+
+  /** Every page of `audit(query)` in turn (from `query.cursor`, or the newest). */
+  async *auditPages(query: AuditQuery = {}): AsyncGenerator<AuditPage> {
+    let cursor = query.cursor;
+    for (;;) {
+      const page = await this.audit({ ...query, cursor });
+      yield page;
+      if (page.next_cursor === undefined) return;
+      cursor = page.next_cursor;
+    }
+  }
+
+  /** GET /v1/audit/lag (admin): the undrained audit backlog per shard. */
+  auditLag() {
+    return this.http.request<AuditLag>('GET', '/v1/audit/lag', undefined, true);
   }
 
   /**

@@ -1,4 +1,9 @@
 export {
+  type AuditEntry,
+  type AuditLag,
+  type AuditPage,
+  type AuditQuery,
+  auditQueryString,
   type ClientOptions,
   type ReleaseAnswer,
   type RunUsage,

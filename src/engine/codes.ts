@@ -19,6 +19,12 @@ export const Code = {
   CONFLICT: 11,
   SESSION_NOT_FOUND: 12,
   INVALID_FIELD: 13,
+  /** No agent, and the shard has no ready marker: Redis may have lost it (nothing written; recover, call again). */
+  SHARD_NOT_READY: 14,
+  /** Recovery scripts: the shard's ready marker is set, nothing to restore. */
+  SHARD_READY: 15,
+  /** beginRecovery: another process holds the shard's recovery lock. */
+  RECOVERY_BUSY: 16,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { apiRoutes } from '../../src/api/index.js';
 import type { Route } from '../../src/api/route.js';
@@ -65,6 +68,8 @@ const REQUESTS: Record<string, Build> = {
     path: '/v1/usage',
     body: { agent_id: t.id, input_tokens: 50_000, output_tokens: 0 },
   }),
+  'get /v1/audit': (t) => ({ path: `/v1/audit?agent_id=${t.id}` }),
+  'get /v1/audit/lag': () => ({ path: '/v1/audit/lag' }),
 };
 
 const routes = apiRoutes({ readyTimeoutMs: 1000, openapi: () => ({}) }).filter(
@@ -130,13 +135,19 @@ function send(r: Route, t: Target, token: string): Promise<Reply> {
   return api.call(r.method.toUpperCase(), req.path, { token, body: req.body });
 }
 
+/** GET /v1/audit reads the store: a PGlite of this file's own. */
+const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bola-'));
+
 beforeAll(async () => {
   const engine = await createEngine({ redis: inject('redisUrl') });
-  api = await startApi({ tollgate: { engine: counting(engine) } });
+  api = await startApi({ tollgate: { engine: counting(engine), store: { dataDir } } });
   a = await target();
   b = await target();
 });
-afterAll(() => api.close());
+afterAll(async () => {
+  await api.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 describe('BOLA matrix', () => {
   it('has a request for every authenticated route of the table', () => {

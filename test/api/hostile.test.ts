@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes, STATUS_OF } from '../../src/api/index.js';
@@ -591,7 +594,11 @@ function requestArb(routes: Route[], id: string, tokens: fc.Arbitrary<string>) {
 let api: Api;
 const internal: unknown[] = [];
 beforeAll(async () => {
-  api = await startApi({ app: { logError: (_m, e) => internal.push(e) } });
+  api = await startApi({
+    // A store, so that /v1/audit answers from it (no store is a deliberate 503).
+    tollgate: { store: { dataDir: mkdtempSync(join(tmpdir(), 'tg-hostile-')) } },
+    app: { logError: (_m, e) => internal.push(e) },
+  });
 });
 afterAll(() => api.close());
 

@@ -58,7 +58,9 @@ async function startServe(): Promise<Api> {
   children.push(proc);
   const out = output();
   const url = /Tollgate listening on (http:\/\/localhost:\d+)/.exec(out)?.[1] ?? '';
-  const config = JSON.parse(out.slice(out.indexOf('{'))) as { mode?: string };
+  // The configuration is the JSON object that starts on a line of its own.
+  const json = /^\{[\s\S]*?^\}/m.exec(out)?.[0] ?? '{}';
+  const config = JSON.parse(json) as { mode?: string };
   expect(config.mode).toBe('redis');
   return { url, proc, output };
 }

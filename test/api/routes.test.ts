@@ -445,7 +445,7 @@ describe('request errors', () => {
   it('unknown routes and methods are 404 NOT_FOUND', async () => {
     for (const [m, p] of [
       ['GET', '/nope'],
-      ['GET', '/v1/audit'],
+      ['POST', '/v1/audit'],
       ['GET', '/metrics'],
       ['PATCH', '/v1/agents/x'],
       ['GET', '/v1/settle'],
@@ -488,7 +488,8 @@ describe('operations', () => {
     expect(h.body).toEqual({ status: 'ok' });
     const r = await api.call('GET', '/readyz', { token: null });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'ready', engine: 'redis', policy: 'loaded' });
+    expect(r.body).toMatchObject({ status: 'ready', engine: 'redis', policy: 'loaded' });
+    expect(r.body.audit.engine).toBe('redis');
   });
 
   it("GET /v1/dashboard: one row per agent, as the guide's dashboard", async () => {
@@ -535,6 +536,8 @@ describe('operations', () => {
         '/v1/agents/{id}/sessions/{sid}',
         '/v1/agents/{id}/suspend',
         '/v1/agents/{id}/verify',
+        '/v1/audit',
+        '/v1/audit/lag',
         '/v1/authorize',
         '/v1/dashboard',
         '/v1/release',

@@ -1,4 +1,5 @@
 import { TollgateError } from '../../errors.js';
+import { auditLag } from '../audit.js';
 import { defineRoute, type Route } from '../route.js';
 import { HealthSchema, OpenApiDocumentSchema, ReadySchema } from '../schemas.js';
 
@@ -24,28 +25,34 @@ export function healthRoutes(opts: {
       auth: 'open',
       tag: 'operations',
       summary: 'Readiness',
-      description: 'The engine answers and the policy is loaded; otherwise 503 STORE_UNAVAILABLE.',
+      description:
+        'The engine answers and the policy is loaded; otherwise 503 STORE_UNAVAILABLE. `audit` reports the undrained audit backlog per shard (as GET /v1/audit/lag): a backlog is reported, never a reason for 503; when it cannot be read, `audit` is `{error}`.',
       response: ReadySchema,
       handler: async ({ tollgate }) => {
         let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), opts.readyTimeoutMs);
+        });
+        // Read at the same time as the probe, within the same deadline.
+        const audit = Promise.race([auditLag(tollgate), timeout]).catch(() => ({
+          error: 'The audit backlog could not be read',
+        }));
         try {
-          await Promise.race([
-            tollgate.engine.status('readyz-probe'),
-            new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error('timeout')), opts.readyTimeoutMs);
-            }),
-          ]);
-        } catch {
-          throw new TollgateError('STORE_UNAVAILABLE', 'The store (Redis) is not answering');
+          try {
+            await Promise.race([tollgate.engine.status('readyz-probe'), timeout]);
+          } catch {
+            throw new TollgateError('STORE_UNAVAILABLE', 'The store (Redis) is not answering');
+          }
+          if (!tollgate.policy) throw new TollgateError('STORE_UNAVAILABLE', 'No policy loaded');
+          return {
+            status: 'ready' as const,
+            engine: tollgate.engine.kind,
+            policy: 'loaded' as const,
+            audit: await audit,
+          };
         } finally {
           clearTimeout(timer);
         }
-        if (!tollgate.policy) throw new TollgateError('STORE_UNAVAILABLE', 'No policy loaded');
-        return {
-          status: 'ready' as const,
-          engine: tollgate.engine.kind,
-          policy: 'loaded' as const,
-        };
       },
     }),
     defineRoute({

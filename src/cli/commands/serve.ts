@@ -9,6 +9,7 @@ import {
 } from '../../config/index.js';
 import { createTollgate } from '../../index.js';
 import type { Out } from '../output.js';
+import { auditReadStore } from '../read-store.js';
 import { outLog, startWorkerFor, workerRedis } from './worker.js';
 
 export const SERVE_HELP = `Usage: tollgate serve [options]
@@ -62,18 +63,36 @@ export async function serve(
   };
   const config = loadConfig(env, overrides);
   if (values['with-worker']) workerRedis(config); // refuses embedded mode before anything starts
-  const tollgate = await createTollgate(tollgateOptions(config));
+  // Redis mode: the store GET /v1/audit reads (see src/cli/read-store.ts).
+  const reads = auditReadStore(config, values['with-worker'] === true);
+  const tollgate = await createTollgate({
+    ...tollgateOptions(config),
+    ...(reads ? { store: reads.store } : {}),
+  }).catch(async (e: unknown) => {
+    await reads?.store.close();
+    throw e;
+  });
   const auditWorker = values['with-worker']
-    ? await startWorkerFor(config, outLog(out)).catch(async (e: unknown) => {
+    ? await startWorkerFor(
+        config,
+        outLog(out),
+        {},
+        reads?.sharedWithWorker ? reads.store : undefined,
+      ).catch(async (e: unknown) => {
         await tollgate.close();
+        await reads?.store.close();
         throw e;
       })
     : undefined;
   // On shutdown: the worker finishes its current batches before the engine closes.
   const closable = {
     close: async () => {
-      await auditWorker?.close();
-      await tollgate.close();
+      try {
+        await auditWorker?.close();
+        await tollgate.close();
+      } finally {
+        await reads?.store.close();
+      }
     },
   };
   const app = createApp({ tollgate, adminToken: config.adminToken });
@@ -98,6 +117,15 @@ export async function serve(
           );
         } else {
           out.line(`Tollgate listening on ${url}`);
+          out.line(
+            `Audit reads (GET /v1/audit): ${
+              reads === undefined
+                ? 'none (set DATABASE_URL, or run with --with-worker to share its PGlite)'
+                : reads.sharedWithWorker
+                  ? `${join(config.dataDir, 'pglite')}, shared with the in-process worker`
+                  : 'PostgreSQL (DATABASE_URL)'
+            }`,
+          );
           out.json(describeConfig(config));
           if (auditWorker) out.line(`Audit worker: in process (consumer ${auditWorker.consumer})`);
         }

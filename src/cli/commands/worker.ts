@@ -7,7 +7,7 @@ import {
   type WorkerLog,
   type WorkerRedisTarget,
 } from '../../audit/drain/index.js';
-import { createStore } from '../../audit/store/index.js';
+import { type AuditStore, createStore } from '../../audit/store/index.js';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../../config/index.js';
 import type { Out } from '../output.js';
 
@@ -68,16 +68,22 @@ export function workerRedis(config: Config): WorkerRedisTarget {
   ]);
 }
 
-/** Starts the audit worker for a loaded configuration (Redis or Cluster mode). */
+/**
+ * Starts the audit worker for a loaded configuration (Redis or Cluster mode).
+ * `store`: one the caller shares with it (and closes), e.g. `serve
+ * --with-worker` sharing its PGlite with the API; else the worker opens its own.
+ */
 export function startWorkerFor(
   config: Config,
   log: WorkerLog,
   tuning: Partial<AuditWorkerOptions> = {},
+  store?: AuditStore,
 ): Promise<AuditWorker> {
   return startAuditWorker({
     ...tuning,
     redis: workerRedis(config),
-    store: () => createStore(storeOptions(config)),
+    store: store ?? (() => createStore(storeOptions(config))),
+    ...(store !== undefined ? { ownsStore: false } : {}),
     log,
   });
 }

@@ -1,3 +1,11 @@
 export { loadScript } from './lua.js';
+export {
+  invalidAgent,
+  type RecoveryOptions,
+  type RecoverySource,
+  readyKey,
+  recoveryLockKey,
+  type ShardRecovery,
+} from './recovery.js';
 export { RedisEngine, type RedisEngineOptions } from './redis-engine.js';
 export type { ScriptName, ScriptObserver } from './scripts.js';

@@ -32,8 +32,21 @@ import {
   checkUpdate,
   checkUsage,
 } from '../validate.js';
+import {
+  type RecoveryOptions,
+  type RecoverySource,
+  ShardRecoverer,
+  type ShardRecovery,
+} from './recovery.js';
 import { parseStatus } from './replies.js';
-import { type ScriptObserver, type ScriptReply, Scripts } from './scripts.js';
+import {
+  type Scalar,
+  type ScriptKeys,
+  type ScriptName,
+  type ScriptObserver,
+  type ScriptReply,
+  Scripts,
+} from './scripts.js';
 import { storeErrors } from './store-errors.js';
 
 export interface RedisEngineOptions {
@@ -46,6 +59,25 @@ export interface RedisEngineOptions {
   /** Most expired leases one call frees. Default 8. */
   maxFreePerCall?: number;
   observer?: ScriptObserver;
+  /**
+   * Recovery of a shard that lost its data (docs/recovery.md): where it is
+   * restored from (the durable store) and where warnings go. Without a
+   * source, a shard with no ready marker is marked ready with nothing restored.
+   */
+  recovery?: RecoveryOptions;
+}
+
+/** The scripts that answer SHARD_NOT_READY (their KEYS[1] is the agent hash). */
+type AgentScript = Exclude<
+  ScriptName,
+  'listAgents' | 'beginRecovery' | 'restoreAgent' | 'endRecovery'
+>;
+
+/** The shard in a key's hash tag `tg:{s<n>}:`. */
+function shardOfKey(key: string): number {
+  const m = /^tg:\{s(\d+)\}:/.exec(key);
+  if (!m) throw new TollgateError('INTERNAL', `Not a shard key: ${key}`);
+  return Number(m[1]);
 }
 
 const UPDATE_FIELDS = {
@@ -67,6 +99,7 @@ export class RedisEngine implements Engine {
   private readonly ownsClient: boolean;
   private offsetMs = 0;
   private readonly keyCache: AgentKeyCache;
+  private readonly recoverer: ShardRecoverer;
   /** Allowed-role lists (cached per operation by the policy) packed as `|a|b|` for the script. */
   private readonly packedRoles = new WeakMap<readonly string[], string>();
 
@@ -77,6 +110,59 @@ export class RedisEngine implements Engine {
     this.ownsClient = opts.ownsClient ?? false;
     this.scripts = new Scripts(opts.client, opts.observer);
     this.keyCache = new AgentKeyCache(this.shards);
+    this.recoverer = new ShardRecoverer(
+      opts.client,
+      this.scripts,
+      this.shards,
+      () => this.offsetMs,
+      this.rnd,
+      opts.recovery,
+    );
+  }
+
+  /**
+   * Sets where shards that lost their data are restored from (createTollgate
+   * calls it with the durable store) and where recovery warnings go.
+   */
+  configureRecovery(opts: { source?: RecoverySource; warn?: (message: string) => void }): void {
+    this.recoverer.configure(opts);
+  }
+
+  /**
+   * Restores `shard` from the recovery source unless its ready marker is set
+   * (what a call that meets SHARD_NOT_READY does first). Safe to call at any
+   * time: an agent Redis still has is never overwritten.
+   */
+  async recoverShard(shard: number): Promise<ShardRecovery> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shards) {
+      throw new TollgateError('VALIDATION_FAILED', `No shard ${shard}`, { shard });
+    }
+    return this.recoverer.ensure(shard);
+  }
+
+  /**
+   * Runs an agent script; on SHARD_NOT_READY (the agent is missing and so is
+   * the shard's ready marker: Redis may have lost the shard) restores the
+   * shard, then runs the script once more (the first call wrote nothing).
+   * The allowed path pays one comparison, no Redis call.
+   */
+  private async runAgent<S extends AgentScript>(
+    name: S,
+    keys: ScriptKeys<S>,
+    args: readonly Scalar[],
+  ): Promise<ScriptReply> {
+    const r = (await this.scripts.run(name, keys, args)) as ScriptReply;
+    if (r[0] !== Code.SHARD_NOT_READY) return r;
+    const shard = shardOfKey(keys[0]);
+    await this.recoverer.ensure(shard);
+    const again = (await this.scripts.run(name, keys, args)) as ScriptReply;
+    if (again[0] === Code.SHARD_NOT_READY) throw notReady(shard);
+    return again;
+  }
+
+  /** The engine's Redis client (read-only: for the audit backlog, /readyz and GET /v1/audit/lag). */
+  get redisClient(): Redis | Cluster {
+    return this.client;
   }
 
   setClockOffsetForTests(ms: number): void {
@@ -108,7 +194,7 @@ export class RedisEngine implements Engine {
     checkRegister(i);
     const k = this.keys(i.agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'registerAgent',
         [k.agent, k.index, k.outbox],
         [
@@ -142,7 +228,7 @@ export class RedisEngine implements Engine {
       if (v !== undefined) pairs.push(field, v);
     }
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'updateAgent',
         [k.agent, k.outbox],
         [this.offsetMs, i.agentId, i.event, this.rnd.eventTail(), i.actor, ...pairs],
@@ -156,7 +242,7 @@ export class RedisEngine implements Engine {
     checkAgentId(agentId);
     const k = this.keys(agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'deleteAgent',
         [k.agent, k.index, k.leases, k.outbox],
         [this.offsetMs, agentId, this.rnd.eventTail(), actor],
@@ -170,7 +256,7 @@ export class RedisEngine implements Engine {
     checkAgentId(i.agentId);
     const k = this.keys(i.agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'startSession',
         [k.agent, k.leases, k.outbox],
         [
@@ -209,7 +295,7 @@ export class RedisEngine implements Engine {
     const k = this.keys(i.agentId);
     const nonce = this.rnd.nonce();
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'authorize',
         [k.agent, k.leases, k.res(nonce), k.req(i.requestId ?? ''), k.outbox],
         [
@@ -256,7 +342,7 @@ export class RedisEngine implements Engine {
     const { agentId, nonce } = checkSettle(i);
     const k = this.keys(agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'settle',
         [k.agent, k.leases, k.res(nonce), k.outbox],
         [
@@ -297,7 +383,7 @@ export class RedisEngine implements Engine {
     const { agentId, nonce } = checkRelease(i);
     const k = this.keys(agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'release',
         [k.agent, k.leases, k.res(nonce), k.outbox],
         [
@@ -326,7 +412,7 @@ export class RedisEngine implements Engine {
     checkUsage(i);
     const k = this.keys(i.agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'recordUsage',
         [k.agent, k.leases, k.outbox],
         [
@@ -355,7 +441,7 @@ export class RedisEngine implements Engine {
     checkAgentId(agentId);
     const k = this.keys(agentId);
     const r = await storeErrors(
-      this.scripts.run(
+      this.runAgent(
         'getStatus',
         [k.agent, k.leases, k.outbox],
         [this.offsetMs, agentId, this.rnd.eventTail(), this.maxFree],
@@ -382,11 +468,7 @@ export class RedisEngine implements Engine {
 
   async listAgents(): Promise<AgentSnapshot[]> {
     const shards = Array.from({ length: this.shards }, (_, s) => s);
-    const replies = await storeErrors(
-      Promise.all(
-        shards.map((s) => this.scripts.run('listAgents', [indexKey(s)], [this.offsetMs])),
-      ),
-    );
+    const replies = await storeErrors(Promise.all(shards.map((s) => this.listShard(s))));
     const out: AgentSnapshot[] = [];
     for (const rows of replies) {
       for (const [id, created, meta, tuple] of rows) {
@@ -394,6 +476,16 @@ export class RedisEngine implements Engine {
       }
     }
     return out.sort((a, b) => a.status.agentId.localeCompare(b.status.agentId));
+  }
+
+  private async listShard(shard: number) {
+    const r = await this.scripts.run('listAgents', [indexKey(shard)], [this.offsetMs]);
+    if (typeof r !== 'number') return r;
+    if (r !== Code.SHARD_NOT_READY) throw unexpected('listAgents', r);
+    await this.recoverer.ensure(shard);
+    const again = await this.scripts.run('listAgents', [indexKey(shard)], [this.offsetMs]);
+    if (typeof again === 'number') throw notReady(shard);
+    return again;
   }
 
   async readOutbox(shard?: number): Promise<OutboxEntry[]> {
@@ -418,6 +510,16 @@ export class RedisEngine implements Engine {
 
 function notFound(agentId: string): TollgateError {
   return new TollgateError('NOT_FOUND', `Agent ${agentId} not found`, { agent_id: agentId });
+}
+
+function notReady(shard: number): TollgateError {
+  return new TollgateError(
+    'STORE_UNAVAILABLE',
+    `Redis shard ${shard} is not ready after recovery`,
+    {
+      shard,
+    },
+  );
 }
 
 function reservationNotFound(i: { reservationId?: string }): TollgateError {

@@ -17,14 +17,31 @@ const SCRIPTS = {
   deleteAgent: { file: 'deleteAgent-4', keys: 4 },
   startSession: { file: 'startSession-3', keys: 3 },
   listAgents: { file: 'listAgents-1', keys: 1 },
+  beginRecovery: { file: 'beginRecovery-2', keys: 2 },
+  restoreAgent: { file: 'restoreAgent-3', keys: 3 },
+  endRecovery: { file: 'endRecovery-2', keys: 2 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
 export type Scalar = string | number;
 /** { code, details, statusTuple } — see the lua headers. */
 export type ScriptReply = [number, Scalar[], Scalar[]];
-/** listAgents: one row per agent. */
-export type ListReply = [string, number, string, Scalar[]][];
+/** listAgents: one row per agent, or 14 (SHARD_NOT_READY). */
+export type ListReply = [string, number, string, Scalar[]][] | number;
+
+/** Replies whose shape is not ScriptReply (see the lua headers). */
+interface OtherReplies {
+  listAgents: ListReply;
+  /** { code, nowMs } */
+  beginRecovery: [number, number];
+  /** { code } */
+  restoreAgent: [number];
+  /** { code, nowMs } */
+  endRecovery: [number, number];
+}
+export type ReplyOf<S extends ScriptName> = S extends keyof OtherReplies
+  ? OtherReplies[S]
+  : ScriptReply;
 
 type KeysOf<N> = N extends 1
   ? [string]
@@ -61,12 +78,10 @@ export class Scripts {
     name: S,
     keys: ScriptKeys<S>,
     args: readonly Scalar[],
-  ): Promise<S extends 'listAgents' ? ListReply : ScriptReply> {
+  ): Promise<ReplyOf<S>> {
     this.observer?.(name, keys);
     const fn = this.client[`tg_${name}`];
     if (!fn) throw new Error(`script ${name} is not defined`);
-    return fn.call(this.client, ...(keys as string[]), ...args) as Promise<
-      S extends 'listAgents' ? ListReply : ScriptReply
-    >;
+    return fn.call(this.client, ...(keys as string[]), ...args) as Promise<ReplyOf<S>>;
   }
 }

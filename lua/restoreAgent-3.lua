@@ -1,0 +1,56 @@
+--[[
+  restoreAgent: put back one agent of a shard being recovered, as the durable
+  store has it: its state, its current session's counters and the spend of
+  one UTC day. Atomic and idempotent: writes only while the shard is not yet
+  ready and the agent does not exist (a process restoring the same shard at
+  the same time, or a caller that already used the restored agent, wins).
+  Holds in flight are not restored (s_res, c_res and next_exp start at 0).
+  Emits no event: the store already has the agent's events.
+
+  KEYS[1] agent hash     tg:{s<n>}:agent:<id>
+  KEYS[2] agent index    tg:{s<n>}:agents
+  KEYS[3] ready marker   tg:{s<n>}:ready
+  (derived, same hash tag: <agent>:day:<yyyymmdd>)
+
+  ARGV[1]  offsetMs      integer ms added to TIME (tests only; for EXPIREAT)
+  ARGV[2]  agentId       string
+  ARGV[3]  role          string
+  ARGV[4]  status        string (active | suspended)
+  ARGV[5]  sessionId     string, the current session (<agentId>.<nonce>)
+  ARGV[6]  sessionStart  integer ms
+  ARGV[7]  sessionLimit  integer tokens
+  ARGV[8]  dailyLimit    integer micro-dollars
+  ARGV[9]  keyDigest     string, sha-256 hex of the agent's API key
+  ARGV[10] createdMs     integer ms
+  ARGV[11] metadata      string, JSON text
+  ARGV[12] sessionUsed   integer tokens recorded in the current session
+  ARGV[13] sessionCost   integer micro-dollars recorded in the current session
+  ARGV[14] blocked       integer denials in the current session
+  ARGV[15] dayStartMs    integer ms, UTC midnight of the day of ARGV[16]
+  ARGV[16] dayCost       integer micro-dollars spent that day
+
+  Returns { code }
+  Codes: 0 restored, 11 CONFLICT (the agent exists; nothing written),
+         15 SHARD_READY (the shard is ready already; nothing written)
+]]
+local rcall = redis.call
+--- @include "includes/clock"
+
+local agentKey, index, marker = KEYS[1], KEYS[2], KEYS[3]
+if rcall('EXISTS', marker) == 1 then return { 15 } end
+if rcall('EXISTS', agentKey) == 1 then return { 11 } end
+
+rcall('HSET', agentKey, 'role', ARGV[3], 'status', ARGV[4], 'sid', ARGV[5], 's_start', ARGV[6],
+  's_limit', ARGV[7], 'd_limit', ARGV[8], 's_used', ARGV[12], 's_res', 0, 's_cost', ARGV[13],
+  'c_res', 0, 'blocked', ARGV[14], 'next_exp', 0, 'digest', ARGV[9], 'created', ARGV[10],
+  'meta', ARGV[11])
+rcall('SADD', index, ARGV[2])
+
+-- The day's spend, as chargeDay keeps it; a day key already there is newer than the store.
+local dayStart, cost = tonumber(ARGV[15]), tonumber(ARGV[16])
+local dk = agentKey .. ':day:' .. dayOf(dayStart)
+if cost > 0 and rcall('EXISTS', dk) == 0 then
+  rcall('HSET', dk, 'cost', cost)
+  rcall('EXPIREAT', dk, math.floor((nextMidnight(dayStart) - tonumber(ARGV[1])) / 1000) + 86400)
+end
+return { 0 }

@@ -1,0 +1,76 @@
+import type { AuditStore } from '../audit/store/types.js';
+import { TollgateError } from '../errors.js';
+
+export interface LazyStoreOptions {
+  /** What the store will be (known before it opens). */
+  kind: AuditStore['kind'];
+  /** Opens (and migrates) the store: e.g. `() => createStore({ databaseUrl })`. */
+  open: () => Promise<AuditStore>;
+  /** After a failed open, calls fail at once with that error for this long, then try again. Default 1 000 ms. */
+  retryAfterMs?: number;
+}
+
+/**
+ * An AuditStore that opens on first use, for reading the ledger from an API
+ * process in Redis mode: there the gate decides on Redis alone and must start
+ * and keep deciding while PostgreSQL is down, so the store is not opened at
+ * startup. A call while it cannot be opened rejects (GET /v1/audit: 503); a
+ * later call tries again. Concurrent first calls share one open. close()
+ * closes it if it was opened; calls after close() reject.
+ */
+export function lazyStore(opts: LazyStoreOptions): AuditStore {
+  const retryAfterMs = opts.retryAfterMs ?? 1_000;
+  let store: AuditStore | undefined;
+  let opening: Promise<AuditStore> | undefined;
+  let failed: { at: number; error: unknown } | undefined;
+  let closed = false;
+
+  const get = (): Promise<AuditStore> => {
+    if (closed) {
+      return Promise.reject(new TollgateError('STORE_UNAVAILABLE', 'The audit store is closed'));
+    }
+    if (store !== undefined) return Promise.resolve(store);
+    if (opening !== undefined) return opening;
+    if (failed !== undefined && Date.now() - failed.at < retryAfterMs) {
+      return Promise.reject(failed.error);
+    }
+    const p = opts.open().then(
+      async (s) => {
+        if (closed) {
+          await s.close().catch(() => undefined);
+          throw new TollgateError('STORE_UNAVAILABLE', 'The audit store is closed');
+        }
+        store = s;
+        failed = undefined;
+        return s;
+      },
+      (e: unknown) => {
+        failed = { at: Date.now(), error: e };
+        throw e;
+      },
+    );
+    opening = p;
+    const clear = () => {
+      if (opening === p) opening = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  };
+
+  return {
+    kind: opts.kind,
+    migrate: () => get().then((s) => s.migrate()),
+    insertEvents: (events) => get().then((s) => s.insertEvents(events)),
+    queryEvents: (filter) => get().then((s) => s.queryEvents(filter)),
+    agents: () => get().then((s) => s.agents()),
+    totals: (dayStart) => get().then((s) => s.totals(dayStart)),
+    sessionSummaries: (agentId) => get().then((s) => s.sessionSummaries(agentId)),
+    close: async () => {
+      closed = true;
+      await opening?.catch(() => undefined);
+      const s = store;
+      store = undefined;
+      await s?.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { isTollgateError, TollgateError } from '../../errors.js';
+import { auditLag, pageToWire } from '../audit.js';
+import { PublicDetailsError } from '../errors.js';
+import { defineRoute, type Route } from '../route.js';
+import { AuditLagSchema, AuditPageSchema, AuditQuery, DEFAULT_AUDIT_PAGE } from '../schemas.js';
+
+/** The audit ledger (GET /v1/audit) and its undrained backlog (GET /v1/audit/lag). */
+const TAG = 'audit';
+
+export const auditRoutes: Route[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/audit',
+    auth: 'agent',
+    // An agent key reads its own agent's events only: `agent_id` left out is its own.
+    agentOf: ({ query }) => query.agent_id,
+    tag: TAG,
+    summary: 'Read the audit ledger',
+    description: [
+      'Stored events, newest first, in pages (a keyset cursor on (at, event_id): pages never repeat an event, nor skip one stored before the listing began). Filters combine (AND).',
+      'The admin token reads every agent’s events (`agent_id` optional); an agent key reads only its own (`agent_id` defaults to it; another agent’s id is 403). Key digests are never shown.',
+      'Events reach the store through the drain (the worker in Redis mode, in process in embedded mode): an event appears once drained; see GET /v1/audit/lag. No store configured: 503 STORE_UNAVAILABLE with details `{store: "not configured"}`.',
+    ].join('\n\n'),
+    query: AuditQuery,
+    response: AuditPageSchema,
+    handler: async ({ query, caller, tollgate }) => {
+      const store = tollgate.store;
+      if (store === undefined) {
+        throw new PublicDetailsError(
+          'STORE_UNAVAILABLE',
+          'No audit store is configured on this server (Redis mode: set DATABASE_URL, or run tollgate serve --with-worker)',
+          { store: 'not configured' },
+        );
+      }
+      const agentId = query.agent_id ?? (caller?.kind === 'agent' ? caller.agentId : undefined);
+      try {
+        const page = await store.queryEvents({
+          agentId,
+          type: query.type,
+          allowed: query.allowed,
+          from: query.from,
+          to: query.to,
+          cursor: query.cursor,
+          limit: query.limit ?? DEFAULT_AUDIT_PAGE,
+        });
+        return pageToWire(page);
+      } catch (e) {
+        if (isTollgateError(e)) throw e;
+        throw new TollgateError('STORE_UNAVAILABLE', 'The audit store is not answering');
+      }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/audit/lag',
+    auth: 'admin',
+    tag: TAG,
+    summary: 'Audit backlog',
+    description:
+      'Events decided but not yet in the store, per shard: backlog, of those read and not yet acknowledged (pending), the age of the oldest, dead letters. Embedded mode adds the in-process drain’s counters. The same detail is in /readyz.',
+    response: AuditLagSchema,
+    handler: async ({ tollgate }) => {
+      try {
+        return await auditLag(tollgate);
+      } catch (e) {
+        if (isTollgateError(e)) throw e;
+        throw new TollgateError('STORE_UNAVAILABLE', 'The store (Redis) is not answering');
+      }
+    },
+  }),
+];

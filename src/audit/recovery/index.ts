@@ -1,0 +1,67 @@
+import { shardOf } from '../../engine/keys.js';
+import type { EngineSnapshot } from '../../engine/memory/index.js';
+import type { RecoverySource } from '../../engine/redis/index.js';
+import { dayStartOf, snapshotFromStore } from '../embedded/restore.js';
+import type { AuditStore } from '../store/types.js';
+
+/**
+ * Recovery in Redis mode (DESIGN rule 8, docs/recovery.md): the durable store
+ * as the source RedisEngine restores a shard from when the shard's ready
+ * marker is missing. The snapshot is the embedded restore's
+ * (snapshotFromStore): the registry, each agent's spend on the UTC day of
+ * Redis's `now`, and its current session's tokens, cost and denials.
+ */
+export interface StoreRecoveryOptions {
+  /** The engine's shard count (a shard's agents are picked by shardOf). */
+  shards: number;
+}
+
+/**
+ * The store as a RecoverySource. The store has no shard column, so a read
+ * serves every shard; after a FLUSHALL all shards need one at about the same
+ * time. Each load is served by a read that started after it was asked for
+ * (never by an older one, which could miss events the worker stored since),
+ * and the loads that arrive while a read runs share the next one: at most
+ * two reads for any burst of recoveries.
+ */
+export function storeRecovery(
+  store: Pick<AuditStore, 'agents' | 'totals'>,
+  opts: StoreRecoveryOptions,
+): RecoverySource {
+  let running: Promise<EngineSnapshot> | undefined;
+  let queued: { dayStartMs: number; snap: Promise<EngineSnapshot> } | undefined;
+
+  const launch = (nowMs: number): Promise<EngineSnapshot> => {
+    const p = snapshotFromStore(store, nowMs);
+    running = p;
+    const done = () => {
+      if (running === p) running = undefined;
+    };
+    p.then(done, done);
+    return p;
+  };
+
+  const read = (nowMs: number): Promise<EngineSnapshot> => {
+    const prev = running;
+    if (prev === undefined) return launch(nowMs);
+    const dayStartMs = dayStartOf(nowMs);
+    if (queued !== undefined && queued.dayStartMs === dayStartMs) return queued.snap;
+    const after = () => {
+      if (queued === entry) queued = undefined;
+      return launch(nowMs);
+    };
+    const entry = { dayStartMs, snap: prev.then(after, after) };
+    queued = entry;
+    return entry.snap;
+  };
+
+  return {
+    async load(shard, nowMs) {
+      const snap = await read(nowMs);
+      return {
+        dayStartMs: snap.dayStartMs,
+        agents: snap.agents.filter((a) => shardOf(a.agentId, opts.shards) === shard),
+      };
+    },
+  };
+}

@@ -1,0 +1,315 @@
+import type { Cluster, Redis } from 'ioredis';
+import { TollgateError } from '../../errors.js';
+import { DAY_MS } from '../clock.js';
+import { Code } from '../codes.js';
+import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
+import { agentKeys, indexKey, shardOf, shardTag } from '../keys.js';
+import type { EngineSnapshot, RestoredAgent } from '../memory/index.js';
+import type { RandomPool } from '../random.js';
+import { MAX_LIMIT } from '../validate.js';
+import type { Scripts } from './scripts.js';
+import { storeErrors } from './store-errors.js';
+
+/**
+ * Recovery in Redis mode (DESIGN rule 8, docs/recovery.md). Each shard has a
+ * ready marker, `tg:{s<n>}:ready`, set once the shard was restored from the
+ * durable store. A script that finds no agent (and registerAgent, before it
+ * creates one) checks it; with no marker it answers SHARD_NOT_READY and the
+ * engine restores the shard here, then calls again. Nothing is read on a path
+ * that decides for an existing agent.
+ */
+export function readyKey(shard: number): string {
+  return `${shardTag(shard)}ready`;
+}
+
+/** The shard's recovery lock: one process restores a shard at a time. */
+export function recoveryLockKey(shard: number): string {
+  return `${shardTag(shard)}recovering`;
+}
+
+/** Where a shard that lost its data is restored from: the durable store (src/audit/recovery). */
+export interface RecoverySource {
+  /**
+   * The agents of `shard` as the store has them, with their current
+   * sessions' counters and their spend on the UTC day of `nowMs` (Redis time,
+   * with the engine's test offset). Agents of other shards are ignored.
+   */
+  load(shard: number, nowMs: number): Promise<EngineSnapshot>;
+}
+
+export interface RecoveryOptions {
+  /** None: a shard without a marker is marked ready with nothing restored (and a warning, once). */
+  source?: RecoverySource;
+  /** Where recovery warnings go. Default console.warn. */
+  warn?: (message: string) => void;
+  /** Lease of a shard's recovery lock (a process that dies mid-recovery frees it after this). Default 30 s. */
+  lockMs?: number;
+  /** How long a call waits for another process's recovery of its shard before failing. Default 35 s. */
+  waitMs?: number;
+  /** How long reading the source may take before the recovery fails (and is retried by a later call). Default 20 s. */
+  loadTimeoutMs?: number;
+}
+
+export interface ShardRecovery {
+  shard: number;
+  /**
+   * `ready`: the shard was ready (another process restored it, or it was never lost);
+   * `restored`: restored from the source by this process;
+   * `unrestored`: no source: marked ready with nothing restored.
+   */
+  outcome: 'ready' | 'restored' | 'unrestored';
+  /** Agents written. */
+  restored: number;
+  /** Agents of the snapshot that Redis had already (restored by another process, or never lost). */
+  existing: number;
+  /** Agents of the snapshot refused as malformed (with a warning), by id. */
+  invalid: string[];
+  /** The UTC day whose spend was restored. */
+  dayStartMs?: number;
+}
+
+const DIGEST = /^[0-9a-f]{64}$/;
+const MAX_METADATA = 16_384;
+/** restoreAgent calls in flight at once (auto-pipelined by the client). */
+const RESTORE_CHUNK = 256;
+const POLL_MS = 50;
+
+/** Why a snapshot agent cannot be restored, or undefined when it can. */
+export function invalidAgent(a: RestoredAgent, shard: number, shards: number): string | undefined {
+  try {
+    checkAgentId(a.agentId);
+    if (shardOf(a.agentId, shards) !== shard) return 'belongs to another shard';
+    checkRole(a.role);
+    if (a.status !== 'active' && a.status !== 'suspended') return 'bad status';
+    if (parseScopedId(a.sessionId, 'session_id').agentId !== a.agentId) {
+      return 'session id of another agent';
+    }
+    checkCount(a.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
+    checkCount(a.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+    if (typeof a.keyDigest !== 'string' || !DIGEST.test(a.keyDigest)) return 'bad key digest';
+    if (typeof a.metadata !== 'string' || a.metadata.length > MAX_METADATA) return 'bad metadata';
+    for (const [what, v] of [
+      ['session_started_at', a.sessionStartedMs],
+      ['created_at', a.createdMs],
+      ['session_tokens_used', a.sessionTokensUsed],
+      ['session_cost', a.sessionCostMicros],
+      ['operations_blocked', a.operationsBlocked],
+      ['daily_cost', a.dailyCostMicros],
+    ] as const) {
+      checkCount(v, what, Number.MAX_SAFE_INTEGER);
+    }
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Restores shards on demand, at most once at a time per shard in this
+ * process (concurrent callers share one promise); across processes the
+ * shard's recovery lock lets one restore while the others wait for the marker.
+ */
+export class ShardRecoverer {
+  private readonly inFlight = new Map<number, Promise<ShardRecovery>>();
+  private source: RecoverySource | undefined;
+  private warn: (message: string) => void;
+  private readonly lockMs: number;
+  private readonly waitMs: number;
+  private readonly loadTimeoutMs: number;
+  private warnedNoSource = false;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly scripts: Scripts,
+    private readonly shards: number,
+    private readonly offset: () => number,
+    private readonly rnd: RandomPool,
+    opts: RecoveryOptions = {},
+  ) {
+    this.source = opts.source;
+    this.warn = opts.warn ?? console.warn;
+    this.lockMs = opts.lockMs ?? 30_000;
+    this.waitMs = opts.waitMs ?? 35_000;
+    this.loadTimeoutMs = opts.loadTimeoutMs ?? 20_000;
+  }
+
+  configure(opts: { source?: RecoverySource; warn?: (message: string) => void }): void {
+    if ('source' in opts) this.source = opts.source;
+    if (opts.warn !== undefined) this.warn = opts.warn;
+  }
+
+  /** Restores `shard` unless it is ready; shared by every caller in this process while it runs. */
+  ensure(shard: number): Promise<ShardRecovery> {
+    let p = this.inFlight.get(shard);
+    if (p === undefined) {
+      p = this.run(shard).finally(() => this.inFlight.delete(shard));
+      this.inFlight.set(shard, p);
+    }
+    return p;
+  }
+
+  private async run(shard: number): Promise<ShardRecovery> {
+    const source = this.source;
+    if (source === undefined) return this.markWithoutSource(shard);
+    const keys: [string, string] = [readyKey(shard), recoveryLockKey(shard)];
+    const token = this.rnd.nonce();
+    const deadline = Date.now() + this.waitMs;
+    for (;;) {
+      const [code, nowMs] = await storeErrors(
+        this.scripts.run('beginRecovery', keys, [this.offset(), token, this.lockMs]),
+      );
+      if (code === Code.SHARD_READY) {
+        return { shard, outcome: 'ready', restored: 0, existing: 0, invalid: [] };
+      }
+      if (code === Code.OK) return this.restore(shard, source, Number(nowMs), token);
+      if (code !== Code.RECOVERY_BUSY) {
+        throw new TollgateError('INTERNAL', `Unexpected status ${code} from beginRecovery`);
+      }
+      if (Date.now() >= deadline) {
+        throw new TollgateError(
+          'STORE_UNAVAILABLE',
+          `Shard ${shard} is being restored by another process; try again`,
+          { shard },
+        );
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** No store to restore from: mark the shard ready (a new deployment), warning once. */
+  private async markWithoutSource(shard: number): Promise<ShardRecovery> {
+    // A plain SET NX (no script): the marker's value is information only.
+    await storeErrors(this.client.set(readyKey(shard), `${Date.now()} none 0`, 'NX'));
+    if (!this.warnedNoSource) {
+      this.warnedNoSource = true;
+      this.warn(
+        `tollgate: Redis shard ${shard} had no ready marker and no durable store is configured, ` +
+          'so nothing was restored: fine for a new deployment; if Redis lost its data, the agents ' +
+          'and spend of its shards are gone (give Tollgate the store so that recovery can restore them)',
+      );
+    }
+    return { shard, outcome: 'unrestored', restored: 0, existing: 0, invalid: [] };
+  }
+
+  private async restore(
+    shard: number,
+    source: RecoverySource,
+    nowMs: number,
+    token: string,
+  ): Promise<ShardRecovery> {
+    const lock: [string, string] = [readyKey(shard), recoveryLockKey(shard)];
+    const result: ShardRecovery = {
+      shard,
+      outcome: 'restored',
+      restored: 0,
+      existing: 0,
+      invalid: [],
+    };
+    let done = false;
+    try {
+      let snap: EngineSnapshot;
+      try {
+        snap = await withTimeout(source.load(shard, nowMs), this.loadTimeoutMs);
+      } catch (e) {
+        throw new TollgateError(
+          'STORE_UNAVAILABLE',
+          `Redis shard ${shard} lost its data and the durable store could not be read to restore it`,
+          { shard, cause: message(e) },
+        );
+      }
+      const dayStart = snap.dayStartMs;
+      if (!Number.isSafeInteger(dayStart) || dayStart % DAY_MS !== 0) {
+        throw new TollgateError('INTERNAL', 'Recovery snapshot: dayStartMs is not a UTC midnight');
+      }
+      result.dayStartMs = dayStart;
+      const agents: RestoredAgent[] = [];
+      for (const a of snap.agents) {
+        if (shardOf(String(a.agentId), this.shards) !== shard) continue;
+        const why = invalidAgent(a, shard, this.shards);
+        if (why === undefined) {
+          agents.push(a);
+          continue;
+        }
+        // A malformed row cannot hold the shard back: skipped, and said.
+        result.invalid.push(String(a.agentId));
+        this.warn(`tollgate: recovery of shard ${shard}: agent ${a.agentId} not restored: ${why}`);
+      }
+      let overtaken = false;
+      for (let i = 0; i < agents.length && !overtaken; i += RESTORE_CHUNK) {
+        const codes = await storeErrors(
+          Promise.all(
+            agents.slice(i, i + RESTORE_CHUNK).map((a) => this.restoreOne(shard, a, dayStart)),
+          ),
+        );
+        for (const c of codes) {
+          if (c === Code.OK) result.restored++;
+          else if (c === Code.CONFLICT) result.existing++;
+          else if (c === Code.SHARD_READY) overtaken = true;
+          else throw new TollgateError('INTERNAL', `Unexpected status ${c} from restoreAgent`);
+        }
+      }
+      done = true;
+      if (overtaken) result.outcome = 'ready';
+    } finally {
+      // Set the marker only when every agent is back; free the lock either way.
+      await storeErrors(
+        this.scripts.run('endRecovery', lock, [
+          this.offset(),
+          token,
+          done ? '1' : '0',
+          `store ${result.restored}`,
+        ]),
+      ).catch((e) => {
+        if (done) throw e;
+      });
+    }
+    if (result.restored > 0) {
+      this.warn(
+        `tollgate: Redis shard ${shard} had lost its data: restored ${result.restored} agent(s) ` +
+          `from the durable store (holds in flight and undrained events are not recoverable)`,
+      );
+    }
+    return result;
+  }
+
+  private async restoreOne(shard: number, a: RestoredAgent, dayStartMs: number): Promise<number> {
+    const k = agentKeys(a.agentId, this.shards);
+    const [code] = await this.scripts.run(
+      'restoreAgent',
+      [k.agent, indexKey(shard), readyKey(shard)],
+      [
+        this.offset(),
+        a.agentId,
+        a.role,
+        a.status,
+        a.sessionId,
+        a.sessionStartedMs,
+        a.sessionTokenLimit,
+        a.dailyLimitMicros,
+        a.keyDigest,
+        a.createdMs,
+        a.metadata,
+        a.sessionTokensUsed,
+        a.sessionCostMicros,
+        a.operationsBlocked,
+        dayStartMs,
+        a.dailyCostMicros,
+      ],
+    );
+    return Number(code);
+  }
+}
