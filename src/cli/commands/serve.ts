@@ -23,6 +23,8 @@ Options (each also an environment variable):
   --redis-cluster-nodes <list>  REDIS_CLUSTER_NODES: host:port,host:port,... (Redis Cluster)
   --admin-token <token>         TOLLGATE_ADMIN_TOKEN (required with Redis)
   --policy <file>               TOLLGATE_POLICY: a policy file (JSON or YAML)
+  --database-url <url>          DATABASE_URL: the durable store (PostgreSQL); none: PGlite
+  --data-dir <dir>              TOLLGATE_DATA_DIR: PGlite's folder is <dir>/pglite (default ./.tollgate)
   --allow-eviction              TOLLGATE_ALLOW_EVICTION: accept a Redis that may evict keys
   --with-worker                 also run the audit worker in this process (Redis mode; see
                                 tollgate worker --help)
@@ -43,6 +45,8 @@ export async function serve(
       'redis-cluster-nodes': { type: 'string' },
       'admin-token': { type: 'string' },
       policy: { type: 'string' },
+      'database-url': { type: 'string' },
+      'data-dir': { type: 'string' },
       'allow-eviction': { type: 'boolean' },
       'with-worker': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -59,6 +63,8 @@ export async function serve(
     redisClusterNodes: values['redis-cluster-nodes'],
     adminToken: values['admin-token'],
     policyPath: values.policy,
+    databaseUrl: values['database-url'],
+    dataDir: values['data-dir'],
     allowEviction: values['allow-eviction'],
   };
   const config = loadConfig(env, overrides);
