@@ -25,17 +25,12 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-/** Types whose event carries the agent's whole new state. */
-export const STATE_TYPES: ReadonlySet<EventType> = new Set([
-  'agent_registered',
-  'agent_updated',
-  'agent_suspended',
-  'agent_resumed',
-  'agent_deleted',
-  'key_rotated',
-  'session_started',
-  'limits_changed',
-]);
+/** Types whose event carries the agent's whole new state (all but the ledger entries). */
+export const STATE_TYPES: ReadonlySet<EventType> = new Set(
+  EVENT_TYPES.filter(
+    (t) => !['decision', 'settle', 'release', 'usage', 'session_ended'].includes(t),
+  ),
+);
 
 const text = z.string();
 /** '' → null, else the text. */

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { type Db, mapDbError } from './db.js';
-import { SqlStore } from './sql-store.js';
+import { migrated, SqlStore } from './sql-store.js';
 
 export const DEFAULT_PGLITE_DIR = './.tollgate/pglite';
 
@@ -51,13 +51,6 @@ export class PGliteStore extends SqlStore {
   static async open(opts: PGliteStoreOptions = {}): Promise<PGliteStore> {
     const dataDir = opts.dataDir ?? DEFAULT_PGLITE_DIR;
     await mkdir(dataDir, { recursive: true });
-    const store = new PGliteStore(await PGlite.create(dataDir));
-    try {
-      await store.migrate();
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-    return store;
+    return migrated(new PGliteStore(await PGlite.create(dataDir)));
   }
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { type Db, mapDbError } from './db.js';
 import { checkSchemaName } from './migrations.js';
-import { SqlStore } from './sql-store.js';
+import { migrated, SqlStore } from './sql-store.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:pass@host:port/db` (DATABASE_URL). */
@@ -128,13 +128,6 @@ export class PostgresStore extends SqlStore {
 
   /** Connects and applies the migrations. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
-    const store = new PostgresStore(opts);
-    try {
-      await store.migrate();
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-    return store;
+    return migrated(new PostgresStore(opts));
   }
 }

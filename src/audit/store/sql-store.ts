@@ -47,3 +47,14 @@ export class SqlStore implements AuditStore {
     return this.db.close();
   }
 }
+
+/** Applies the migrations to a store just opened; closes it if they fail. */
+export async function migrated<T extends SqlStore>(store: T): Promise<T> {
+  try {
+    await store.migrate();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return store;
+}
