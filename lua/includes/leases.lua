@@ -2,11 +2,14 @@
   Frees holds whose lease has passed (their worker died): at most `maxFree` per
   call, oldest first, so the work per call is bounded. Each freed hold keeps its
   record (st=expired) for an hour, so a late settle still records its usage.
+  The shard's `tg:{s<n>}:stats` hash counts the holds freed so (field
+  leases_freed; written only when a lease actually expired).
   Needs: agent.lua, events.lua. Returns the number of events emitted.
 ]]
 local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree, tail, n)
   if a.next_exp == 0 or a.next_exp > now then return n end
   local due = rcall('ZRANGEBYSCORE', leasesKey, '-inf', now, 'LIMIT', 0, maxFree)
+  local freed = 0
   for i = 1, #due do
     local rk = agentKey .. ':res:' .. due[i]
     local h = rcall('HMGET', rk, 'st', 'sid', 'tok', 'cost', 'op', 'req')
@@ -20,9 +23,13 @@ local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree
         'request_id', h[6], 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,
         'result', 'lease_expired', 'actor', 'system' })
       n = n + 1
+      freed = freed + 1
     end
   end
   if #due > 0 then rcall('ZREM', leasesKey, unpack(due)) end
+  if freed > 0 then
+    rcall('HINCRBY', string.match(agentKey, '^(.-)agent:') .. 'stats', 'leases_freed', freed)
+  end
   local first = rcall('ZRANGE', leasesKey, 0, 0, 'WITHSCORES')
   a.next_exp = tonumber(first[2]) or 0
   a.dirty = true

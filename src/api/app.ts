@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
 import type { Tollgate } from '../index.js';
+import { createMetrics, type MetricsOptions, metricsRouter } from '../metrics/index.js';
 import { adminMatcher } from './auth.js';
+import { dashboardRouter } from './dashboard.js';
 import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
 import { buildOpenApi } from './openapi.js';
 import { mountRoutes, type Route } from './route.js';
@@ -24,6 +26,11 @@ export interface AppDeps {
   readyTimeoutMs?: number;
   /** Where internal errors (bugs, never client errors) are reported. Default console.error. */
   logError?: ErrorLogger;
+  /**
+   * GET /metrics (docs/metrics.md): admin token unless `open`; `false` turns
+   * metrics off. Default: on, admin token, no per-agent series.
+   */
+  metrics?: false | (Omit<MetricsOptions, 'tollgate'> & { open?: boolean });
 }
 
 /** Bodies larger than this are refused with 413 PAYLOAD_TOO_LARGE. */
@@ -77,14 +84,22 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
+  const isAdmin = adminMatcher(deps.adminToken);
+  const metricsOpts = deps.metrics === false ? undefined : (deps.metrics ?? {});
+  const metrics = metricsOpts && createMetrics({ ...metricsOpts, tollgate: deps.tollgate });
+  if (metrics) app.use(metrics.http);
+
   const router = express.Router({ caseSensitive: true, strict: false });
   mountRoutes(router, routes, {
     tollgate: deps.tollgate,
-    isAdmin: adminMatcher(deps.adminToken),
+    isAdmin,
     requestTimeoutMs: deps.requestTimeoutMs ?? 10_000,
     bodyLimitBytes: BODY_LIMIT_BYTES,
+    metrics,
   });
+  if (metrics) app.use(metricsRouter(metrics, { isAdmin, open: metricsOpts?.open }));
   app.use(router);
+  app.use(dashboardRouter());
   app.use(notFoundHandler);
   app.use(errorHandler(logError));
   return app;

@@ -65,6 +65,13 @@ export function lazyStore(opts: LazyStoreOptions): AuditStore {
     agents: () => get().then((s) => s.agents()),
     totals: (dayStart) => get().then((s) => s.totals(dayStart)),
     sessionSummaries: (agentId) => get().then((s) => s.sessionSummaries(agentId)),
+    spendByHour: (dayStart) =>
+      get().then((s) => {
+        if (s.spendByHour === undefined) {
+          throw new TollgateError('STORE_UNAVAILABLE', 'This audit store cannot sum spend');
+        }
+        return s.spendByHour(dayStart);
+      }),
     close: async () => {
       closed = true;
       await opening?.catch(() => undefined);

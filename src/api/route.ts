@@ -5,6 +5,7 @@ import type { Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import { Identity } from '../identity/identity.js';
 import type { Tollgate } from '../index.js';
+import type { DecisionRecorder } from '../metrics/index.js';
 import type { Policy } from '../policy/index.js';
 import {
   authenticate,
@@ -51,6 +52,8 @@ export interface Ctx<P, Q, B> {
   caller: Caller | undefined;
   svc: Services;
   tollgate: Tollgate;
+  /** Where the gate routes record their decisions (src/metrics); undefined: not recorded. */
+  metrics: DecisionRecorder | undefined;
 }
 
 export interface RouteSpec<
@@ -138,6 +141,8 @@ export interface MountOptions {
   bodyLimitBytes: number;
   /** A request that has not finished by then answers 503 STORE_UNAVAILABLE. */
   requestTimeoutMs: number;
+  /** Records each authorize decision (docs/metrics.md). */
+  metrics?: DecisionRecorder;
 }
 
 function servicesFor(tollgate: Tollgate, actor: 'admin' | 'agent' | 'library'): Services {
@@ -211,6 +216,7 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
         caller,
         svc: svc[caller?.kind ?? 'open'],
         tollgate: opts.tollgate,
+        metrics: opts.metrics,
       });
     };
     router[route.method](route.path, who, json, async (req: Request, res: Response) => {

@@ -325,6 +325,30 @@ export const DashboardSchema = named(
   }),
 );
 
+export const DashboardSpendQuery = z.strictObject({
+  date: z.iso
+    .date()
+    .optional()
+    .describe('UTC day, `YYYY-MM-DD`; default: today (UTC, the server’s clock).'),
+});
+
+export const DashboardSpendSchema = named(
+  'DashboardSpend',
+  z.strictObject({
+    date: z.string().describe('UTC day, YYYY-MM-DD.'),
+    total: usd.describe('Spend of the day, all roles.'),
+    roles: z
+      .array(
+        z.strictObject({
+          role: z.string().describe('`(none)` for events that carry no role.'),
+          total: usd,
+          hours: z.array(usd).length(24).describe('USD charged in each UTC hour, 00 to 23.'),
+        }),
+      )
+      .describe('Roles with any spend that day, by name.'),
+  }),
+);
+
 export const VerifySchema = named(
   'Verification',
   z.strictObject({ valid: z.boolean(), reason: z.string().nullable() }),

@@ -10,6 +10,7 @@
  *   tg:{s<n>}:agent:<id>:req:<req id>    request-id idempotency record
  *   tg:{s<n>}:agents                     set of agent ids in the shard
  *   tg:{s<n>}:outbox                     the shard's audit outbox stream
+ *   tg:{s<n>}:stats                      the shard's counters (leases_freed)
  */
 export const DEFAULT_SHARDS = 16;
 
@@ -53,6 +54,10 @@ export function agentKeys(agentId: string, shards: number): AgentKeys {
 
 export function outboxKey(shard: number): string {
   return `${shardTag(shard)}outbox`;
+}
+
+export function statsKey(shard: number): string {
+  return `${shardTag(shard)}stats`;
 }
 
 export function indexKey(shard: number): string {

@@ -205,6 +205,8 @@ export interface Engine {
   listAgents(): Promise<AgentSnapshot[]>;
   /** Every event still in the outbox, oldest first per shard (tests, and the drain later). */
   readOutbox(shard?: number): Promise<OutboxEntry[]>;
+  /** Holds freed so far because their lease passed (all shards; a metric). */
+  expiredLeasesFreed(): Promise<number>;
   /** Test only: shift the engine's clock (added to Redis TIME by the scripts). */
   setClockOffsetForTests(ms: number): void;
   close(): Promise<void>;

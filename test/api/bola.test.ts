@@ -35,6 +35,7 @@ const REQUESTS: Record<string, Build> = {
   'post /v1/agents': (t) => ({ path: '/v1/agents', body: { agent_id: `${t.id}x`, role: 'coder' } }),
   'get /v1/agents': () => ({ path: '/v1/agents' }),
   'get /v1/dashboard': () => ({ path: '/v1/dashboard' }),
+  'get /v1/dashboard/spend': () => ({ path: '/v1/dashboard/spend' }),
   'get /v1/agents/:id': (t) => ({ path: `/v1/agents/${t.id}` }),
   'get /v1/agents/:id/verify': (t) => ({ path: `/v1/agents/${t.id}/verify` }),
   'post /v1/agents/:id/suspend': (t) => ({ path: `/v1/agents/${t.id}/suspend` }),

@@ -446,7 +446,7 @@ describe('request errors', () => {
     for (const [m, p] of [
       ['GET', '/nope'],
       ['POST', '/v1/audit'],
-      ['GET', '/metrics'],
+      ['POST', '/metrics'],
       ['PATCH', '/v1/agents/x'],
       ['GET', '/v1/settle'],
     ] as const) {
@@ -540,6 +540,7 @@ describe('operations', () => {
         '/v1/audit/lag',
         '/v1/authorize',
         '/v1/dashboard',
+        '/v1/dashboard/spend',
         '/v1/release',
         '/v1/settle',
         '/v1/usage',

@@ -237,6 +237,10 @@ describe('the audit worker (in process)', () => {
     await steady(tg, agents, 10, 300);
     const produced = 60 + 3_000;
     await until('the backlog to drain', async () => (await backlog(redis)).backlog === 0);
+    await until(
+      'the workers to count them',
+      async () => a.stats().stored + b.stats().stored >= produced,
+    );
     expect(await countRows(store, agents)).toEqual({ rows: produced, distinct: produced });
     expect(w.maxPerShard()).toBe(1);
     const stats = [a.stats(), b.stats()];
@@ -263,6 +267,8 @@ describe('the audit worker (in process)', () => {
     down = false;
     const produced = 30 + 3_000;
     await until('the backlog to drain', async () => (await backlog(redis)).backlog === 0);
+    // The entries leave the stream inside a job; its counters are added when it ends.
+    await until('the worker to count them', async () => worker.stats().stored >= produced);
     expect(await countRows(store, agents)).toEqual({ rows: produced, distinct: produced });
     expect(worker.stats()).toMatchObject({ stored: produced, deadLettered: 0 });
     expect(worker.stats().lastError?.message).toMatch(/unavailable/);

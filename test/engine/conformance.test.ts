@@ -433,6 +433,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       if (d.allowed) holds.push(d.reservation_id);
     }
     expect(holds).toHaveLength(11);
+    const freedBefore = await ut.engine.expiredLeasesFreed();
     try {
       ut.engine.setClockOffsetForTests(tg.policy.leaseMs + 1000);
       const s1 = await tg.budget.getBudgetStatus(id);
@@ -444,6 +445,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       const released = (await eventsOf(ut.engine, id)).filter((e) => e.type === 'release');
       expect(released).toHaveLength(11);
       expect(released[0]).toMatchObject({ result: 'lease_expired', actor: 'system' });
+      // Other test files share the Redis: at least ours were counted.
+      expect((await ut.engine.expiredLeasesFreed()) - freedBefore).toBeGreaterThanOrEqual(11);
       const late = await tg.guard.recordOperation(
         id,
         'read_file',

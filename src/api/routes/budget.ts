@@ -1,9 +1,15 @@
-import { TollgateError } from '../../errors.js';
+import type { HourlySpend } from '../../audit/store/types.js';
+import { DAY_MS } from '../../engine/clock.js';
+import { microsToUsd } from '../../engine/money.js';
+import { isTollgateError, TollgateError } from '../../errors.js';
+import { PublicDetailsError } from '../errors.js';
 import { defineRoute, type Route } from '../route.js';
 import {
   AgentParams,
   BudgetStatusSchema,
   DashboardSchema,
+  DashboardSpendQuery,
+  DashboardSpendSchema,
   SessionParams,
   SessionStartedSchema,
   SessionSummarySchema,
@@ -22,6 +28,39 @@ export const budgetRoutes: Route[] = [
       'One row per agent, as the integration guide’s getBudgetDashboard: utilization, cost used today, operations blocked, ACTIVE / BLOCKED (daily limit reached) / SUSPENDED, and the full budget status.',
     response: DashboardSchema,
     handler: async ({ svc }) => ({ agents: await svc.budget.getBudgetDashboard() }),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/dashboard/spend',
+    auth: 'admin',
+    tag: 'budget',
+    summary: 'Spend of a day by hour and role',
+    description: [
+      'From the audit store: the settle and usage events of the UTC day, summed per UTC hour and per the role each event carries. The dashboard page draws its chart from it.',
+      'Events count once drained (see GET /v1/audit/lag). No store configured: 503 STORE_UNAVAILABLE with details `{store: "not configured"}`.',
+    ].join('\n\n'),
+    query: DashboardSpendQuery,
+    response: DashboardSpendSchema,
+    handler: async ({ query, tollgate }) => {
+      const store = tollgate.store;
+      if (store?.spendByHour === undefined) {
+        throw new PublicDetailsError(
+          'STORE_UNAVAILABLE',
+          'No audit store is configured on this server (Redis mode: set DATABASE_URL, or run tollgate serve --with-worker)',
+          { store: 'not configured' },
+        );
+      }
+      const date = query.date ?? new Date().toISOString().slice(0, 10);
+      const dayStart = Math.floor(Date.parse(date) / DAY_MS) * DAY_MS;
+      let rows: HourlySpend[];
+      try {
+        rows = await store.spendByHour(dayStart);
+      } catch (e) {
+        if (isTollgateError(e)) throw e;
+        throw new TollgateError('STORE_UNAVAILABLE', 'The audit store is not answering');
+      }
+      return spendToWire(date, rows);
+    },
   }),
   defineRoute({
     method: 'put',
@@ -90,3 +129,30 @@ export const budgetRoutes: Route[] = [
     handler: ({ params, svc }) => svc.identity.endSession(params.id, params.sid),
   }),
 ];
+
+/** Rows of spendByHour as the chart wants them: per role, 24 hours, USD (summed in micro-dollars). */
+function spendToWire(date: string, rows: readonly HourlySpend[]) {
+  const byRole = new Map<string, number[]>();
+  let total = 0;
+  for (const r of rows) {
+    const role = r.role === '' ? '(none)' : r.role;
+    let hours = byRole.get(role);
+    if (hours === undefined) {
+      hours = new Array<number>(24).fill(0);
+      byRole.set(role, hours);
+    }
+    if (r.hour >= 0 && r.hour < 24) hours[r.hour] = (hours[r.hour] ?? 0) + r.costMicros;
+    total += r.costMicros;
+  }
+  return {
+    date,
+    total: microsToUsd(total),
+    roles: [...byRole]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([role, hours]) => ({
+        role,
+        total: microsToUsd(hours.reduce((a, b) => a + b, 0)),
+        hours: hours.map(microsToUsd),
+      })),
+  };
+}

@@ -75,8 +75,9 @@ export const gateRoutes: Route[] = [
     body: AuthorizeRequest,
     response: DecisionSchema,
     errors: ['IDEMPOTENCY_CONFLICT'],
-    handler: async ({ body, svc, caller }) => {
+    handler: async ({ body, svc, caller, metrics }) => {
       const p = svc.policy;
+      const started = performance.now();
       const r = await svc.engine.authorize({
         agentId: body.agent_id,
         operation: body.operation,
@@ -91,6 +92,15 @@ export const gateRoutes: Route[] = [
       if (!r.allowed && r.code === 'AGENT_NOT_FOUND' && caller?.kind === 'agent') {
         throw notThisAgentsKey(body.agent_id);
       }
+      metrics?.decision(
+        {
+          allowed: r.allowed,
+          code: r.allowed ? null : r.code,
+          role: r.status?.role ?? null,
+          replayed: r.allowed && r.replayed,
+        },
+        (performance.now() - started) / 1000,
+      );
       return toDecision(r, body.agent_id, body.operation);
     },
   }),

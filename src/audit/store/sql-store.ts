@@ -2,11 +2,13 @@ import type { AuditEvent } from '../event.js';
 import type { Db } from './db.js';
 import { migrate } from './migrations.js';
 import * as q from './queries.js';
+import { spendByHour } from './spend.js';
 import type {
   AgentTotals,
   AuditFilter,
   AuditPage,
   AuditStore,
+  HourlySpend,
   SessionSummaryRow,
   StoredAgent,
 } from './types.js';
@@ -41,6 +43,10 @@ export class SqlStore implements AuditStore {
 
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]> {
     return q.sessionSummaries(this.db, agentId);
+  }
+
+  spendByHour(dayStart: number): Promise<HourlySpend[]> {
+    return spendByHour(this.db, dayStart);
   }
 
   close(): Promise<void> {

@@ -65,6 +65,18 @@ export interface SessionSummaryRow {
   operationsBlocked: number;
 }
 
+/** One hour's spend of one role on a UTC day (the dashboard's chart). */
+export interface HourlySpend {
+  /** 0-23, UTC. */
+  hour: number;
+  /** The role the events carry ('' when they carry none). */
+  role: string;
+  /** Micro-dollars charged (settle and usage events). */
+  costMicros: number;
+  /** How many events charged it. */
+  events: number;
+}
+
 export interface AuditStore {
   readonly kind: 'postgres' | 'pglite';
   /** Applies the versioned migrations (idempotent). */
@@ -80,5 +92,11 @@ export interface AuditStore {
   /** Sums for recovery: today's cost (the UTC day starting at dayStart ms) and the current sessions'. */
   totals(dayStart: number): Promise<AgentTotals[]>;
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]>;
+  /**
+   * Spend of the UTC day starting at `dayStart` (ms) by hour and role, from
+   * the settle and usage events (spend.ts). Optional so that wrappers written
+   * before it keep compiling; SqlStore and lazyStore have it.
+   */
+  spendByHour?(dayStart: number): Promise<HourlySpend[]>;
   close(): Promise<void>;
 }

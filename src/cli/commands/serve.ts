@@ -101,7 +101,11 @@ export async function serve(
       }
     },
   };
-  const app = createApp({ tollgate, adminToken: config.adminToken });
+  const app = createApp({
+    tollgate,
+    adminToken: config.adminToken,
+    ...(auditWorker ? { metrics: { worker: auditWorker } } : {}),
+  });
   const done = new Promise<void>((resolve) => {
     void startServer({
       app,
@@ -115,6 +119,7 @@ export async function serve(
           out.line(
             [
               `Tollgate listening on ${url}`,
+              `Dashboard: ${url}/dashboard (the admin token below)`,
               'Mode: EMBEDDED (in-process engine): a single process, not shared between workers.',
               `      Agents, keys, today's spend and sessions are kept in ${config.databaseUrl ? 'PostgreSQL' : join(config.dataDir, 'pglite')};`,
               '      holds in flight are lost on restart. Set REDIS_URL to share budgets.',
@@ -123,6 +128,7 @@ export async function serve(
           );
         } else {
           out.line(`Tollgate listening on ${url}`);
+          out.line(`Dashboard: ${url}/dashboard (the admin token)`);
           out.line(
             `Audit reads (GET /v1/audit): ${
               reads === undefined

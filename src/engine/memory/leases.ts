@@ -61,6 +61,7 @@ export function freeExpired(
   const leases = sc.leases;
   const max = st.maxFree < 0 ? leases.length : st.maxFree;
   let k = 0;
+  let freed = 0;
   while (k < max && k < leases.length) {
     const r = leases[k] as Reservation;
     if (r.exp > now) break;
@@ -71,10 +72,12 @@ export function freeExpired(
       keepClosedRes(st, r);
       releaseEvent(st, tail, n, a, r, 'lease_expired', 'system');
       n++;
+      freed++;
     }
     k++;
   }
   if (k > 0) leases.splice(0, k);
+  st.leasesFreed[sc.shard] = (st.leasesFreed[sc.shard] ?? 0) + freed;
   a.nextExp = leases.length > 0 ? (leases[0] as Reservation).exp : 0;
   st.dirty = true;
   return n;

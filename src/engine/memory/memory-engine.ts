@@ -101,6 +101,10 @@ export class MemoryEngine implements Engine {
   }
 
   /** Every event still in the outbox, oldest first, shard by shard ascending. */
+  async expiredLeasesFreed(): Promise<number> {
+    return this.st.leasesFreed.reduce((a, b) => a + b, 0);
+  }
+
   async readOutbox(shard?: number): Promise<OutboxEntry[]> {
     const boxes = shard === undefined ? this.st.outbox : [this.st.outbox[shard] ?? []];
     const out: OutboxEntry[] = [];

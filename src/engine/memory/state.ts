@@ -114,6 +114,8 @@ export class MemoryState {
   readonly outbox: OutboxEntry[][];
   private readonly lastMs: number[];
   private readonly lastSeq: number[];
+  /** Per shard: holds freed because their lease passed (the scripts' tg:{s<n>}:stats leases_freed). */
+  readonly leasesFreed: number[];
 
   /** Test-only clock shift. */
   offset = 0;
@@ -142,6 +144,7 @@ export class MemoryState {
     this.outbox = Array.from({ length: this.shards }, () => []);
     this.lastMs = new Array<number>(this.shards).fill(0);
     this.lastSeq = new Array<number>(this.shards).fill(0);
+    this.leasesFreed = new Array<number>(this.shards).fill(0);
   }
 
   /** Reads the clock once for an operation, and reclaims a few expired records. */

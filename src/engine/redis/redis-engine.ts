@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { TollgateError } from '../../errors.js';
 import { Code, denialOf } from '../codes.js';
 import { checkAgentId } from '../ids.js';
-import { AgentKeyCache, DEFAULT_SHARDS, indexKey, outboxKey } from '../keys.js';
+import { AgentKeyCache, DEFAULT_SHARDS, indexKey, outboxKey, statsKey } from '../keys.js';
 import { RandomPool } from '../random.js';
 import type {
   Actor,
@@ -486,6 +486,17 @@ export class RedisEngine implements Engine {
     const again = await this.scripts.run('listAgents', [indexKey(shard)], [this.offsetMs]);
     if (typeof again === 'number') throw notReady(shard);
     return again;
+  }
+
+  async expiredLeasesFreed(): Promise<number> {
+    const counts = await storeErrors(
+      Promise.all(
+        Array.from({ length: this.shards }, (_, s) =>
+          this.client.hget(statsKey(s), 'leases_freed'),
+        ),
+      ),
+    );
+    return counts.reduce((sum, c) => sum + Number(c ?? 0), 0);
   }
 
   async readOutbox(shard?: number): Promise<OutboxEntry[]> {

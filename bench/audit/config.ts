@@ -1,0 +1,49 @@
+/** The knobs of `npm run bench:audit`, in one place. */
+
+function envNumber(name: string, fallback: number): number {
+  const v = Number(process.env[name] ?? '');
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+export const CONFIG = {
+  /** Agents registered up front; decisions go round-robin over them (all 16 shards). */
+  agents: 1_000,
+  role: 'coder',
+  operation: 'read_file',
+  estimatedTokens: 1_000,
+  /** Limits that never deny in a run. */
+  limits: { sessionTokenLimit: 1e12, dailyCostLimit: 1e6 },
+  /** Decision events put in the outboxes before each drain run; BENCH_AUDIT_EVENTS overrides. */
+  events: Math.round(envNumber('BENCH_AUDIT_EVENTS', 100_000)),
+  /** Concurrent checkPermission loops that fill the outboxes (bench/engine's head-to-head level). */
+  fillConcurrency: 512,
+  /** drainShard run directly: this many shards drained at once (the worker's default concurrency). */
+  drainConcurrency: 4,
+  /** A drain run that has not finished after this long fails the bench. */
+  drainTimeoutMs: 90_000,
+  lag: {
+    /** Decisions per second, open loop (issued on a clock, not when the last one answers); BENCH_AUDIT_RATE overrides. */
+    rate: envNumber('BENCH_AUDIT_RATE', 8_000),
+    /** Load before the window (the worker starts, the tables warm up). */
+    warmupMs: 3_000,
+    /** The window: events whose `at` falls in it are the lag samples; BENCH_SECONDS overrides (default 20). */
+    durationMs: Math.round(envNumber('BENCH_SECONDS', 20) * 1000),
+    /** How often the generator wakes to issue what the clock says is due. */
+    tickMs: 5,
+    /** Above this many decisions in flight the generator stops issuing (the run reports it). */
+    maxInFlight: 5_000,
+    /** How often the outbox backlog (sum of XLEN) is sampled. */
+    backlogEveryMs: 250,
+    /** After the load stops, the backlog must be gone within this long. */
+    settleTimeoutMs: 30_000,
+  },
+  floors: {
+    /** Lag p99, ms. */
+    lagP99Ms: 1_000,
+  },
+} as const;
+
+/** `bench-0000` … */
+export function agentIds(n: number = CONFIG.agents): string[] {
+  return Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(4, '0')}`);
+}

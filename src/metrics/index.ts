@@ -1,0 +1,13 @@
+export {
+  createMetrics,
+  DECISION_BUCKETS,
+  type DecisionObservation,
+  type DecisionRecorder,
+  HTTP_BUCKETS,
+  type Metrics,
+  type MetricsOptions,
+  NO_ROLE,
+  OTHER_ROLE,
+  UNMATCHED_ROUTE,
+} from './metrics.js';
+export { type MetricsRouteOptions, metricsRouter } from './router.js';

@@ -1,0 +1,446 @@
+import type { RequestHandler } from 'express';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { auditLag } from '../api/audit.js';
+import type { AuditWorkerStats } from '../audit/drain/worker.js';
+import type { AgentSnapshot } from '../engine/types.js';
+import type { Tollgate } from '../index.js';
+
+/**
+ * Prometheus metrics of one API app (docs/metrics.md). Every app gets its own
+ * Registry: nothing goes to prom-client's global default registry, so two
+ * apps in one process (tests, or a library embedding two gates) never share
+ * or clash on a series.
+ *
+ * Three kinds of source:
+ * - counted as requests are served: decisions (by outcome, code and role),
+ *   decision latency, HTTP requests by route pattern and status, 503
+ *   STORE_UNAVAILABLE answers;
+ * - read once per scrape, each within `scrapeTimeoutMs`: the fleet from
+ *   `engine.listAgents()` (one script per shard, as the dashboard reads it),
+ *   the outbox backlog per shard (`auditLag`: `outboxLag` on Redis, the
+ *   MemoryEngine's outbox in embedded mode);
+ * - the in-process drain's counters (`tg.drain.stats()` in embedded mode, or
+ *   an in-process audit worker's `stats()` when one is given).
+ *
+ * No label takes an agent id unless `perAgentMetrics` is on; role labels are
+ * the roles the policy names, any other role is `other`, so the number of
+ * series is bounded by the policy, not by what agents were registered.
+ */
+
+export interface MetricsOptions {
+  tollgate: Tollgate;
+  /**
+   * Per-agent gauges (label `agent_id`), rebuilt on each scrape from
+   * `listAgents()`: about 6 series per agent. Default false.
+   */
+  perAgentMetrics?: boolean;
+  /** Node.js process metrics (`process_*`, `nodejs_*`) in the same registry. Default true. */
+  defaultMetrics?: boolean;
+  /** How long a scrape waits for each source (agents, outbox) before leaving it out. Default 2 000 ms. */
+  scrapeTimeoutMs?: number;
+  /** An audit worker running in this process (`serve --with-worker`): its counters become the drain metrics. */
+  worker?: { stats(): AuditWorkerStats };
+}
+
+/** One answered authorize, as the gate route saw it. */
+export interface DecisionObservation {
+  allowed: boolean;
+  /** The denial code; null when allowed. */
+  code: string | null;
+  /** The agent's role; null when there is no agent (AGENT_NOT_FOUND). */
+  role: string | null;
+  /** An allowed replay of a request id: nothing new was decided. */
+  replayed: boolean;
+}
+
+/** What the route table needs: one call per answered authorize. */
+export interface DecisionRecorder {
+  decision(d: DecisionObservation, seconds: number): void;
+}
+
+export interface Metrics extends DecisionRecorder {
+  readonly registry: Registry;
+  /** The Content-Type of `scrape()`'s text. */
+  readonly contentType: string;
+  /** Express middleware counting every request by route pattern and status; mount it first. */
+  readonly http: RequestHandler;
+  /** Reads the per-scrape sources, then renders the registry (text exposition format). */
+  scrape(): Promise<string>;
+}
+
+/** Decision latency: the engine's round trip, 0.1 ms to 50 ms and a little beyond. */
+export const DECISION_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+] as const;
+/** HTTP request duration: 1 ms to 10 s. */
+export const HTTP_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+/** The route label of a request no route matched (never the raw path). */
+export const UNMATCHED_ROUTE = 'unmatched';
+/** The role label of a decision without an agent. */
+export const NO_ROLE = 'none';
+/** The role label of a role the policy does not name. */
+export const OTHER_ROLE = 'other';
+
+const NANOS_PER_SECOND = 1e9;
+const USD = 1_000_000;
+
+class Timeout extends Error {}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Timeout('timeout')), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The route label: the pattern of the route that answered (`req.route.path`,
+ * prefixed by the literal mount path of a sub-router), never the path that
+ * was asked for; a request that no route took is `unmatched`, or `<mount>/*`
+ * inside a sub-router (static files).
+ */
+function routeOf(req: Parameters<RequestHandler>[0]): string {
+  const route = (req as { route?: { path?: unknown } }).route;
+  const base = req.baseUrl ?? '';
+  if (route !== undefined && typeof route.path === 'string') return `${base}${route.path}`;
+  return base === '' ? UNMATCHED_ROUTE : `${base}/*`;
+}
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const { tollgate } = options;
+  const perAgent = options.perAgentMetrics === true;
+  const scrapeTimeoutMs = options.scrapeTimeoutMs ?? 2_000;
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const knownRoles = new Set(tollgate.policy.knownRoles());
+  const roleLabel = (role: string | null): string =>
+    role === null ? NO_ROLE : knownRoles.has(role) ? role : OTHER_ROLE;
+
+  // Counted as requests are served.
+  const decisions = new Counter({
+    name: 'tollgate_decisions_total',
+    help: 'Authorize decisions answered by this process, by outcome (allowed, denied), denial code (none when allowed) and role.',
+    labelNames: ['outcome', 'code', 'role'] as const,
+    registers,
+  });
+  const replays = new Counter({
+    name: 'tollgate_decision_replays_total',
+    help: 'Authorize calls answered with an earlier hold (a request_id seen before): nothing new decided or held.',
+    labelNames: ['role'] as const,
+    registers,
+  });
+  const decisionSeconds = new Histogram({
+    name: 'tollgate_decision_duration_seconds',
+    help: 'Time the engine took to decide an authorize (one atomic round trip), by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [...DECISION_BUCKETS],
+    registers,
+  });
+  const httpRequests = new Counter({
+    name: 'tollgate_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers,
+  });
+  const httpSeconds = new Histogram({
+    name: 'tollgate_http_request_duration_seconds',
+    help: 'HTTP request duration, from arrival to the last byte of the answer, by method and route pattern.',
+    labelNames: ['method', 'route'] as const,
+    buckets: [...HTTP_BUCKETS],
+    registers,
+  });
+  const storeUnavailable = new Counter({
+    name: 'tollgate_store_unavailable_total',
+    help: 'Answers 503 STORE_UNAVAILABLE (Redis, or the audit store on /v1/audit, did not answer), by route pattern.',
+    labelNames: ['route'] as const,
+    registers,
+  });
+
+  // Read on each scrape.
+  const sourceUp = new Gauge({
+    name: 'tollgate_metrics_source_up',
+    help: 'Whether the last scrape could read a source (agents: listAgents; outbox: the backlog; drain: the in-process drain’s counters): 1 yes, 0 no (agents, outbox: their gauges are left out; drain: its counters keep their last values).',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const agents = new Gauge({
+    name: 'tollgate_agents',
+    help: 'Registered agents, by role and status (active, suspended).',
+    labelNames: ['role', 'status'] as const,
+    registers,
+  });
+  const reservedTokens = new Gauge({
+    name: 'tollgate_reserved_tokens',
+    help: 'Tokens held by open reservations in the agents’ current sessions, by role.',
+    labelNames: ['role'] as const,
+    registers,
+  });
+  const reservedCost = new Gauge({
+    name: 'tollgate_reserved_cost_usd',
+    help: 'Cost (USD) held by open reservations against the daily budgets, by role.',
+    labelNames: ['role'] as const,
+    registers,
+  });
+  const outboxBacklog = new Gauge({
+    name: 'tollgate_outbox_backlog',
+    help: 'Audit events decided but not yet in the durable store, per shard.',
+    labelNames: ['shard'] as const,
+    registers,
+  });
+  const outboxPending = new Gauge({
+    name: 'tollgate_outbox_pending',
+    help: 'Audit events read by a drain and not yet acknowledged, per shard (Redis mode).',
+    labelNames: ['shard'] as const,
+    registers,
+  });
+  const outboxAge = new Gauge({
+    name: 'tollgate_outbox_oldest_age_seconds',
+    help: 'Age of the oldest undrained audit event, per shard (0 when none): the drain lag.',
+    labelNames: ['shard'] as const,
+    registers,
+  });
+  const outboxDead = new Gauge({
+    name: 'tollgate_outbox_dead_letters',
+    help: 'Outbox entries that could not be stored (dead letters), per shard (Redis mode).',
+    labelNames: ['shard'] as const,
+    registers,
+  });
+
+  const agentGauges = perAgent
+    ? {
+        sessionUsed: new Gauge({
+          name: 'tollgate_agent_session_tokens_used',
+          help: 'Tokens used in the agent’s current session (perAgentMetrics).',
+          labelNames: ['agent_id', 'role'] as const,
+          registers,
+        }),
+        sessionReserved: new Gauge({
+          name: 'tollgate_agent_session_tokens_reserved',
+          help: 'Tokens held by the agent’s open reservations in its current session (perAgentMetrics).',
+          labelNames: ['agent_id', 'role'] as const,
+          registers,
+        }),
+        sessionLimit: new Gauge({
+          name: 'tollgate_agent_session_token_limit',
+          help: 'The agent’s session token limit (perAgentMetrics).',
+          labelNames: ['agent_id', 'role'] as const,
+          registers,
+        }),
+        dailyCost: new Gauge({
+          name: 'tollgate_agent_daily_cost_usd',
+          help: 'Cost (USD) the agent used today, UTC (perAgentMetrics).',
+          labelNames: ['agent_id', 'role'] as const,
+          registers,
+        }),
+        dailyLimit: new Gauge({
+          name: 'tollgate_agent_daily_cost_limit_usd',
+          help: 'The agent’s daily cost limit, USD (perAgentMetrics).',
+          labelNames: ['agent_id', 'role'] as const,
+          registers,
+        }),
+        blocked: new Gauge({
+          name: 'tollgate_agent_operations_blocked',
+          help: 'Operations denied in the agent’s current session (perAgentMetrics).',
+          labelNames: ['agent_id', 'role'] as const,
+          registers,
+        }),
+      }
+    : undefined;
+
+  // The in-process drain, when there is one: embedded mode's, or a worker given in the options.
+  const embeddedDrain = tollgate.drain;
+  const worker = options.worker;
+  const drainMetrics =
+    embeddedDrain !== undefined || worker !== undefined
+      ? {
+          events: new Counter({
+            name: 'tollgate_drain_events_total',
+            help: 'Audit events the in-process drain handed to the store and acknowledged (new or already stored).',
+            registers,
+          }),
+          inserted: new Counter({
+            name: 'tollgate_drain_inserted_total',
+            help: 'Of those, events new to the store.',
+            registers,
+          }),
+          rejected: new Counter({
+            name: 'tollgate_drain_rejected_total',
+            help: 'Outbox entries the drain could not store (unparseable, or dead-lettered by the worker).',
+            registers,
+          }),
+        }
+      : undefined;
+  const embeddedDrainMetrics =
+    embeddedDrain !== undefined
+      ? {
+          failing: new Gauge({
+            name: 'tollgate_drain_consecutive_failures',
+            help: 'Store failures of the embedded drain since its last success (0: healthy).',
+            registers,
+          }),
+          lastSuccess: new Gauge({
+            name: 'tollgate_drain_last_success_timestamp_seconds',
+            help: 'Unix time of the embedded drain’s last successful drain (0 before the first).',
+            registers,
+          }),
+        }
+      : undefined;
+  const workerFailures =
+    worker !== undefined
+      ? new Counter({
+          name: 'tollgate_drain_failures_total',
+          help: 'Drain attempts of the in-process audit worker that failed (each is retried).',
+          registers,
+        })
+      : undefined;
+
+  /** A counter set to a cumulative value read from elsewhere (it only grows there). */
+  const setCounter = (c: Counter, value: number) => {
+    c.reset();
+    c.inc(value);
+  };
+
+  const readAgents = async () => {
+    let list: AgentSnapshot[] | undefined;
+    try {
+      list = await within(tollgate.engine.listAgents(), scrapeTimeoutMs);
+    } catch {
+      list = undefined;
+    }
+    agents.reset();
+    reservedTokens.reset();
+    reservedCost.reset();
+    if (agentGauges) for (const g of Object.values(agentGauges)) g.reset();
+    sourceUp.set({ source: 'agents' }, list === undefined ? 0 : 1);
+    if (list === undefined) return;
+    // Every role the policy names appears, at 0 when it has no agent.
+    for (const role of knownRoles) {
+      agents.set({ role, status: 'active' }, 0);
+      agents.set({ role, status: 'suspended' }, 0);
+      reservedTokens.set({ role }, 0);
+      reservedCost.set({ role }, 0);
+    }
+    for (const { status: s } of list) {
+      const role = roleLabel(s.role);
+      agents.inc({ role, status: s.status });
+      reservedTokens.inc({ role }, s.sessionTokensReserved);
+      reservedCost.inc({ role }, s.dailyReservedMicros / USD);
+      if (agentGauges) {
+        const l = { agent_id: s.agentId, role };
+        agentGauges.sessionUsed.set(l, s.sessionTokensUsed);
+        agentGauges.sessionReserved.set(l, s.sessionTokensReserved);
+        agentGauges.sessionLimit.set(l, s.sessionTokenLimit);
+        agentGauges.dailyCost.set(l, s.dailyCostMicros / USD);
+        agentGauges.dailyLimit.set(l, s.dailyLimitMicros / USD);
+        agentGauges.blocked.set(l, s.operationsBlocked);
+      }
+    }
+  };
+
+  const leasesFreed = new Counter({
+    name: 'tollgate_expired_leases_freed_total',
+    help: "Holds freed because their lease passed (their worker died), over the whole store (read from the engine on scrape: the shards' counters in Redis, or the in-process engine).",
+    registers,
+  });
+  const readLeases = async () => {
+    try {
+      setCounter(leasesFreed, await within(tollgate.engine.expiredLeasesFreed(), scrapeTimeoutMs));
+      sourceUp.set({ source: 'leases' }, 1);
+    } catch {
+      sourceUp.set({ source: 'leases' }, 0);
+    }
+  };
+
+  const readOutbox = async () => {
+    let lag: Awaited<ReturnType<typeof auditLag>> | undefined;
+    try {
+      lag = await within(auditLag(tollgate), scrapeTimeoutMs);
+    } catch {
+      lag = undefined;
+    }
+    for (const g of [outboxBacklog, outboxPending, outboxAge, outboxDead]) g.reset();
+    sourceUp.set({ source: 'outbox' }, lag === undefined ? 0 : 1);
+    if (lag === undefined) return;
+    for (const s of lag.shards) {
+      const l = { shard: String(s.shard) };
+      outboxBacklog.set(l, s.backlog);
+      outboxPending.set(l, s.pending);
+      outboxAge.set(l, s.oldest_age_ms / 1000);
+      outboxDead.set(l, s.dead_letters);
+    }
+  };
+
+  const readDrain = () => {
+    if (embeddedDrain !== undefined && drainMetrics && embeddedDrainMetrics) {
+      const d = embeddedDrain.stats();
+      setCounter(drainMetrics.events, d.drained);
+      setCounter(drainMetrics.inserted, d.inserted);
+      setCounter(drainMetrics.rejected, d.rejected);
+      embeddedDrainMetrics.failing.set(d.failures);
+      embeddedDrainMetrics.lastSuccess.set(d.lastSuccessAt === null ? 0 : d.lastSuccessAt / 1000);
+    } else if (worker !== undefined && drainMetrics && workerFailures) {
+      const w = worker.stats();
+      setCounter(drainMetrics.events, w.stored + w.duplicates);
+      setCounter(drainMetrics.inserted, w.stored);
+      setCounter(drainMetrics.rejected, w.deadLettered);
+      setCounter(workerFailures, w.failures);
+    }
+  };
+
+  // Concurrent scrapes share one read of the sources.
+  let reading: Promise<void> | undefined;
+  const refresh = (): Promise<void> => {
+    reading ??= (async () => {
+      if (drainMetrics) {
+        try {
+          readDrain();
+          sourceUp.set({ source: 'drain' }, 1);
+        } catch {
+          sourceUp.set({ source: 'drain' }, 0);
+        }
+      }
+      await Promise.all([readAgents(), readOutbox(), readLeases()]);
+    })().finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
+
+  const http: RequestHandler = (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / NANOS_PER_SECOND;
+      const route = routeOf(req);
+      const method = req.method;
+      httpRequests.inc({ method, route, status: String(res.statusCode) });
+      httpSeconds.observe({ method, route }, seconds);
+      // 503 is STORE_UNAVAILABLE's status, and no other code's (src/api/errors.ts).
+      if (res.statusCode === 503) storeUnavailable.inc({ route });
+    });
+    next();
+  };
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    http,
+    decision(d, seconds) {
+      const outcome = d.allowed ? 'allowed' : 'denied';
+      const role = roleLabel(d.role);
+      decisionSeconds.observe({ outcome }, seconds);
+      if (d.replayed) replays.inc({ role });
+      else decisions.inc({ outcome, code: d.code ?? 'none', role });
+    },
+    async scrape() {
+      await refresh();
+      return registry.metrics();
+    },
+  };
+}
