@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import { outboxKey } from '../../src/engine/keys.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
+import { registerAgents } from '../lib/agents.js';
 import { agentIds, CONFIG } from './config.js';
 
 export interface Decider {
@@ -22,18 +23,7 @@ export interface Decider {
 export async function setupDecider(redisUrl: string): Promise<Decider> {
   const tollgate = await createTollgate({ redis: redisUrl });
   const agents = agentIds();
-  try {
-    for (let i = 0; i < agents.length; i += 250) {
-      await Promise.all(
-        agents
-          .slice(i, i + 250)
-          .map((id) => tollgate.identity.registerAgent(id, CONFIG.role, {}, CONFIG.limits)),
-      );
-    }
-  } catch (e) {
-    await tollgate.close();
-    throw e;
-  }
+  await registerAgents(tollgate, agents, CONFIG.role, CONFIG.limits);
   const { guard } = tollgate;
   const context = { estimatedTokens: CONFIG.estimatedTokens };
   const decide = async (seq: number) => {

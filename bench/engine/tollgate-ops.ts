@@ -4,6 +4,7 @@
  * then recordOperation with its reservation id), round-robin over the agents.
  */
 import { createTollgate, type Tollgate, type TollgateOptions } from '../../src/index.js';
+import { registerAgents } from '../lib/agents.js';
 import { agentIds, CONFIG } from './config.js';
 
 export interface GuardLoad {
@@ -16,18 +17,7 @@ export interface GuardLoad {
 export async function setupTollgate(opts: TollgateOptions): Promise<GuardLoad> {
   const tollgate = await createTollgate(opts);
   const agents = agentIds();
-  try {
-    for (let i = 0; i < agents.length; i += 250) {
-      await Promise.all(
-        agents
-          .slice(i, i + 250)
-          .map((id) => tollgate.identity.registerAgent(id, CONFIG.role, {}, CONFIG.limits)),
-      );
-    }
-  } catch (err) {
-    await tollgate.close();
-    throw err;
-  }
+  await registerAgents(tollgate, agents, CONFIG.role, CONFIG.limits);
   const { guard } = tollgate;
   const n = agents.length;
   const context = { estimatedTokens: CONFIG.estimatedTokens };

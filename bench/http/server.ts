@@ -7,6 +7,7 @@
 import { createApp } from '../../src/api/app.js';
 import { startServer } from '../../src/api/server.js';
 import { createTollgate } from '../../src/index.js';
+import { registerAgents } from '../lib/agents.js';
 import { agentIds, CONFIG } from './config.js';
 import { currentUsage, type ServerUsage } from './usage.js';
 
@@ -21,19 +22,8 @@ export interface BenchServer {
 
 export async function startBenchServer(redisUrl: string | undefined): Promise<BenchServer> {
   const tollgate = await createTollgate(redisUrl ? { redis: redisUrl } : {});
-  try {
-    const ids = agentIds();
-    for (let i = 0; i < ids.length; i += 250) {
-      await Promise.all(
-        ids
-          .slice(i, i + 250)
-          .map((id) => tollgate.identity.registerAgent(id, CONFIG.role, {}, CONFIG.limits)),
-      );
-    }
-  } catch (err) {
-    await tollgate.close();
-    throw err;
-  }
+  const ids = agentIds();
+  await registerAgents(tollgate, ids, CONFIG.role, CONFIG.limits);
   const app = createApp({ tollgate, adminToken: CONFIG.adminToken });
   const running = await startServer({ app, port: 0, host: '127.0.0.1', tollgate, signals: [] });
   return {
