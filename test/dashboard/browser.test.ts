@@ -219,6 +219,36 @@ async function authorize(api: Api, body: Record<string, unknown>): Promise<Json>
   return r.body;
 }
 
+/**
+ * An allowed decision shows on the page within 3 s of `t0`: its hold in the
+ * agent's session bar (reserved apart), and the allowed count of the last minute.
+ */
+async function expectAllowedShown(
+  page: Page,
+  agentId: string,
+  d: Json,
+  t0: number,
+  allowedCount: number,
+): Promise<void> {
+  const s = d.budget_status.session;
+  const want = widths(s.tokens_used, s.tokens_reserved, s.tokens_limit);
+  await expect
+    .poll(
+      async () => {
+        const row = (await readRows(page)).find((r) => r.id === agentId);
+        return Math.abs((row?.sReserved ?? 0) - want.reserved) < 0.006;
+      },
+      { timeout: 3_000, interval: 100 },
+    )
+    .toBe(true);
+  await expect
+    .poll(async () => count(await textOf(page, '#dec-allowed')), {
+      timeout: 3_000 - (Date.now() - t0),
+      interval: 100,
+    })
+    .toBe(allowedCount);
+}
+
 async function screenshot(page: Page, name: string, fullPage = true): Promise<Buffer> {
   mkdirSync(REPORTS, { recursive: true });
   await page.mouse.move(0, 0);
@@ -458,23 +488,7 @@ describe.each(MODES)('the /dashboard page, $name', (mode) => {
       estimated_tokens: 2000,
     });
     expect(d.allowed).toBe(true);
-    const s = d.budget_status.session;
-    const want = widths(s.tokens_used, s.tokens_reserved, s.tokens_limit);
-    await expect
-      .poll(
-        async () => {
-          const row = (await readRows(page)).find((r) => r.id === a.agent_id);
-          return Math.abs((row?.sReserved ?? 0) - want.reserved) < 0.006;
-        },
-        { timeout: 3_000, interval: 100 },
-      )
-      .toBe(true);
-    await expect
-      .poll(async () => count(await textOf(page, '#dec-allowed')), {
-        timeout: 3_000 - (Date.now() - t0),
-        interval: 100,
-      })
-      .toBe(before.allowed + 1);
+    await expectAllowedShown(page, a.agent_id, d, t0, before.allowed + 1);
     const allowedMs = Date.now() - t0;
 
     // Denied: a reviewer may not write; its blocked count goes up.
@@ -617,23 +631,7 @@ describe('the /dashboard page with 1,000 agents (embedded)', () => {
     });
     expect(d.allowed).toBe(true);
     const t0 = Date.now();
-    const s = d.budget_status.session;
-    const want = widths(s.tokens_used, s.tokens_reserved, s.tokens_limit);
-    await expect
-      .poll(
-        async () => {
-          const row = (await readRows(page)).find((r) => r.id === a.agent_id);
-          return Math.abs((row?.sReserved ?? 0) - want.reserved) < 0.006;
-        },
-        { timeout: 3_000, interval: 100 },
-      )
-      .toBe(true);
-    await expect
-      .poll(async () => count(await textOf(page, '#dec-allowed')), {
-        timeout: 3_000 - (Date.now() - t0),
-        interval: 100,
-      })
-      .toBe(1);
+    await expectAllowedShown(page, a.agent_id, d, t0, 1);
 
     // Sorting 1,000 rows by daily utilization, highest first.
     await page.click('#agents th[data-sort="daily"] button');
