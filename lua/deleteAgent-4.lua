@@ -10,8 +10,11 @@
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] agentId    string
-  ARGV[3] eventTail  string (UUIDv7 random tail)
+  ARGV[3] eventTail  string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                     4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[4] actor      string
+
+  Outbox: one entry (events.lua) holding the `agent_deleted` event.
 
   Returns { code, {}, statusTuple (the last state) }
   Codes: 0 deleted, 1 AGENT_NOT_FOUND, 14 SHARD_NOT_READY (nothing written)
@@ -32,5 +35,6 @@ local held = rcall('ZRANGE', leasesKey, 0, -1)
 for i = 1, #held do rcall('DEL', agentKey .. ':res:' .. held[i]) end
 rcall('DEL', agentKey, leasesKey)
 rcall('SREM', index, ARGV[2])
-emit(outbox, now, ARGV[3], 0, fields)
+emit(now, ARGV[3], fields)
+flushEvents(outbox)
 return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }

@@ -8,8 +8,12 @@
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] agentId    string
-  ARGV[3] eventTail  string (UUIDv7 random tail, for lease-expiry events)
+  ARGV[3] eventTail  string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                     4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[4] maxFree    integer, most expired leases freed in this call
+
+  Outbox: one entry per call (events.lua) with a `release` event (lease_expired)
+  per expired hold freed; none when no lease expired (the common case).
 
   Returns { code, {}, statusTuple }
   Codes: 0 found, 1 AGENT_NOT_FOUND, 14 SHARD_NOT_READY (nothing written)
@@ -25,6 +29,7 @@ local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local now = nowMs(ARGV[1])
 local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
-freeExpired(agentKey, leasesKey, outbox, a, ARGV[2], now, tonumber(ARGV[4]), ARGV[3], 0)
+freeExpired(agentKey, leasesKey, a, ARGV[2], now, tonumber(ARGV[4]), ARGV[3])
 if a.dirty then saveCounters(agentKey, a) end
+flushEvents(outbox)
 return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }

@@ -17,9 +17,13 @@
   ARGV[8]  model         string
   ARGV[9]  result        string ('success' | 'failure')
   ARGV[10] keyDigest     string ('' = not an agent key)
-  ARGV[11] eventTail     string (UUIDv7 random tail)
+  ARGV[11] eventTail     string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                         4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[12] actor         string
   ARGV[13] maxFree       integer, most expired leases freed in this call
+
+  Outbox: one entry per call (events.lua): a `release` event (lease_expired)
+  per expired hold freed, then the `usage` event.
 
   Returns { code, { '', costMicros }, statusTuple }
   Codes: 0 recorded, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED, 14 SHARD_NOT_READY (nothing written)
@@ -41,16 +45,17 @@ local now = nowMs(offsetMs)
 local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
-local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[13]), tail, 0)
+freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[13]), tail)
 
 local cost = costMicros(inTokens, tonumber(ARGV[6]), outTokens, tonumber(ARGV[7]))
 a.s_used = a.s_used + inTokens + outTokens
 a.s_cost = a.s_cost + cost
 saveCounters(agentKey, a)
 local cUsed = chargeDay(agentKey, now, offsetMs, cost)
-emit(outbox, now, tail, n, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
+emit(now, tail, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
   'role', a.role, 'operation', ARGV[3], 'input_tokens', inTokens, 'output_tokens', outTokens,
   'cost', cost, 'model', ARGV[8], 'result', ARGV[9],
   'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
   'actor', ARGV[12] })
+flushEvents(outbox)
 return { 0, { '', cost }, statusOf(a, cUsed, now) }

@@ -13,8 +13,11 @@
   ARGV[6]  keyDigest      string, sha-256 hex of the agent's API key
   ARGV[7]  metadata       string, JSON text
   ARGV[8]  sessionNonce   string, the first session id is <agentId>.<nonce>
-  ARGV[9]  eventTail      string (UUIDv7 random tail)
+  ARGV[9]  eventTail      string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                          4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[10] actor          string
+
+  Outbox: one entry (events.lua) holding the `agent_registered` event.
 
   Returns { code, { createdMs, metadata }, statusTuple }
   Codes: 0 registered, 11 CONFLICT (the agent exists; nothing written),
@@ -39,6 +42,7 @@ rcall('HSET', agentKey, 'role', ARGV[3], 'status', 'active', 'sid', sid, 's_star
   'blocked', 0, 'next_exp', 0, 'digest', ARGV[6], 'created', now, 'meta', ARGV[7])
 rcall('SADD', index, agentId)
 local a = loadAgent(agentKey)
-emit(outbox, now, ARGV[9], 0, stateFields(agentKey, a,
+emit(now, ARGV[9], stateFields(agentKey, a,
   { 'type', 'agent_registered', 'agent_id', agentId, 'actor', ARGV[10] }))
+flushEvents(outbox)
 return { 0, { now, ARGV[7] }, statusOf(a, dayCost(agentKey, now), now) }

@@ -11,9 +11,14 @@
   ARGV[2] agentId    string
   ARGV[3] nonce      string
   ARGV[4] keyDigest  string ('' = not an agent key)
-  ARGV[5] eventTail  string (UUIDv7 random tail)
+  ARGV[5] eventTail  string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                     4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[6] actor      string
   ARGV[7] maxFree    integer, most expired leases freed in this call
+
+  Outbox: one entry per call (events.lua): a `release` event (lease_expired)
+  per expired hold freed, then this hold's `release` event (released) when it
+  was still open; nothing when neither happened.
 
   Returns { code, { reservationId, 0 }, statusTuple }
   Codes: 0 released, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED,
@@ -35,7 +40,7 @@ local resId = agentId .. '.' .. nonce
 local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
-local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[7]), tail, 0)
+freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[7]), tail)
 
 local h = rcall('HMGET', resKey, 'st', 'sid', 'tok', 'cost', 'op', 'req')
 local code = 0
@@ -49,7 +54,7 @@ else
     a.c_res = a.c_res - tonumber(h[4])
     rcall('ZREM', leasesKey, nonce)
     a.dirty = true
-    emit(outbox, now, tail, n, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
+    emit(now, tail, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
       'role', a.role, 'operation', h[5], 'reservation_id', resId, 'request_id', h[6],
       'input_tokens', 0, 'output_tokens', 0, 'cost', 0, 'result', 'released',
       'actor', ARGV[6] })
@@ -58,4 +63,5 @@ else
   rcall('PEXPIRE', resKey, 3600000)
 end
 if a.dirty then saveCounters(agentKey, a) end
+flushEvents(outbox)
 return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }

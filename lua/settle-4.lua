@@ -23,9 +23,14 @@
   ARGV[9]  model         string ('' = the hold's model)
   ARGV[10] result        string ('success' | 'failure')
   ARGV[11] keyDigest     string ('' = not an agent key)
-  ARGV[12] eventTail     string (UUIDv7 random tail)
+  ARGV[12] eventTail     string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                         4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[13] actor         string
   ARGV[14] maxFree       integer, most expired leases freed in this call
+
+  Outbox: one entry per call (events.lua): a `release` event (lease_expired)
+  per expired hold freed, then the `settle` event; codes 9 and 10 append only
+  the former (nothing when no lease expired).
 
   Returns { code, { reservationId, costMicros }, statusTuple }
   Codes: 0 settled, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED,
@@ -49,10 +54,12 @@ local now = nowMs(offsetMs)
 local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
-local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[14]), tail, 0)
+freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[14]), tail)
 
+-- Nothing settled; freeExpired's events (if any) still go out.
 local function unchanged(code, resId)
   if a.dirty then saveCounters(agentKey, a) end
+  flushEvents(outbox)
   return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }
 end
 
@@ -91,9 +98,10 @@ saveCounters(agentKey, a)
 local cUsed = chargeDay(agentKey, now, offsetMs, cost)
 rcall('HSET', resKey, 'st', 'done', 'in', inTokens, 'out', outTokens, 'charged', cost, 'result', ARGV[10])
 rcall('PEXPIRE', resKey, 3600000)
-emit(outbox, now, tail, n, { 'type', 'settle', 'agent_id', agentId, 'session_id', h[2],
+emit(now, tail, { 'type', 'settle', 'agent_id', agentId, 'session_id', h[2],
   'role', a.role, 'operation', h[7], 'input_tokens', inTokens, 'output_tokens', outTokens,
   'cost', cost, 'model', model, 'reservation_id', resId, 'request_id', h[9],
   'result', ARGV[10], 'session_utilization', pct(a.s_used, a.s_limit),
   'daily_utilization', pct(cUsed, a.d_limit), 'actor', actor })
+flushEvents(outbox)
 return { 0, { resId, cost }, statusOf(a, cUsed, now) }

@@ -12,9 +12,13 @@
   ARGV[2] agentId      string
   ARGV[3] nonce        string, the new session id is <agentId>.<nonce>
   ARGV[4] expectedSid  string ('' = whatever session is current)
-  ARGV[5] eventTail    string (UUIDv7 random tail)
+  ARGV[5] eventTail    string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                       4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[6] actor        string
   ARGV[7] maxFree      integer, most expired leases freed in this call
+
+  Outbox: one entry per call (events.lua): a `release` event (lease_expired)
+  per expired hold freed, then `session_ended`, then `session_started`.
 
   Returns { code, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
                     endedDayCostMicros }, statusTuple (the new session) }
@@ -36,10 +40,10 @@ local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if ARGV[4] ~= '' and ARGV[4] ~= a.sid then return { 12, {}, {} } end
 
-local n = freeExpired(agentKey, leasesKey, outbox, a, agentId, now, tonumber(ARGV[7]), tail, 0)
+freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[7]), tail)
 local cUsed = dayCost(agentKey, now)
 local ended = { a.sid, a.s_start, a.s_used, a.s_cost, a.blocked, cUsed }
-emit(outbox, now, tail, n, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.sid,
+emit(now, tail, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.sid,
   'role', a.role, 'input_tokens', '', 'output_tokens', '', 'tokens_used', a.s_used,
   'cost', a.s_cost, 'operations_blocked', a.blocked, 'session_started_at', a.s_start,
   'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
@@ -49,6 +53,7 @@ a.sid, a.s_start = agentId .. '.' .. ARGV[3], now
 a.s_used, a.s_res, a.s_cost, a.blocked = 0, 0, 0, 0
 saveCounters(agentKey, a)
 rcall('HSET', agentKey, 'sid', a.sid, 's_start', now)
-emit(outbox, now, tail, n + 1, stateFields(agentKey, a,
+emit(now, tail, stateFields(agentKey, a,
   { 'type', 'session_started', 'agent_id', agentId, 'actor', actor }))
+flushEvents(outbox)
 return { 0, ended, statusOf(a, cUsed, now) }

@@ -10,11 +10,14 @@
   ARGV[2] agentId    string
   ARGV[3] eventType  string: agent_updated | agent_suspended | agent_resumed |
                      key_rotated | limits_changed
-  ARGV[4] eventTail  string (UUIDv7 random tail)
+  ARGV[4] eventTail  string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
+                     4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[5] actor      string
   ARGV[6..] pairs    field, value: role (string), status (active|suspended),
                      s_limit (integer tokens), d_limit (integer micro-dollars),
                      digest (sha-256 hex), meta (JSON text)
+
+  Outbox: one entry (events.lua) holding the ARGV[3] event.
 
   Returns { code, { createdMs, metadata }, statusTuple }
   Codes: 0 updated, 1 AGENT_NOT_FOUND, 13 VALIDATION_FAILED (unknown field; nothing written),
@@ -39,7 +42,8 @@ if rcall('EXISTS', agentKey) == 0 then return { shardReady(agentKey) and 1 or 14
 
 if #sets > 0 then rcall('HSET', agentKey, unpack(sets)) end
 local a = loadAgent(agentKey)
-emit(outbox, now, ARGV[4], 0, stateFields(agentKey, a,
+emit(now, ARGV[4], stateFields(agentKey, a,
   { 'type', ARGV[3], 'agent_id', ARGV[2], 'actor', ARGV[5] }))
+flushEvents(outbox)
 local x = rcall('HMGET', agentKey, 'created', 'meta')
 return { 0, { tonumber(x[1]), x[2] }, statusOf(a, dayCost(agentKey, now), now) }

@@ -132,15 +132,15 @@ export async function runCeiling(
   };
 }
 
-/** The text of authorize-5 as the library loads it (includes expanded). */
+/** The text of authorizeBatch-1 as the library loads it (includes expanded). */
 export function authorizeScript(): string {
-  return loadScript('authorize-5');
+  return loadScript('authorizeBatch-1');
 }
 
-/** An authorize reply must be code 0 (allowed, a new hold). */
+/** Every decision of an authorizeBatch reply must be code 0 (allowed, a new hold). */
 export function expectAllowed(reply: unknown): void {
-  const code = Array.isArray(reply) ? reply[0] : undefined;
-  if (code !== 0) {
+  const decisions = Array.isArray(reply) ? reply : [];
+  if (decisions.length === 0 || !decisions.every((d) => Array.isArray(d) && d[0] === 0)) {
     throw new Error(`authorize by EVALSHA did not take the allowed path: ${JSON.stringify(reply)}`);
   }
 }

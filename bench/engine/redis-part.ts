@@ -108,7 +108,7 @@ export async function redisPart(server: RedisServer, admin: Redis) {
     );
     await trimOutboxes(admin, shards);
     const a = await runCeiling(admin, server.port, {
-      label: 'tollgate authorize-5 (allowed)',
+      label: 'tollgate authorizeBatch-1, 1 decision (allowed)',
       script: authorizeScript(),
       call: authorizeCall,
       check: expectAllowed,

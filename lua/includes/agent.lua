@@ -28,8 +28,22 @@ local function saveCounters(key, a)
     'c_res', a.c_res, 'blocked', a.blocked, 'next_exp', a.next_exp)
 end
 
+-- Holds changed (authorize): writes only the fields a hold moves.
+local function saveHolds(key, a)
+  if a.s_res < 0 then a.s_res = 0 end
+  if a.c_res < 0 then a.c_res = 0 end
+  rcall('HSET', key, 's_res', a.s_res, 'c_res', a.c_res, 'next_exp', a.next_exp)
+end
+
+-- ':day:<yyyymmdd>' of `now`, built once per script call (number-to-text costs).
+local daySuffixMs, daySuffixText = nil, nil
+local function daySuffix(now)
+  if now ~= daySuffixMs then daySuffixMs, daySuffixText = now, ':day:' .. dayOf(now) end
+  return daySuffixText
+end
+
 local function dayCost(agentKey, now)
-  return tonumber(rcall('HGET', agentKey .. ':day:' .. dayOf(now), 'cost')) or 0
+  return tonumber(rcall('HGET', agentKey .. daySuffix(now), 'cost')) or 0
 end
 
 -- Adds micro-dollars to the day of `now`; a new day key expires a day after
@@ -37,7 +51,7 @@ end
 -- Returns the day's new total.
 local function chargeDay(agentKey, now, offsetMs, cost)
   if cost <= 0 then return dayCost(agentKey, now) end
-  local dk = agentKey .. ':day:' .. dayOf(now)
+  local dk = agentKey .. daySuffix(now)
   local total = tonumber(rcall('HINCRBY', dk, 'cost', cost))
   if total == cost then
     rcall('EXPIREAT', dk, math.floor((nextMidnight(now) - tonumber(offsetMs)) / 1000) + 86400)

@@ -1,11 +1,31 @@
 --[[
-  Transactional outbox: each event is appended to the shard's stream by the
-  script that made the decision. event_id is a UUIDv7: its 48-bit time is Redis
-  time, its random tail comes from the caller (ARGV), the last byte numbering
-  the events of one call.
+  Transactional outbox. A script collects its events with emit() and appends
+  them with flushEvents(outbox) before it returns: ONE stream entry per call
+  (XADD costs per entry, so a call that decides for many agents pays once).
+  The entry's fields are `e`, <event> pairs in the order the events happened;
+  each <event> is `name US value US name US value …` (US = \31, the ASCII unit
+  separator, which no value holds: ids follow strict patterns, numbers are
+  digits, metadata is JSON, whose strings escape control characters).
+  event_id is a UUIDv7: its 48-bit time is Redis time, its random tail comes
+  from the caller (ARGV), its last 4 hex digits number the events of the call.
+  Needs: `now` fixed for the whole call (one TIME per call).
 ]]
-local function emit(outbox, now, tail, n, fields)
-  local id = string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
-    .. string.sub(tail, 1, -3) .. string.format('%02x', n)
-  rcall('XADD', outbox, '*', 'event_id', id, 'at', now, unpack(fields))
+local events, eventCount, eventPrefix = {}, 0, nil
+
+local function emit(now, tail, fields)
+  if not eventPrefix then
+    eventPrefix = 'event_id\31' .. string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
+      .. string.sub(tail, 1, -5)
+  end
+  events[2 * eventCount + 1] = 'e'
+  events[2 * eventCount + 2] = eventPrefix .. string.format('%04x', eventCount) .. '\31at\31' .. now
+    .. '\31' .. table.concat(fields, '\31')
+  eventCount = eventCount + 1
+end
+
+local function flushEvents(outbox)
+  if eventCount > 0 then
+    rcall('XADD', outbox, '*', unpack(events))
+    events, eventCount = {}, 0
+  end
 end

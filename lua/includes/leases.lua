@@ -4,10 +4,12 @@
   record (st=expired) for an hour, so a late settle still records its usage.
   The shard's `tg:{s<n>}:stats` hash counts the holds freed so (field
   leases_freed; written only when a lease actually expired).
-  Needs: agent.lua, events.lua. Returns the number of events emitted.
+  Each freed hold emits its `release` event (result lease_expired): the caller
+  must flushEvents(outbox) before it returns, on every path after this call.
+  Needs: agent.lua, events.lua.
 ]]
-local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree, tail, n)
-  if a.next_exp == 0 or a.next_exp > now then return n end
+local function freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
+  if a.next_exp == 0 or a.next_exp > now then return end
   local due = rcall('ZRANGEBYSCORE', leasesKey, '-inf', now, 'LIMIT', 0, maxFree)
   local freed = 0
   for i = 1, #due do
@@ -18,11 +20,10 @@ local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree
       a.c_res = a.c_res - tonumber(h[4])
       rcall('HSET', rk, 'st', 'expired')
       rcall('PEXPIRE', rk, 3600000)
-      emit(outbox, now, tail, n, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
+      emit(now, tail, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
         'role', a.role, 'operation', h[5], 'reservation_id', agentId .. '.' .. due[i],
         'request_id', h[6], 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,
         'result', 'lease_expired', 'actor', 'system' })
-      n = n + 1
       freed = freed + 1
     end
   end
@@ -33,5 +34,4 @@ local function freeExpired(agentKey, leasesKey, outbox, a, agentId, now, maxFree
   local first = rcall('ZRANGE', leasesKey, 0, 0, 'WITHSCORES')
   a.next_exp = tonumber(first[2]) or 0
   a.dirty = true
-  return n
 end

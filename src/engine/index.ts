@@ -11,6 +11,14 @@ export * as ids from './ids.js';
 export { agentKeys, DEFAULT_SHARDS, shardOf } from './keys.js';
 export { MemoryEngine } from './memory/index.js';
 export { costMicros, microsToUsd, usdToMicros } from './money.js';
+export {
+  EVENT_FIELD,
+  OutboxFormatError,
+  packEvent,
+  UNIT_SEPARATOR,
+  unpackEntry,
+  unpackEvent,
+} from './outbox-format.js';
 export { RedisEngine } from './redis/index.js';
 export * from './types.js';
 

@@ -29,6 +29,7 @@ export function shardTag(shard: number): string {
 }
 
 export interface AgentKeys {
+  shard: number;
   agent: string;
   leases: string;
   outbox: string;
@@ -39,9 +40,11 @@ export interface AgentKeys {
 }
 
 export function agentKeys(agentId: string, shards: number): AgentKeys {
-  const tag = shardTag(shardOf(agentId, shards));
+  const shard = shardOf(agentId, shards);
+  const tag = shardTag(shard);
   const agent = `${tag}agent:${agentId}`;
   return {
+    shard,
     agent,
     leases: `${agent}:leases`,
     outbox: `${tag}outbox`,

@@ -39,11 +39,15 @@ export class RandomPool {
   }
 }
 
-/** Builds a UUIDv7 from a time in ms and a tail (the same layout the scripts use). */
+/**
+ * Builds a UUIDv7 from a time in ms and a tail, as lua/includes/events.lua
+ * does: the tail's last 4 hex digits are replaced by `n`, the event's number
+ * within one operation call (0, 1, …; 4 hex digits).
+ */
 export function eventId(ms: number, tail: string, n: number): string {
   const hi = Math.floor(ms / 65536)
     .toString(16)
     .padStart(8, '0');
   const lo = (ms % 65536).toString(16).padStart(4, '0');
-  return `${hi}-${lo}${tail.slice(0, -2)}${n.toString(16).padStart(2, '0')}`;
+  return `${hi}-${lo}${tail.slice(0, -4)}${n.toString(16).padStart(4, '0')}`;
 }

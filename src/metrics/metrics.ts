@@ -190,7 +190,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   const outboxBacklog = new Gauge({
     name: 'tollgate_outbox_backlog',
-    help: 'Audit events decided but not yet in the durable store, per shard.',
+    help: 'Audit events decided but not yet in the durable store, per shard (Redis mode: outbox entries, one per script call, each holding one or more events).',
     labelNames: ['shard'] as const,
     registers,
   });
@@ -208,7 +208,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   const outboxDead = new Gauge({
     name: 'tollgate_outbox_dead_letters',
-    help: 'Outbox entries that could not be stored (dead letters), per shard (Redis mode).',
+    help: 'Outbox events that could not be stored (dead letters), per shard (Redis mode).',
     labelNames: ['shard'] as const,
     registers,
   });
@@ -272,7 +272,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
           }),
           rejected: new Counter({
             name: 'tollgate_drain_rejected_total',
-            help: 'Outbox entries the drain could not store (unparseable, or dead-lettered by the worker).',
+            help: 'Outbox events the drain could not store (unparseable, or dead-lettered by the worker).',
             registers,
           }),
         }

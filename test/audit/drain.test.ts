@@ -25,9 +25,12 @@ import { type AuditStore, createStore } from '../../src/audit/store/index.js';
 import { PGliteStore } from '../../src/audit/store/pglite.js';
 import { PostgresStore } from '../../src/audit/store/postgres.js';
 import { DEFAULT_SHARDS, outboxKey, shardOf } from '../../src/engine/keys.js';
+import { packEvent } from '../../src/engine/outbox-format.js';
+import { eventId, RandomPool } from '../../src/engine/random.js';
 import { TollgateError } from '../../src/errors.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { type RedisServer, startRedis } from '../setup/redis-servers.js';
+import { type OutboxEvent, outboxEventCount, shardEvents } from '../support/outbox.js';
 
 /** The run's fresh PostgreSQL database (test/setup/postgres.ts); each test keeps to a schema of its own. */
 const databaseUrl = inject('databaseUrl');
@@ -80,16 +83,11 @@ async function totalBacklog(r: Redis): Promise<number> {
   return (await outboxLag({ redis: r, shards: DEFAULT_SHARDS })).reduce((a, l) => a + l.backlog, 0);
 }
 
-/** Every outbox entry of one agent, parsed (read before the drain deletes them). */
+/** Every outbox event of one agent, parsed (read before the drain deletes them). */
 async function outboxEventsOf(agentId: string): Promise<AuditEvent[]> {
-  const entries = await redis.xrange(outboxKey(shardOf(agentId, DEFAULT_SHARDS)), '-', '+');
-  const out: AuditEvent[] = [];
-  for (const [, flat] of entries) {
-    const fields: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
-    if (fields.agent_id === agentId) out.push(parseOutboxFields(fields));
-  }
-  return out;
+  return (await shardEvents(redis, shardOf(agentId, DEFAULT_SHARDS)))
+    .filter((e) => e.fields.agent_id === agentId)
+    .map((e) => parseOutboxFields(e.fields));
 }
 
 async function storedEventsOf(s: AuditStore, agentId: string): Promise<AuditEvent[]> {
@@ -145,7 +143,7 @@ async function register(prefix: string, count: number): Promise<string[]> {
 describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
   '50,000 decisions drained into $kind',
   ({ kind }) => {
-    it('rows = outbox entries, 0 duplicates, every field as decided', {
+    it('rows = outbox events, 0 duplicates, every field as decided', {
       timeout: 60_000,
     }, async () => {
       const schema = `tg_drain_${randomBytes(4).toString('hex')}`;
@@ -154,8 +152,10 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       try {
         const agents = await register(uid('bulk'), 500);
         await decide(agents, 50_000);
-        const produced = await totalBacklog(redis);
+        const entries = await totalBacklog(redis); // one per script call
+        const produced = await outboxEventCount(redis);
         expect(produced).toBeGreaterThanOrEqual(50_500); // 500 registrations + 50,000 decisions
+        expect(entries).toBeLessThanOrEqual(produced);
         const sample = agents.slice(0, 4);
         const decided = (await Promise.all(sample.map(outboxEventsOf))).flat();
         expect(decided.filter((e) => e.type === 'decision').length).toBe(400);
@@ -166,7 +166,7 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
         console.log(
           `drain into ${kind}: ${r.stored} events in ${seconds.toFixed(2)} s = ${Math.round(r.stored / seconds)} events/s`,
         );
-        expect(r).toEqual({ read: produced, stored: produced, duplicates: 0, deadLettered: 0 });
+        expect(r).toEqual({ read: entries, stored: produced, duplicates: 0, deadLettered: 0 });
         expect(await totalBacklog(redis)).toBe(0);
         expect(await countRows(target, { agents })).toEqual({ rows: produced, distinct: produced });
         expect((await countRows(target, { agents, type: 'decision' })).rows).toBe(50_000);
@@ -230,12 +230,13 @@ describe('drainShard', () => {
     }
     expect(await countRows(store, { agents })).toEqual({ rows: 0, distinct: 0 });
     const lag = await outboxLag({ redis, shards: DEFAULT_SHARDS });
-    expect(lag.reduce((a, l) => a + l.pending, 0)).toBe(33); // read, not acknowledged
-    expect(lag.reduce((a, l) => a + l.backlog, 0)).toBe(33);
+    const entries = lag.reduce((a, l) => a + l.backlog, 0);
+    expect(lag.reduce((a, l) => a + l.pending, 0)).toBe(entries); // read, not acknowledged
+    expect(await outboxEventCount(redis)).toBe(33);
 
     down = false;
     const r = await drainAll(flaky, 'c1');
-    expect(r).toMatchObject({ read: 33, stored: 33, duplicates: 0 });
+    expect(r).toMatchObject({ read: entries, stored: 33, duplicates: 0 });
     expect(await countRows(store, { agents })).toEqual({ rows: 33, distinct: 33 });
     expect(await totalBacklog(redis)).toBe(0);
   });
@@ -280,8 +281,9 @@ describe('drainShard', () => {
     const agents = await register(uid('refuse'), 2);
     await decide(agents, 40, 2);
     const shard = shardOf(agents[0] as string, DEFAULT_SHARDS);
-    const [, flat] = (await redis.xrange(outboxKey(shard), '-', '+'))[10] as [string, string[]];
-    const poison = flat[flat.indexOf('event_id') + 1];
+    const inShard = await shardEvents(redis, shard);
+    const poisoned = inShard[10] as OutboxEvent;
+    const poison = poisoned.fields.event_id;
     const refusing: AuditStore = Object.assign(Object.create(store) as AuditStore, {
       insertEvents: (events: readonly AuditEvent[]) =>
         events.some((e) => e.event_id === poison)
@@ -290,12 +292,24 @@ describe('drainShard', () => {
             )
           : store.insertEvents(events),
     });
-    const inShard = await redis.xlen(outboxKey(shard));
+    const entries = await redis.xlen(outboxKey(shard));
     const r = await drainShard({ redis, store: refusing, shard, consumer: 'c1' });
-    expect(r).toMatchObject({ read: inShard, stored: inShard - 1, deadLettered: 1 });
+    expect(r).toMatchObject({
+      read: entries,
+      events: inShard.length,
+      stored: inShard.length - 1,
+      deadLettered: 1,
+    });
     const dead = await redis.xrange(deadLetterKey(shard), '-', '+');
     expect(dead).toHaveLength(1);
-    expect(dead[0]?.[1].slice(2, 4)).toEqual(['error', 'store: value out of range']);
+    expect(dead[0]?.[1].slice(0, 6)).toEqual([
+      'source_id',
+      poisoned.streamId,
+      'error',
+      'store: value out of range',
+      'event',
+      packEvent(poisoned.fields),
+    ]);
     expect(await redis.xlen(outboxKey(shard))).toBe(0);
   });
 
@@ -312,6 +326,195 @@ describe('drainShard', () => {
     const left = await redis.xrange(outboxKey(shard), '-', '+');
     expect(left.map(([id]) => id)).toEqual([older?.id]);
     expect((await redis.xpending(outboxKey(shard), GROUP))[0]).toBe(1);
+  });
+});
+
+describe('entries of several events (one entry per script call)', () => {
+  const pool = new RandomPool();
+
+  /** A valid `usage` event of `agentId`, written by hand (a fresh UUIDv7 in Redis-like time). */
+  function usage(agentId: string, n = 0): Record<string, string> {
+    const now = Date.now();
+    return {
+      event_id: eventId(now, pool.eventTail(), n),
+      at: String(now),
+      type: 'usage',
+      agent_id: agentId,
+      session_id: `${agentId}.000001aabbccddee`,
+      role: 'coder',
+      operation: 'read_file',
+      input_tokens: '10',
+      output_tokens: '5',
+      cost: '7',
+      model: 'm',
+      result: 'success',
+      session_utilization: '0.01',
+      daily_utilization: '0.02',
+      actor: 'library',
+    };
+  }
+
+  /** XADDs one entry holding `events` (each an event's fields, or a raw text). */
+  async function addEntry(shard: number, events: (Record<string, string> | string)[]) {
+    const flat = events.flatMap((e) => ['e', typeof e === 'string' ? e : packEvent(e)]);
+    return (await redis.xadd(outboxKey(shard), '*', ...flat)) as string;
+  }
+
+  /** A store that records the size of each insert, and fails the inserts `failAt` says to. */
+  function counting(failAt: (call: number) => boolean = () => false) {
+    const sizes: number[] = [];
+    const s: AuditStore = Object.assign(Object.create(store) as AuditStore, {
+      insertEvents: (events: readonly AuditEvent[]) => {
+        sizes.push(events.length);
+        return failAt(sizes.length)
+          ? Promise.reject(new TollgateError('STORE_UNAVAILABLE', 'Audit store unavailable: test'))
+          : store.insertEvents(events);
+      },
+    });
+    return { store: s, sizes };
+  }
+
+  it("the scripts' entries: a new session's two events in one entry; backlog counts entries", async () => {
+    const [agent] = (await register(uid('sess'), 1)) as [string];
+    const shard = shardOf(agent, DEFAULT_SHARDS);
+    for (let i = 0; i < 5; i++) await tg.identity.createSession(agent);
+    await tg.budget.deductBudget(agent, 10, 10);
+    const events = await shardEvents(redis, shard);
+    expect(events.map((e) => e.fields.type)).toEqual([
+      'agent_registered',
+      ...Array.from({ length: 5 }, () => ['session_ended', 'session_started']).flat(),
+      'usage',
+    ]);
+    const lag = (await outboxLag({ redis, shards: DEFAULT_SHARDS }))[shard];
+    expect(lag).toMatchObject({ backlog: 7, pending: 0 }); // 7 entries, 12 events
+    // The oldest entry's age is its oldest event's.
+    expect(
+      Math.abs(Date.now() - Number(events[0]?.fields.at) - (lag?.oldestAgeMs ?? 0)),
+    ).toBeLessThan(1_000);
+
+    const r = await drainShard({ redis, store, shard, consumer: 'c1' });
+    expect(r).toMatchObject({ read: 7, events: 12, stored: 12, duplicates: 0, deadLettered: 0 });
+    expect(await countRows(store, { agents: [agent] })).toEqual({ rows: 12, distinct: 12 });
+    const stored = await storedEventsOf(store, agent);
+    expect(stored.map((e) => e.event_id).sort()).toEqual(
+      events.map((e) => e.fields.event_id).sort(),
+    );
+    expect(stored.filter((e) => e.type === 'session_ended')).toHaveLength(5);
+    expect(await redis.xlen(outboxKey(shard))).toBe(0);
+    expect((await redis.xpending(outboxKey(shard), GROUP))[0]).toBe(0);
+  });
+
+  it('dead-letters the bad events of an entry one by one, stores its good ones, and deletes the entry', async () => {
+    const agent = uid('hand');
+    const shard = shardOf(agent, DEFAULT_SHARDS);
+    const good = [usage(agent, 0), usage(agent, 3)];
+    const unsplit = 'event_id\x1fx\x1fat'; // not name/value pairs
+    const badType: Record<string, string> = { ...usage(agent, 1), type: 'nope' };
+    const entry = await addEntry(shard, [good[0] as Record<string, string>, unsplit, badType]);
+    const next = await addEntry(shard, [good[1] as Record<string, string>]);
+
+    const seen: { id: string; error: string }[] = [];
+    const r = await drainShard({
+      redis,
+      store,
+      shard,
+      consumer: 'c1',
+      onDeadLetter: (d) => seen.push({ id: d.id, error: d.error }),
+    });
+    expect(r).toMatchObject({ read: 2, events: 4, stored: 2, duplicates: 0, deadLettered: 2 });
+    expect(await countRows(store, { agents: [agent] })).toEqual({ rows: 2, distinct: 2 });
+    expect(await redis.xlen(outboxKey(shard))).toBe(0);
+    expect((await redis.xpending(outboxKey(shard), GROUP))[0]).toBe(0);
+
+    // One dead letter per bad event, naming its entry, readable, and with the text to replay.
+    const dead = await redis.xrange(deadLetterKey(shard), '-', '+');
+    expect(dead.map(([, f]) => f.slice(0, 2))).toEqual([
+      ['source_id', entry],
+      ['source_id', entry],
+    ]);
+    const [first, second] = dead.map(([, f]) => f) as [string[], string[]];
+    expect(first[2]).toBe('error');
+    expect(first[3]).toMatch(/^Bad outbox event: 3 parts/);
+    expect(first.slice(4)).toEqual(['event', unsplit]);
+    expect(second[3]).toMatch(/^Bad outbox entry: type/);
+    expect(second.slice(4, 6)).toEqual(['event', packEvent(badType)]);
+    expect(second.slice(6, 10)).toEqual(['f:event_id', badType.event_id, 'f:at', badType.at]);
+    expect(seen.map((d) => d.id)).toEqual([entry, entry]);
+    expect(next > entry).toBe(true);
+    expect((await outboxLag({ redis, shards: DEFAULT_SHARDS }))[shard]).toMatchObject({
+      backlog: 0,
+      deadLetters: 2,
+    });
+
+    // Replayed after a fix (`XADD <outbox> * e <event>`): stored once.
+    await addEntry(shard, [packEvent({ ...badType, type: 'usage' })]);
+    expect(await drainShard({ redis, store, shard, consumer: 'c1' })).toMatchObject({
+      read: 1,
+      stored: 1,
+    });
+    expect(await countRows(store, { agents: [agent] })).toEqual({ rows: 3, distinct: 3 });
+  });
+
+  it('inserts at most `batch` events at a time; an entry is acknowledged once all its events are stored', async () => {
+    const agent = uid('big');
+    const shard = shardOf(agent, DEFAULT_SHARDS);
+    const big = Array.from({ length: 10 }, (_, i) => usage(agent, i));
+    await addEntry(shard, big);
+    for (let k = 0; k < 3; k++)
+      await addEntry(shard, [usage(agent), usage(agent, 1), usage(agent, 2)]);
+    await addEntry(shard, [usage(agent)]);
+
+    // The store fails on the big entry's second insert: nothing of it is acknowledged.
+    const failing = counting((call) => call === 2);
+    await expect(
+      drainShard({ redis, store: failing.store, shard, consumer: 'c1', batch: 4 }),
+    ).rejects.toThrow(/unavailable/);
+    expect(failing.sizes).toEqual([4, 4]);
+    expect(await redis.xlen(outboxKey(shard))).toBe(5);
+    expect((await redis.xpending(outboxKey(shard), GROUP))[0]).toBe(4); // read: COUNT 4 entries
+
+    // Retried: the first 4 are duplicates, the rest new; every insert ≤ 4 events.
+    const ok = counting();
+    const r = await drainShard({ redis, store: ok.store, shard, consumer: 'c1', batch: 4 });
+    expect(Math.max(...ok.sizes)).toBeLessThanOrEqual(4);
+    // The pending 4 entries: the big one alone (4, 4, 2), then one 3-event entry per insert
+    // (3 + 3 > 4); then the new read of the last entry.
+    expect(ok.sizes).toEqual([4, 4, 2, 3, 3, 3, 1]);
+    expect(r).toMatchObject({ read: 5, events: 20, stored: 16, duplicates: 4, deadLettered: 0 });
+    expect(await countRows(store, { agents: [agent] })).toEqual({ rows: 20, distinct: 20 });
+    expect(await redis.xlen(outboxKey(shard))).toBe(0);
+  });
+
+  it('an entry in the earlier flat format drains as one event; fields beside events are dead-lettered', async () => {
+    const agent = uid('flat');
+    const shard = shardOf(agent, DEFAULT_SHARDS);
+    const flat = usage(agent);
+    await redis.xadd(outboxKey(shard), '*', ...Object.entries(flat).flat());
+    const inner = usage(agent, 1);
+    const mixed = (await redis.xadd(
+      outboxKey(shard),
+      '*',
+      'e',
+      packEvent(inner),
+      'stray',
+      'x',
+    )) as string;
+    const r = await drainShard({ redis, store, shard, consumer: 'c1' });
+    expect(r).toMatchObject({ read: 2, events: 2, stored: 2, deadLettered: 1 });
+    expect((await storedEventsOf(store, agent)).map((e) => e.event_id).sort()).toEqual(
+      [flat.event_id, inner.event_id].sort(),
+    );
+    const dead = await redis.xrange(deadLetterKey(shard), '-', '+');
+    expect(dead.map(([, f]) => f)).toEqual([
+      [
+        'source_id',
+        mixed,
+        'error',
+        'Bad outbox entry: fields beside its events: stray',
+        'f:stray',
+        'x',
+      ],
+    ]);
   });
 });
 

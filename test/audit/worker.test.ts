@@ -30,6 +30,7 @@ import { TollgateError } from '../../src/errors.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { type RedisServer, startCluster, startRedis } from '../setup/redis-servers.js';
 import { capture } from '../support/capture.js';
+import { outboxEventCount } from '../support/outbox.js';
 
 /** The run's fresh PostgreSQL database (test/setup/postgres.ts); each test keeps to a schema of its own. */
 const databaseUrl = inject('databaseUrl');
@@ -258,7 +259,7 @@ describe('the audit worker (in process)', () => {
     const agents = await register(tg, `outage-${hex()}`, 30);
     await steady(tg, agents, 4, 250);
     await until('failures to show', async () => worker.stats().failures >= 3);
-    expect((await backlog(redis)).backlog).toBe(30 + 1_000);
+    expect(await outboxEventCount(redis)).toBe(30 + 1_000);
     down = false;
     await steady(tg, agents, 4, 250);
     down = true; // and away again, mid-run
@@ -421,7 +422,7 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       }
       const agents = await register(tg, `kill-${hex()}`, 200);
       await decide(tg, agents, 30_000, 64);
-      const produced = (await backlog(redis)).backlog;
+      const produced = await outboxEventCount(redis);
       expect(produced).toBe(30_200);
 
       const args = ['worker', '--batch', '100', '--concurrency', '4', '--lock-ms', '2000'];
@@ -435,6 +436,7 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       expect(await first.exited).toBeNull();
       const atKill = await backlog(redis);
       expect(atKill.backlog).toBeGreaterThan(0); // killed mid-drain
+      const eventsAtKill = await outboxEventCount(redis);
 
       const second = spawnCli(args, { ...env, REDIS_URL: server.url });
       await waitOutput(second, /audit worker ready/);
@@ -450,7 +452,7 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       if (atKill.pending > 0) expect(stats.stalled ?? 0).toBeGreaterThan(0);
       // Everything left at the kill went through the new worker: new rows, or rows the
       // killed one had committed without acknowledging (stored once, counted as duplicates).
-      expect((stats.stored ?? 0) + (stats.duplicates ?? 0)).toBe(atKill.backlog);
+      expect((stats.stored ?? 0) + (stats.duplicates ?? 0)).toBe(eventsAtKill);
 
       const store = await open();
       try {

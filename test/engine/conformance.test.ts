@@ -5,8 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextMidnight } from '../../src/engine/clock.js';
-import { agentKeys } from '../../src/engine/keys.js';
-import type { Engine, OutboxEntry } from '../../src/engine/types.js';
+import { agentKeys, shardOf } from '../../src/engine/keys.js';
+import { unpackEntry } from '../../src/engine/outbox-format.js';
+import type { OutboxEntry } from '../../src/engine/types.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import {
   agentKeyspace,
@@ -17,10 +18,29 @@ import {
 } from '../support/engines.js';
 import { keySlot } from '../support/slot.js';
 
-async function eventsOf(engine: Engine, agentId: string): Promise<OutboxEntry['fields'][]> {
-  return (await engine.readOutbox())
-    .filter((e) => e.fields.agent_id === agentId)
-    .map((e) => e.fields);
+/**
+ * The agent's outbox events, oldest first, each with the id of the stream
+ * entry that holds it. Redis engines: read from the stream itself (a call's
+ * events share one entry, see src/engine/outbox-format.ts); MemoryEngine: its
+ * outbox (one entry per event).
+ */
+async function outboxOf(
+  ut: EngineUnderTest,
+  agentId: string,
+): Promise<{ streamId: string; fields: OutboxEntry['fields'] }[]> {
+  if (ut.raw === undefined) {
+    return (await ut.engine.readOutbox())
+      .filter((e) => e.fields.agent_id === agentId)
+      .map(({ streamId, fields }) => ({ streamId, fields }));
+  }
+  const rows = await ut.raw.xrange(agentKeys(agentId, ut.engine.shards).outbox, '-', '+');
+  return rows
+    .flatMap(([streamId, flat]) => unpackEntry(flat).map((fields) => ({ streamId, fields })))
+    .filter((e) => e.fields.agent_id === agentId);
+}
+
+async function eventsOf(ut: EngineUnderTest, agentId: string): Promise<OutboxEntry['fields'][]> {
+  return (await outboxOf(ut, agentId)).map((e) => e.fields);
 }
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
@@ -83,7 +103,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     await expect(tg.identity.registerAgent(id, 'coder')).rejects.toMatchObject({
       code: 'CONFLICT',
     });
-    const ev = await eventsOf(ut.engine, id);
+    const ev = await eventsOf(ut, id);
     expect(ev).toHaveLength(1);
     expect(ev[0]).toMatchObject({
       type: 'agent_registered',
@@ -110,7 +130,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       tokens_remaining: 95000,
     });
     expect(d.budget_status.daily).toMatchObject({ cost_used: 0, cost_reserved: 0.075 });
-    const ev = (await eventsOf(ut.engine, id)).filter((e) => e.type === 'decision');
+    const ev = (await eventsOf(ut, id)).filter((e) => e.type === 'decision');
     expect(ev).toEqual([
       expect.objectContaining({
         allowed: '1',
@@ -128,7 +148,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     async function expectOnlyCounterAndEvent(id: string, deny: () => Promise<unknown>) {
       const before = await tg.budget.getBudgetStatus(id);
       const keysBefore = ut.raw ? await agentKeyspace(ut.raw, agentKeys(id, 16).agent) : {};
-      const eventsBefore = (await eventsOf(ut.engine, id)).length;
+      const eventsBefore = (await eventsOf(ut, id)).length;
       await deny();
       const after = await tg.budget.getBudgetStatus(id);
       expect(after).toEqual({
@@ -146,7 +166,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         });
         expect(a.blocked).toBe(String(Number(b.blocked) + 1));
       }
-      expect((await eventsOf(ut.engine, id)).length).toBe(eventsBefore + 1);
+      expect((await eventsOf(ut, id)).length).toBe(eventsBefore + 1);
     }
 
     it('RBAC_DENIED', async () => {
@@ -220,7 +240,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         budget_status: null,
       });
       if (ut.raw) expect(await agentKeyspace(ut.raw, agentKeys(id, 16).agent)).toEqual({});
-      expect(await eventsOf(ut.engine, id)).toEqual([
+      expect(await eventsOf(ut, id)).toEqual([
         expect.objectContaining({
           type: 'decision',
           allowed: '0',
@@ -291,7 +311,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     );
     expect(again.outcome).toBe('already_closed');
     expect(again.budget_status).toEqual({ ...r.budget_status });
-    const settles = (await eventsOf(ut.engine, id)).filter((e) => e.type === 'settle');
+    const settles = (await eventsOf(ut, id)).filter((e) => e.type === 'settle');
     expect(settles).toEqual([
       expect.objectContaining({
         input_tokens: '4800',
@@ -375,7 +395,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     await expect(tg.guard.releaseReservation(`${id}.00000000000000ff`)).rejects.toMatchObject({
       code: 'RESERVATION_NOT_FOUND',
     });
-    expect((await eventsOf(ut.engine, id)).filter((e) => e.type === 'release')).toHaveLength(1);
+    expect((await eventsOf(ut, id)).filter((e) => e.type === 'release')).toHaveLength(1);
   });
 
   it('idempotency: the same request_id returns the same decision and reserves once', async () => {
@@ -396,7 +416,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     await expect(
       tg.guard.checkPermission(id, 'read_file', { estimatedTokens: 701, requestId: 'req-1' }),
     ).rejects.toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
-    expect((await eventsOf(ut.engine, id)).filter((e) => e.type === 'decision')).toHaveLength(1);
+    expect((await eventsOf(ut, id)).filter((e) => e.type === 'decision')).toHaveLength(1);
   });
 
   it('a request id whose hold went with its deleted agent is decided afresh', async () => {
@@ -442,9 +462,21 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       expect(s2?.session.tokens_reserved).toBe(0);
       expect(s2?.daily.cost_reserved).toBe(0);
       expect(s2?.session.tokens_remaining).toBe(100000);
-      const released = (await eventsOf(ut.engine, id)).filter((e) => e.type === 'release');
+      const outbox = (await outboxOf(ut, id)).filter((e) => e.fields.type === 'release');
+      const released = outbox.map((e) => e.fields);
       expect(released).toHaveLength(11);
       expect(released[0]).toMatchObject({ result: 'lease_expired', actor: 'system' });
+      // Numbered within their call: 8 by the first getStatus, 3 by the second.
+      expect(released.map((e) => e.event_id?.slice(-4))).toEqual([
+        ...['0000', '0001', '0002', '0003', '0004', '0005', '0006', '0007'],
+        ...['0000', '0001', '0002'],
+      ]);
+      if (ut.raw) {
+        // One outbox entry per call.
+        expect(new Set(outbox.slice(0, 8).map((e) => e.streamId)).size).toBe(1);
+        expect(new Set(outbox.slice(8).map((e) => e.streamId)).size).toBe(1);
+        expect(outbox[8]?.streamId).not.toBe(outbox[0]?.streamId);
+      }
       // Other test files share the Redis: at least ours were counted.
       expect((await ut.engine.expiredLeasesFreed()) - freedBefore).toBeGreaterThanOrEqual(11);
       const late = await tg.guard.recordOperation(
@@ -539,9 +571,35 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     expect(r.budget_status.daily).toMatchObject({ cost_used: 0.009, cost_reserved: 0 });
     const created = await tg.identity.createSession(id);
     expect(created.session_id).not.toBe(summary.next_session_id);
-    const types = (await eventsOf(ut.engine, id)).map((e) => e.type);
+    const types = (await eventsOf(ut, id)).map((e) => e.type);
     expect(types.filter((t) => t === 'session_ended')).toHaveLength(2);
     expect(types.filter((t) => t === 'session_started')).toHaveLength(2);
+  });
+
+  it("one call's events: numbered 0000, 0001, … in their ids; on Redis, one outbox entry", async () => {
+    const { id } = await register();
+    await tg.identity.createSession(id); // one call: session_ended, then session_started
+    const ev = await outboxOf(ut, id);
+    expect(ev.map((e) => e.fields.type)).toEqual([
+      'agent_registered',
+      'session_ended',
+      'session_started',
+    ]);
+    const [reg, ended, started] = ev as [(typeof ev)[0], (typeof ev)[0], (typeof ev)[0]];
+    expect(reg.fields.event_id?.slice(-4)).toBe('0000');
+    expect(ended.fields.event_id?.slice(-4)).toBe('0000');
+    expect(started.fields.event_id?.slice(-4)).toBe('0001');
+    // One call: the same time and random tail; only the number differs.
+    expect(started.fields.event_id?.slice(0, -4)).toBe(ended.fields.event_id?.slice(0, -4));
+    expect(started.fields.at).toBe(ended.fields.at);
+    if (ut.raw) {
+      expect(started.streamId).toBe(ended.streamId);
+      expect(reg.streamId).not.toBe(ended.streamId);
+    }
+    // readOutbox: one OutboxEntry per event, in order; a call's events share their entry's id.
+    const shard = shardOf(id, ut.engine.shards);
+    const read = (await ut.engine.readOutbox(shard)).filter((e) => e.fields.agent_id === id);
+    expect(read).toEqual(ev.map((e) => ({ shard, streamId: e.streamId, fields: e.fields })));
   });
 
   it('lifecycle: limits, role, key rotation, listing, deletion', async () => {
@@ -568,7 +626,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     expect(await tg.identity.verifyAgent(id)).toEqual({ valid: false, reason: 'Agent not found' });
     expect((await tg.guard.checkPermission(id, 'read_file')).allowed).toBe(false);
     expect((await tg.identity.getAllAgents()).map((a) => a.agent_id)).not.toContain(id);
-    const types = (await eventsOf(ut.engine, id)).map((e) => e.type);
+    const types = (await eventsOf(ut, id)).map((e) => e.type);
     expect(types).toEqual([
       'agent_registered',
       'key_rotated',
@@ -642,9 +700,20 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       scripts.add(c.script);
       const slots = new Set(c.keys.map(keySlot));
       expect(slots.size, `${c.script} ${c.keys.join(' ')}`).toBe(1);
+      if (c.script !== 'authorizeBatch') continue;
+      // The batch derives each agent's keys from the outbox's hash tag: every
+      // agent of the call must be one of that shard's (its own key, exactly).
+      const outbox = c.keys[0] as string;
+      expect(c.args.length % 12, 'authorizeBatch arguments').toBe(3);
+      for (let j = 3; j < c.args.length; j += 12) {
+        const agentId = String(c.args[j]);
+        expect(outbox.replace(/outbox$/, `agent:${agentId}`)).toBe(
+          agentKeys(agentId, ut.engine.shards).agent,
+        );
+      }
     }
     expect([...scripts].sort()).toEqual([
-      'authorize',
+      'authorizeBatch',
       'deleteAgent',
       'getStatus',
       'listAgents',

@@ -356,8 +356,8 @@ describe('MemoryEngine', () => {
     const evs = (await eventsOf(e, 'a1')).slice(-2);
     expect(evs.map((x) => x.type)).toEqual(['session_ended', 'session_started']);
     expect(evs[0]).toMatchObject({ input_tokens: '', tokens_used: '100', cost: '300' });
-    expect(evs[0]?.event_id?.slice(-2)).toBe('00');
-    expect(evs[1]?.event_id?.slice(-2)).toBe('01');
+    expect(evs[0]?.event_id?.slice(-4)).toBe('0000');
+    expect(evs[1]?.event_id?.slice(-4)).toBe('0001');
     expect(
       await errorOf(e.startSession({ agentId: 'a1', endSessionId: first, actor: 'agent' })),
     ).toEqual({
@@ -414,7 +414,7 @@ describe('MemoryEngine', () => {
     expect((await e.status('L'))?.sessionTokensReserved).toBe(10_000);
     const freed = (await e.readOutbox()).filter((x) => x.fields.result === 'lease_expired');
     expect(freed.map((x) => x.fields.reservation_id)).toEqual(ids.slice(2).reverse());
-    expect(freed.map((x) => x.fields.event_id?.slice(-2))).toEqual(['00', '01', '02']);
+    expect(freed.map((x) => x.fields.event_id?.slice(-4))).toEqual(['0000', '0001', '0002']);
     expect(freed[0]?.fields.actor).toBe('system');
     expect((await e.status('L'))?.dailyReservedMicros).toBe(0);
     // A late settle still records the usage; a late release only closes the hold.

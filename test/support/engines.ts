@@ -8,6 +8,7 @@ import type { Engine } from '../../src/engine/types.js';
 export interface ScriptCall {
   script: string;
   keys: readonly string[];
+  args: readonly (string | number)[];
 }
 
 export interface EngineUnderTest {
@@ -42,7 +43,7 @@ export async function makeEngine(
     client,
     ownsClient: true,
     maxFreePerCall: opts.maxFreePerCall,
-    observer: (script, keys) => calls.push({ script, keys: [...keys] }),
+    observer: (script, keys, args) => calls.push({ script, keys: [...keys], args: [...args] }),
   });
   return { engine, calls, raw: client, close: () => engine.close() };
 }

@@ -11,35 +11,50 @@ import { outboxKey } from '../../engine/keys.js';
  * each runs on the one node that owns the shard, on a single Redis and on a
  * Redis Cluster alike; the MULTI in `ackAndDelete` is single-slot.
  *
+ * An entry is one script call's events (src/engine/outbox-format.ts: fields
+ * `e`, <event>, `e`, <event>, …; one event for most calls, more when a call
+ * freed expired leases or decided a batch).
+ *
  * Entry lifecycle: XADD (script) → XREADGROUP delivers it to one consumer
- * (it is now pending for that consumer) → the drain stores it → XACK + XDEL
- * in one MULTI. Entries are removed by id (XDEL), never by XTRIM MINID: a
+ * (it is now pending for that consumer) → the drain stores its events (or
+ * dead-letters the bad ones) → XACK + XDEL in one MULTI. Entries are removed by id (XDEL), never by XTRIM MINID: a
  * MINID trim removes everything below an id whether acknowledged or not, so
  * it would drop the pending entries of a consumer that died (or of a batch
  * being retried) if they were older than the trim point. XDEL removes only
  * the ids that were just stored; the stream is then exactly the undrained
- * entries, so XLEN is the backlog.
+ * entries, so XLEN is the backlog (in entries, not events).
  */
 export const GROUP = 'tg-audit';
 
-/** A shard's dead-letter stream: entries that could not be parsed or stored, with the reason. */
+/** A shard's dead-letter stream: events (or stray fields) that could not be parsed or stored, with the reason. */
 export function deadLetterKey(shard: number): string {
   return `${outboxKey(shard)}:dead`;
 }
 
 export type RedisClient = Redis | Cluster;
 
-/** One stream entry; `fields` is null when the entry was deleted while still pending. */
+/**
+ * One stream entry: its id and its field array as Redis returns it
+ * (`[name, value, …]`: `e`, <event> pairs, see unpackEntry); `flat` is null
+ * when the entry was deleted while still pending.
+ */
 export interface StreamEntry {
   id: string;
-  fields: Record<string, string> | null;
+  flat: readonly string[] | null;
 }
 
-/** A dead letter: the original entry, and why it could not be stored. */
+/**
+ * A dead letter: one event of an outbox entry (or the entry's stray fields
+ * that are not events), and why it could not be stored.
+ */
 export interface DeadLetter {
+  /** The outbox entry it came from (the entry's other events may have been stored). */
   id: string;
+  /** The event's fields (empty when its text did not even split into fields), or the stray fields. */
   fields: Record<string, string>;
   error: string;
+  /** The event's text as it was in the entry (absent for stray fields): replay with `XADD <outbox> * e <event>`. */
+  event?: string;
 }
 
 /** Shards whose group this client has created (or found), to skip XGROUP CREATE after the first time. */
@@ -92,7 +107,10 @@ function toFields(flat: unknown): Record<string, string> | null {
 function parseRead(reply: unknown): StreamEntry[] {
   if (!Array.isArray(reply) || reply.length === 0) return [];
   const stream = reply[0] as [string, [string, unknown][]];
-  return stream[1].map(([id, flat]) => ({ id, fields: toFields(flat) }));
+  return stream[1].map(([id, flat]) => ({
+    id,
+    flat: Array.isArray(flat) ? (flat as string[]) : null,
+  }));
 }
 
 /**
@@ -170,7 +188,9 @@ export async function claimIdle(
 
 /**
  * In one MULTI on the shard's slot: appends the dead letters to the shard's
- * dead-letter stream, acknowledges `ids` and deletes them from the outbox.
+ * dead-letter stream (one entry each: `source_id`, `error`, `event` (the
+ * event's text, when it is one), then its fields as `f:<name>`), acknowledges
+ * `ids` and deletes them from the outbox.
  * Atomic, so a crash leaves either all of it done or none of it (the entries
  * then stay pending and are handled again: the store ignores events it has).
  */
@@ -185,6 +205,7 @@ export async function ackAndDelete(
   const tx = redis.multi();
   for (const d of dead) {
     const flat: string[] = ['source_id', d.id, 'error', d.error];
+    if (d.event !== undefined) flat.push('event', d.event);
     for (const [k, v] of Object.entries(d.fields)) flat.push(`f:${k}`, v);
     tx.xadd(deadLetterKey(shard), '*', ...flat);
   }
@@ -197,16 +218,22 @@ export async function ackAndDelete(
   for (const [err] of results) if (err) throw err;
 }
 
-/** A shard's undrained backlog, for /readyz and the API. */
+/**
+ * A shard's undrained backlog, for /readyz and the API. Counts are of stream
+ * entries: an entry holds one script call's events (1 for most calls, more
+ * for a batched authorize or a call that freed expired leases), so the events
+ * waiting are at least `backlog`. Counting them exactly would mean reading
+ * the whole stream.
+ */
 export interface ShardLag {
   shard: number;
   /** Entries in the outbox: not yet stored (XLEN; stored entries are deleted). */
   backlog: number;
   /** Of those, delivered to a drain and not yet acknowledged (XPENDING). */
   pending: number;
-  /** Age of the oldest undrained entry in ms (Redis time minus its stream id's time); 0 when empty. */
+  /** Age of the oldest undrained entry (so of its events) in ms: Redis time minus its stream id's time; 0 when empty. */
   oldestAgeMs: number;
-  /** Entries in the shard's dead-letter stream (they need a look). */
+  /** Entries in the shard's dead-letter stream, one per bad event (they need a look). */
   deadLetters: number;
 }
 

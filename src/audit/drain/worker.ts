@@ -60,7 +60,7 @@ export interface AuditWorkerOptions {
   concurrency?: number;
   /** How often the tick looks for outboxes to drain. Default 200 ms. */
   everyMs?: number;
-  /** Entries per read and insert, up to 1000. Default 1000. */
+  /** Entries per read, and events per insert, up to 1000. Default 1000. */
   batch?: number;
   /** A drain yields after this long with entries left (the next tick goes on). Default 5 s. */
   maxDrainMs?: number;
@@ -92,7 +92,7 @@ export interface AuditWorkerStats {
   stored: number;
   /** Events the store already had (redelivered). */
   duplicates: number;
-  /** Entries moved to a dead-letter stream. */
+  /** Dead letters written (one per bad event; see DrainResult.deadLettered). */
   deadLettered: number;
   /** Outbox entries claimed from dead consumers. */
   claimed: number;
@@ -240,9 +240,10 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
       maxMs: opts.maxDrainMs ?? 5_000,
       shouldStop: () => closing,
       onDeadLetter: (d) =>
-        log('warn', 'outbox entry moved to dead letters', {
+        log('warn', 'outbox event moved to dead letters', {
           shard: d.shard,
           entry: d.id,
+          event_id: d.fields.event_id,
           error: d.error,
         }),
     });

@@ -6,8 +6,11 @@ import type { AgentRec, MemoryState, Reservation } from './state.js';
 /**
  * The transactional outbox (lua/includes/events.lua): each event is appended
  * to its shard's outbox by the operation that made the decision, with exactly
- * the fields, in the order and as the text, that the scripts XADD
- * (`event_id`, `at`, then the script's fields; numbers as decimal text).
+ * the fields, in the order and as the text, that the scripts emit (`event_id`,
+ * `at`, then the script's fields; numbers as decimal text). The scripts pack
+ * a call's events into one stream entry (src/engine/outbox-format.ts); here
+ * each event is its own OutboxEntry. `n` is the event's number within the
+ * operation call (the event id's last 4 hex digits), as in the scripts.
  */
 export function emit(st: MemoryState, shard: number, fields: Record<string, string>): void {
   (st.outbox[shard] as OutboxEntry[]).push({ shard, streamId: st.streamId(shard), fields });

@@ -3,6 +3,7 @@ import { TollgateError } from '../../errors.js';
 import { Code, denialOf } from '../codes.js';
 import { checkAgentId } from '../ids.js';
 import { AgentKeyCache, DEFAULT_SHARDS, indexKey, outboxKey, statsKey } from '../keys.js';
+import { unpackEntry } from '../outbox-format.js';
 import { RandomPool } from '../random.js';
 import type {
   Actor,
@@ -32,13 +33,14 @@ import {
   checkUpdate,
   checkUsage,
 } from '../validate.js';
+import { AuthorizeBatcher, type DecisionReply } from './authorize-batcher.js';
 import {
   type RecoveryOptions,
   type RecoverySource,
   ShardRecoverer,
   type ShardRecovery,
 } from './recovery.js';
-import { parseStatus } from './replies.js';
+import { DECISION_STATUS_AT, parseStatus } from './replies.js';
 import {
   type Scalar,
   type ScriptKeys,
@@ -59,6 +61,8 @@ export interface RedisEngineOptions {
   /** Most expired leases one call frees. Default 8. */
   maxFreePerCall?: number;
   observer?: ScriptObserver;
+  /** Most authorize decisions of one shard sent in one script call. Default 128. */
+  maxBatch?: number;
   /**
    * Recovery of a shard that lost its data (docs/recovery.md): where it is
    * restored from (the durable store) and where warnings go. Without a
@@ -70,7 +74,7 @@ export interface RedisEngineOptions {
 /** The scripts that answer SHARD_NOT_READY (their KEYS[1] is the agent hash). */
 type AgentScript = Exclude<
   ScriptName,
-  'listAgents' | 'beginRecovery' | 'restoreAgent' | 'endRecovery'
+  'authorizeBatch' | 'listAgents' | 'beginRecovery' | 'restoreAgent' | 'endRecovery'
 >;
 
 /** The shard in a key's hash tag `tg:{s<n>}:`. */
@@ -100,6 +104,7 @@ export class RedisEngine implements Engine {
   private offsetMs = 0;
   private readonly keyCache: AgentKeyCache;
   private readonly recoverer: ShardRecoverer;
+  private readonly batcher: AuthorizeBatcher;
   /** Allowed-role lists (cached per operation by the policy) packed as `|a|b|` for the script. */
   private readonly packedRoles = new WeakMap<readonly string[], string>();
 
@@ -110,6 +115,7 @@ export class RedisEngine implements Engine {
     this.ownsClient = opts.ownsClient ?? false;
     this.scripts = new Scripts(opts.client, opts.observer);
     this.keyCache = new AgentKeyCache(this.shards);
+    this.batcher = new AuthorizeBatcher(this.shards, this.sendBatch, opts.maxBatch);
     this.recoverer = new ShardRecoverer(
       opts.client,
       this.scripts,
@@ -292,51 +298,58 @@ export class RedisEngine implements Engine {
 
   async authorize(i: AuthorizeInput): Promise<AuthorizeResult> {
     checkAuthorize(i);
-    const k = this.keys(i.agentId);
-    const nonce = this.rnd.nonce();
-    const r = await storeErrors(
-      this.runAgent(
-        'authorize',
-        [k.agent, k.leases, k.res(nonce), k.req(i.requestId ?? ''), k.outbox],
-        [
-          this.offsetMs,
-          i.agentId,
-          i.operation,
-          i.estimatedTokens,
-          i.rates.inputMicrosPerMillion,
-          i.rates.outputMicrosPerMillion,
-          i.rates.model,
-          nonce,
-          i.leaseMs,
-          i.requestId ?? '',
-          i.keyDigest ?? '',
-          this.rnd.eventTail(),
-          i.actor,
-          this.maxFree,
-          this.rolesArg(i.allowedRoles),
-        ],
-      ),
-    );
-    const code = r[0];
+    const shard = this.keys(i.agentId).shard;
+    const args: Scalar[] = [
+      i.agentId,
+      i.operation,
+      i.estimatedTokens,
+      i.rates.inputMicrosPerMillion,
+      i.rates.outputMicrosPerMillion,
+      i.rates.model,
+      this.rnd.nonce(),
+      i.leaseMs,
+      i.requestId ?? '',
+      i.keyDigest ?? '',
+      i.actor,
+      this.rolesArg(i.allowedRoles),
+    ];
+    let d = await this.batcher.submit(shard, args);
+    if (d[0] === Code.SHARD_NOT_READY) {
+      // Nothing was written: restore the shard, then decide once more.
+      await this.recoverer.ensure(shard);
+      d = await this.batcher.submit(shard, args);
+      if (d[0] === Code.SHARD_NOT_READY) throw notReady(shard);
+    }
+    const code = Number(d[0]);
     if (code === Code.OK || code === Code.REPLAYED) {
       return {
         allowed: true,
-        reservationId: String(r[1][0]),
-        leaseEndMs: Number(r[1][1]),
-        holdCostMicros: Number(r[1][2]),
+        reservationId: String(d[1]),
+        leaseEndMs: Number(d[2]),
+        holdCostMicros: Number(d[3]),
         replayed: code === Code.REPLAYED,
-        status: parseStatus(i.agentId, r[2]),
+        status: parseStatus(i.agentId, d, DECISION_STATUS_AT),
       };
     }
     requestErrors(code, i.agentId);
     const denial = denialOf(code);
-    if (!denial) throw unexpected('authorize', code);
+    if (!denial) throw unexpected('authorizeBatch', code);
     return {
       allowed: false,
       ...denial,
-      status: code === Code.AGENT_NOT_FOUND ? null : parseStatus(i.agentId, r[2]),
+      status: code === Code.AGENT_NOT_FOUND ? null : parseStatus(i.agentId, d, DECISION_STATUS_AT),
     };
   }
+
+  /** One script call for a shard's queued decisions (the batcher's sender). */
+  private readonly sendBatch = (shard: number, args: Scalar[]): Promise<DecisionReply[]> =>
+    storeErrors(
+      this.scripts.run(
+        'authorizeBatch',
+        [outboxKey(shard)],
+        [this.offsetMs, this.rnd.eventTail(), this.maxFree, ...args],
+      ),
+    );
 
   async settle(i: SettleInput): Promise<SettleResult> {
     const { agentId, nonce } = checkSettle(i);
@@ -505,10 +518,7 @@ export class RedisEngine implements Engine {
     for (const s of shards) {
       const entries = await storeErrors(this.client.xrange(outboxKey(s), '-', '+'));
       for (const [streamId, flat] of entries) {
-        const fields: Record<string, string> = {};
-        for (let j = 0; j + 1 < flat.length; j += 2)
-          fields[flat[j] as string] = flat[j + 1] as string;
-        out.push({ shard: s, streamId, fields });
+        for (const fields of unpackEntry(flat)) out.push({ shard: s, streamId, fields });
       }
     }
     return out;

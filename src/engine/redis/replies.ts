@@ -6,13 +6,13 @@ import type { Scalar } from './scripts.js';
  * role, status, sid, s_start, s_used, s_res, s_limit, s_cost, day cost,
  * c_res, d_limit, blocked, now.
  */
-export function parseStatus(agentId: string, t: Scalar[]): EngineStatus {
-  const n = (i: number) => Number(t[i] ?? 0);
+export function parseStatus(agentId: string, t: Scalar[], at = 0): EngineStatus {
+  const n = (i: number) => Number(t[at + i] ?? 0);
   return {
     agentId,
-    role: String(t[0]),
-    status: String(t[1]) as AgentStatus,
-    sessionId: String(t[2]),
+    role: String(t[at]),
+    status: String(t[at + 1]) as AgentStatus,
+    sessionId: String(t[at + 2]),
     sessionStartedMs: n(3),
     sessionTokensUsed: n(4),
     sessionTokensReserved: n(5),
@@ -25,3 +25,12 @@ export function parseStatus(agentId: string, t: Scalar[]): EngineStatus {
     nowMs: n(12),
   };
 }
+
+/**
+ * One decision of lua/authorizeBatch-1.lua: `[code]`, or
+ * `[code, resId, leaseEndMs, holdCostMicros, ...status tuple]`.
+ */
+export type { DecisionReply } from './authorize-batcher.js';
+
+/** The status tuple's offset in a DecisionReply. */
+export const DECISION_STATUS_AT = 4;

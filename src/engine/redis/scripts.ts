@@ -7,7 +7,7 @@ import { loadScript } from './lua.js';
  * key count is the number in the file name.
  */
 const SCRIPTS = {
-  authorize: { file: 'authorize-5', keys: 5 },
+  authorizeBatch: { file: 'authorizeBatch-1', keys: 1 },
   settle: { file: 'settle-4', keys: 4 },
   release: { file: 'release-4', keys: 4 },
   recordUsage: { file: 'recordUsage-3', keys: 3 },
@@ -31,6 +31,8 @@ export type ListReply = [string, number, string, Scalar[]][] | number;
 
 /** Replies whose shape is not ScriptReply (see the lua headers). */
 interface OtherReplies {
+  /** One array per decision (see the lua header). */
+  authorizeBatch: Scalar[][];
   listAgents: ListReply;
   /** { code, nowMs } */
   beginRecovery: [number, number];
@@ -56,8 +58,16 @@ type KeysOf<N> = N extends 1
 /** A tuple of exactly as many keys as the script's file name says. */
 export type ScriptKeys<S extends ScriptName> = KeysOf<(typeof SCRIPTS)[S]['keys']>;
 
-/** Called before every script call with its keys (tests check they share one slot). */
-export type ScriptObserver = (script: ScriptName, keys: readonly string[]) => void;
+/**
+ * Called before every script call with its keys and arguments (tests check
+ * that the keys, and the keys authorizeBatch derives from its arguments, share
+ * one slot).
+ */
+export type ScriptObserver = (
+  script: ScriptName,
+  keys: readonly string[],
+  args: readonly Scalar[],
+) => void;
 
 type Custom = Record<string, (...args: Scalar[]) => Promise<unknown>>;
 
@@ -79,7 +89,7 @@ export class Scripts {
     keys: ScriptKeys<S>,
     args: readonly Scalar[],
   ): Promise<ReplyOf<S>> {
-    this.observer?.(name, keys);
+    this.observer?.(name, keys, args);
     const fn = this.client[`tg_${name}`];
     if (!fn) throw new Error(`script ${name} is not defined`);
     return fn.call(this.client, ...(keys as string[]), ...args) as Promise<ReplyOf<S>>;

@@ -1,0 +1,154 @@
+--[[
+  authorizeBatch: one or more authorize decisions of one shard, in order, in
+  one atomic call. For each: may the agent do the operation, and does the
+  estimate fit every limit? If so, hold the estimate under a reservation with a
+  lease. Each decision sees the writes of the ones before it, exactly as if
+  the decisions were separate calls; every outcome emits its decision event,
+  and the call appends all its events to the outbox as one entry.
+
+  KEYS[1] outbox stream   tg:{s<n>}:outbox
+  (derived from its hash tag `tg:{s<n>}:`, so the same Cluster slot, for each
+   decision: agent hash  tg:{s<n>}:agent:<id>, its leases zset <agent>:leases,
+   reservation hash <agent>:res:<nonce>, idempotency key <agent>:req:<request_id>,
+   day hash <agent>:day:<yyyymmdd>; ids are checked against strict patterns
+   before they reach Redis, so none holds `{`, `}` or `:`)
+
+  ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
+  ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx')
+  ARGV[3]  maxFree    integer, most expired leases freed per decision
+  then 12 per decision, from j = 4, 16, 28, …:
+  ARGV[j]    agentId    string
+  ARGV[j+1]  operation  string
+  ARGV[j+2]  estimate   integer tokens (> 0)
+  ARGV[j+3]  inRate     integer micro-dollars per million input tokens
+  ARGV[j+4]  outRate    integer micro-dollars per million output tokens
+  ARGV[j+5]  model      string
+  ARGV[j+6]  nonce      string, the reservation id is <agentId>.<nonce>
+  ARGV[j+7]  leaseMs    integer ms
+  ARGV[j+8]  requestId  string ('' = none)
+  ARGV[j+9]  keyDigest  string hex sha-256 of the caller's agent key ('' = not an agent key)
+  ARGV[j+10] actor      string ('admin' | 'agent' | 'library')
+  ARGV[j+11] allowed    string, the roles allowed for the operation, each
+                        between bars: '|coder|tester|' ('' = none)
+
+  Returns { d1, d2, … }, one array per decision, numbers as integers:
+    { code }                                                    (codes 1, 6, 7, 14)
+    { code, resId, leaseEndMs, holdCostMicros, <status tuple> } (codes 0, 8; and
+                                       2-5 with resId '' and 0, 0)
+  where <status tuple> is role, status, sid, s_start, s_used, s_res, s_limit,
+  s_cost, dayCost, c_res, d_limit, blocked, nowMs (src/engine/redis/replies.ts).
+  Codes: 0 allowed, 1 AGENT_NOT_FOUND, 2 AGENT_SUSPENDED, 3 RBAC_DENIED,
+         4 BUDGET_EXCEEDED session, 5 BUDGET_EXCEEDED daily, 6 UNAUTHENTICATED,
+         7 IDEMPOTENCY_CONFLICT, 8 allowed (replay of request_id: nothing new held),
+         14 SHARD_NOT_READY (no agent and no ready marker: recover the shard, call again)
+  A denial writes only the agent's blocked counter and its audit event.
+  Codes 6, 7 and 14 write nothing.
+]]
+local rcall = redis.call
+--- @include "includes/clock"
+--- @include "includes/money"
+--- @include "includes/agent"
+--- @include "includes/events"
+--- @include "includes/leases"
+--- @include "includes/ready"
+
+local outbox = KEYS[1]
+local now = nowMs(ARGV[1])
+local tail, maxFree = ARGV[2], tonumber(ARGV[3])
+local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
+local DENIALS = { 'AGENT_NOT_FOUND', 'AGENT_SUSPENDED', 'RBAC_DENIED', 'BUDGET_EXCEEDED', 'BUDGET_EXCEEDED' }
+
+-- The reply of one decision: { code, resId, leaseEndMs, holdCostMicros, <status tuple> }.
+-- Numbers stay Lua numbers (Redis sends them as integers: no text conversion here).
+local function reply(code, resId, leaseEnd, holdCost, a, cUsed)
+  return { code, resId, leaseEnd, holdCost, a.role, a.status, a.sid, a.s_start, a.s_used, a.s_res,
+    a.s_limit, a.s_cost, cUsed, a.c_res, a.d_limit, a.blocked, now }
+end
+
+-- Values that are already text (ARGV) go into the event as they are.
+local function decisionEvent(j, agentId, a, allowed, code, exceeded, cUsed, resId, costText)
+  emit(now, tail, { 'type', 'decision', 'agent_id', agentId,
+    'session_id', a and a.sid or '', 'role', a and a.role or '', 'operation', ARGV[j + 1],
+    'allowed', allowed, 'error_code', code, 'exceeded', exceeded,
+    'estimated_tokens', ARGV[j + 2], 'cost', costText, 'model', ARGV[j + 5],
+    'reservation_id', resId, 'request_id', ARGV[j + 8],
+    'session_utilization', a and pct(a.s_used, a.s_limit) or '',
+    'daily_utilization', a and pct(cUsed, a.d_limit) or '', 'actor', ARGV[j + 10] })
+end
+
+local function decide(j)
+  local agentId, nonce, requestId, digest = ARGV[j], ARGV[j + 6], ARGV[j + 8], ARGV[j + 9]
+  local estimate = tonumber(ARGV[j + 2])
+  local agentKey = shardPrefix .. agentId
+  local holdCost = costMicros(estimate, math.max(tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])), 0, 0)
+
+  local a = loadAgent(agentKey)
+  if not a then
+    if not shardReady(outbox) then return { 14 } end
+    decisionEvent(j, agentId, nil, '0', 'AGENT_NOT_FOUND', '', 0, '', '0')
+    return { 1 }
+  end
+  if digest ~= '' and a.digest ~= digest then return { 6 } end
+
+  local fingerprint
+  if requestId ~= '' then
+    fingerprint = ARGV[j + 1] .. '|' .. ARGV[j + 2] .. '|' .. ARGV[j + 5]
+    local prior = rcall('GET', agentKey .. ':req:' .. requestId)
+    if prior then
+      local exp, priorNonce, priorFp = string.match(prior, '^(%d+)|([^|]*)|(.*)$')
+      -- A request id whose hold is gone (its agent was deleted) is decided afresh.
+      if rcall('EXISTS', agentKey .. ':res:' .. priorNonce) == 1 then
+        if priorFp ~= fingerprint then return { 7 } end
+        return reply(8, agentId .. '.' .. priorNonce, tonumber(exp), holdCost, a,
+          dayCost(agentKey, now))
+      end
+    end
+  end
+
+  local leasesKey = agentKey .. ':leases'
+  freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
+  local cUsed = dayCost(agentKey, now)
+
+  local code, exceeded = 0, ''
+  if a.status ~= 'active' then
+    code = 2
+  elseif not string.find(ARGV[j + 11], '|' .. a.role .. '|', 1, true) then
+    code = 3
+  elseif a.s_used + a.s_res + estimate > a.s_limit then
+    code, exceeded = 4, 'session'
+  elseif cUsed + a.c_res + holdCost > a.d_limit then
+    code, exceeded = 5, 'daily'
+  end
+
+  if code ~= 0 then
+    a.blocked = a.blocked + 1
+    if a.dirty then saveCounters(agentKey, a) else rcall('HINCRBY', agentKey, 'blocked', 1) end
+    decisionEvent(j, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '0')
+    return reply(code, '', 0, 0, a, cUsed)
+  end
+
+  local leaseEnd = now + tonumber(ARGV[j + 7])
+  local leaseText, costText = tostring(leaseEnd), tostring(holdCost)
+  local resId = agentId .. '.' .. nonce
+  a.s_res = a.s_res + estimate
+  a.c_res = a.c_res + holdCost
+  if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
+  saveHolds(agentKey, a)
+  rcall('HSET', agentKey .. ':res:' .. nonce, 'st', 'open', 'sid', a.sid, 'tok', ARGV[j + 2],
+    'cost', costText, 'rin', ARGV[j + 3], 'rout', ARGV[j + 4], 'op', ARGV[j + 1],
+    'model', ARGV[j + 5], 'exp', leaseText, 'req', requestId)
+  rcall('ZADD', leasesKey, leaseText, nonce)
+  if requestId ~= '' then
+    rcall('SET', agentKey .. ':req:' .. requestId, leaseText .. '|' .. nonce .. '|' .. fingerprint,
+      'PX', 3600000)
+  end
+  decisionEvent(j, agentId, a, '1', '', '', cUsed, resId, costText)
+  return reply(0, resId, leaseEnd, holdCost, a, cUsed)
+end
+
+local out = {}
+for j = 4, #ARGV, 12 do
+  out[#out + 1] = decide(j)
+end
+flushEvents(outbox)
+return out
