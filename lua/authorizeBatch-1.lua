@@ -8,9 +8,10 @@
 
   KEYS[1] outbox stream   tg:{s<n>}:outbox
   (derived from its hash tag `tg:{s<n>}:`, so the same Cluster slot, for each
-   decision: agent hash  tg:{s<n>}:agent:<id>, its leases zset <agent>:leases,
-   reservation hash <agent>:res:<nonce>, idempotency key <agent>:req:<request_id>,
-   day hash <agent>:day:<yyyymmdd>; ids are checked against strict patterns
+   decision: agent hash  tg:{s<n>}:agent:<id> (its state `s` and its open
+   holds `h:<nonce>`, see includes/agent.lua and includes/leases.lua), its
+   leases zset <agent>:leases, closed-hold records <agent>:res:<nonce>,
+   idempotency key <agent>:req:<request_id>, day hash <agent>:day:<yyyymmdd>; ids are checked against strict patterns
    before they reach Redis, so none holds `{`, `}` or `:`)
 
   ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
@@ -66,14 +67,17 @@ local function reply(code, resId, leaseEnd, holdCost, a, cUsed)
 end
 
 -- Values that are already text (ARGV) go into the event as they are.
+-- (One concatenation, no table: this runs once per decision.)
 local function decisionEvent(j, agentId, a, allowed, code, exceeded, cUsed, resId, costText)
-  emit(now, tail, { 'type', 'decision', 'agent_id', agentId,
-    'session_id', a and a.sid or '', 'role', a and a.role or '', 'operation', ARGV[j + 1],
-    'allowed', allowed, 'error_code', code, 'exceeded', exceeded,
-    'estimated_tokens', ARGV[j + 2], 'cost', costText, 'model', ARGV[j + 5],
-    'reservation_id', resId, 'request_id', ARGV[j + 8],
-    'session_utilization', a and pct(a.s_used, a.s_limit) or '',
-    'daily_utilization', a and pct(cUsed, a.d_limit) or '', 'actor', ARGV[j + 10] })
+  local sid, role, su, du = '', '', '', ''
+  if a then sid, role, su, du = a.sid, a.role, pct(a.s_used, a.s_limit), pct(cUsed, a.d_limit) end
+  emitText(now, tail, 'type\31decision\31agent_id\31' .. agentId .. '\31session_id\31' .. sid
+    .. '\31role\31' .. role .. '\31operation\31' .. ARGV[j + 1] .. '\31allowed\31' .. allowed
+    .. '\31error_code\31' .. code .. '\31exceeded\31' .. exceeded .. '\31estimated_tokens\31'
+    .. ARGV[j + 2] .. '\31cost\31' .. costText .. '\31model\31' .. ARGV[j + 5]
+    .. '\31reservation_id\31' .. resId .. '\31request_id\31' .. ARGV[j + 8]
+    .. '\31session_utilization\31' .. su .. '\31daily_utilization\31' .. du
+    .. '\31actor\31' .. ARGV[j + 10])
 end
 
 local function decide(j)
@@ -97,7 +101,8 @@ local function decide(j)
     if prior then
       local exp, priorNonce, priorFp = string.match(prior, '^(%d+)|([^|]*)|(.*)$')
       -- A request id whose hold is gone (its agent was deleted) is decided afresh.
-      if rcall('EXISTS', agentKey .. ':res:' .. priorNonce) == 1 then
+      if rcall('HEXISTS', agentKey, 'h:' .. priorNonce) == 1
+        or rcall('EXISTS', agentKey .. ':res:' .. priorNonce) == 1 then
         if priorFp ~= fingerprint then return { 7 } end
         return reply(8, agentId .. '.' .. priorNonce, tonumber(exp), holdCost, a,
           dayCost(agentKey, now))
@@ -122,24 +127,22 @@ local function decide(j)
 
   if code ~= 0 then
     a.blocked = a.blocked + 1
-    if a.dirty then saveCounters(agentKey, a) else rcall('HINCRBY', agentKey, 'blocked', 1) end
+    saveAgent(agentKey, a)
     decisionEvent(j, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '0')
     return reply(code, '', 0, 0, a, cUsed)
   end
 
   local leaseEnd = now + tonumber(ARGV[j + 7])
-  local leaseText, costText = tostring(leaseEnd), tostring(holdCost)
+  local costText = tostring(holdCost)
   local resId = agentId .. '.' .. nonce
   a.s_res = a.s_res + estimate
   a.c_res = a.c_res + holdCost
   if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
-  saveHolds(agentKey, a)
-  rcall('HSET', agentKey .. ':res:' .. nonce, 'st', 'open', 'sid', a.sid, 'tok', ARGV[j + 2],
-    'cost', costText, 'rin', ARGV[j + 3], 'rout', ARGV[j + 4], 'op', ARGV[j + 1],
-    'model', ARGV[j + 5], 'exp', leaseText, 'req', requestId)
-  rcall('ZADD', leasesKey, leaseText, nonce)
+  saveAgent(agentKey, a, 'h:' .. nonce, cmsgpack.pack(a.sid, ARGV[j + 2], holdCost, ARGV[j + 3],
+    ARGV[j + 4], ARGV[j + 1], ARGV[j + 5], leaseEnd, requestId))
+  rcall('ZADD', leasesKey, leaseEnd, nonce)
   if requestId ~= '' then
-    rcall('SET', agentKey .. ':req:' .. requestId, leaseText .. '|' .. nonce .. '|' .. fingerprint,
+    rcall('SET', agentKey .. ':req:' .. requestId, leaseEnd .. '|' .. nonce .. '|' .. fingerprint,
       'PX', 3600000)
   end
   decisionEvent(j, agentId, a, '1', '', '', cUsed, resId, costText)

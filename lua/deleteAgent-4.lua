@@ -31,8 +31,7 @@ local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 
 local fields = stateFields(agentKey, a, { 'type', 'agent_deleted', 'agent_id', ARGV[2], 'actor', ARGV[4] })
-local held = rcall('ZRANGE', leasesKey, 0, -1)
-for i = 1, #held do rcall('DEL', agentKey .. ':res:' .. held[i]) end
+-- Open holds are fields of the agent hash; closed ones' records expire by themselves.
 rcall('DEL', agentKey, leasesKey)
 rcall('SREM', index, ARGV[2])
 emit(now, ARGV[3], fields)

@@ -15,7 +15,7 @@
   Outbox: one entry per call (events.lua) with a `release` event (lease_expired)
   per expired hold freed; none when no lease expired (the common case).
 
-  Returns { code, {}, statusTuple }
+  Returns { code, { keyDigest }, statusTuple }
   Codes: 0 found, 1 AGENT_NOT_FOUND, 14 SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
@@ -30,6 +30,6 @@ local now = nowMs(ARGV[1])
 local a = loadAgent(agentKey)
 if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 freeExpired(agentKey, leasesKey, a, ARGV[2], now, tonumber(ARGV[4]), ARGV[3])
-if a.dirty then saveCounters(agentKey, a) end
+if a.dirty then saveAgent(agentKey, a) end
 flushEvents(outbox)
-return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }
+return { 0, { a.digest }, statusOf(a, dayCost(agentKey, now), now) }

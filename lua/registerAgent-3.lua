@@ -37,11 +37,9 @@ if rcall('EXISTS', agentKey) == 1 then return { 11, {}, {} } end
 if not shardReady(agentKey) then return { 14, {}, {} } end
 
 local sid = agentId .. '.' .. ARGV[8]
-rcall('HSET', agentKey, 'role', ARGV[3], 'status', 'active', 'sid', sid, 's_start', now,
-  's_limit', ARGV[4], 'd_limit', ARGV[5], 's_used', 0, 's_res', 0, 's_cost', 0, 'c_res', 0,
-  'blocked', 0, 'next_exp', 0, 'digest', ARGV[6], 'created', now, 'meta', ARGV[7])
+local a = newAgent(ARGV[3], 'active', sid, now, tonumber(ARGV[4]), tonumber(ARGV[5]), 0, 0, 0, ARGV[6])
+saveAgent(agentKey, a, 'created', now, 'meta', ARGV[7])
 rcall('SADD', index, agentId)
-local a = loadAgent(agentKey)
 emit(now, ARGV[9], stateFields(agentKey, a,
   { 'type', 'agent_registered', 'agent_id', agentId, 'actor', ARGV[10] }))
 flushEvents(outbox)

@@ -42,7 +42,7 @@ if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
 freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[7]), tail)
 
-local h = rcall('HMGET', resKey, 'st', 'sid', 'tok', 'cost', 'op', 'req')
+local h = readHold(agentKey, nonce)
 local code = 0
 if not h[1] then
   code = 9
@@ -55,13 +55,15 @@ else
     rcall('ZREM', leasesKey, nonce)
     a.dirty = true
     emit(now, tail, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
-      'role', a.role, 'operation', h[5], 'reservation_id', resId, 'request_id', h[6],
+      'role', a.role, 'operation', h[7], 'reservation_id', resId, 'request_id', h[9],
       'input_tokens', 0, 'output_tokens', 0, 'cost', 0, 'result', 'released',
       'actor', ARGV[6] })
+    closeHold(agentKey, nonce, h, 'done', 'result', 'released')
+  else
+    rcall('HSET', resKey, 'st', 'done', 'result', 'released')
+    rcall('PEXPIRE', resKey, 3600000)
   end
-  rcall('HSET', resKey, 'st', 'done', 'result', 'released')
-  rcall('PEXPIRE', resKey, 3600000)
 end
-if a.dirty then saveCounters(agentKey, a) end
+if a.dirty then saveAgent(agentKey, a) end
 flushEvents(outbox)
 return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }

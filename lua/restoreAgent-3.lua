@@ -35,15 +35,15 @@
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
+--- @include "includes/agent"
 
 local agentKey, index, marker = KEYS[1], KEYS[2], KEYS[3]
 if rcall('EXISTS', marker) == 1 then return { 15 } end
 if rcall('EXISTS', agentKey) == 1 then return { 11 } end
 
-rcall('HSET', agentKey, 'role', ARGV[3], 'status', ARGV[4], 'sid', ARGV[5], 's_start', ARGV[6],
-  's_limit', ARGV[7], 'd_limit', ARGV[8], 's_used', ARGV[12], 's_res', 0, 's_cost', ARGV[13],
-  'c_res', 0, 'blocked', ARGV[14], 'next_exp', 0, 'digest', ARGV[9], 'created', ARGV[10],
-  'meta', ARGV[11])
+saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
+  tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9]),
+  'created', ARGV[10], 'meta', ARGV[11])
 rcall('SADD', index, ARGV[2])
 
 -- The day's spend, as chargeDay keeps it; a day key already there is newer than the store.

@@ -58,7 +58,7 @@ freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[14]), tail)
 
 -- Nothing settled; freeExpired's events (if any) still go out.
 local function unchanged(code, resId)
-  if a.dirty then saveCounters(agentKey, a) end
+  if a.dirty then saveAgent(agentKey, a) end
   flushEvents(outbox)
   return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }
 end
@@ -66,8 +66,8 @@ end
 if nonce == '' then
   local ids = rcall('ZRANGE', leasesKey, 0, 63)
   for i = 1, #ids do
-    local h = rcall('HMGET', agentKey .. ':res:' .. ids[i], 'st', 'op')
-    if h[1] == 'open' and h[2] == operation then
+    local v = rcall('HGET', agentKey, 'h:' .. ids[i])
+    if v and select(6, cmsgpack.unpack(v)) == operation then
       nonce = ids[i]
       break
     end
@@ -77,7 +77,7 @@ if nonce == '' then
 end
 local resId = agentId .. '.' .. nonce
 
-local h = rcall('HMGET', resKey, 'st', 'sid', 'tok', 'cost', 'rin', 'rout', 'op', 'model', 'req')
+local h = readHold(agentKey, nonce)
 if not h[1] then return unchanged(9, resId) end
 if h[1] == 'done' then return unchanged(10, resId) end
 
@@ -86,6 +86,7 @@ if h[1] == 'open' then
   a.c_res = a.c_res - tonumber(h[4])
   rcall('ZREM', leasesKey, nonce)
 end
+local wasOpen = h[1] == 'open'
 local inRate = ARGV[7] ~= '' and tonumber(ARGV[7]) or tonumber(h[5])
 local outRate = ARGV[8] ~= '' and tonumber(ARGV[8]) or tonumber(h[6])
 local model = ARGV[9] ~= '' and ARGV[9] or h[8]
@@ -94,10 +95,16 @@ if h[2] == a.sid then
   a.s_used = a.s_used + inTokens + outTokens
   a.s_cost = a.s_cost + cost
 end
-saveCounters(agentKey, a)
+saveAgent(agentKey, a)
 local cUsed = chargeDay(agentKey, now, offsetMs, cost)
-rcall('HSET', resKey, 'st', 'done', 'in', inTokens, 'out', outTokens, 'charged', cost, 'result', ARGV[10])
-rcall('PEXPIRE', resKey, 3600000)
+if wasOpen then
+  closeHold(agentKey, nonce, h, 'done', 'in', inTokens, 'out', outTokens, 'charged', cost,
+    'result', ARGV[10])
+else
+  rcall('HSET', resKey, 'st', 'done', 'in', inTokens, 'out', outTokens, 'charged', cost,
+    'result', ARGV[10])
+  rcall('PEXPIRE', resKey, 3600000)
+end
 emit(now, tail, { 'type', 'settle', 'agent_id', agentId, 'session_id', h[2],
   'role', a.role, 'operation', h[7], 'input_tokens', inTokens, 'output_tokens', outTokens,
   'cost', cost, 'model', model, 'reservation_id', resId, 'request_id', h[9],

@@ -51,8 +51,7 @@ emit(now, tail, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.
 
 a.sid, a.s_start = agentId .. '.' .. ARGV[3], now
 a.s_used, a.s_res, a.s_cost, a.blocked = 0, 0, 0, 0
-saveCounters(agentKey, a)
-rcall('HSET', agentKey, 'sid', a.sid, 's_start', now)
+saveAgent(agentKey, a)
 emit(now, tail, stateFields(agentKey, a,
   { 'type', 'session_started', 'agent_id', agentId, 'actor', actor }))
 flushEvents(outbox)

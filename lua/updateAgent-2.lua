@@ -38,10 +38,23 @@ for i = 6, #ARGV, 2 do
   sets[#sets + 1] = ARGV[i]
   sets[#sets + 1] = ARGV[i + 1]
 end
-if rcall('EXISTS', agentKey) == 0 then return { shardReady(agentKey) and 1 or 14, {}, {} } end
-
-if #sets > 0 then rcall('HSET', agentKey, unpack(sets)) end
 local a = loadAgent(agentKey)
+if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
+
+if #sets > 0 then
+  local extra = {}
+  for i = 1, #sets, 2 do
+    local f, v = sets[i], sets[i + 1]
+    if f == 'meta' then
+      extra = { 'meta', v }
+    elseif f == 's_limit' or f == 'd_limit' then
+      a[f] = tonumber(v)
+    else
+      a[f] = v
+    end
+  end
+  saveAgent(agentKey, a, unpack(extra))
+end
 emit(now, ARGV[4], stateFields(agentKey, a,
   { 'type', ARGV[3], 'agent_id', ARGV[2], 'actor', ARGV[5] }))
 flushEvents(outbox)

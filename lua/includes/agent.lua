@@ -1,38 +1,40 @@
 --[[
-  The agent hash holds everything a decision reads about the agent and its
-  current session, so one HMGET loads it and one HSET stores the counters.
+  The agent hash: field `s` holds everything a decision reads about the agent
+  and its current session, packed with cmsgpack (one HGET loads it, one HSET
+  stores it; numbers stay binary, never formatted as text):
     role, status (active|suspended), sid, s_start (ms), s_limit (tokens),
     d_limit (micro-dollars/day), s_used, s_res (tokens), s_cost (micro-dollars
     spent in this session), c_res (micro-dollars held, any day), blocked
     (denials in this session), next_exp (ms of the earliest open lease, 0: none),
-    digest (sha-256 hex of the agent's key), created (ms), meta (JSON text)
-  The day's spend lives in <agentKey>:day:<yyyymmdd>, field `cost`.
+    digest (sha-256 hex of the agent's key)
+  Fields `created` (ms, text) and `meta` (JSON text) are read only by the
+  lifecycle scripts. The day's spend lives in <agentKey>:day:<yyyymmdd>, field `cost`.
 ]]
 local function loadAgent(key)
-  local v = rcall('HMGET', key, 'role', 'status', 'sid', 's_start', 's_limit', 'd_limit',
-    's_used', 's_res', 's_cost', 'c_res', 'blocked', 'next_exp', 'digest')
-  if not v[1] then return nil end
+  local v = rcall('HGET', key, 's')
+  if not v then return nil end
+  local role, status, sid, s_start, s_limit, d_limit, s_used, s_res, s_cost, c_res, blocked,
+    next_exp, digest = cmsgpack.unpack(v)
   return {
-    role = v[1], status = v[2], sid = v[3], s_start = tonumber(v[4]),
-    s_limit = tonumber(v[5]), d_limit = tonumber(v[6]),
-    s_used = tonumber(v[7]) or 0, s_res = tonumber(v[8]) or 0, s_cost = tonumber(v[9]) or 0,
-    c_res = tonumber(v[10]) or 0, blocked = tonumber(v[11]) or 0, next_exp = tonumber(v[12]) or 0,
-    digest = v[13] or ''
+    role = role, status = status, sid = sid, s_start = s_start, s_limit = s_limit,
+    d_limit = d_limit, s_used = s_used, s_res = s_res, s_cost = s_cost, c_res = c_res,
+    blocked = blocked, next_exp = next_exp, digest = digest
   }
 end
 
-local function saveCounters(key, a)
+-- Stores the whole state `s` (plus any extra field/value pairs given).
+local function saveAgent(key, a, ...)
   if a.s_res < 0 then a.s_res = 0 end
   if a.c_res < 0 then a.c_res = 0 end
-  rcall('HSET', key, 's_used', a.s_used, 's_res', a.s_res, 's_cost', a.s_cost,
-    'c_res', a.c_res, 'blocked', a.blocked, 'next_exp', a.next_exp)
+  rcall('HSET', key, 's', cmsgpack.pack(a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit,
+    a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.digest), ...)
 end
 
--- Holds changed (authorize): writes only the fields a hold moves.
-local function saveHolds(key, a)
-  if a.s_res < 0 then a.s_res = 0 end
-  if a.c_res < 0 then a.c_res = 0 end
-  rcall('HSET', key, 's_res', a.s_res, 'c_res', a.c_res, 'next_exp', a.next_exp)
+-- A new agent's state (register, restore): all counters given.
+local function newAgent(role, status, sid, s_start, s_limit, d_limit, s_used, s_cost, blocked, digest)
+  return { role = role, status = status, sid = sid, s_start = s_start, s_limit = s_limit,
+    d_limit = d_limit, s_used = s_used, s_res = 0, s_cost = s_cost, c_res = 0, blocked = blocked,
+    next_exp = 0, digest = digest }
 end
 
 -- ':day:<yyyymmdd>' of `now`, built once per script call (number-to-text costs).

@@ -10,17 +10,24 @@
   from the caller (ARGV), its last 4 hex digits number the events of the call.
   Needs: `now` fixed for the whole call (one TIME per call).
 ]]
-local events, eventCount, eventPrefix = {}, 0, nil
+local events, eventCount, eventPrefix, eventAt = {}, 0, nil, nil
 
-local function emit(now, tail, fields)
+-- `body`: the event's own fields, already joined by \31 (hot paths build it
+-- with one concatenation, no table).
+local function emitText(now, tail, body)
   if not eventPrefix then
     eventPrefix = 'event_id\31' .. string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
       .. string.sub(tail, 1, -5)
+    eventAt = '\31at\31' .. now .. '\31'
   end
   events[2 * eventCount + 1] = 'e'
-  events[2 * eventCount + 2] = eventPrefix .. string.format('%04x', eventCount) .. '\31at\31' .. now
-    .. '\31' .. table.concat(fields, '\31')
+  events[2 * eventCount + 2] = eventPrefix .. string.format('%04x', eventCount) .. eventAt .. body
   eventCount = eventCount + 1
+end
+
+-- `fields`: name, value, name, value, …
+local function emit(now, tail, fields)
+  emitText(now, tail, table.concat(fields, '\31'))
 end
 
 local function flushEvents(outbox)

@@ -1,4 +1,35 @@
 --[[
+  Holds. An open hold is field `h:<nonce>` of the agent hash: cmsgpack of
+  sid, tok, cost, rin, rout, op, model, exp, req (written with the agent's
+  state in one HSET by authorize). When it closes (settled, released, lease
+  expired) the field goes and its record moves to <agent>:res:<nonce>, a hash
+  (st done|expired, sid, tok, cost, rin, rout, op, model, req, and what the
+  close adds), kept for an hour so a repeated or late settle is answered.
+  readHold returns the fields in this order: { st, sid, tok, cost, rin, rout,
+  op, model, req } (st 'open' for a field), or a table with a nil st if there
+  is no such hold.
+]]
+local function readHold(agentKey, nonce)
+  local v = rcall('HGET', agentKey, 'h:' .. nonce)
+  if v then
+    local sid, tok, cost, rin, rout, op, model, _, req = cmsgpack.unpack(v)
+    return { 'open', sid, tok, cost, rin, rout, op, model, req }
+  end
+  return rcall('HMGET', agentKey .. ':res:' .. nonce, 'st', 'sid', 'tok', 'cost', 'rin', 'rout',
+    'op', 'model', 'req')
+end
+
+-- Closes the open hold `h` (from readHold): drops its field, keeps its record
+-- with state `st` and the extra field/value pairs for an hour.
+local function closeHold(agentKey, nonce, h, st, ...)
+  rcall('HDEL', agentKey, 'h:' .. nonce)
+  local rk = agentKey .. ':res:' .. nonce
+  rcall('HSET', rk, 'st', st, 'sid', h[2], 'tok', h[3], 'cost', h[4], 'rin', h[5], 'rout', h[6],
+    'op', h[7], 'model', h[8], 'req', h[9], ...)
+  rcall('PEXPIRE', rk, 3600000)
+end
+
+--[[
   Frees holds whose lease has passed (their worker died): at most `maxFree` per
   call, oldest first, so the work per call is bounded. Each freed hold keeps its
   record (st=expired) for an hour, so a late settle still records its usage.
@@ -13,16 +44,14 @@ local function freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
   local due = rcall('ZRANGEBYSCORE', leasesKey, '-inf', now, 'LIMIT', 0, maxFree)
   local freed = 0
   for i = 1, #due do
-    local rk = agentKey .. ':res:' .. due[i]
-    local h = rcall('HMGET', rk, 'st', 'sid', 'tok', 'cost', 'op', 'req')
+    local h = readHold(agentKey, due[i])
     if h[1] == 'open' then
       if h[2] == a.sid then a.s_res = a.s_res - tonumber(h[3]) end
       a.c_res = a.c_res - tonumber(h[4])
-      rcall('HSET', rk, 'st', 'expired')
-      rcall('PEXPIRE', rk, 3600000)
+      closeHold(agentKey, due[i], h, 'expired')
       emit(now, tail, { 'type', 'release', 'agent_id', agentId, 'session_id', h[2],
-        'role', a.role, 'operation', h[5], 'reservation_id', agentId .. '.' .. due[i],
-        'request_id', h[6], 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,
+        'role', a.role, 'operation', h[7], 'reservation_id', agentId .. '.' .. due[i],
+        'request_id', h[9], 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,
         'result', 'lease_expired', 'actor', 'system' })
       freed = freed + 1
     end

@@ -4,6 +4,7 @@ import { inject } from 'vitest';
 import { MemoryEngine } from '../../src/engine/memory/index.js';
 import { RedisEngine } from '../../src/engine/redis/index.js';
 import type { Engine } from '../../src/engine/types.js';
+import { unpackState } from './packed-state.js';
 
 export interface ScriptCall {
   script: string;
@@ -53,6 +54,15 @@ export function uid(prefix = 'ag'): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
 }
 
+/** A hash's fields; an agent hash's packed state `s` is spread into its named fields. */
+async function hashWithState(node: Redis, key: string): Promise<Record<string, string>> {
+  const h = await node.hgetall(key);
+  if (h.s === undefined) return h;
+  const packed = await node.hgetBuffer(key, 's');
+  const { s: _packed, ...rest } = h;
+  return { ...rest, ...(packed ? unpackState(packed) : {}) };
+}
+
 /** Every key (with its value) of one agent, on a Redis engine: the before/after check of a denial. */
 export async function agentKeyspace(
   raw: Redis | Cluster,
@@ -66,7 +76,7 @@ export async function agentKeyspace(
       const type = await node.type(key);
       out[key] =
         type === 'hash'
-          ? await node.hgetall(key)
+          ? await hashWithState(node, key)
           : type === 'zset'
             ? await node.zrange(key, 0, -1, 'WITHSCORES')
             : type === 'string'

@@ -451,31 +451,35 @@ export class RedisEngine implements Engine {
   }
 
   async status(agentId: string): Promise<EngineStatus | null> {
+    const r = await this.statusReply(agentId);
+    return r[0] === Code.OK ? parseStatus(agentId, r[2]) : null;
+  }
+
+  /** getStatus-3's reply: { code, { keyDigest }, statusTuple }. */
+  private statusReply(agentId: string): Promise<ScriptReply> {
     checkAgentId(agentId);
     const k = this.keys(agentId);
-    const r = await storeErrors(
+    return storeErrors(
       this.runAgent(
         'getStatus',
         [k.agent, k.leases, k.outbox],
         [this.offsetMs, agentId, this.rnd.eventTail(), this.maxFree],
       ),
     );
-    return r[0] === Code.OK ? parseStatus(agentId, r[2]) : null;
   }
 
   async getAgent(agentId: string): Promise<AgentRecordRaw | null> {
-    checkAgentId(agentId);
-    const status = await this.status(agentId);
-    if (!status) return null;
-    const [digest, created, meta] = await storeErrors(
-      this.client.hmget(this.keys(agentId).agent, 'digest', 'created', 'meta'),
+    const r = await this.statusReply(agentId);
+    if (r[0] !== Code.OK) return null;
+    const [created, meta] = await storeErrors(
+      this.client.hmget(this.keys(agentId).agent, 'created', 'meta'),
     );
     if (created === null) return null;
     return {
-      status,
+      status: parseStatus(agentId, r[2]),
       createdMs: Number(created),
       metadata: meta ?? '{}',
-      keyDigest: digest ?? '',
+      keyDigest: String(r[1][0] ?? ''),
     };
   }
 
