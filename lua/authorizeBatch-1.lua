@@ -17,27 +17,32 @@
   ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
   ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx')
   ARGV[3]  maxFree    integer, most expired leases freed per decision
-  then 12 per decision, from j = 4, 16, 28, …:
-  ARGV[j]    agentId    string
-  ARGV[j+1]  operation  string
-  ARGV[j+2]  estimate   integer tokens (> 0)
-  ARGV[j+3]  inRate     integer micro-dollars per million input tokens
-  ARGV[j+4]  outRate    integer micro-dollars per million output tokens
-  ARGV[j+5]  model      string
-  ARGV[j+6]  nonce      string, the reservation id is <agentId>.<nonce>
-  ARGV[j+7]  leaseMs    integer ms
-  ARGV[j+8]  requestId  string ('' = none)
-  ARGV[j+9]  keyDigest  string hex sha-256 of the caller's agent key ('' = not an agent key)
-  ARGV[j+10] actor      string ('admin' | 'agent' | 'library')
-  ARGV[j+11] allowed    string, the roles allowed for the operation, each
+  ARGV[4]  P          integer, the number of operation profiles that follow
+  then 7 per profile (what the decisions of one operation share), k = 1..P at
+  p = 5 + 7(k-1):
+  ARGV[p]    operation  string
+  ARGV[p+1]  model      string
+  ARGV[p+2]  inRate     integer micro-dollars per million input tokens
+  ARGV[p+3]  outRate    integer micro-dollars per million output tokens
+  ARGV[p+4]  leaseMs    integer ms
+  ARGV[p+5]  actor      string ('admin' | 'agent' | 'library')
+  ARGV[p+6]  allowed    string, the roles allowed for the operation, each
                         between bars: '|coder|tester|' ('' = none)
+  then 6 per decision, from j = 5 + 7P, step 6:
+  ARGV[j]    agentId    string
+  ARGV[j+1]  profile    integer k, 1-based
+  ARGV[j+2]  estimate   integer tokens (> 0)
+  ARGV[j+3]  nonce      string, the reservation id is <agentId>.<nonce>
+  ARGV[j+4]  requestId  string ('' = none)
+  ARGV[j+5]  keyDigest  string hex sha-256 of the caller's agent key ('' = not an agent key)
 
   Returns { d1, d2, … }, one array per decision, numbers as integers:
     { code }                                                    (codes 1, 6, 7, 14)
     { code, resId, leaseEndMs, holdCostMicros, <status tuple> } (codes 0, 8; and
                                        2-5 with resId '' and 0, 0)
   where <status tuple> is role, status, sid, s_start, s_used, s_res, s_limit,
-  s_cost, dayCost, c_res, d_limit, blocked, nowMs (src/engine/redis/replies.ts).
+  s_cost, dayCost, c_res, d_limit, blocked (src/engine/redis/replies.ts); the
+  call's time, nowMs, is the last element of the reply: { d1, d2, …, nowMs }.
   Codes: 0 allowed, 1 AGENT_NOT_FOUND, 2 AGENT_SUSPENDED, 3 RBAC_DENIED,
          4 BUDGET_EXCEEDED session, 5 BUDGET_EXCEEDED daily, 6 UNAUTHENTICATED,
          7 IDEMPOTENCY_CONFLICT, 8 allowed (replay of request_id: nothing new held),
@@ -59,44 +64,56 @@ local tail, maxFree = ARGV[2], tonumber(ARGV[3])
 local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
 local DENIALS = { 'AGENT_NOT_FOUND', 'AGENT_SUSPENDED', 'RBAC_DENIED', 'BUDGET_EXCEEDED', 'BUDGET_EXCEEDED' }
 
+local profiles = {}
+local nProfiles = tonumber(ARGV[4])
+for k = 1, nProfiles do
+  local p = 5 + 7 * (k - 1)
+  local inRate, outRate = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+  profiles[k] = { op = ARGV[p], model = ARGV[p + 1], inRate = ARGV[p + 2], outRate = ARGV[p + 3],
+    rate = math.max(inRate, outRate), leaseMs = tonumber(ARGV[p + 4]), actor = ARGV[p + 5],
+    roles = ARGV[p + 6] }
+end
+local firstDecision = 5 + 7 * nProfiles
+
 -- The reply of one decision: { code, resId, leaseEndMs, holdCostMicros, <status tuple> }.
 -- Numbers stay Lua numbers (Redis sends them as integers: no text conversion here).
 local function reply(code, resId, leaseEnd, holdCost, a, cUsed)
   return { code, resId, leaseEnd, holdCost, a.role, a.status, a.sid, a.s_start, a.s_used, a.s_res,
-    a.s_limit, a.s_cost, cUsed, a.c_res, a.d_limit, a.blocked, now }
+    a.s_limit, a.s_cost, cUsed, a.c_res, a.d_limit, a.blocked }
 end
 
 -- Values that are already text (ARGV) go into the event as they are.
 -- (One concatenation, no table: this runs once per decision.)
-local function decisionEvent(j, agentId, a, allowed, code, exceeded, cUsed, resId, costText)
+local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, resId, costText)
   local sid, role, su, du = '', '', '', ''
   if a then sid, role, su, du = a.sid, a.role, pct(a.s_used, a.s_limit), pct(cUsed, a.d_limit) end
   emitText(now, tail, 'type\31decision\31agent_id\31' .. agentId .. '\31session_id\31' .. sid
-    .. '\31role\31' .. role .. '\31operation\31' .. ARGV[j + 1] .. '\31allowed\31' .. allowed
+    .. '\31role\31' .. role .. '\31operation\31' .. pr.op .. '\31allowed\31' .. allowed
     .. '\31error_code\31' .. code .. '\31exceeded\31' .. exceeded .. '\31estimated_tokens\31'
-    .. ARGV[j + 2] .. '\31cost\31' .. costText .. '\31model\31' .. ARGV[j + 5]
-    .. '\31reservation_id\31' .. resId .. '\31request_id\31' .. ARGV[j + 8]
+    .. ARGV[j + 2] .. '\31cost\31' .. costText .. '\31model\31' .. pr.model
+    .. '\31reservation_id\31' .. resId .. '\31request_id\31' .. ARGV[j + 4]
     .. '\31session_utilization\31' .. su .. '\31daily_utilization\31' .. du
-    .. '\31actor\31' .. ARGV[j + 10])
+    .. '\31actor\31' .. pr.actor)
 end
 
 local function decide(j)
-  local agentId, nonce, requestId, digest = ARGV[j], ARGV[j + 6], ARGV[j + 8], ARGV[j + 9]
+  local agentId, nonce, requestId, digest = ARGV[j], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5]
+  local pr = profiles[tonumber(ARGV[j + 1])]
   local estimate = tonumber(ARGV[j + 2])
   local agentKey = shardPrefix .. agentId
-  local holdCost = costMicros(estimate, math.max(tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])), 0, 0)
+  local holdCost = costMicros(estimate, pr.rate, 0, 0)
 
   local a = loadAgent(agentKey)
   if not a then
     if not shardReady(outbox) then return { 14 } end
-    decisionEvent(j, agentId, nil, '0', 'AGENT_NOT_FOUND', '', 0, '', '0')
+    decisionEvent(j, pr, agentId, nil, '0', 'AGENT_NOT_FOUND', '', 0, '', '0')
     return { 1 }
   end
   if digest ~= '' and a.digest ~= digest then return { 6 } end
 
   local fingerprint
   if requestId ~= '' then
-    fingerprint = ARGV[j + 1] .. '|' .. ARGV[j + 2] .. '|' .. ARGV[j + 5]
+    fingerprint = pr.op .. '|' .. ARGV[j + 2] .. '|' .. pr.model
     local prior = rcall('GET', agentKey .. ':req:' .. requestId)
     if prior then
       local exp, priorNonce, priorFp = string.match(prior, '^(%d+)|([^|]*)|(.*)$')
@@ -117,7 +134,7 @@ local function decide(j)
   local code, exceeded = 0, ''
   if a.status ~= 'active' then
     code = 2
-  elseif not string.find(ARGV[j + 11], '|' .. a.role .. '|', 1, true) then
+  elseif not string.find(pr.roles, '|' .. a.role .. '|', 1, true) then
     code = 3
   elseif a.s_used + a.s_res + estimate > a.s_limit then
     code, exceeded = 4, 'session'
@@ -128,30 +145,31 @@ local function decide(j)
   if code ~= 0 then
     a.blocked = a.blocked + 1
     saveAgent(agentKey, a)
-    decisionEvent(j, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '0')
+    decisionEvent(j, pr, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '0')
     return reply(code, '', 0, 0, a, cUsed)
   end
 
-  local leaseEnd = now + tonumber(ARGV[j + 7])
+  local leaseEnd = now + pr.leaseMs
   local costText = tostring(holdCost)
   local resId = agentId .. '.' .. nonce
   a.s_res = a.s_res + estimate
   a.c_res = a.c_res + holdCost
   if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
-  saveAgent(agentKey, a, 'h:' .. nonce, cmsgpack.pack(a.sid, ARGV[j + 2], holdCost, ARGV[j + 3],
-    ARGV[j + 4], ARGV[j + 1], ARGV[j + 5], leaseEnd, requestId))
+  saveAgent(agentKey, a, 'h:' .. nonce, cmsgpack.pack(a.sid, ARGV[j + 2], holdCost, pr.inRate,
+    pr.outRate, pr.op, pr.model, leaseEnd, requestId))
   rcall('ZADD', leasesKey, leaseEnd, nonce)
   if requestId ~= '' then
     rcall('SET', agentKey .. ':req:' .. requestId, leaseEnd .. '|' .. nonce .. '|' .. fingerprint,
       'PX', 3600000)
   end
-  decisionEvent(j, agentId, a, '1', '', '', cUsed, resId, costText)
+  decisionEvent(j, pr, agentId, a, '1', '', '', cUsed, resId, costText)
   return reply(0, resId, leaseEnd, holdCost, a, cUsed)
 end
 
 local out = {}
-for j = 4, #ARGV, 12 do
+for j = firstDecision, #ARGV, 6 do
   out[#out + 1] = decide(j)
 end
+out[#out + 1] = now
 flushEvents(outbox)
 return out

@@ -139,7 +139,8 @@ export function authorizeScript(): string {
 
 /** Every decision of an authorizeBatch reply must be code 0 (allowed, a new hold). */
 export function expectAllowed(reply: unknown): void {
-  const decisions = Array.isArray(reply) ? reply : [];
+  // One array per decision, then the call's time.
+  const decisions = Array.isArray(reply) ? reply.slice(0, -1) : [];
   if (decisions.length === 0 || !decisions.every((d) => Array.isArray(d) && d[0] === 0)) {
     throw new Error(`authorize by EVALSHA did not take the allowed path: ${JSON.stringify(reply)}`);
   }

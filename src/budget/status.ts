@@ -1,5 +1,5 @@
-import { isoDay, nextMidnight } from '../engine/clock.js';
-import { microsToUsd, pct } from '../engine/money.js';
+import { isoDay, nextMidnightIso } from '../engine/clock.js';
+import { microsToUsd, pctNumber } from '../engine/money.js';
 import type { EngineStatus } from '../engine/types.js';
 
 /** The budget status contract (DESIGN.md), snake_case as in the integration guide. */
@@ -50,7 +50,7 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       tokens_reserved: s.sessionTokensReserved,
       tokens_limit: s.sessionTokenLimit,
       tokens_remaining: tokensRemaining,
-      utilization_pct: Number(pct(s.sessionTokensUsed, s.sessionTokenLimit)),
+      utilization_pct: pctNumber(s.sessionTokensUsed, s.sessionTokenLimit),
     },
     daily: {
       date: isoDay(s.nowMs),
@@ -58,8 +58,8 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       cost_reserved: microsToUsd(s.dailyReservedMicros),
       cost_limit: microsToUsd(s.dailyLimitMicros),
       cost_remaining: microsToUsd(costRemaining),
-      utilization_pct: Number(pct(s.dailyCostMicros, s.dailyLimitMicros)),
-      resets_at: new Date(nextMidnight(s.nowMs)).toISOString(),
+      utilization_pct: pctNumber(s.dailyCostMicros, s.dailyLimitMicros),
+      resets_at: nextMidnightIso(s.nowMs),
     },
     operations_blocked: s.operationsBlocked,
     is_session_exhausted: s.sessionTokensUsed >= s.sessionTokenLimit,

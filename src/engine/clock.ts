@@ -15,7 +15,28 @@ export function nextMidnight(ms: number): number {
   return (Math.floor(ms / DAY_MS) + 1) * DAY_MS;
 }
 
+/** The last UTC day formatted (a pure one-entry memo: every decision of a day asks for the same text). */
+let memoDay = Number.NaN;
+let memoIso = '';
+let memoNext = '';
+
+function memo(ms: number): void {
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== memoDay) {
+    memoIso = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    memoNext = new Date((day + 1) * DAY_MS).toISOString();
+    memoDay = day;
+  }
+}
+
 /** `2026-11-24` for the UTC day of `ms`. */
 export function isoDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  memo(ms);
+  return memoIso;
+}
+
+/** The next UTC midnight after `ms` as ISO text (`2026-11-25T00:00:00.000Z`). */
+export function nextMidnightIso(ms: number): string {
+  memo(ms);
+  return memoNext;
 }

@@ -20,5 +20,11 @@ export function pct(used: number, limit: number): string {
   return `${Math.floor(bp / 100)}.${String(bp % 100).padStart(2, '0')}`;
 }
 
+/** pct() as a number (bp / 100 is the same double as parsing its text). */
+export function pctNumber(used: number, limit: number): number {
+  if (limit <= 0) return used > 0 ? 100 : 0;
+  return Math.floor((used * 10000) / limit) / 100;
+}
+
 export const microsToUsd = (micros: number): number => micros / 1_000_000;
 export const usdToMicros = (usd: number): number => Math.round(usd * 1_000_000);

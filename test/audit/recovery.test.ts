@@ -618,7 +618,7 @@ describe('recovery without a store', () => {
       [
         'authorizeBatch-1',
         [k.outbox],
-        [0, tail, 8, id, 'read_file', 10, 1, 1, 'm', nonce, 1000, '', '', 'agent', '|coder|'],
+        [0, tail, 8, 1, 'read_file', 'm', 1, 1, 1000, 'agent', '|coder|', id, 1, 10, nonce, '', ''],
       ],
       [
         'settle-4',

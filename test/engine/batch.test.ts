@@ -86,7 +86,10 @@ describe.each(ENGINE_KINDS)('%s engine: decisions that arrive together', (kind) 
       // One script call for all 14 (they share a shard and a tick).
       const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorizeBatch');
       expect(batches.length).toBe(1);
-      expect(((batches[0]?.args.length ?? 0) - 3) / 12).toBe(14);
+      // One profile (same operation), then 6 values per decision.
+      const args = batches[0]?.args ?? [];
+      expect(args[3]).toBe(1);
+      expect((args.length - 4 - 7) / 6).toBe(14);
     }
     const s = await ut.engine.status(id);
     expect(s).toMatchObject({ sessionTokensReserved: 10_000, operationsBlocked: 4 });
@@ -136,5 +139,48 @@ describe.each(ENGINE_KINDS)('%s engine: decisions that arrive together', (kind) 
       const shards = new Set(ok.map((id) => agentKeys(id, ut.engine.shards).shard));
       expect(shards.size).toBeGreaterThan(1);
     }
+  });
+
+  it('decisions of different operations and models in one batch each use their own', async () => {
+    const id = await register('coder', 1_000_000);
+    const calls = ut.calls.length;
+    const cheap = {
+      model: 'cheap',
+      inputMicrosPerMillion: 1_000_000,
+      outputMicrosPerMillion: 2_000_000,
+    };
+    const got = await Promise.all([
+      ut.engine.authorize(input(id)),
+      ut.engine.authorize(input(id, { operation: 'write_file', allowedRoles: ['tester'] })),
+      ut.engine.authorize(input(id, { rates: cheap })),
+      ut.engine.authorize(input(id, { leaseMs: 5_000 })),
+      ut.engine.authorize(input(id)),
+    ]);
+    expect(got.map(shape)).toEqual([
+      { allowed: true, replayed: false, hold: 15_000, reserved: 1_000 },
+      { allowed: false, code: 'RBAC_DENIED', reserved: 1_000 },
+      { allowed: true, replayed: false, hold: 2_000, reserved: 2_000 },
+      { allowed: true, replayed: false, hold: 15_000, reserved: 3_000 },
+      { allowed: true, replayed: false, hold: 15_000, reserved: 4_000 },
+    ]);
+    const [a, , , short] = got;
+    if (a?.allowed && short?.allowed) {
+      expect(a.leaseEndMs - short.leaseEndMs).toBeGreaterThanOrEqual(55_000 - 1_000);
+    }
+    if (kind !== 'memory') {
+      const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorizeBatch');
+      expect(batches.length).toBe(1);
+      expect(batches[0]?.args[3]).toBe(4); // four distinct profiles, each sent once
+    }
+    const events = (await ut.engine.readOutbox())
+      .map((e) => e.fields)
+      .filter((f) => f.agent_id === id && f.type === 'decision');
+    expect(events.map((f) => [f.operation, f.model, f.cost, f.allowed])).toEqual([
+      ['read_file', 'm', '15000', '1'],
+      ['write_file', 'm', '0', '0'],
+      ['read_file', 'cheap', '2000', '1'],
+      ['read_file', 'm', '15000', '1'],
+      ['read_file', 'm', '15000', '1'],
+    ]);
   });
 });

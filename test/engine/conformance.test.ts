@@ -704,8 +704,10 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       // The batch derives each agent's keys from the outbox's hash tag: every
       // agent of the call must be one of that shard's (its own key, exactly).
       const outbox = c.keys[0] as string;
-      expect(c.args.length % 12, 'authorizeBatch arguments').toBe(3);
-      for (let j = 3; j < c.args.length; j += 12) {
+      const profiles = Number(c.args[3]);
+      const first = 4 + 7 * profiles;
+      expect((c.args.length - first) % 6, 'authorizeBatch arguments').toBe(0);
+      for (let j = first; j < c.args.length; j += 6) {
         const agentId = String(c.args[j]);
         expect(outbox.replace(/outbox$/, `agent:${agentId}`)).toBe(
           agentKeys(agentId, ut.engine.shards).agent,

@@ -530,3 +530,16 @@ describe('MemoryEngine', () => {
     expect(settled).toBe(n);
   });
 });
+
+describe('pctNumber', () => {
+  it('is the number of pct() text, for many pairs', async () => {
+    const { pct, pctNumber } = await import('../../src/engine/money.js');
+    for (let k = 0; k < 20_000; k++) {
+      const limit = 1 + Math.floor(Math.random() * 1e12);
+      const used = Math.floor(Math.random() * limit * 1.5);
+      expect(pctNumber(used, limit)).toBe(Number(pct(used, limit)));
+    }
+    expect(pctNumber(5, 0)).toBe(100);
+    expect(pctNumber(0, 0)).toBe(0);
+  });
+});

@@ -1,13 +1,25 @@
 import type { Scalar } from './scripts.js';
 
-/** Arguments per decision of lua/authorizeBatch-1.lua (ARGV[j] … ARGV[j+11]). */
-export const ARGS_PER_DECISION = 12;
+/**
+ * What the decisions of one operation share (lua/authorizeBatch-1.lua, 7
+ * values: operation, model, inRate, outRate, leaseMs, actor, allowed roles).
+ * Sent once per batch, however many decisions use it; callers reuse the same
+ * array for the same values (the batcher matches profiles by identity).
+ */
+export type Profile = readonly Scalar[];
 
-/** One decision's reply (see lua/authorizeBatch-1.lua). */
+/** One decision's own values: agentId, estimate, nonce, requestId, keyDigest. */
+export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar];
+
+/**
+ * One decision's reply (see lua/authorizeBatch-1.lua): `[code]` or
+ * `[code, resId, leaseEndMs, holdCostMicros, ...status tuple]`; the batcher
+ * appends the call's time (nowMs), so the status tuple ends with it.
+ */
 export type DecisionReply = Scalar[];
 
-/** Sends one batch of a shard: the flat per-decision arguments; resolves to one reply per decision. */
-export type SendBatch = (shard: number, args: Scalar[]) => Promise<DecisionReply[]>;
+/** Sends one batch of a shard: the script's ARGV from ARGV[4] on; resolves to its reply. */
+export type SendBatch = (shard: number, args: Scalar[]) => Promise<Scalar[]>;
 
 interface Waiter {
   resolve(reply: DecisionReply): void;
@@ -15,7 +27,8 @@ interface Waiter {
 }
 
 interface Queue {
-  args: Scalar[];
+  profiles: Profile[];
+  decisions: DecisionArgs[];
   waiters: Waiter[];
   /** Batches of this shard sent and not yet answered. */
   inFlight: number;
@@ -44,14 +57,20 @@ export class AuthorizeBatcher {
     private readonly maxBatch = 128,
     private readonly maxInFlight = 2,
   ) {
-    this.queues = Array.from({ length: shards }, () => ({ args: [], waiters: [], inFlight: 0 }));
+    this.queues = Array.from({ length: shards }, () => ({
+      profiles: [],
+      decisions: [],
+      waiters: [],
+      inFlight: 0,
+    }));
   }
 
-  /** Queues one decision's 12 arguments; resolves to its reply. */
-  submit(shard: number, args: readonly Scalar[]): Promise<DecisionReply> {
+  /** Queues one decision; resolves to its reply. */
+  submit(shard: number, profile: Profile, decision: DecisionArgs): Promise<DecisionReply> {
     const q = this.queues[shard] as Queue;
     return new Promise<DecisionReply>((resolve, reject) => {
-      for (const a of args) q.args.push(a);
+      q.profiles.push(profile);
+      q.decisions.push(decision);
       if (q.waiters.push({ resolve, reject }) === 1) this.ready.push(shard);
       if (!this.scheduled) {
         this.scheduled = true;
@@ -71,25 +90,24 @@ export class AuthorizeBatcher {
     const q = this.queues[shard] as Queue;
     while (q.waiters.length > 0 && q.inFlight < this.maxInFlight) {
       const n = Math.min(q.waiters.length, this.maxBatch);
-      const waiters = n === q.waiters.length ? q.waiters : q.waiters.slice(0, n);
-      const args = n === q.waiters.length ? q.args : q.args.slice(0, n * ARGS_PER_DECISION);
-      if (waiters === q.waiters) {
-        q.waiters = [];
-        q.args = [];
-      } else {
-        q.waiters = q.waiters.slice(n);
-        q.args = q.args.slice(n * ARGS_PER_DECISION);
-      }
+      const waiters = q.waiters.splice(0, n);
+      const args = batchArgs(q.profiles.splice(0, n), q.decisions.splice(0, n));
       q.inFlight++;
       this.send(shard, args).then(
         (replies) => {
           this.done(shard);
+          const now = replies[replies.length - 1] as Scalar;
           for (let i = 0; i < waiters.length; i++) {
             const reply = replies[i];
             const w = waiters[i] as Waiter;
-            if (Array.isArray(reply)) w.resolve(reply);
-            else
-              w.reject(new Error(`authorizeBatch answered ${replies.length} of ${waiters.length}`));
+            if (Array.isArray(reply) && replies.length === waiters.length + 1) {
+              reply.push(now);
+              w.resolve(reply);
+            } else {
+              w.reject(
+                new Error(`authorizeBatch answered ${replies.length - 1} of ${waiters.length}`),
+              );
+            }
           }
         },
         (error: unknown) => {
@@ -106,4 +124,22 @@ export class AuthorizeBatcher {
     q.inFlight--;
     if (q.waiters.length > 0) this.drain(shard);
   }
+}
+
+/** ARGV from ARGV[4]: the profile count, each distinct profile once, then the decisions. */
+function batchArgs(profiles: Profile[], decisions: DecisionArgs[]): Scalar[] {
+  const index = new Map<Profile, number>();
+  const out: Scalar[] = [0];
+  for (const p of profiles) {
+    if (!index.has(p)) {
+      index.set(p, index.size + 1);
+      for (const v of p) out.push(v);
+    }
+  }
+  out[0] = index.size;
+  for (let i = 0; i < decisions.length; i++) {
+    const d = decisions[i] as DecisionArgs;
+    out.push(d[0], index.get(profiles[i] as Profile) as number, d[1], d[2], d[3], d[4]);
+  }
+  return out;
 }

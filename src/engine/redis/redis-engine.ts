@@ -33,7 +33,7 @@ import {
   checkUpdate,
   checkUsage,
 } from '../validate.js';
-import { AuthorizeBatcher, type DecisionReply } from './authorize-batcher.js';
+import { AuthorizeBatcher, type DecisionArgs, type Profile } from './authorize-batcher.js';
 import {
   type RecoveryOptions,
   type RecoverySource,
@@ -105,6 +105,7 @@ export class RedisEngine implements Engine {
   private readonly keyCache: AgentKeyCache;
   private readonly recoverer: ShardRecoverer;
   private readonly batcher: AuthorizeBatcher;
+  private readonly profiles = new Map<string, Profile>();
   /** Allowed-role lists (cached per operation by the policy) packed as `|a|b|` for the script. */
   private readonly packedRoles = new WeakMap<readonly string[], string>();
 
@@ -299,25 +300,19 @@ export class RedisEngine implements Engine {
   async authorize(i: AuthorizeInput): Promise<AuthorizeResult> {
     checkAuthorize(i);
     const shard = this.keys(i.agentId).shard;
-    const args: Scalar[] = [
+    const profile = this.profileOf(i);
+    const decision: DecisionArgs = [
       i.agentId,
-      i.operation,
       i.estimatedTokens,
-      i.rates.inputMicrosPerMillion,
-      i.rates.outputMicrosPerMillion,
-      i.rates.model,
       this.rnd.nonce(),
-      i.leaseMs,
       i.requestId ?? '',
       i.keyDigest ?? '',
-      i.actor,
-      this.rolesArg(i.allowedRoles),
     ];
-    let d = await this.batcher.submit(shard, args);
+    let d = await this.batcher.submit(shard, profile, decision);
     if (d[0] === Code.SHARD_NOT_READY) {
       // Nothing was written: restore the shard, then decide once more.
       await this.recoverer.ensure(shard);
-      d = await this.batcher.submit(shard, args);
+      d = await this.batcher.submit(shard, profile, decision);
       if (d[0] === Code.SHARD_NOT_READY) throw notReady(shard);
     }
     const code = Number(d[0]);
@@ -341,8 +336,34 @@ export class RedisEngine implements Engine {
     };
   }
 
+  /**
+   * The profile of a decision (what the decisions of one operation share, sent
+   * once per batch): one array per distinct set of values, reused, so that the
+   * batcher can match them by identity.
+   */
+  private profileOf(i: AuthorizeInput): Profile {
+    const roles = this.rolesArg(i.allowedRoles);
+    const r = i.rates;
+    const key = `${i.operation}|${r.model}|${r.inputMicrosPerMillion}|${r.outputMicrosPerMillion}|${i.leaseMs}|${i.actor}|${roles}`;
+    let p = this.profiles.get(key);
+    if (p === undefined) {
+      if (this.profiles.size >= 10_000) this.profiles.clear();
+      p = [
+        i.operation,
+        r.model,
+        r.inputMicrosPerMillion,
+        r.outputMicrosPerMillion,
+        i.leaseMs,
+        i.actor,
+        roles,
+      ];
+      this.profiles.set(key, p);
+    }
+    return p;
+  }
+
   /** One script call for a shard's queued decisions (the batcher's sender). */
-  private readonly sendBatch = (shard: number, args: Scalar[]): Promise<DecisionReply[]> =>
+  private readonly sendBatch = (shard: number, args: Scalar[]): Promise<Scalar[]> =>
     storeErrors(
       this.scripts.run(
         'authorizeBatch',

@@ -31,8 +31,8 @@ export type ListReply = [string, number, string, Scalar[]][] | number;
 
 /** Replies whose shape is not ScriptReply (see the lua headers). */
 interface OtherReplies {
-  /** One array per decision (see the lua header). */
-  authorizeBatch: Scalar[][];
+  /** One array per decision, then the call's time (see the lua header). */
+  authorizeBatch: Scalar[];
   listAgents: ListReply;
   /** { code, nowMs } */
   beginRecovery: [number, number];
