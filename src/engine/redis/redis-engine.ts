@@ -63,6 +63,8 @@ export interface RedisEngineOptions {
   observer?: ScriptObserver;
   /** Most authorize decisions of one shard sent in one script call. Default 128. */
   maxBatch?: number;
+  /** Most authorize batches of one shard on the way at once. Default 2. */
+  maxInFlight?: number;
   /**
    * Recovery of a shard that lost its data (docs/recovery.md): where it is
    * restored from (the durable store) and where warnings go. Without a
@@ -116,7 +118,12 @@ export class RedisEngine implements Engine {
     this.ownsClient = opts.ownsClient ?? false;
     this.scripts = new Scripts(opts.client, opts.observer);
     this.keyCache = new AgentKeyCache(this.shards);
-    this.batcher = new AuthorizeBatcher(this.shards, this.sendBatch, opts.maxBatch);
+    this.batcher = new AuthorizeBatcher(
+      this.shards,
+      this.sendBatch,
+      opts.maxBatch,
+      opts.maxInFlight,
+    );
     this.recoverer = new ShardRecoverer(
       opts.client,
       this.scripts,
