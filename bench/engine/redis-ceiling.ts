@@ -79,7 +79,7 @@ export interface CeilingOptions {
   call: ScriptCall;
   /** Throws if one call's reply is not the path being measured. */
   check?: (reply: unknown) => void;
-  /** The script is a variant of the captured one (breakdown.ts). */
+  /** The script is a variant of the captured one. */
   anySha?: boolean;
 }
 

@@ -187,23 +187,27 @@ ${verdicts(r)
 
 ### How to read it
 
-- The machine drifts 1.3–1.9× between runs (shared, 2 cores): compare figures **within one
-  run**, not across runs. That is why ours and the peer alternate and the ratio is a median.
+- The machine drifts 1.3–3× between runs and between hours of one day (shared, 2 cores):
+  compare figures **within one run**, not across runs. That is why ours and the peer alternate and the ratio is a median.
 - With 2 cores, this Node process and Redis share the machine; the node CPU and Redis CPU
   columns give each side's cost per operation.
 - Per call, the peer does much less: RLF's \`consume\` is one small script on a string key
-  (redis.calls: ${r.calls.consume}) and returns two numbers. Our \`authorize\` is one script that reads the agent
-  hash and the day's spend, checks status, role, session and daily limits, holds the estimate
-  (reservation hash, lease zset, counters) and appends the decision to the audit outbox
-  (XADD) (redis.calls: ${r.calls.authorize}); it returns the reservation and the agent's full budget status,
-  which the library turns into the decision object.
+  (redis.calls: ${r.calls.consume}) and returns two numbers. Our \`authorize\` goes to Redis
+  coalesced: the decisions of one shard that arrive together are one \`authorizeBatch-1\` call
+  (each still atomic, in order). Per decision it reads the agent's packed state and the day's
+  spend, checks status, role, session and daily limits, holds the estimate (state and hold in
+  one HSET, lease zset) and emits the decision event; per call one TIME and one XADD
+  (redis.calls of a one-decision call: ${r.calls.authorize}). It returns the reservation and the
+  agent's full budget status, which the library turns into the decision object.
 - ${whereTimeGoes(r)}
 - \`tollgate/memory\` runs in this process on a fresh engine per figure (a full GC before
   each measurement). No drain runs, so every audit event and every open hold of the
   authorize-only loop stays on the heap: its figures include the GC of a growing heap.
 - The ceiling table is Redis alone (pipelined, ${CONFIG.redisBenchmark.c} connections); the
-  library's figures sit below it by the client-side cost per call. Where authorize's Redis
-  time goes, step by step: \`npx tsx bench/engine/breakdown.ts\`.
+  library's figures sit below it by the client-side cost per call; it runs one decision per
+  call, so it shows the lone-call cost, not the batched one. Redis-side instructions per
+  decision by batch size (deterministic, callgrind): \`npx tsx bench/engine/instructions.ts\`
+  ([performance](performance.md)).
 `;
 }
 
