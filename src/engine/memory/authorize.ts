@@ -17,7 +17,7 @@ const DENIAL_NAMES: Record<number, string> = {
 };
 
 /**
- * authorize-5.lua: may the agent do the operation, and does the estimate fit
+ * authorizeBatch-1.lua (one decision of it): may the agent do the operation, and does the estimate fit
  * every limit? If so, hold the estimate under a reservation with a lease.
  * Every outcome appends its decision event; request errors write nothing.
  */

@@ -16,7 +16,7 @@ export function emit(st: MemoryState, shard: number, fields: Record<string, stri
   (st.outbox[shard] as OutboxEntry[]).push({ shard, streamId: st.streamId(shard), fields });
 }
 
-/** authorize-5.lua decisionEvent. */
+/** authorizeBatch-1.lua decisionEvent. */
 export function decisionEvent(
   st: MemoryState,
   shard: number,
