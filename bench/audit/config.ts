@@ -19,6 +19,19 @@ export const CONFIG = {
   fillConcurrency: 512,
   /** drainShard run directly: this many shards drained at once (the worker's default concurrency). */
   drainConcurrency: 4,
+  /** The rate to beat (ceiling.ts): authorizeBatch calls by redis-benchmark. */
+  ceiling: {
+    redisBenchmark: '/usr/bin/redis-benchmark',
+    /** Decisions per call: a lone decision, what 512 callers over 16 shards make, the batcher's most. */
+    decisionsPerCall: [1, 32, 128],
+    /** Calls per figure: this many decisions in all (at least minCalls calls). */
+    decisionsPerRun: 200_000,
+    minCalls: 1_000,
+    /** One decision per call: bench/engine's settings (50 connections, 16 deep). */
+    single: { clients: 50, pipeline: 16 },
+    /** A batch is a long call (~1 ms): 16 connections, one call each in flight, keep Redis busy. */
+    batch: { clients: 16, pipeline: 1 },
+  },
   /** A drain run that has not finished after this long fails the bench. */
   drainTimeoutMs: 90_000,
   lag: {

@@ -39,8 +39,10 @@ export interface DrainRun {
   events: number;
   ms: number;
   perSec: number;
-  /** The fill before it: library checkPermission rate at CONFIG.fillConcurrency. */
+  /** The fill before it: library checkPermission rate at CONFIG.fillConcurrency (decisions = events /s). */
   fillPerSec: number;
+  /** Outbox entries the fill left (one per authorizeBatch call): events ÷ entries = decisions per call. */
+  entries: number;
   /** insertEvents statements (batches) the drains made, and the mean events in one. */
   batches: number;
   eventsPerBatch: number;
@@ -245,6 +247,7 @@ export async function drainRun(o: {
       ms,
       perSec: events / secs,
       fillPerSec: fill.perSec,
+      entries: queued,
       batches: timed.inserts,
       eventsPerBatch: timed.events / timed.inserts,
       insertsInFlight: timed.insertMs / ms,

@@ -1,8 +1,9 @@
 /**
  * npm run bench:audit — the audit drain: how fast the real drain code moves
  * decision events from the Redis outboxes into PostgreSQL and into PGlite
- * (drainShard directly, and the BullMQ worker), against the best rate at
- * which the authorize script can append them (measured in the same run), and
+ * (drainShard directly, and the BullMQ worker), against the most decision
+ * events per second the engine can append (authorizeBatch by redis-benchmark,
+ * 1, 32 and 128 decisions per call, measured in the same run), and
  * the lag of every event under a steady load of decisions with the worker
  * draining into PostgreSQL. Prints the tables and writes the `## bench/audit`
  * section of docs/BENCHMARKS.md. See that file for how to read the figures.
@@ -11,12 +12,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import type { CeilingResult } from '../engine/redis-ceiling.js';
 import { replaceSection } from '../lib/markdown-section.js';
 import { parseInfo, startBenchRedis } from '../lib/redis.js';
 import { machineInfo } from '../lib/system.js';
 import { fmt, fmtInt } from '../lib/table.js';
-import { authorizeCeiling } from './ceiling.js';
+import { authorizeCeiling, type Ceiling } from './ceiling.js';
 import { CONFIG } from './config.js';
 import { type DrainMode, type DrainRun, drainRun } from './drain.js';
 import { type Decider, setupDecider } from './fill.js';
@@ -50,7 +50,7 @@ function logDrain(r: DrainRun): void {
   log(
     `  ${r.store} ${r.mode}: ${fmtInt(r.events)} events in ${fmt(r.ms / 1000, 2)} s = ${fmtInt(r.perSec)}/s · ` +
       `${r.batches} inserts · node ${fmt(r.nodeUsPerEvent, 1)} µs/ev · redis ${fmt(r.redisUsPerEvent, 1)} µs/ev · ` +
-      `pg ${fmt(r.pgUsPerEvent, 1)} µs/ev · (fill: ${fmtInt(r.fillPerSec)} decisions/s)`,
+      `pg ${fmt(r.pgUsPerEvent, 1)} µs/ev · (fill: ${fmtInt(r.fillPerSec)} decisions/s, ${fmt(r.events / r.entries, 1)} per entry)`,
   );
   for (const p of r.problems) log(`    problem: ${p}`);
 }
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   let decider: Decider | undefined;
   let redisVersion = '?';
-  let ceiling: CeilingResult;
+  let ceiling: Ceiling;
   const drains: DrainRun[] = [];
   let lag: LagRun;
   try {
@@ -97,9 +97,10 @@ async function main(): Promise<void> {
     decider = await setupDecider(redis.url);
     log(`registered ${decider.agents.length} agents over ${decider.shards} shards`);
 
-    log('the authorize script by EVALSHA (redis-benchmark)');
-    ceiling = await authorizeCeiling(admin, redis.port, decider);
-    log(`  ${fmtInt(ceiling.requestsPerSec)} calls/s`);
+    log(
+      'the rate to beat: authorizeBatch-1 by EVALSHA (redis-benchmark), 1, 32 and 128 decisions per call',
+    );
+    ceiling = await authorizeCeiling(admin, redis.port, decider, log);
 
     log('drain throughput');
     for (const [kind, mode] of RUNS) {

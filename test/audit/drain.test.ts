@@ -313,6 +313,34 @@ describe('drainShard', () => {
     expect(await redis.xlen(outboxKey(shard))).toBe(0);
   });
 
+  it('a second drain of a shard by the same consumer in this process returns at once (busy)', async () => {
+    const agents = await register(uid('busy2'), 2);
+    await decide(agents, 200, 8);
+    const shard = shardOf(agents[0] as string, DEFAULT_SHARDS);
+    const inShard = (await shardEvents(redis, shard)).length;
+    // A store that holds the first drain's insert until the second drain has come and gone.
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const slow: AuditStore = Object.assign(Object.create(store) as AuditStore, {
+      insertEvents: async (events: readonly AuditEvent[]) => {
+        await held;
+        return store.insertEvents(events);
+      },
+    });
+    const first = drainShard({ redis, store: slow, shard, consumer: 'same' });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await drainShard({ redis, store, shard, consumer: 'same' });
+    expect(second).toMatchObject({ busy: true, more: true, read: 0, stored: 0 });
+    release();
+    const r = await first;
+    expect(r).toMatchObject({ stored: inShard, duplicates: 0 });
+    expect(r.busy).toBeUndefined();
+    // Done: the shard can be drained again.
+    expect((await drainShard({ redis, store, shard, consumer: 'same' })).busy).toBeUndefined();
+  });
+
   it('ackAndDelete removes exactly the given ids: an older pending entry is never dropped', async () => {
     const [agent] = (await register(uid('ids'), 1)) as [string];
     const shard = shardOf(agent, DEFAULT_SHARDS);

@@ -60,7 +60,7 @@ export interface AuditWorkerOptions {
   concurrency?: number;
   /** How often the tick looks for outboxes to drain. Default 200 ms. */
   everyMs?: number;
-  /** Entries per read, and events per insert, up to 1000. Default 1000. */
+  /** Events per insert (and about per read), up to 1000. Default 1000. */
   batch?: number;
   /** A drain yields after this long with entries left (the next tick goes on). Default 5 s. */
   maxDrainMs?: number;
@@ -247,6 +247,17 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
           error: d.error,
         }),
     });
+    if (r.busy) {
+      // This process is still running the shard's previous drain: its job lock lapsed (CPU starvation).
+      log(
+        'warn',
+        'drain of a shard already draining in this process skipped (its job lock lapsed)',
+        {
+          shard,
+        },
+      );
+      return r;
+    }
     stats.drains++;
     stats.stored += r.stored;
     stats.duplicates += r.duplicates;

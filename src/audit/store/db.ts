@@ -15,11 +15,28 @@ export interface Db {
     params?: readonly unknown[],
     name?: string,
   ): Promise<R[]>;
+  /**
+   * One statement with `$n` parameters that returns no rows (an INSERT);
+   * resolves to the number of rows it affected. `name` as for query().
+   */
+  command(text: string, params?: readonly unknown[], name?: string): Promise<number>;
   /** A script of several statements, no parameters (simple protocol): migrations. */
   exec(text: string): Promise<void>;
   /** Runs `fn` in BEGIN … COMMIT on one connection (ROLLBACK if it throws). No nesting. */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/**
+ * An array parameter whose element type is known (the statement casts it:
+ * `$n::<elementType>[]`). The pg Db sends it in PostgreSQL's binary array
+ * format (pg-binary.ts) when it can; PGlite gets the plain values.
+ */
+export class SqlArray {
+  constructor(
+    readonly elementType: string,
+    readonly values: readonly unknown[],
+  ) {}
 }
 
 /** Connection-level failures of the database: the store is down, not the request bad. */

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { type Db, mapDbError } from './db.js';
+import { type Db, mapDbError, SqlArray } from './db.js';
 import { migrated, SqlStore } from './sql-store.js';
 
 export const DEFAULT_PGLITE_DIR = './.tollgate/pglite';
@@ -12,19 +12,28 @@ export interface PGliteStoreOptions {
 
 type Queryable = PGlite | Transaction;
 
-async function run<R>(c: Queryable, text: string, params?: readonly unknown[]): Promise<R[]> {
+async function send<R>(c: Queryable, text: string, params?: readonly unknown[]) {
   try {
-    const r = await c.query<R>(text, params as unknown[] | undefined);
-    return r.rows;
+    const values = params?.map((p) => (p instanceof SqlArray ? p.values : p));
+    return await c.query<R>(text, values);
   } catch (e) {
     throw mapDbError(e);
   }
+}
+
+async function run<R>(c: Queryable, text: string, params?: readonly unknown[]): Promise<R[]> {
+  return (await send<R>(c, text, params)).rows;
+}
+
+async function command(c: Queryable, text: string, params?: readonly unknown[]): Promise<number> {
+  return (await send(c, text, params)).affectedRows ?? 0;
 }
 
 /** Db over one PGlite instance (one connection: its transaction() holds it exclusively). */
 export function pgliteDb(pg: PGlite): Db {
   const txDb = (tx: Transaction): Db => ({
     query: (text, params) => run(tx, text, params),
+    command: (text, params) => command(tx, text, params),
     exec: async (text) => {
       await tx.exec(text);
     },
@@ -33,6 +42,7 @@ export function pgliteDb(pg: PGlite): Db {
   });
   return {
     query: (text, params) => run(pg, text, params),
+    command: (text, params) => command(pg, text, params),
     exec: async (text) => {
       await pg.exec(text);
     },

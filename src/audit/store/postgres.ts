@@ -1,6 +1,7 @@
 import pg from 'pg';
-import { type Db, mapDbError } from './db.js';
+import { type Db, mapDbError, SqlArray } from './db.js';
 import { checkSchemaName } from './migrations.js';
+import { encodeBinaryArray, isBinaryElementType } from './pg-binary.js';
 import { migrated, SqlStore } from './sql-store.js';
 
 export interface PostgresStoreOptions {
@@ -42,8 +43,32 @@ export function arrayLiteral(a: readonly unknown[]): string | readonly unknown[]
   return `${out}}`;
 }
 
+/** A typed array in binary (or, if a value does not fit its type, as a literal: the server judges it). */
+function encodeArray(p: SqlArray): unknown {
+  const t = p.elementType;
+  return (
+    (isBinaryElementType(t) ? encodeBinaryArray(t, p.values) : undefined) ?? arrayLiteral(p.values)
+  );
+}
+
 function encode(params: readonly unknown[] | undefined): unknown[] | undefined {
-  return params?.map((p) => (Array.isArray(p) ? arrayLiteral(p) : p));
+  return params?.map((p) =>
+    p instanceof SqlArray ? encodeArray(p) : Array.isArray(p) ? arrayLiteral(p) : p,
+  );
+}
+
+async function send(
+  c: Queryable,
+  text: string,
+  params?: readonly unknown[],
+  name?: string,
+): Promise<pg.QueryResult> {
+  try {
+    const values = encode(params);
+    return await c.query(name === undefined ? { text, values } : { name, text, values });
+  } catch (e) {
+    throw mapDbError(e);
+  }
 }
 
 async function run<R>(
@@ -52,18 +77,22 @@ async function run<R>(
   params?: readonly unknown[],
   name?: string,
 ): Promise<R[]> {
-  try {
-    const values = encode(params);
-    const r = await c.query(name === undefined ? { text, values } : { name, text, values });
-    return r.rows as R[];
-  } catch (e) {
-    throw mapDbError(e);
-  }
+  return (await send(c, text, params, name)).rows as R[];
+}
+
+async function command(
+  c: Queryable,
+  text: string,
+  params?: readonly unknown[],
+  name?: string,
+): Promise<number> {
+  return (await send(c, text, params, name)).rowCount ?? 0;
 }
 
 function clientDb(c: pg.PoolClient): Db {
   return {
     query: (text, params, name) => run(c, text, params, name),
+    command: (text, params, name) => command(c, text, params, name),
     exec: async (text) => {
       await run(c, text);
     },
@@ -76,6 +105,7 @@ function clientDb(c: pg.PoolClient): Db {
 export function poolDb(pool: pg.Pool): Db {
   return {
     query: (text, params, name) => run(pool, text, params, name),
+    command: (text, params, name) => command(pool, text, params, name),
     exec: async (text) => {
       await run(pool, text);
     },

@@ -1,6 +1,6 @@
 import { TollgateError } from '../../errors.js';
 import type { AgentState, AuditEvent, EventType } from '../event.js';
-import type { Db } from './db.js';
+import { type Db, SqlArray } from './db.js';
 import type {
   AgentTotals,
   AuditFilter,
@@ -21,43 +21,58 @@ export const DEFAULT_PAGE = 100;
 /** See TOTALS. */
 export const SESSION_SKEW_MS = 10 * 60_000;
 
-type Col = readonly [name: string, sqlType: string, get: (e: AuditEvent) => unknown];
+type Col = readonly [name: string, sqlType: string];
+type Tuple<T, N extends number, A extends T[] = []> = A['length'] extends N
+  ? A
+  : Tuple<T, N, [...A, T]>;
 
-/** audit_events columns in insert order: name, the SQL array type it travels as, its value. */
+/** audit_events columns in insert order: name, the SQL array type it travels as (toColumns takes the values in this order). */
 const COLUMNS: readonly Col[] = [
-  ['event_id', 'uuid', (e) => e.event_id],
-  ['v', 'smallint', (e) => e.v],
-  ['at', 'bigint', (e) => e.at],
-  ['type', 'text', (e) => e.type],
-  ['agent_id', 'text', (e) => e.agent_id],
-  ['actor', 'text', (e) => e.actor],
-  ['session_id', 'text', (e) => e.session_id],
-  ['role', 'text', (e) => e.role],
-  ['operation', 'text', (e) => e.operation],
-  ['allowed', 'boolean', (e) => e.allowed],
-  ['error_code', 'text', (e) => e.error_code],
-  ['exceeded', 'text', (e) => e.exceeded],
-  ['estimated_tokens', 'bigint', (e) => e.estimated_tokens],
-  ['input_tokens', 'bigint', (e) => e.input_tokens],
-  ['output_tokens', 'bigint', (e) => e.output_tokens],
-  ['cost', 'bigint', (e) => e.cost],
-  ['model', 'text', (e) => e.model],
-  ['reservation_id', 'text', (e) => e.reservation_id],
-  ['request_id', 'text', (e) => e.request_id],
-  ['result', 'text', (e) => e.result],
-  ['session_utilization', 'double precision', (e) => e.session_utilization],
-  ['daily_utilization', 'double precision', (e) => e.daily_utilization],
-  ['tokens_used', 'bigint', (e) => e.tokens_used],
-  ['operations_blocked', 'bigint', (e) => e.operations_blocked],
-  ['session_started_at', 'bigint', (e) => e.session_started_at],
-  ['state', 'jsonb', (e) => (e.state === null ? null : JSON.stringify(e.state))],
+  ['event_id', 'uuid'],
+  ['v', 'smallint'],
+  ['at', 'bigint'],
+  ['type', 'text'],
+  ['agent_id', 'text'],
+  ['actor', 'text'],
+  ['session_id', 'text'],
+  ['role', 'text'],
+  ['operation', 'text'],
+  ['allowed', 'boolean'],
+  ['error_code', 'text'],
+  ['exceeded', 'text'],
+  ['estimated_tokens', 'bigint'],
+  ['input_tokens', 'bigint'],
+  ['output_tokens', 'bigint'],
+  ['cost', 'bigint'],
+  ['model', 'text'],
+  ['reservation_id', 'text'],
+  ['request_id', 'text'],
+  ['result', 'text'],
+  ['session_utilization', 'double precision'],
+  ['daily_utilization', 'double precision'],
+  ['tokens_used', 'bigint'],
+  ['operations_blocked', 'bigint'],
+  ['session_started_at', 'bigint'],
+  ['state', 'jsonb'],
 ];
 
-const NAMES = COLUMNS.map(([n]) => n).join(', ');
+/** The column names in insert order (for the test that toColumns follows it). */
+export const COLUMN_NAMES: readonly string[] = COLUMNS.map(([n]) => n);
+const NAMES = COLUMN_NAMES.join(', ');
+
+/**
+ * The batch's rows: one `unnest` per column array in the SELECT list, which
+ * PostgreSQL runs in lockstep, one value of each per row (all arrays have the
+ * batch's length). Not `FROM unnest($1, $2, …)`: that form materializes each
+ * column in a tuplestore of its own before zipping them, about three times
+ * the cost per row (8 µs against 2.6 µs of the server's CPU per event on the
+ * development machine, for 26 columns).
+ */
+const UNNEST = COLUMNS.map(([n, t], i) => `unnest($${i + 1}::${t}[]) AS ${n}`).join(', ');
 
 /**
  * insertEvents, one statement: the batch arrives as one array per column,
- * `unnest` turns them into rows, the INSERT keeps the new ones (ON CONFLICT
+ * `unnest` turns them into rows (UNNEST; `ord` numbers them, 1, 2, …), the INSERT keeps the new ones (ON CONFLICT
  * DO NOTHING) and RETURNs their ids, and two more data-modifying CTEs project
  * exactly those rows into `agents` and `session_summaries`. One statement is
  * one transaction: the ledger and its projections can never disagree.
@@ -70,8 +85,7 @@ const NAMES = COLUMNS.map(([n]) => n).join(', ');
  */
 export const INSERT_EVENTS = `
 WITH input AS (
-  SELECT * FROM unnest(${COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
-    WITH ORDINALITY AS t(${NAMES}, ord)
+  SELECT ${UNNEST}, generate_series(1, cardinality($1::uuid[])) AS ord
 ),
 ins AS (
   INSERT INTO audit_events (${NAMES})
@@ -115,25 +129,107 @@ sessions_up AS (
 )
 SELECT count(*)::int AS inserted FROM ins`;
 
-/** The batch as one array per column (same order as COLUMNS); duplicate ids in the batch dropped. */
+/**
+ * insertEvents for a batch with nothing to project (no event carries an
+ * agent's state, none is session_ended: the projections of INSERT_EVENTS
+ * would select no row): the INSERT alone, its count of new rows from the
+ * command tag. The common case (decisions, settles, usage); PostgreSQL spends
+ * about a fifth less per event on it than on INSERT_EVENTS, whose CTEs keep
+ * the input and the inserted ids for the projections.
+ */
+export const INSERT_EVENTS_ONLY = `
+INSERT INTO audit_events (${NAMES})
+SELECT ${UNNEST}
+ON CONFLICT (event_id) DO NOTHING`;
+
+/**
+ * The batch as one array per column (same order as COLUMNS, whose getters it
+ * inlines: one pass, no call per value); duplicate ids in the batch dropped.
+ */
 export function toColumns(events: readonly AuditEvent[]): unknown[][] {
-  const cols = COLUMNS.map((): unknown[] => []);
+  const n = events.length;
+  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 26>;
+  const [
+    c0,
+    c1,
+    c2,
+    c3,
+    c4,
+    c5,
+    c6,
+    c7,
+    c8,
+    c9,
+    c10,
+    c11,
+    c12,
+    c13,
+    c14,
+    c15,
+    c16,
+    c17,
+    c18,
+    c19,
+    c20,
+    c21,
+    c22,
+    c23,
+    c24,
+    c25,
+  ] = cols;
   const seen = new Set<string>();
-  for (const e of events) {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const e = events[i] as AuditEvent;
     if (seen.has(e.event_id)) continue;
     seen.add(e.event_id);
-    for (let j = 0; j < COLUMNS.length; j++) {
-      (cols[j] as unknown[]).push((COLUMNS[j] as Col)[2](e));
-    }
+    c0[m] = e.event_id;
+    c1[m] = e.v;
+    c2[m] = e.at;
+    c3[m] = e.type;
+    c4[m] = e.agent_id;
+    c5[m] = e.actor;
+    c6[m] = e.session_id;
+    c7[m] = e.role;
+    c8[m] = e.operation;
+    c9[m] = e.allowed;
+    c10[m] = e.error_code;
+    c11[m] = e.exceeded;
+    c12[m] = e.estimated_tokens;
+    c13[m] = e.input_tokens;
+    c14[m] = e.output_tokens;
+    c15[m] = e.cost;
+    c16[m] = e.model;
+    c17[m] = e.reservation_id;
+    c18[m] = e.request_id;
+    c19[m] = e.result;
+    c20[m] = e.session_utilization;
+    c21[m] = e.daily_utilization;
+    c22[m] = e.tokens_used;
+    c23[m] = e.operations_blocked;
+    c24[m] = e.session_started_at;
+    c25[m] = e.state === null ? null : JSON.stringify(e.state);
+    m++;
   }
+  if (m < n) for (const col of cols) col.length = m;
   return cols;
+}
+
+/** Whether any event of the batch feeds a projection (the registry or the session log). */
+function projects(events: readonly AuditEvent[]): boolean {
+  for (const e of events) if (e.state !== null || e.type === 'session_ended') return true;
+  return false;
 }
 
 export async function insertEvents(db: Db, events: readonly AuditEvent[]): Promise<number> {
   if (events.length === 0) return 0;
+  const params = toColumns(events).map((values, j) => new SqlArray((COLUMNS[j] as Col)[1], values));
+  if (!projects(events)) {
+    return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v1');
+  }
   const rows = await db.query<{ inserted: number }>(
     INSERT_EVENTS,
-    toColumns(events),
+    params,
     'tollgate_insert_events_v1',
   );
   return Number(rows[0]?.inserted ?? 0);

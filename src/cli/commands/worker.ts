@@ -25,7 +25,7 @@ Options (each also an environment variable):
   --data-dir <dir>              TOLLGATE_DATA_DIR: PGlite's folder is <dir>/pglite (default ./.tollgate)
   --concurrency <n>             drains run at once by this process (default 4)
   --every-ms <ms>               how often outboxes are checked (default 200)
-  --batch <n>                   entries per read, events per insert, up to 1000 (default 1000)
+  --batch <n>                   events per insert (at most 1000), and about that many per read (default 1000)
   --lock-ms <ms>                a drain whose worker is silent this long is handed on (default 10000)
   --max-backoff-ms <ms>         longest wait between retries while the store is down (default 10000)
   -h, --help                    this text`;
