@@ -442,6 +442,9 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       const second = spawnCli(args, { ...env, REDIS_URL: server.url });
       await waitOutput(second, /audit worker ready/);
       await until('the backlog to drain', async () => (await backlog(redis)).backlog === 0, 40_000);
+      // The killed worker's job is handed on by BullMQ's stalled check, which may come after
+      // the backlog is gone (the other drains claim its entries): wait for it before stopping.
+      if (atKill.pending > 0) await waitOutput(second, /audit drain stalled/, 30_000);
       second.proc.kill('SIGTERM');
       expect(await second.exited).toBe(0);
       const stopped = /audit worker stopped: (\{.*\})/.exec(second.output())?.[1];
