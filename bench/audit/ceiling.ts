@@ -22,17 +22,16 @@
  * reservations (nonces) are written again and again: the cost of a decision
  * is the same.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { agentKeys } from '../../src/engine/keys.js';
 import { EVENT_FIELD } from '../../src/engine/outbox-format.js';
-import { captureScriptCall, type ScriptCall } from '../engine/redis-ceiling.js';
-import { commandStats, redisCpuSeconds } from '../lib/redis.js';
+import {
+  captureScriptCall,
+  redisBenchmarkEvalsha,
+  type ScriptCall,
+} from '../engine/redis-ceiling.js';
 import { CONFIG } from './config.js';
 import { type Decider, trimOutboxes } from './fill.js';
-
-const execFileAsync = promisify(execFile);
 
 export interface CeilingFigure {
   /** Decisions in one authorizeBatch call (= events in its outbox entry). */
@@ -142,29 +141,15 @@ async function runOne(
   const clients = single ? c.single.clients : c.batch.clients;
   const pipeline = single ? c.single.pipeline : c.batch.pipeline;
   const calls = Math.max(c.minCalls, Math.round(c.decisionsPerRun / decisions));
-  const args = [
-    ...['-h', '127.0.0.1', '-p', String(port)],
-    ...['-n', String(calls), '-c', String(clients), '-P', String(pipeline), '-q'],
-    ...['EVALSHA', call.sha, String(call.numKeys), ...call.keysAndArgs],
-  ];
-  await admin.config('RESETSTAT');
-  const cpu0 = await redisCpuSeconds(admin);
-  const { stdout, stderr } = await execFileAsync(c.redisBenchmark, args, {
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 300_000,
+  const { args, rps, stats, cpu } = await redisBenchmarkEvalsha(admin, port, {
+    path: c.redisBenchmark,
+    sha: call.sha,
+    call,
+    calls,
+    clients,
+    pipeline,
+    timeoutMs: 300_000,
   });
-  const cpu = (await redisCpuSeconds(admin)) - cpu0;
-  const stats = (await commandStats(admin)).get('evalsha');
-  const text = `${stdout}\n${stderr}`;
-  const rps = Number([...text.matchAll(/([\d.]+) requests per second/g)].at(-1)?.[1]);
-  if (!Number.isFinite(rps) || rps <= 0) {
-    throw new Error(`could not read requests/s from redis-benchmark:\n${text.slice(-2000)}`);
-  }
-  if (stats === undefined || stats.calls < calls) {
-    throw new Error(`redis-benchmark ran ${stats?.calls ?? 0} EVALSHA of ${calls}`);
-  }
-  const errors = (await admin.info('errorstats')).match(/errorstat_\w+:count=\d+/g);
-  if (errors) throw new Error(`redis-benchmark calls failed: ${errors.join(', ')}`);
   await check('after the run');
   const shown = args
     .slice(4, 11)

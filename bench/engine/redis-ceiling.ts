@@ -83,6 +83,50 @@ export interface CeilingOptions {
   anySha?: boolean;
 }
 
+export interface EvalshaRun {
+  /** redis-benchmark's path. */
+  path: string;
+  sha: string;
+  call: ScriptCall;
+  calls: number;
+  clients: number;
+  pipeline: number;
+  timeoutMs: number;
+}
+
+/**
+ * Runs redis-benchmark repeating one EVALSHA and reads what it did: requests/s
+ * from its output, the server's EVALSHA stats and CPU over the run. Throws if
+ * fewer calls ran than asked or any call failed (INFO errorstats).
+ */
+export async function redisBenchmarkEvalsha(admin: Redis, port: number, r: EvalshaRun) {
+  const args = [
+    ...['-h', '127.0.0.1', '-p', String(port)],
+    ...['-n', String(r.calls), '-c', String(r.clients), '-P', String(r.pipeline), '-q'],
+    ...['EVALSHA', r.sha, String(r.call.numKeys), ...r.call.keysAndArgs],
+  ];
+  await admin.config('RESETSTAT');
+  const cpu0 = await redisCpuSeconds(admin);
+  const { stdout, stderr } = await execFileAsync(r.path, args, {
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: r.timeoutMs,
+  });
+  const cpu = (await redisCpuSeconds(admin)) - cpu0;
+  const stats = (await commandStats(admin)).get('evalsha');
+  const text = `${stdout}\n${stderr}`;
+  const rps = Number([...text.matchAll(/([\d.]+) requests per second/g)].at(-1)?.[1]);
+  if (!Number.isFinite(rps) || rps <= 0) {
+    throw new Error(`could not read requests/s from redis-benchmark:\n${text.slice(-2000)}`);
+  }
+  if (stats === undefined || stats.calls < r.calls) {
+    throw new Error(`redis-benchmark ran ${stats?.calls ?? 0} EVALSHA of ${r.calls}:\n${text}`);
+  }
+  // A script error (NOSCRIPT, a runtime error) would show up here.
+  const errors = (await admin.info('errorstats')).match(/errorstat_\w+:count=\d+/g);
+  if (errors) throw new Error(`redis-benchmark calls failed: ${errors.join(', ')}`);
+  return { args, rps, stats, cpu };
+}
+
 /** SCRIPT LOADs the script, checks one call, runs redis-benchmark with EVALSHA. */
 export async function runCeiling(
   admin: Redis,
@@ -98,30 +142,15 @@ export async function runCeiling(
   const reply = await admin.evalsha(sha, o.call.numKeys, ...o.call.keysAndArgs);
   o.check?.(reply);
   const rb = CONFIG.redisBenchmark;
-  const args = [
-    ...['-h', '127.0.0.1', '-p', String(port)],
-    ...['-n', String(rb.n), '-c', String(rb.c), '-P', String(rb.P), '-q'],
-    ...['EVALSHA', sha, String(o.call.numKeys), ...o.call.keysAndArgs],
-  ];
-  await admin.config('RESETSTAT');
-  const cpu0 = await redisCpuSeconds(admin);
-  const { stdout, stderr } = await execFileAsync(rb.path, args, {
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 120_000,
+  const { args, rps, stats, cpu } = await redisBenchmarkEvalsha(admin, port, {
+    path: rb.path,
+    sha,
+    call: o.call,
+    calls: rb.n,
+    clients: rb.c,
+    pipeline: rb.P,
+    timeoutMs: 120_000,
   });
-  const cpu = (await redisCpuSeconds(admin)) - cpu0;
-  const stats = (await commandStats(admin)).get('evalsha');
-  const text = `${stdout}\n${stderr}`;
-  const rps = Number([...text.matchAll(/([\d.]+) requests per second/g)].at(-1)?.[1]);
-  if (!Number.isFinite(rps) || rps <= 0) {
-    throw new Error(`could not read requests/s from redis-benchmark:\n${text.slice(-2000)}`);
-  }
-  if (stats === undefined || stats.calls < rb.n) {
-    throw new Error(`redis-benchmark ran ${stats?.calls ?? 0} EVALSHA of ${rb.n}:\n${text}`);
-  }
-  // A script error (NOSCRIPT, a runtime error) would show up here.
-  const errors = (await admin.info('errorstats')).match(/errorstat_\w+:count=\d+/g);
-  if (errors) throw new Error(`redis-benchmark calls failed: ${errors.join(', ')}`);
   const shown = args.slice(2).map((a) => (a === '' ? "''" : /[|{}]/.test(a) ? `'${a}'` : a));
   return {
     label: o.label,
