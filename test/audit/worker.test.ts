@@ -17,6 +17,8 @@ import {
   type AuditWorkerOptions,
   deadLetterKey,
   outboxLag,
+  QUEUE_NAME,
+  QUEUE_PREFIX,
   type RedisClient,
   startAuditWorker,
 } from '../../src/audit/drain/index.js';
@@ -385,6 +387,17 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv): Child {
   return { proc, output: () => out, exited };
 }
 
+/** Drain jobs in BullMQ's active list whose lock is still held. */
+async function lockedDrainJobs(r: Redis): Promise<string[]> {
+  const base = `${QUEUE_PREFIX}:${QUEUE_NAME}:`;
+  const active = await r.lrange(`${base}active`, 0, -1);
+  const locked: string[] = [];
+  for (const id of active) {
+    if (id.startsWith('drain-') && (await r.exists(`${base}${id}:lock`)) === 1) locked.push(id);
+  }
+  return locked;
+}
+
 async function waitOutput(c: Child, re: RegExp, timeoutMs = 30_000): Promise<void> {
   await until(
     `${re} in the output`,
@@ -435,6 +448,11 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       });
       first.proc.kill('SIGKILL');
       expect(await first.exited).toBeNull();
+      // The drain jobs the killed worker held under a live lock: BullMQ's stalled check must hand
+      // these on. (A drain can also run on after its lock lapsed, its process starved of CPU:
+      // BullMQ has already handed that job on, but the drain's pending entries are still there,
+      // to be claimed by the next drain of the shard.)
+      const lockedAtKill = await lockedDrainJobs(redis);
       const atKill = await backlog(redis);
       expect(atKill.backlog).toBeGreaterThan(0); // killed mid-drain
       const eventsAtKill = await outboxEventCount(redis);
@@ -442,17 +460,24 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
       const second = spawnCli(args, { ...env, REDIS_URL: server.url });
       await waitOutput(second, /audit worker ready/);
       await until('the backlog to drain', async () => (await backlog(redis)).backlog === 0, 40_000);
-      // The killed worker's job is handed on by BullMQ's stalled check, which may come after
-      // the backlog is gone (the other drains claim its entries): wait for it before stopping.
-      if (atKill.pending > 0) await waitOutput(second, /audit drain stalled/, 30_000);
+      // The killed worker's locked jobs are handed on by BullMQ's stalled check, which may come
+      // after the backlog is gone (the other drains claim its entries): wait for it before stopping.
+      await until(
+        `${lockedAtKill.length} stalled drain(s) handed on`,
+        async () =>
+          (second.output().match(/audit drain stalled/g) ?? []).length >= lockedAtKill.length,
+        30_000,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\n${second.output()}\n--- killed worker:\n${first.output()}`);
+      });
       second.proc.kill('SIGTERM');
       expect(await second.exited).toBe(0);
       const stopped = /audit worker stopped: (\{.*\})/.exec(second.output())?.[1];
       const stats = JSON.parse(stopped ?? '{}') as Partial<Record<string, number>>;
       // What the killed worker had read but not acknowledged was claimed by the new one,
-      // and its job handed on by BullMQ's stalled check.
+      // and its locked jobs handed on by BullMQ's stalled check.
       expect(stats.claimed ?? 0).toBeGreaterThanOrEqual(atKill.pending);
-      if (atKill.pending > 0) expect(stats.stalled ?? 0).toBeGreaterThan(0);
+      expect(stats.stalled ?? 0).toBeGreaterThanOrEqual(lockedAtKill.length);
       // Everything left at the kill went through the new worker: new rows, or rows the
       // killed one had committed without acknowledging (stored once, counted as duplicates).
       expect((stats.stored ?? 0) + (stats.duplicates ?? 0)).toBe(eventsAtKill);
