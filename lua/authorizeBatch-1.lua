@@ -36,13 +36,18 @@
   ARGV[j+4]  requestId  string ('' = none)
   ARGV[j+5]  keyDigest  string hex sha-256 of the caller's agent key ('' = not an agent key)
 
-  Returns { d1, d2, … }, one array per decision, numbers as integers:
-    { code }                                                    (codes 1, 6, 7, 14)
-    { code, resId, leaseEndMs, holdCostMicros, <status tuple> } (codes 0, 8; and
-                                       2-5 with resId '' and 0, 0)
-  where <status tuple> is role, status, sid, s_start, s_used, s_res, s_limit,
-  s_cost, dayCost, c_res, d_limit, blocked (src/engine/redis/replies.ts); the
-  call's time, nowMs, is the last element of the reply: { d1, d2, …, nowMs }.
+  Returns one flat array, { d1…, d2…, …, nowMs }: each decision's values in
+  turn, numbers as integers:
+    code                                         (codes 1, 6, 7, 14: 1 value)
+    code, state, holdCostMicros                  (code 0: allowed, a new hold;
+                                                  2-5: denied, holdCost 0)
+    code, state, holdCostMicros, nonce, leaseEndMs, dayCostMicros
+                                                 (code 8: the hold of an earlier
+                                                  call with this request_id)
+  where state is the agent's packed state after the decision (field `s`, see
+  includes/agent.lua: its copy of the day's spend is of today for codes 0 and
+  2-5; for code 8 the reply's dayCostMicros is). The reservation id of code 0
+  is <agentId>.<nonce> (ARGV), its lease ends at nowMs + leaseMs (profile).
   Codes: 0 allowed, 1 AGENT_NOT_FOUND, 2 AGENT_SUSPENDED, 3 RBAC_DENIED,
          4 BUDGET_EXCEEDED session, 5 BUDGET_EXCEEDED daily, 6 UNAUTHENTICATED,
          7 IDEMPOTENCY_CONFLICT, 8 allowed (replay of request_id: nothing new held),
@@ -64,30 +69,40 @@ local tail, maxFree = ARGV[2], tonumber(ARGV[3])
 local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
 local DENIALS = { 'AGENT_NOT_FOUND', 'AGENT_SUSPENDED', 'RBAC_DENIED', 'BUDGET_EXCEEDED', 'BUDGET_EXCEEDED' }
 
+-- Keyed by the profile number as ARGV gives it ('1', '2', …): no text-to-number per decision.
 local profiles = {}
 local nProfiles = tonumber(ARGV[4])
 for k = 1, nProfiles do
   local p = 5 + 7 * (k - 1)
   local inRate, outRate = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
-  profiles[k] = { op = ARGV[p], model = ARGV[p + 1], inRate = ARGV[p + 2], outRate = ARGV[p + 3],
-    rate = math.max(inRate, outRate), leaseMs = tonumber(ARGV[p + 4]), actor = ARGV[p + 5],
-    roles = ARGV[p + 6] }
+  local leaseEnd = now + tonumber(ARGV[p + 4])
+  profiles[tostring(k)] = { op = ARGV[p], model = ARGV[p + 1], inRate = ARGV[p + 2], outRate = ARGV[p + 3],
+    rate = math.max(inRate, outRate), leaseEnd = leaseEnd, leaseEndText = tostring(leaseEnd),
+    actor = ARGV[p + 5], roles = ARGV[p + 6] }
 end
 local firstDecision = 5 + 7 * nProfiles
 
--- The reply of one decision: { code, resId, leaseEndMs, holdCostMicros, <status tuple> }.
--- Numbers stay Lua numbers (Redis sends them as integers: no text conversion here).
-local function reply(code, resId, leaseEnd, holdCost, a, cUsed)
-  return { code, resId, leaseEnd, holdCost, a.role, a.status, a.sid, a.s_start, a.s_used, a.s_res,
-    a.s_limit, a.s_cost, cUsed, a.c_res, a.d_limit, a.blocked }
+-- The reply: one flat array (a table per decision would cost Redis a table walk
+-- each), each decision's values in turn (see the header). The agent's state
+-- goes back as the packed text stored (one value, not twelve to convert).
+local out, nOut = {}, 0
+local function short(code)
+  nOut = nOut + 1
+  out[nOut] = code
+end
+local function reply(code, state, holdCost)
+  local k = nOut
+  out[k + 1], out[k + 2], out[k + 3] = code, state, holdCost
+  nOut = k + 3
 end
 
 -- Values that are already text (ARGV) go into the event as they are.
--- (One concatenation, no table: this runs once per decision.)
+-- (One concatenation, head included, no table: this runs once per decision.)
 local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, resId, costText)
   local sid, role, su, du = '', '', '', ''
   if a then sid, role, su, du = a.sid, a.role, pct(a.s_used, a.s_limit), pct(cUsed, a.d_limit) end
-  emitText(now, tail, 'type\31decision\31agent_id\31' .. agentId .. '\31session_id\31' .. sid
+  local head, n, at = eventHead(now, tail)
+  pushEvent(head .. n .. at .. 'type\31decision\31agent_id\31' .. agentId .. '\31session_id\31' .. sid
     .. '\31role\31' .. role .. '\31operation\31' .. pr.op .. '\31allowed\31' .. allowed
     .. '\31error_code\31' .. code .. '\31exceeded\31' .. exceeded .. '\31estimated_tokens\31'
     .. ARGV[j + 2] .. '\31cost\31' .. costText .. '\31model\31' .. pr.model
@@ -96,20 +111,23 @@ local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, 
     .. '\31actor\31' .. pr.actor)
 end
 
+-- One table for the agent state of every decision (filled by loadAgent).
+local agentTable = {}
+
 local function decide(j)
   local agentId, nonce, requestId, digest = ARGV[j], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5]
-  local pr = profiles[tonumber(ARGV[j + 1])]
+  local pr = profiles[ARGV[j + 1]]
   local estimate = tonumber(ARGV[j + 2])
   local agentKey = shardPrefix .. agentId
   local holdCost = costMicros(estimate, pr.rate, 0, 0)
 
-  local a = loadAgent(agentKey)
+  local a = loadAgent(agentKey, agentTable)
   if not a then
-    if not shardReady(outbox) then return { 14 } end
+    if not shardReady(outbox) then return short(14) end
     decisionEvent(j, pr, agentId, nil, '0', 'AGENT_NOT_FOUND', '', 0, '', '0')
-    return { 1 }
+    return short(1)
   end
-  if digest ~= '' and a.digest ~= digest then return { 6 } end
+  if digest ~= '' and a.digest ~= digest then return short(6) end
 
   local fingerprint
   if requestId ~= '' then
@@ -120,16 +138,21 @@ local function decide(j)
       -- A request id whose hold is gone (its agent was deleted) is decided afresh.
       if rcall('HEXISTS', agentKey, 'h:' .. priorNonce) == 1
         or rcall('EXISTS', agentKey .. ':res:' .. priorNonce) == 1 then
-        if priorFp ~= fingerprint then return { 7 } end
-        return reply(8, agentId .. '.' .. priorNonce, tonumber(exp), holdCost, a,
-          dayCost(agentKey, now))
+        if priorFp ~= fingerprint then return short(7) end
+        local state = a.raw
+        if string.byte(state, 1) ~= 2 then state = saveAgent(agentKey, a) end -- earlier format
+        reply(8, state, holdCost)
+        local k = nOut
+        out[k + 1], out[k + 2], out[k + 3] = priorNonce, tonumber(exp), dayCostOf(agentKey, a, now)
+        nOut = k + 3
+        return
       end
     end
   end
 
   local leasesKey = agentKey .. ':leases'
   freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
-  local cUsed = dayCost(agentKey, now)
+  local cUsed = dayCostOf(agentKey, a, now)
 
   local code, exceeded = 0, ''
   if a.status ~= 'active' then
@@ -144,32 +167,31 @@ local function decide(j)
 
   if code ~= 0 then
     a.blocked = a.blocked + 1
-    saveAgent(agentKey, a)
+    local state = saveAgent(agentKey, a)
     decisionEvent(j, pr, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '0')
-    return reply(code, '', 0, 0, a, cUsed)
+    return reply(code, state, 0)
   end
 
-  local leaseEnd = now + pr.leaseMs
+  local leaseEnd = pr.leaseEnd
   local costText = tostring(holdCost)
   local resId = agentId .. '.' .. nonce
   a.s_res = a.s_res + estimate
   a.c_res = a.c_res + holdCost
   if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
-  saveAgent(agentKey, a, 'h:' .. nonce, cmsgpack.pack(a.sid, ARGV[j + 2], holdCost, pr.inRate,
-    pr.outRate, pr.op, pr.model, leaseEnd, requestId))
-  rcall('ZADD', leasesKey, leaseEnd, nonce)
+  local state = saveAgent(agentKey, a, 'h:' .. nonce, packHold(a.sid, ARGV[j + 2], costText, pr.inRate,
+    pr.outRate, pr.op, pr.model, pr.leaseEndText, requestId))
+  rcall('ZADD', leasesKey, pr.leaseEndText, nonce)
   if requestId ~= '' then
-    rcall('SET', agentKey .. ':req:' .. requestId, leaseEnd .. '|' .. nonce .. '|' .. fingerprint,
+    rcall('SET', agentKey .. ':req:' .. requestId, pr.leaseEndText .. '|' .. nonce .. '|' .. fingerprint,
       'PX', 3600000)
   end
   decisionEvent(j, pr, agentId, a, '1', '', '', cUsed, resId, costText)
-  return reply(0, resId, leaseEnd, holdCost, a, cUsed)
+  return reply(0, state, holdCost)
 end
 
-local out = {}
 for j = firstDecision, #ARGV, 6 do
-  out[#out + 1] = decide(j)
+  decide(j)
 end
-out[#out + 1] = now
+out[nOut + 1] = now
 flushEvents(outbox)
 return out

@@ -36,4 +36,4 @@ rcall('DEL', agentKey, leasesKey)
 rcall('SREM', index, ARGV[2])
 emit(now, ARGV[3], fields)
 flushEvents(outbox)
-return { 0, {}, statusOf(a, dayCost(agentKey, now), now) }
+return { 0, {}, statusOf(a, dayCostOf(agentKey, a, now), now) }

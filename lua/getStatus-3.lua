@@ -32,4 +32,4 @@ if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 freeExpired(agentKey, leasesKey, a, ARGV[2], now, tonumber(ARGV[4]), ARGV[3])
 if a.dirty then saveAgent(agentKey, a) end
 flushEvents(outbox)
-return { 0, { a.digest }, statusOf(a, dayCost(agentKey, now), now) }
+return { 0, { a.digest }, statusOf(a, dayCostOf(agentKey, a, now), now) }

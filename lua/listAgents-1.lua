@@ -24,7 +24,7 @@ for i = 1, #ids do
   local a = loadAgent(key)
   if a then
     local x = rcall('HMGET', key, 'created', 'meta')
-    out[#out + 1] = { ids[i], tonumber(x[1]), x[2], statusOf(a, dayCost(key, now), now) }
+    out[#out + 1] = { ids[i], tonumber(x[1]), x[2], statusOf(a, dayCostOf(key, a, now), now) }
   end
 end
 return out

@@ -50,8 +50,8 @@ freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[13]), tail)
 local cost = costMicros(inTokens, tonumber(ARGV[6]), outTokens, tonumber(ARGV[7]))
 a.s_used = a.s_used + inTokens + outTokens
 a.s_cost = a.s_cost + cost
+local cUsed = chargeDay(agentKey, a, now, offsetMs, cost)
 saveAgent(agentKey, a)
-local cUsed = chargeDay(agentKey, now, offsetMs, cost)
 emit(now, tail, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
   'role', a.role, 'operation', ARGV[3], 'input_tokens', inTokens, 'output_tokens', outTokens,
   'cost', cost, 'model', ARGV[8], 'result', ARGV[9],

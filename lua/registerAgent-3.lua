@@ -43,4 +43,4 @@ rcall('SADD', index, agentId)
 emit(now, ARGV[9], stateFields(agentKey, a,
   { 'type', 'agent_registered', 'agent_id', agentId, 'actor', ARGV[10] }))
 flushEvents(outbox)
-return { 0, { now, ARGV[7] }, statusOf(a, dayCost(agentKey, now), now) }
+return { 0, { now, ARGV[7] }, statusOf(a, dayCostOf(agentKey, a, now), now) }

@@ -66,4 +66,4 @@ else
 end
 if a.dirty then saveAgent(agentKey, a) end
 flushEvents(outbox)
-return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }
+return { code, { resId, 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }

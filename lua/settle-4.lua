@@ -60,14 +60,14 @@ freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[14]), tail)
 local function unchanged(code, resId)
   if a.dirty then saveAgent(agentKey, a) end
   flushEvents(outbox)
-  return { code, { resId, 0 }, statusOf(a, dayCost(agentKey, now), now) }
+  return { code, { resId, 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
 end
 
 if nonce == '' then
   local ids = rcall('ZRANGE', leasesKey, 0, 63)
   for i = 1, #ids do
     local v = rcall('HGET', agentKey, 'h:' .. ids[i])
-    if v and select(6, cmsgpack.unpack(v)) == operation then
+    if v and select(6, unpackHold(v)) == operation then
       nonce = ids[i]
       break
     end
@@ -95,8 +95,8 @@ if h[2] == a.sid then
   a.s_used = a.s_used + inTokens + outTokens
   a.s_cost = a.s_cost + cost
 end
+local cUsed = chargeDay(agentKey, a, now, offsetMs, cost)
 saveAgent(agentKey, a)
-local cUsed = chargeDay(agentKey, now, offsetMs, cost)
 if wasOpen then
   closeHold(agentKey, nonce, h, 'done', 'in', inTokens, 'out', outTokens, 'charged', cost,
     'result', ARGV[10])

@@ -41,7 +41,7 @@ if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
 if ARGV[4] ~= '' and ARGV[4] ~= a.sid then return { 12, {}, {} } end
 
 freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[7]), tail)
-local cUsed = dayCost(agentKey, now)
+local cUsed = dayCostOf(agentKey, a, now)
 local ended = { a.sid, a.s_start, a.s_used, a.s_cost, a.blocked, cUsed }
 emit(now, tail, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.sid,
   'role', a.role, 'input_tokens', '', 'output_tokens', '', 'tokens_used', a.s_used,

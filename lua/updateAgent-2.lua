@@ -59,4 +59,4 @@ emit(now, ARGV[4], stateFields(agentKey, a,
   { 'type', ARGV[3], 'agent_id', ARGV[2], 'actor', ARGV[5] }))
 flushEvents(outbox)
 local x = rcall('HMGET', agentKey, 'created', 'meta')
-return { 0, { tonumber(x[1]), x[2] }, statusOf(a, dayCost(agentKey, now), now) }
+return { 0, { tonumber(x[1]), x[2] }, statusOf(a, dayCostOf(agentKey, a, now), now) }

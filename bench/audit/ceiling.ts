@@ -25,6 +25,8 @@
 import type { Redis } from 'ioredis';
 import { agentKeys } from '../../src/engine/keys.js';
 import { EVENT_FIELD } from '../../src/engine/outbox-format.js';
+import { splitReplies } from '../../src/engine/redis/index.js';
+import type { Scalar } from '../../src/engine/redis/scripts.js';
 import {
   captureScriptCall,
   redisBenchmarkEvalsha,
@@ -123,9 +125,9 @@ async function runOne(
   const c = CONFIG.ceiling;
   const check = async (when: string) => {
     const reply = await admin.evalsha(call.sha, call.numKeys, ...call.keysAndArgs);
-    // One array per decision (code 0: allowed, a new hold), then the call's time.
-    const allowed = (Array.isArray(reply) ? reply : []).filter(
-      (d) => Array.isArray(d) && d[0] === 0,
+    // Each decision's values in turn (code 0: allowed, a new hold), then the call's time.
+    const allowed = (Array.isArray(reply) ? (splitReplies(reply as Scalar[]) ?? []) : []).filter(
+      (d) => d[0] === 0,
     ).length;
     if (allowed !== decisions) {
       const text = JSON.stringify(reply).slice(0, 300);

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { agentKeys } from '../../src/engine/keys.js';
-import { RedisEngine } from '../../src/engine/redis/index.js';
-import { loadScript } from '../../src/engine/redis/lua.js';
+import { loadScript, RedisEngine, splitReplies } from '../../src/engine/redis/index.js';
+import type { Scalar } from '../../src/engine/redis/scripts.js';
 import { freePorts } from '../../test/setup/redis-servers.js';
 import { textTable } from '../lib/table.js';
 
@@ -127,7 +127,8 @@ async function main(): Promise<void> {
         return args;
       };
       const check = (await admin.evalsha(sha, 1, outbox, ...make())) as unknown[];
-      if (!check.slice(0, -1).every((d) => Array.isArray(d) && d[0] === 0)) {
+      const decided = splitReplies(check as Scalar[]) ?? [];
+      if (decided.length !== batch || !decided.every((d) => d[0] === 0)) {
         throw new Error(`not every decision was allowed: ${JSON.stringify(check[0])}`);
       }
       await admin.del(outbox);

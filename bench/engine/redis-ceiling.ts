@@ -13,7 +13,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
-import { loadScript } from '../../src/engine/redis/lua.js';
+import { loadScript, splitReplies } from '../../src/engine/redis/index.js';
+import type { Scalar } from '../../src/engine/redis/scripts.js';
 import { commandStats, redisCpuSeconds } from '../lib/redis.js';
 import { CONFIG } from './config.js';
 
@@ -168,9 +169,9 @@ export function authorizeScript(): string {
 
 /** Every decision of an authorizeBatch reply must be code 0 (allowed, a new hold). */
 export function expectAllowed(reply: unknown): void {
-  // One array per decision, then the call's time.
-  const decisions = Array.isArray(reply) ? reply.slice(0, -1) : [];
-  if (decisions.length === 0 || !decisions.every((d) => Array.isArray(d) && d[0] === 0)) {
+  // Each decision's values in turn, then the call's time.
+  const decisions = Array.isArray(reply) ? (splitReplies(reply as Scalar[]) ?? []) : [];
+  if (decisions.length === 0 || !decisions.every((d) => d[0] === 0)) {
     throw new Error(`authorize by EVALSHA did not take the allowed path: ${JSON.stringify(reply)}`);
   }
 }

@@ -12,17 +12,37 @@
 ]]
 local events, eventCount, eventPrefix, eventAt = {}, 0, nil, nil
 
--- `body`: the event's own fields, already joined by \31 (hot paths build it
--- with one concatenation, no table).
-local function emitText(now, tail, body)
+-- n (0..65535) as 4 lower-case hex digits (string.char: no format to parse).
+local function hexDigit(d)
+  return d < 10 and 48 + d or 87 + d
+end
+local function hex4(n)
+  return string.char(hexDigit(math.floor(n / 4096) % 16), hexDigit(math.floor(n / 256) % 16),
+    hexDigit(math.floor(n / 16) % 16), hexDigit(n % 16))
+end
+
+-- The next event's head: its `event_id` and `at` fields and the separator
+-- after them, as three texts to concatenate with the event's own fields.
+local function eventHead(now, tail)
   if not eventPrefix then
     eventPrefix = 'event_id\31' .. string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
       .. string.sub(tail, 1, -5)
     eventAt = '\31at\31' .. now .. '\31'
   end
+  return eventPrefix, hex4(eventCount), eventAt
+end
+
+-- Appends a whole event text (from eventHead's three texts and the fields).
+local function pushEvent(text)
   events[2 * eventCount + 1] = 'e'
-  events[2 * eventCount + 2] = eventPrefix .. string.format('%04x', eventCount) .. eventAt .. body
+  events[2 * eventCount + 2] = text
   eventCount = eventCount + 1
+end
+
+-- `body`: the event's own fields, already joined by \31.
+local function emitText(now, tail, body)
+  local p, n, at = eventHead(now, tail)
+  pushEvent(p .. n .. at .. body)
 end
 
 -- `fields`: name, value, name, value, …

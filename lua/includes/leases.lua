@@ -1,7 +1,7 @@
 --[[
-  Holds. An open hold is field `h:<nonce>` of the agent hash: cmsgpack of
-  sid, tok, cost, rin, rout, op, model, exp, req (written with the agent's
-  state in one HSET by authorize). When it closes (settled, released, lease
+  Holds. An open hold is field `h:<nonce>` of the agent hash: packHold(sid,
+  tok, cost, rin, rout, op, model, exp, req), a text (written with the
+  agent's state in one HSET by authorize). When it closes (settled, released, lease
   expired) the field goes and its record moves to <agent>:res:<nonce>, a hash
   (st done|expired, sid, tok, cost, rin, rout, op, model, req, and what the
   close adds), kept for an hour so a repeated or late settle is answered.
@@ -9,10 +9,28 @@
   op, model, req } (st 'open' for a field), or a table with a nil st if there
   is no such hold.
 ]]
+-- An open hold's text: \3 (the format's version) then its values as text, each
+-- after a \31 (ids, names and numbers: none holds \31). All of them are texts
+-- the caller already has (ARGV, the call's lease end), so building it formats
+-- no number.
+local function packHold(sid, tok, cost, rin, rout, op, model, exp, req)
+  return '\3\31' .. sid .. '\31' .. tok .. '\31' .. cost .. '\31' .. rin .. '\31' .. rout .. '\31'
+    .. op .. '\31' .. model .. '\31' .. exp .. '\31' .. req
+end
+
+-- An open hold's values: sid, tok, cost, rin, rout, op, model, exp, req (numbers as text).
+local function unpackHold(v)
+  if string.byte(v, 1) == 3 then
+    return string.match(v,
+      '^\3\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
+  end
+  return cmsgpack.unpack(v) -- the earlier format
+end
+
 local function readHold(agentKey, nonce)
   local v = rcall('HGET', agentKey, 'h:' .. nonce)
   if v then
-    local sid, tok, cost, rin, rout, op, model, _, req = cmsgpack.unpack(v)
+    local sid, tok, cost, rin, rout, op, model, _, req = unpackHold(v)
     return { 'open', sid, tok, cost, rin, rout, op, model, req }
   end
   return rcall('HMGET', agentKey .. ':res:' .. nonce, 'st', 'sid', 'tok', 'cost', 'rin', 'rout',

@@ -11,8 +11,15 @@ local function costMicros(inTokens, inRate, outTokens, outRate)
 end
 
 -- Utilization as text with two decimals, truncated (the same digits as src/engine/money.ts).
+-- Each text is formatted once per script call (a batch's decisions repeat them).
+local pctTexts = {}
 local function pct(used, limit)
   if limit <= 0 then return used > 0 and '100.00' or '0.00' end
   local bp = math.floor(used * 10000 / limit)
-  return string.format('%d.%02d', math.floor(bp / 100), bp % 100)
+  local t = pctTexts[bp]
+  if not t then
+    t = string.format('%d.%02d', math.floor(bp / 100), bp % 100)
+    pctTexts[bp] = t
+  end
+  return t
 end

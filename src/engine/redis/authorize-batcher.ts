@@ -11,15 +11,19 @@ export type Profile = readonly Scalar[];
 /** One decision's own values: agentId, estimate, nonce, requestId, keyDigest. */
 export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar];
 
+/** A value of the script's reply: bulk strings come as Buffers (the packed state is binary). */
+export type ReplyValue = number | Buffer;
+
 /**
- * One decision's reply (see lua/authorizeBatch-1.lua): `[code]` or
- * `[code, resId, leaseEndMs, holdCostMicros, ...status tuple]`; the batcher
- * appends the call's time (nowMs), so the status tuple ends with it.
+ * One decision's reply (see lua/authorizeBatch-1.lua): `[code]`,
+ * `[code, state, holdCostMicros]` or (code 8) `[8, state, holdCostMicros,
+ * nonce, leaseEndMs, dayCostMicros]`, cut from the script's flat reply; the
+ * batcher appends the call's time (nowMs).
  */
-export type DecisionReply = Scalar[];
+export type DecisionReply = ReplyValue[];
 
 /** Sends one batch of a shard: the script's ARGV from ARGV[4] on; resolves to its reply. */
-export type SendBatch = (shard: number, args: Scalar[]) => Promise<Scalar[]>;
+export type SendBatch = (shard: number, args: Scalar[]) => Promise<ReplyValue[]>;
 
 interface Waiter {
   resolve(reply: DecisionReply): void;
@@ -94,20 +98,13 @@ export class AuthorizeBatcher {
       const args = batchArgs(q.profiles.splice(0, n), q.decisions.splice(0, n));
       q.inFlight++;
       this.send(shard, args).then(
-        (replies) => {
+        (flat) => {
           this.done(shard);
-          const now = replies[replies.length - 1] as Scalar;
+          const replies = splitReplies(flat, waiters.length);
           for (let i = 0; i < waiters.length; i++) {
-            const reply = replies[i];
             const w = waiters[i] as Waiter;
-            if (Array.isArray(reply) && replies.length === waiters.length + 1) {
-              reply.push(now);
-              w.resolve(reply);
-            } else {
-              w.reject(
-                new Error(`authorizeBatch answered ${replies.length - 1} of ${waiters.length}`),
-              );
-            }
+            if (replies !== null) w.resolve(replies[i] as DecisionReply);
+            else w.reject(new Error(`authorizeBatch answered ${flat.length} values, unreadable`));
           }
         },
         (error: unknown) => {
@@ -124,6 +121,34 @@ export class AuthorizeBatcher {
     q.inFlight--;
     if (q.waiters.length > 0) this.drain(shard);
   }
+}
+
+/** The values of a decision with this code (lua/authorizeBatch-1.lua). */
+function replyLength(code: unknown): number {
+  if (code === 1 || code === 6 || code === 7 || code === 14) return 1;
+  return code === 8 ? 6 : 3;
+}
+
+/**
+ * The script's flat reply, `[d1…, d2…, …, nowMs]`, split into one array per
+ * decision with nowMs appended to each; null if it does not hold exactly
+ * `count` decisions (any number when `count` is not given).
+ */
+export function splitReplies<T>(flat: readonly T[], count?: number): T[][] | null {
+  const end = flat.length - 1;
+  if (end < 0) return null;
+  const now = flat[end] as T;
+  const out: T[][] = [];
+  let p = 0;
+  while (p < end) {
+    const n = replyLength(flat[p]);
+    if (p + n > end) return null;
+    const d = flat.slice(p, p + n + 1);
+    d[n] = now;
+    out.push(d);
+    p += n;
+  }
+  return count === undefined || out.length === count ? out : null;
 }
 
 /** ARGV from ARGV[4]: the profile count, each distinct profile once, then the decisions. */

@@ -1,3 +1,4 @@
+export { splitReplies } from './authorize-batcher.js';
 export { loadScript } from './lua.js';
 export {
   invalidAgent,

@@ -33,14 +33,19 @@ import {
   checkUpdate,
   checkUsage,
 } from '../validate.js';
-import { AuthorizeBatcher, type DecisionArgs, type Profile } from './authorize-batcher.js';
+import {
+  AuthorizeBatcher,
+  type DecisionArgs,
+  type Profile,
+  type ReplyValue,
+} from './authorize-batcher.js';
 import {
   type RecoveryOptions,
   type RecoverySource,
   ShardRecoverer,
   type ShardRecovery,
 } from './recovery.js';
-import { DECISION_STATUS_AT, parseStatus } from './replies.js';
+import { parseStatus } from './replies.js';
 import {
   type Scalar,
   type ScriptKeys,
@@ -49,6 +54,7 @@ import {
   type ScriptReply,
   Scripts,
 } from './scripts.js';
+import { statusFromState } from './state.js';
 import { storeErrors } from './store-errors.js';
 
 export interface RedisEngineOptions {
@@ -323,14 +329,25 @@ export class RedisEngine implements Engine {
       if (d[0] === Code.SHARD_NOT_READY) throw notReady(shard);
     }
     const code = Number(d[0]);
-    if (code === Code.OK || code === Code.REPLAYED) {
+    const now = Number(d[d.length - 1]);
+    if (code === Code.OK) {
       return {
         allowed: true,
-        reservationId: String(d[1]),
-        leaseEndMs: Number(d[2]),
-        holdCostMicros: Number(d[3]),
-        replayed: code === Code.REPLAYED,
-        status: parseStatus(i.agentId, d, DECISION_STATUS_AT),
+        reservationId: `${i.agentId}.${decision[2]}`,
+        leaseEndMs: now + i.leaseMs,
+        holdCostMicros: Number(d[2]),
+        replayed: false,
+        status: statusFromState(i.agentId, d[1] as Buffer, now),
+      };
+    }
+    if (code === Code.REPLAYED) {
+      return {
+        allowed: true,
+        reservationId: `${i.agentId}.${String(d[3])}`,
+        leaseEndMs: Number(d[4]),
+        holdCostMicros: Number(d[2]),
+        replayed: true,
+        status: statusFromState(i.agentId, d[1] as Buffer, now, Number(d[5])),
       };
     }
     requestErrors(code, i.agentId);
@@ -339,7 +356,8 @@ export class RedisEngine implements Engine {
     return {
       allowed: false,
       ...denial,
-      status: code === Code.AGENT_NOT_FOUND ? null : parseStatus(i.agentId, d, DECISION_STATUS_AT),
+      status:
+        code === Code.AGENT_NOT_FOUND ? null : statusFromState(i.agentId, d[1] as Buffer, now),
     };
   }
 
@@ -370,13 +388,13 @@ export class RedisEngine implements Engine {
   }
 
   /** One script call for a shard's queued decisions (the batcher's sender). */
-  private readonly sendBatch = (shard: number, args: Scalar[]): Promise<Scalar[]> =>
+  private readonly sendBatch = (shard: number, args: Scalar[]): Promise<ReplyValue[]> =>
     storeErrors(
-      this.scripts.run(
+      this.scripts.runBuffer(
         'authorizeBatch',
         [outboxKey(shard)],
         [this.offsetMs, this.rnd.eventTail(), this.maxFree, ...args],
-      ),
+      ) as Promise<ReplyValue[]>,
     );
 
   async settle(i: SettleInput): Promise<SettleResult> {

@@ -25,12 +25,3 @@ export function parseStatus(agentId: string, t: Scalar[], at = 0): EngineStatus 
     nowMs: n(12),
   };
 }
-
-/**
- * One decision of lua/authorizeBatch-1.lua: `[code]`, or
- * `[code, resId, leaseEndMs, holdCostMicros, ...status tuple]`.
- */
-export type { DecisionReply } from './authorize-batcher.js';
-
-/** The status tuple's offset in a DecisionReply. */
-export const DECISION_STATUS_AT = 4;

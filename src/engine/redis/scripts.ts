@@ -31,8 +31,8 @@ export type ListReply = [string, number, string, Scalar[]][] | number;
 
 /** Replies whose shape is not ScriptReply (see the lua headers). */
 interface OtherReplies {
-  /** One array per decision, then the call's time (see the lua header). */
-  authorizeBatch: Scalar[];
+  /** Each decision's values in turn, then the call's time (see the lua header; runBuffer). */
+  authorizeBatch: unknown[];
   listAgents: ListReply;
   /** { code, nowMs } */
   beginRecovery: [number, number];
@@ -93,5 +93,13 @@ export class Scripts {
     const fn = this.client[`tg_${name}`];
     if (!fn) throw new Error(`script ${name} is not defined`);
     return fn.call(this.client, ...(keys as string[]), ...args) as Promise<ReplyOf<S>>;
+  }
+
+  /** As run, but every bulk string of the reply comes as a Buffer (binary values). */
+  runBuffer(name: ScriptName, keys: readonly string[], args: readonly Scalar[]): Promise<unknown> {
+    this.observer?.(name, keys, args);
+    const fn = this.client[`tg_${name}Buffer`];
+    if (!fn) throw new Error(`script ${name} is not defined`);
+    return fn.call(this.client, ...keys, ...args);
   }
 }
