@@ -98,7 +98,7 @@ end
 
 -- Values that are already text (ARGV) go into the event as they are.
 -- (One concatenation, head included, no table: this runs once per decision.)
-local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, resId, costText)
+local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, resDot, nonce, costText)
   local sid, role, su, du = '', '', '', ''
   if a then sid, role, su, du = a.sid, a.role, pct(a.s_used, a.s_limit), pct(cUsed, a.d_limit) end
   local head, n, at = eventHead(now, tail)
@@ -106,13 +106,15 @@ local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, 
     .. '\31role\31' .. role .. '\31operation\31' .. pr.op .. '\31allowed\31' .. allowed
     .. '\31error_code\31' .. code .. '\31exceeded\31' .. exceeded .. '\31estimated_tokens\31'
     .. ARGV[j + 2] .. '\31cost\31' .. costText .. '\31model\31' .. pr.model
-    .. '\31reservation_id\31' .. resId .. '\31request_id\31' .. ARGV[j + 4]
+    .. '\31reservation_id\31' .. (resDot == '' and '' or agentId) .. resDot .. nonce
+    .. '\31request_id\31' .. ARGV[j + 4]
     .. '\31session_utilization\31' .. su .. '\31daily_utilization\31' .. du
     .. '\31actor\31' .. pr.actor)
 end
 
--- One table for the agent state of every decision (filled by loadAgent).
-local agentTable = {}
+-- One table for the agent state of every decision (filled by loadAgent), and
+-- the hold costs as text, formatted once per call.
+local agentTable, costTexts = {}, {}
 
 local function decide(j)
   local agentId, nonce, requestId, digest = ARGV[j], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5]
@@ -124,7 +126,7 @@ local function decide(j)
   local a = loadAgent(agentKey, agentTable)
   if not a then
     if not shardReady(outbox) then return short(14) end
-    decisionEvent(j, pr, agentId, nil, '0', 'AGENT_NOT_FOUND', '', 0, '', '0')
+    decisionEvent(j, pr, agentId, nil, '0', 'AGENT_NOT_FOUND', '', 0, '', '', '0')
     return short(1)
   end
   if digest ~= '' and a.digest ~= digest then return short(6) end
@@ -168,13 +170,16 @@ local function decide(j)
   if code ~= 0 then
     a.blocked = a.blocked + 1
     local state = saveAgent(agentKey, a)
-    decisionEvent(j, pr, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '0')
+    decisionEvent(j, pr, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '', '0')
     return reply(code, state, 0)
   end
 
   local leaseEnd = pr.leaseEnd
-  local costText = tostring(holdCost)
-  local resId = agentId .. '.' .. nonce
+  local costText = costTexts[holdCost]
+  if not costText then
+    costText = tostring(holdCost)
+    costTexts[holdCost] = costText
+  end
   a.s_res = a.s_res + estimate
   a.c_res = a.c_res + holdCost
   if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
@@ -185,7 +190,7 @@ local function decide(j)
     rcall('SET', agentKey .. ':req:' .. requestId, pr.leaseEndText .. '|' .. nonce .. '|' .. fingerprint,
       'PX', 3600000)
   end
-  decisionEvent(j, pr, agentId, a, '1', '', '', cUsed, resId, costText)
+  decisionEvent(j, pr, agentId, a, '1', '', '', cUsed, '.', nonce, costText)
   return reply(0, state, holdCost)
 end
 
