@@ -182,10 +182,15 @@ local function decide(j)
   end
   a.s_res = a.s_res + estimate
   a.c_res = a.c_res + holdCost
-  if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
+  local firstHold = a.next_exp == 0
+  if firstHold or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
   local state = saveAgent(agentKey, a, 'h:' .. nonce, packHold(a.sid, ARGV[j + 2], costText, pr.inRate,
     pr.outRate, pr.op, pr.model, pr.leaseEndText, requestId))
-  rcall('ZADD', leasesKey, pr.leaseEndText, nonce)
+  if firstHold then
+    rcall('ZADD', leasesKey, '+inf', LEASE_SENTINEL, pr.leaseEndText, nonce)
+  else
+    rcall('ZADD', leasesKey, pr.leaseEndText, nonce)
+  end
   if requestId ~= '' then
     rcall('SET', agentKey .. ':req:' .. requestId, pr.leaseEndText .. '|' .. nonce .. '|' .. fingerprint,
       'PX', 3600000)

@@ -11,7 +11,9 @@
  * agents of one shard, as RedisEngine sends them) are made, and the
  * instructions redis-server executed (everything: reading the command, the
  * script, the XADD, writing the reply) are divided by the decisions. The same
- * script, inputs and batch size give the same count on every run.
+ * script, inputs and batch size give the same count on every run. The last
+ * row measures agents that hold 64 to 128 open holds each, as bench:engine's
+ * authorize-only rounds leave them.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { agentKeys } from '../../src/engine/keys.js';
+import { agentKeys, outboxKey } from '../../src/engine/keys.js';
 import { loadScript, RedisEngine, splitReplies } from '../../src/engine/redis/index.js';
 import type { Scalar } from '../../src/engine/redis/scripts.js';
 import { freePorts } from '../../test/setup/redis-servers.js';
@@ -33,6 +35,8 @@ const SHARDS = 16;
  * (holds are fields of the agent hash; a workload that settles keeps few).
  */
 const AGENTS = 400;
+/** Agents of the last row: 1,600 decisions before measuring leave each with 64 open holds. */
+const BUSY_AGENTS = 25;
 
 function totalInstructions(pid: number, dir: string): number {
   execFileSync('callgrind_control', ['-d', String(pid)], { stdio: 'ignore' });
@@ -93,30 +97,34 @@ async function main(): Promise<void> {
     const engine = new RedisEngine({ client: new Redis(url), ownsClient: true });
     for (let s = 0; s < SHARDS; s++) await engine.recoverShard(s);
     // Agents of shard 0 only: a batch holds one shard's decisions.
-    const ids: string[] = [];
-    for (let i = 0; ids.length < AGENTS; i++) {
-      const id = `cg-${i}`;
-      if (agentKeys(id, SHARDS).shard === 0) ids.push(id);
-    }
-    await Promise.all(
-      ids.map((agentId) =>
-        engine.registerAgent({
-          agentId,
-          role: 'coder',
-          sessionTokenLimit: 1e12,
-          dailyLimitMicros: 1e12,
-          keyDigest: 'a'.repeat(64),
-          metadata: '{}',
-          actor: 'admin',
-        }),
-      ),
-    );
+    const shardZero = async (prefix: string, n: number): Promise<string[]> => {
+      const ids: string[] = [];
+      for (let i = 0; ids.length < n; i++) {
+        const id = `${prefix}-${i}`;
+        if (agentKeys(id, SHARDS).shard === 0) ids.push(id);
+      }
+      await Promise.all(
+        ids.map((agentId) =>
+          engine.registerAgent({
+            agentId,
+            role: 'coder',
+            sessionTokenLimit: 1e12,
+            dailyLimitMicros: 1e12,
+            keyDigest: 'a'.repeat(64),
+            metadata: '{}',
+            actor: 'admin',
+          }),
+        ),
+      );
+      return ids;
+    };
     const sha = String(await admin.script('LOAD', loadScript('authorizeBatch-1')));
-    const outbox = agentKeys(ids[0] as string, SHARDS).outbox;
+    const outbox = outboxKey(0);
     const profile = ['read_file', 'm', 3_000_000, 15_000_000, 300_000, 'library', '|coder|'];
     let seq = 0;
     const rows: string[][] = [];
-    for (const batch of BATCHES) {
+    /** `calls` calls of `batch` decisions over `ids` in turn, first `prefill` unmeasured ones. */
+    const measureBatch = async (ids: string[], batch: number, prefill: number) => {
       const calls = Math.ceil(DECISIONS / batch);
       const make = () => {
         const args: (string | number)[] = [0, '-7abc-8def-0123456789ab', 8, 1, ...profile];
@@ -131,6 +139,8 @@ async function main(): Promise<void> {
       if (decided.length !== batch || !decided.every((d) => d[0] === 0)) {
         throw new Error(`not every decision was allowed: ${JSON.stringify(check[0])}`);
       }
+      for (let c = 0; c < prefill / batch; c++) await admin.evalsha(sha, 1, outbox, ...make());
+      const holdsBefore = (await admin.hlen(agentKeys(ids[0] as string, SHARDS).agent)) - 3;
       await admin.del(outbox);
       execFileSync('callgrind_control', ['-z', String(server.pid)], { stdio: 'ignore' });
       const p = admin.pipeline();
@@ -140,15 +150,24 @@ async function main(): Promise<void> {
       if (failed) throw failed[0];
       const total = totalInstructions(server.pid as number, dir);
       const perDecision = total / (calls * batch);
-      rows.push([String(batch), String(calls), `${Math.round(perDecision / 1000)}k`]);
-      console.log(`batch ${batch}: ${Math.round(perDecision / 1000)}k instructions per decision`);
+      const holdsAfter = (await admin.hlen(agentKeys(ids[0] as string, SHARDS).agent)) - 3;
+      const holds = `${holdsBefore}–${holdsAfter}`;
+      rows.push([String(batch), String(calls), holds, `${Math.round(perDecision / 1000)}k`]);
+      console.log(
+        `batch ${batch}, ${holds} open holds per agent: ${Math.round(perDecision / 1000)}k instructions per decision`,
+      );
       await admin.del(outbox);
-    }
+    };
+    const few = await shardZero('cg', AGENTS);
+    for (const batch of BATCHES) await measureBatch(few, batch, 0);
+    // As bench:engine's authorize-only rounds leave them: agents with dozens of open holds.
+    await measureBatch(await shardZero('cg-busy', BUSY_AGENTS), 32, DECISIONS);
     console.log(
       `\n${textTable(
         [
           { title: 'decisions per call' },
           { title: 'calls', align: 'right' },
+          { title: 'open holds per agent', align: 'right' },
           { title: 'redis-server instructions per decision', align: 'right' },
         ],
         rows,

@@ -57,6 +57,13 @@ end
   must flushEvents(outbox) before it returns, on every path after this call.
   Needs: agent.lua, events.lua.
 ]]
+-- A member of every leases zset that has held a hold, scored +inf (never due):
+-- longer than zset-max-listpack-value (64 by default), so Redis keeps the zset
+-- a skiplist. A listpack zset costs a scan of every member per ZADD (an agent
+-- with 100 open holds: ~40k instructions per decision, measured); a skiplist
+-- costs log(n). authorize adds it with the first hold (next_exp == 0).
+local LEASE_SENTINEL = 'tollgate-sentinel:keeps-this-zset-a-skiplist:adding-a-hold-costs-log(n)-not-n'
+
 local function freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
   if a.next_exp == 0 or a.next_exp > now then return end
   local due = rcall('ZRANGEBYSCORE', leasesKey, '-inf', now, 'LIMIT', 0, maxFree)
@@ -79,6 +86,6 @@ local function freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
     rcall('HINCRBY', string.match(agentKey, '^(.-)agent:') .. 'stats', 'leases_freed', freed)
   end
   local first = rcall('ZRANGE', leasesKey, 0, 0, 'WITHSCORES')
-  a.next_exp = tonumber(first[2]) or 0
+  a.next_exp = first[1] ~= LEASE_SENTINEL and tonumber(first[2]) or 0
   a.dirty = true
 end
