@@ -40,3 +40,21 @@ export function nextMidnightIso(ms: number): string {
   memo(ms);
   return memoNext;
 }
+
+/**
+ * `new Date(ms).toISOString()`, remembering the last time formatted: the
+ * decisions of one millisecond share their lease end, so most calls are a
+ * comparison. One per owner (no shared state).
+ */
+export class IsoTimeMemo {
+  private ms = Number.NaN;
+  private text = '';
+
+  iso(ms: number): string {
+    if (ms !== this.ms) {
+      this.text = new Date(ms).toISOString();
+      this.ms = ms;
+    }
+    return this.text;
+  }
+}

@@ -13,17 +13,28 @@ export function costMicros(
   return (x - r) / 1_000_000 + (r > 0 ? 1 : 0);
 }
 
+/**
+ * Utilization in basis points, truncated (the digits of the scripts' text):
+ * used over limit times 10,000; with no limit, 10,000 if anything was used.
+ */
+export function pctBp(used: number, limit: number): number {
+  if (limit <= 0) return used > 0 ? 10_000 : 0;
+  return Math.floor((used * 10000) / limit);
+}
+
+/** Basis points as the scripts' utilization text: percent with two decimals. */
+export function bpText(bp: number): string {
+  return `${Math.floor(bp / 100)}.${String(bp % 100).padStart(2, '0')}`;
+}
+
 /** Utilization as text with two decimals, truncated (the same digits as the scripts). */
 export function pct(used: number, limit: number): string {
-  if (limit <= 0) return used > 0 ? '100.00' : '0.00';
-  const bp = Math.floor((used * 10000) / limit);
-  return `${Math.floor(bp / 100)}.${String(bp % 100).padStart(2, '0')}`;
+  return bpText(pctBp(used, limit));
 }
 
 /** pct() as a number (bp / 100 is the same double as parsing its text). */
 export function pctNumber(used: number, limit: number): number {
-  if (limit <= 0) return used > 0 ? 100 : 0;
-  return Math.floor((used * 10000) / limit) / 100;
+  return pctBp(used, limit) / 100;
 }
 
 export const microsToUsd = (micros: number): number => micros / 1_000_000;

@@ -76,15 +76,47 @@ export function checkUpdate(i: UpdateInput): void {
   if (s.metadata !== undefined) checkMetadata(s.metadata);
 }
 
-export function checkAuthorize(i: AuthorizeInput): void {
-  checkAgentId(i.agentId);
-  checkOperation(i.operation);
+/**
+ * What an engine already checked and that cannot change since: frozen rates
+ * and role lists (the policy's own objects, passed on every decision) and the
+ * last operation name. A memo skips only checks that would pass again; every
+ * other value is checked as usual. One per engine (no shared state).
+ */
+export class CheckMemo {
+  readonly rates = new WeakSet<Rates>();
+  readonly roleLists = new WeakSet<readonly string[]>();
+  /** The last operation that passed; until one did, a symbol no input can equal. */
+  operation: unknown = Symbol('none');
+}
+
+/** Remembers `x` as checked if it is an object that cannot change. */
+function rememberIfFrozen<T extends object>(set: WeakSet<T>, x: T): void {
+  if (typeof x === 'object' && x !== null && Object.isFrozen(x)) set.add(x);
+}
+
+/**
+ * `agentIdKnown`: the caller knows the agent id passed this check before (it
+ * is a key of the engine's state), so its pattern is not tested again.
+ */
+export function checkAuthorize(i: AuthorizeInput, memo?: CheckMemo, agentIdKnown = false): void {
+  if (!agentIdKnown) checkAgentId(i.agentId);
+  if (memo === undefined || i.operation !== memo.operation) {
+    checkOperation(i.operation);
+    if (memo !== undefined) memo.operation = i.operation;
+  }
   checkCount(i.estimatedTokens, 'estimated_tokens', MAX_TOKENS, 1);
-  checkRates(i.rates);
+  if (memo === undefined || !memo.rates.has(i.rates)) {
+    checkRates(i.rates);
+    if (memo !== undefined) rememberIfFrozen(memo.rates, i.rates);
+  }
   checkCount(i.leaseMs, 'lease_ms', MAX_LEASE_MS, 1);
   if (i.requestId !== undefined) checkRequestId(i.requestId);
   checkDigest(i.keyDigest);
-  for (const r of i.allowedRoles) checkRole(r);
+  const roles = i.allowedRoles;
+  if (memo === undefined || !memo.roleLists.has(roles)) {
+    for (const r of roles) checkRole(r);
+    if (memo !== undefined) rememberIfFrozen(memo.roleLists, roles);
+  }
 }
 
 /** Returns the agent and the reservation's nonce ('' when settling by operation). */

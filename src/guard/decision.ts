@@ -20,13 +20,23 @@ export type Decision =
       budget_status: BudgetStatus | null;
     };
 
-/** Turns an engine result into the guide's decision shape and texts. */
-export function toDecision(r: AuthorizeResult, agentId: string, operation: string): Decision {
+const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * Turns an engine result into the guide's decision shape and texts. `iso`
+ * formats the lease end (a caller deciding often passes an IsoTimeMemo's).
+ */
+export function toDecision(
+  r: AuthorizeResult,
+  agentId: string,
+  operation: string,
+  iso: (ms: number) => string = isoTime,
+): Decision {
   if (r.allowed) {
     return {
       allowed: true,
       reservation_id: r.reservationId,
-      expires_at: new Date(r.leaseEndMs).toISOString(),
+      expires_at: iso(r.leaseEndMs),
       reason: null,
       budget_status: toBudgetStatus(r.status),
     };

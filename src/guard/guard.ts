@@ -1,4 +1,5 @@
 import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
+import { IsoTimeMemo } from '../engine/clock.js';
 import type { Actor, Engine } from '../engine/types.js';
 import type { Policy } from '../policy/index.js';
 import { type Decision, toDecision } from './decision.js';
@@ -45,6 +46,10 @@ export class PermissionDeniedError extends Error {
  * authorize that holds the estimate; recordOperation settles that hold.
  */
 export class Guard {
+  /** The lease ends of decisions, as ISO text (consecutive decisions mostly share one). */
+  private readonly leaseEnds = new IsoTimeMemo();
+  private readonly iso = (ms: number): string => this.leaseEnds.iso(ms);
+
   constructor(private readonly deps: GuardDeps) {}
 
   checkRBAC(role: string, operation: string): { allowed: boolean; reason: string | null } {
@@ -74,7 +79,7 @@ export class Guard {
       requestId: context.requestId,
       actor: this.deps.actor,
     });
-    return toDecision(r, agentId, operation);
+    return toDecision(r, agentId, operation, this.iso);
   }
 
   /**

@@ -222,6 +222,38 @@ describe('MemoryEngine', () => {
     );
   });
 
+  it('checks every authorize input, also after the same objects passed before', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const rates = Object.freeze({ ...RATES });
+    const roles = Object.freeze(['coder']);
+    const ok = { rates, allowedRoles: roles };
+    expect((await authorize(e, 'a1', ok)).allowed).toBe(true);
+    const field = async (over: Partial<AuthorizeInput>) => {
+      try {
+        await authorize(e, 'a1', { ...ok, ...over });
+      } catch (err) {
+        if (isTollgateError(err)) return err.details?.field;
+        throw err;
+      }
+      return 'passed';
+    };
+    expect(await field({ operation: '' })).toBe('operation');
+    expect(await field({ operation: 'read:file' })).toBe('operation');
+    expect(await field({ agentId: 'a1:x' })).toBe('agent_id');
+    // A list or rates that can change is checked each time.
+    const open = ['coder'];
+    expect(await field({ allowedRoles: open })).toBe('passed');
+    open.push('bad:role');
+    expect(await field({ allowedRoles: open })).toBe('role');
+    const loose = { ...RATES };
+    expect(await field({ rates: loose })).toBe('passed');
+    loose.model = 'bad model';
+    expect(await field({ rates: loose })).toBe('model');
+    expect(await field({ rates: { ...RATES, inputMicrosPerMillion: -1 } })).toBe('input_rate');
+    expect(await field({})).toBe('passed');
+  });
+
   it('settles by id and by operation, once', async () => {
     const e = new MemoryEngine();
     await register(e, 'a1');
@@ -541,5 +573,28 @@ describe('pctNumber', () => {
     }
     expect(pctNumber(5, 0)).toBe(100);
     expect(pctNumber(0, 0)).toBe(0);
+  });
+});
+
+describe('event ids from tail bits', () => {
+  it('are the text of eventId with the eventTail of the same bytes', async () => {
+    const { eventId, eventIdOf, eventTailOf, tailBitsOf } = await import(
+      '../../src/engine/random.js'
+    );
+    const { randomBytes } = await import('node:crypto');
+    const edges = [
+      Buffer.alloc(9, 0),
+      Buffer.alloc(9, 0xff),
+      Buffer.from('0123456789abcdef01', 'hex'),
+    ];
+    for (let k = 0; k < 5_000; k++) {
+      const bytes = edges[k] ?? randomBytes(9);
+      const ms =
+        k < 3
+          ? ([0, 2 ** 48 - 1, 1_795_694_400_123][k] as number)
+          : Math.floor(Math.random() * 2 ** 45);
+      const n = k % 70_000;
+      expect(eventIdOf(ms, tailBitsOf(bytes, 0), n)).toBe(eventId(ms, eventTailOf(bytes), n));
+    }
   });
 });

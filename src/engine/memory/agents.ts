@@ -42,7 +42,7 @@ export function registerAgent(st: MemoryState, i: RegisterInput): AgentSnapshot 
   };
   sc.agent = a;
   (st.index[sc.shard] as Set<string>).add(agentId);
-  stateEvent(st, sc.shard, st.rnd.eventTail(), 0, 'agent_registered', agentId, a, i.actor);
+  stateEvent(st, sc.shard, st.rnd.eventTailBits(), 0, 'agent_registered', agentId, a, i.actor);
   return {
     status: statusOf(agentId, a, dayCost(st, sc), now),
     createdMs: now,
@@ -69,7 +69,7 @@ export function updateAgent(st: MemoryState, i: UpdateInput): AgentSnapshot {
   if (s.dailyLimitMicros !== undefined) a.dLimit = s.dailyLimitMicros;
   if (s.keyDigest !== undefined) a.digest = s.keyDigest;
   if (s.metadata !== undefined) a.meta = s.metadata;
-  stateEvent(st, sc.shard, st.rnd.eventTail(), 0, i.event, agentId, a, i.actor);
+  stateEvent(st, sc.shard, st.rnd.eventTailBits(), 0, i.event, agentId, a, i.actor);
   return {
     status: statusOf(agentId, a, dayCost(st, sc), st.now),
     createdMs: a.created,
@@ -93,7 +93,7 @@ export function deleteAgent(st: MemoryState, agentId: string, actor: Actor): Eng
   sc.leases = [];
   sc.agent = null;
   (st.index[sc.shard] as Set<string>).delete(agentId);
-  stateEvent(st, sc.shard, st.rnd.eventTail(), 0, 'agent_deleted', agentId, a, actor);
+  stateEvent(st, sc.shard, st.rnd.eventTailBits(), 0, 'agent_deleted', agentId, a, actor);
   const status = statusOf(agentId, a, dayCost(st, sc), st.now);
   st.dropIfEmpty(sc);
   return status;

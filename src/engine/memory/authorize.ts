@@ -2,8 +2,8 @@ import { Code, denialOf } from '../codes.js';
 import { costMicros } from '../money.js';
 import type { AuthorizeInput, AuthorizeResult, Exceeded } from '../types.js';
 import { checkAuthorize } from '../validate.js';
+import { allowedEvent, deniedEvent } from './decision-events.js';
 import { idempotencyConflict, unauthenticated, wrongKey } from './errors.js';
-import { decisionEvent } from './events.js';
 import { addLease, freeExpired } from './leases.js';
 import { dayCost, findReq, findRes, putReq } from './records.js';
 import { type MemoryState, type Reservation, saveCounters } from './state.js';
@@ -22,7 +22,8 @@ const DENIAL_NAMES: Record<number, string> = {
  * Every outcome appends its decision event; request errors write nothing.
  */
 export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
-  checkAuthorize(i);
+  // Every key of `scopes` is an agent id that passed its check.
+  checkAuthorize(i, st.checks, st.scopes.has(i.agentId));
   st.tick();
   const now = st.now;
   const agentId = i.agentId;
@@ -34,13 +35,13 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     0,
     0,
   );
-  const tail = st.rnd.eventTail();
+  const tail = st.rnd.eventTailBits();
 
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
   if (!sc || !a) {
     const shard = sc ? sc.shard : st.shardOf(agentId);
-    decisionEvent(st, shard, tail, 0, i, null, false, 'AGENT_NOT_FOUND', '', 0, holdCost, '');
+    deniedEvent(st, shard, tail, 0, i, null, 'AGENT_NOT_FOUND', '', 0);
     return { allowed: false, code: 'AGENT_NOT_FOUND', status: null };
   }
   if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
@@ -83,7 +84,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     a.blocked += 1;
     if (st.dirty) saveCounters(a);
     const name = DENIAL_NAMES[code] as string;
-    decisionEvent(st, sc.shard, tail, n, i, a, false, name, exceeded, cUsed, holdCost, '');
+    deniedEvent(st, sc.shard, tail, n, i, a, name, exceeded, cUsed);
     return {
       allowed: false,
       ...denialOf(code),
@@ -93,7 +94,6 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
 
   const leaseEnd = now + i.leaseMs;
   const nonce = st.rnd.nonce();
-  const resId = `${agentId}.${nonce}`;
   a.sRes += estimate;
   a.cRes += holdCost;
   if (a.nextExp === 0 || leaseEnd < a.nextExp) a.nextExp = leaseEnd;
@@ -117,13 +117,13 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     result: '',
     expireAt: 0,
   };
-  sc.res.set(nonce, r);
+  sc.res.set(r);
   addLease(sc.leases, r);
   if (requestId !== '') putReq(st, sc, requestId, leaseEnd, nonce, fingerprint(i));
-  decisionEvent(st, sc.shard, tail, n, i, a, true, '', '', cUsed, holdCost, resId);
+  allowedEvent(st, tail, n, a, r, cUsed, i.actor);
   return {
     allowed: true,
-    reservationId: resId,
+    reservationId: `${agentId}.${nonce}`,
     leaseEndMs: leaseEnd,
     holdCostMicros: holdCost,
     replayed: false,

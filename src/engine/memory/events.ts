@@ -1,7 +1,8 @@
-import { pct } from '../money.js';
-import { eventId } from '../random.js';
-import type { Actor, AuthorizeInput, OutboxEntry } from '../types.js';
+import { bpText, pctBp } from '../money.js';
+import { type EventTailBits, eventIdOf } from '../random.js';
+import type { Actor } from '../types.js';
 import type { AgentRec, MemoryState, Reservation } from './state.js';
+import { appendEvent, FieldsEvent, ValueEvent } from './stored-event.js';
 
 /**
  * The transactional outbox (lua/includes/events.lua): each event is appended
@@ -9,85 +10,113 @@ import type { AgentRec, MemoryState, Reservation } from './state.js';
  * the fields, in the order and as the text, that the scripts emit (`event_id`,
  * `at`, then the script's fields; numbers as decimal text). The scripts pack
  * a call's events into one stream entry (src/engine/outbox-format.ts); here
- * each event is its own OutboxEntry. `n` is the event's number within the
+ * each event is its own entry. `n` is the event's number within the
  * operation call (the event id's last 4 hex digits), as in the scripts.
+ *
+ * The frequent kinds (decision, in decision-events.ts; settle, release,
+ * usage) are kept as the values they are made of (stored-event.ts) and
+ * turned into text when read: every value is taken when the event happens
+ * (utilization as basis points; a reservation's fields that never change),
+ * so the text is what it would have been then. The rare kinds keep their
+ * text.
  */
-export function emit(st: MemoryState, shard: number, fields: Record<string, string>): void {
-  (st.outbox[shard] as OutboxEntry[]).push({ shard, streamId: st.streamId(shard), fields });
-}
-
-/** authorizeBatch-1.lua decisionEvent. */
-export function decisionEvent(
-  st: MemoryState,
-  shard: number,
-  tail: string,
-  n: number,
-  i: AuthorizeInput,
-  a: AgentRec | null,
-  allowed: boolean,
-  code: string,
-  exceeded: string,
-  cUsed: number,
-  holdCost: number,
-  resId: string,
-): void {
-  const now = st.now;
-  emit(st, shard, {
-    event_id: eventId(now, tail, n),
-    at: String(now),
-    type: 'decision',
-    agent_id: i.agentId,
-    session_id: a ? a.sid : '',
-    role: a ? a.role : '',
-    operation: i.operation,
-    allowed: allowed ? '1' : '0',
-    error_code: code,
-    exceeded,
-    estimated_tokens: String(i.estimatedTokens),
-    cost: allowed ? String(holdCost) : '0',
-    model: i.rates.model,
-    reservation_id: resId,
-    request_id: i.requestId ?? '',
-    session_utilization: a ? pct(a.sUsed, a.sLimit) : '',
-    daily_utilization: a ? pct(cUsed, a.dLimit) : '',
-    actor: i.actor,
-  });
-}
 
 /** The `release` event of release-4.lua ('released') and leases.lua ('lease_expired'). */
+class ReleaseEvent extends ValueEvent {
+  constructor(
+    st: MemoryState,
+    tail: EventTailBits,
+    n: number,
+    private readonly r: Reservation,
+    private readonly role: string,
+    private readonly result: 'released' | 'lease_expired',
+    private readonly actor: Actor,
+  ) {
+    super(st, r.scope.shard, tail, n);
+  }
+
+  fields(): Record<string, string> {
+    const r = this.r;
+    const agentId = r.scope.agentId;
+    return {
+      event_id: this.eventId,
+      at: String(this.at),
+      type: 'release',
+      agent_id: agentId,
+      session_id: r.sid,
+      role: this.role,
+      operation: r.op,
+      reservation_id: `${agentId}.${r.nonce}`,
+      request_id: r.req,
+      input_tokens: '0',
+      output_tokens: '0',
+      cost: '0',
+      result: this.result,
+      actor: this.actor,
+    };
+  }
+}
+
 export function releaseEvent(
   st: MemoryState,
-  tail: string,
+  tail: EventTailBits,
   n: number,
   a: AgentRec,
   r: Reservation,
   result: 'released' | 'lease_expired',
   actor: Actor,
 ): void {
-  const now = st.now;
-  const sc = r.scope;
-  emit(st, sc.shard, {
-    event_id: eventId(now, tail, n),
-    at: String(now),
-    type: 'release',
-    agent_id: sc.agentId,
-    session_id: r.sid,
-    role: a.role,
-    operation: r.op,
-    reservation_id: `${sc.agentId}.${r.nonce}`,
-    request_id: r.req,
-    input_tokens: '0',
-    output_tokens: '0',
-    cost: '0',
-    result,
-    actor,
-  });
+  appendEvent(st.outbox, new ReleaseEvent(st, tail, n, r, a.role, result, actor));
 }
 
 /** settle-4.lua */
+class SettleEvent extends ValueEvent {
+  constructor(
+    st: MemoryState,
+    tail: EventTailBits,
+    n: number,
+    private readonly r: Reservation,
+    private readonly role: string,
+    private readonly inTokens: number,
+    private readonly outTokens: number,
+    private readonly cost: number,
+    private readonly model: string,
+    private readonly result: string,
+    private readonly sBp: number,
+    private readonly dBp: number,
+    private readonly actor: Actor,
+  ) {
+    super(st, r.scope.shard, tail, n);
+  }
+
+  fields(): Record<string, string> {
+    const r = this.r;
+    const agentId = r.scope.agentId;
+    return {
+      event_id: this.eventId,
+      at: String(this.at),
+      type: 'settle',
+      agent_id: agentId,
+      session_id: r.sid,
+      role: this.role,
+      operation: r.op,
+      input_tokens: String(this.inTokens),
+      output_tokens: String(this.outTokens),
+      cost: String(this.cost),
+      model: this.model,
+      reservation_id: `${agentId}.${r.nonce}`,
+      request_id: r.req,
+      result: this.result,
+      session_utilization: bpText(this.sBp),
+      daily_utilization: bpText(this.dBp),
+      actor: this.actor,
+    };
+  }
+}
+
 export function settleEvent(
   st: MemoryState,
-  tail: string,
+  tail: EventTailBits,
   n: number,
   a: AgentRec,
   r: Reservation,
@@ -99,34 +128,76 @@ export function settleEvent(
   cUsed: number,
   actor: Actor,
 ): void {
-  const now = st.now;
-  const sc = r.scope;
-  emit(st, sc.shard, {
-    event_id: eventId(now, tail, n),
-    at: String(now),
-    type: 'settle',
-    agent_id: sc.agentId,
-    session_id: r.sid,
-    role: a.role,
-    operation: r.op,
-    input_tokens: String(inTokens),
-    output_tokens: String(outTokens),
-    cost: String(cost),
-    model,
-    reservation_id: `${sc.agentId}.${r.nonce}`,
-    request_id: r.req,
-    result,
-    session_utilization: pct(a.sUsed, a.sLimit),
-    daily_utilization: pct(cUsed, a.dLimit),
-    actor,
-  });
+  const sBp = pctBp(a.sUsed, a.sLimit);
+  const dBp = pctBp(cUsed, a.dLimit);
+  appendEvent(
+    st.outbox,
+    new SettleEvent(
+      st,
+      tail,
+      n,
+      r,
+      a.role,
+      inTokens,
+      outTokens,
+      cost,
+      model,
+      result,
+      sBp,
+      dBp,
+      actor,
+    ),
+  );
 }
 
 /** recordUsage-3.lua */
+class UsageEvent extends ValueEvent {
+  constructor(
+    st: MemoryState,
+    shard: number,
+    tail: EventTailBits,
+    n: number,
+    private readonly agentId: string,
+    private readonly sid: string,
+    private readonly role: string,
+    private readonly op: string,
+    private readonly inTokens: number,
+    private readonly outTokens: number,
+    private readonly cost: number,
+    private readonly model: string,
+    private readonly result: string,
+    private readonly sBp: number,
+    private readonly dBp: number,
+    private readonly actor: Actor,
+  ) {
+    super(st, shard, tail, n);
+  }
+
+  fields(): Record<string, string> {
+    return {
+      event_id: this.eventId,
+      at: String(this.at),
+      type: 'usage',
+      agent_id: this.agentId,
+      session_id: this.sid,
+      role: this.role,
+      operation: this.op,
+      input_tokens: String(this.inTokens),
+      output_tokens: String(this.outTokens),
+      cost: String(this.cost),
+      model: this.model,
+      result: this.result,
+      session_utilization: bpText(this.sBp),
+      daily_utilization: bpText(this.dBp),
+      actor: this.actor,
+    };
+  }
+}
+
 export function usageEvent(
   st: MemoryState,
   shard: number,
-  tail: string,
+  tail: EventTailBits,
   n: number,
   agentId: string,
   a: AgentRec,
@@ -139,31 +210,39 @@ export function usageEvent(
   cUsed: number,
   actor: Actor,
 ): void {
-  const now = st.now;
-  emit(st, shard, {
-    event_id: eventId(now, tail, n),
-    at: String(now),
-    type: 'usage',
-    agent_id: agentId,
-    session_id: a.sid,
-    role: a.role,
-    operation,
-    input_tokens: String(inTokens),
-    output_tokens: String(outTokens),
-    cost: String(cost),
-    model,
-    result,
-    session_utilization: pct(a.sUsed, a.sLimit),
-    daily_utilization: pct(cUsed, a.dLimit),
-    actor,
-  });
+  appendEvent(
+    st.outbox,
+    new UsageEvent(
+      st,
+      shard,
+      tail,
+      n,
+      agentId,
+      a.sid,
+      a.role,
+      operation,
+      inTokens,
+      outTokens,
+      cost,
+      model,
+      result,
+      pctBp(a.sUsed, a.sLimit),
+      pctBp(cUsed, a.dLimit),
+      actor,
+    ),
+  );
+}
+
+/** Appends an event of a rare kind, its fields built now. */
+function emitFields(st: MemoryState, shard: number, fields: Record<string, string>): void {
+  appendEvent(st.outbox, new FieldsEvent(st, shard, fields));
 }
 
 /** startSession-3.lua: the session that ends (before its counters are reset). */
 export function sessionEndedEvent(
   st: MemoryState,
   shard: number,
-  tail: string,
+  tail: EventTailBits,
   n: number,
   agentId: string,
   a: AgentRec,
@@ -171,8 +250,8 @@ export function sessionEndedEvent(
   actor: Actor,
 ): void {
   const now = st.now;
-  emit(st, shard, {
-    event_id: eventId(now, tail, n),
+  emitFields(st, shard, {
+    event_id: eventIdOf(now, tail, n),
     at: String(now),
     type: 'session_ended',
     agent_id: agentId,
@@ -184,8 +263,8 @@ export function sessionEndedEvent(
     cost: String(a.sCost),
     operations_blocked: String(a.blocked),
     session_started_at: String(a.sStart),
-    session_utilization: pct(a.sUsed, a.sLimit),
-    daily_utilization: pct(cUsed, a.dLimit),
+    session_utilization: bpText(pctBp(a.sUsed, a.sLimit)),
+    daily_utilization: bpText(pctBp(cUsed, a.dLimit)),
     actor,
   });
 }
@@ -194,7 +273,7 @@ export function sessionEndedEvent(
 export function stateEvent(
   st: MemoryState,
   shard: number,
-  tail: string,
+  tail: EventTailBits,
   n: number,
   type: string,
   agentId: string,
@@ -202,8 +281,8 @@ export function stateEvent(
   actor: Actor,
 ): void {
   const now = st.now;
-  emit(st, shard, {
-    event_id: eventId(now, tail, n),
+  emitFields(st, shard, {
+    event_id: eventIdOf(now, tail, n),
     at: String(now),
     role: a.role,
     status: a.status,

@@ -1,3 +1,4 @@
+import type { EventTailBits } from '../random.js';
 import { releaseEvent } from './events.js';
 import { keepClosedRes } from './records.js';
 import type { AgentRec, MemoryState, Reservation, Scope } from './state.js';
@@ -53,7 +54,7 @@ export function freeExpired(
   st: MemoryState,
   sc: Scope,
   a: AgentRec,
-  tail: string,
+  tail: EventTailBits,
   n: number,
 ): number {
   const now = st.now;

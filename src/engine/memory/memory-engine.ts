@@ -100,18 +100,16 @@ export class MemoryEngine implements Engine {
     return listAgents(this.st);
   }
 
-  /** Every event still in the outbox, oldest first, shard by shard ascending. */
+  /** Holds freed so far because their lease passed (all shards). */
   async expiredLeasesFreed(): Promise<number> {
     return this.st.leasesFreed.reduce((a, b) => a + b, 0);
   }
 
+  /** Every event still in the outbox, oldest first, shard by shard ascending. */
   async readOutbox(shard?: number): Promise<OutboxEntry[]> {
     const boxes = shard === undefined ? this.st.outbox : [this.st.outbox[shard] ?? []];
     const out: OutboxEntry[] = [];
-    for (const box of boxes) {
-      for (const e of box)
-        out.push({ shard: e.shard, streamId: e.streamId, fields: { ...e.fields } });
-    }
+    for (const box of boxes) for (const e of box) out.push(e.toEntry());
     return out;
   }
 

@@ -1,16 +1,18 @@
 import type { OutboxEntry } from '../types.js';
 import type { MemoryState } from './state.js';
+import type { StoredEvent } from './stored-event.js';
 
 /**
  * The drain's side of MemoryEngine's outbox (one array per shard, appended by
- * the operations, oldest first). Taking is a peek: entries leave only when
+ * the operations, oldest first; entries are made from the stored events as
+ * they are taken). Taking is a peek: entries leave only when
  * acknowledged, after the store has them, so a failed insert loses nothing
  * and a retry takes the same entries again. Per shard, what is taken is
  * always a prefix of the shard's outbox, so its order is kept.
  */
 
 /** How many entries a take would hand out of each shard: a fair share first, then what is left. */
-function shares(boxes: readonly OutboxEntry[][], max: number): number[] {
+function shares(boxes: readonly StoredEvent[][], max: number): number[] {
   const counts = boxes.map(() => 0);
   let left = max;
   let nonEmpty = 0;
@@ -18,12 +20,12 @@ function shares(boxes: readonly OutboxEntry[][], max: number): number[] {
   if (nonEmpty === 0 || left <= 0) return counts;
   const share = Math.max(1, Math.floor(max / nonEmpty));
   for (let s = 0; s < boxes.length && left > 0; s++) {
-    const n = Math.min((boxes[s] as OutboxEntry[]).length, share, left);
+    const n = Math.min((boxes[s] as StoredEvent[]).length, share, left);
     counts[s] = n;
     left -= n;
   }
   for (let s = 0; s < boxes.length && left > 0; s++) {
-    const more = Math.min((boxes[s] as OutboxEntry[]).length - (counts[s] as number), left);
+    const more = Math.min((boxes[s] as StoredEvent[]).length - (counts[s] as number), left);
     counts[s] = (counts[s] as number) + more;
     left -= more;
   }
@@ -42,12 +44,9 @@ export function takeOutbox(st: MemoryState, max: number): OutboxEntry[] {
   const counts = shares(st.outbox, max);
   const out: OutboxEntry[] = [];
   for (let s = 0; s < st.outbox.length; s++) {
-    const box = st.outbox[s] as OutboxEntry[];
+    const box = st.outbox[s] as StoredEvent[];
     const n = counts[s] as number;
-    for (let k = 0; k < n; k++) {
-      const e = box[k] as OutboxEntry;
-      out.push({ shard: e.shard, streamId: e.streamId, fields: { ...e.fields } });
-    }
+    for (let k = 0; k < n; k++) out.push((box[k] as StoredEvent).toEntry());
   }
   return out;
 }
@@ -73,7 +72,7 @@ export function ackOutbox(st: MemoryState, entries: readonly OutboxEntry[]): num
     if (!box) continue;
     // The usual case: what was taken is the head of the shard's outbox.
     let k = 0;
-    while (k < box.length && ids.has((box[k] as OutboxEntry).streamId)) k++;
+    while (k < box.length && ids.has((box[k] as StoredEvent).streamId)) k++;
     if (k > 0) box.splice(0, k);
     removed += k;
     if (k < ids.size) {
@@ -101,7 +100,7 @@ export function outboxBacklog(st: MemoryState): ShardBacklog[] {
     return {
       shard,
       length: box.length,
-      oldestMs: head === undefined ? null : Number(head.streamId.split('-')[0]),
+      oldestMs: head === undefined ? null : head.ms,
     };
   });
 }

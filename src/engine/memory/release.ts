@@ -18,7 +18,7 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
   const a = sc?.agent;
   if (!sc || !a) throw reservationNotFound(i);
   if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
-  const tail = st.rnd.eventTail();
+  const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
 
   const r = findRes(st, sc, nonce);

@@ -23,7 +23,7 @@ export function startSession(st: MemoryState, i: SessionInput): SessionChange {
   const expected = i.endSessionId ?? '';
   if (expected !== '' && expected !== a.sid) throw sessionNotFound(i.endSessionId);
 
-  const tail = st.rnd.eventTail();
+  const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
   const cUsed = dayCost(st, sc);
   const ended = {

@@ -25,7 +25,7 @@ export function settle(st: MemoryState, i: SettleInput): SettleResult {
   const a = sc?.agent;
   if (!sc || !a) throw given === '' ? notFound(agentId) : reservationNotFound(i);
   if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
-  const tail = st.rnd.eventTail();
+  const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
 
   let r: Reservation | undefined;

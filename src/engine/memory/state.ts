@@ -1,8 +1,11 @@
 import { DAY_MS, dayOf } from '../clock.js';
 import { DEFAULT_SHARDS, shardOf } from '../keys.js';
 import { RandomPool } from '../random.js';
-import type { AgentStatus, OutboxEntry } from '../types.js';
+import type { AgentStatus } from '../types.js';
+import { CheckMemo } from '../validate.js';
 import { ExpiryQueue } from './queue.js';
+import { ResIndex } from './res-index.js';
+import type { StoredEvent, StreamStamp } from './stored-event.js';
 
 /**
  * The in-process mirror of the Redis keys (src/engine/keys.ts). Field names
@@ -89,7 +92,7 @@ export interface Scope {
   agent: AgentRec | null;
   /** Open holds ordered by (lease end, nonce), like the leases zset. */
   leases: Reservation[];
-  readonly res: Map<string, Reservation>;
+  readonly res: ResIndex;
   readonly req: Map<string, RequestRec>;
   readonly days: Map<number, DayRec>;
 }
@@ -102,16 +105,18 @@ export interface MemoryStateOptions {
   maxFreePerCall?: number;
 }
 
-export class MemoryState {
+export class MemoryState implements StreamStamp {
   readonly shards: number;
   readonly maxFree: number;
   private readonly sweep: number;
   readonly rnd = new RandomPool();
+  /** Inputs already checked that cannot change (validate.ts). */
+  readonly checks = new CheckMemo();
   readonly scopes = new Map<string, Scope>();
   /** tg:{s<n>}:agents */
   readonly index: Set<string>[];
   /** tg:{s<n>}:outbox */
-  readonly outbox: OutboxEntry[][];
+  readonly outbox: StoredEvent[][];
   private readonly lastMs: number[];
   private readonly lastSeq: number[];
   /** Per shard: holds freed because their lease passed (the scripts' tg:{s<n>}:stats leases_freed). */
@@ -176,7 +181,7 @@ export class MemoryState {
         shard: this.shardOf(agentId),
         agent: null,
         leases: [],
-        res: new Map(),
+        res: new ResIndex(),
         req: new Map(),
         days: new Map(),
       };
@@ -199,18 +204,24 @@ export class MemoryState {
     }
   }
 
-  /** The next XADD `*` id of the shard's stream: `<ms>-<seq>`, always increasing. */
-  streamId(shard: number): string {
+  /**
+   * Advances the shard's stream id, the next XADD `*` id `<ms>-<seq>` (always
+   * increasing), and returns its seq; `streamMs` is its ms.
+   */
+  nextSeq(shard: number): number {
     const ms = this.real;
-    const last = this.lastMs[shard] as number;
-    if (ms > last) {
+    if (ms > (this.lastMs[shard] as number)) {
       this.lastMs[shard] = ms;
       this.lastSeq[shard] = 0;
-      return `${ms}-0`;
+      return 0;
     }
     const seq = (this.lastSeq[shard] as number) + 1;
     this.lastSeq[shard] = seq;
-    return `${last}-${seq}`;
+    return seq;
+  }
+
+  streamMs(shard: number): number {
+    return this.lastMs[shard] as number;
   }
 
   private readonly dropRes = (r: Reservation): void => {

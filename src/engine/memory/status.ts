@@ -31,7 +31,7 @@ export function getStatus(st: MemoryState, agentId: string): EngineStatus | null
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
   if (!sc || !a) return null;
-  freeExpired(st, sc, a, st.rnd.eventTail(), 0);
+  freeExpired(st, sc, a, st.rnd.eventTailBits(), 0);
   if (st.dirty) saveCounters(a);
   return statusOf(agentId, a, dayCost(st, sc), st.now);
 }

@@ -20,7 +20,7 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   const a = sc?.agent;
   if (!sc || !a) throw notFound(agentId);
   if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
-  const tail = st.rnd.eventTail();
+  const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
 
   const rates = i.rates;

@@ -1,0 +1,153 @@
+import { bpText, pctBp } from '../money.js';
+import type { EventTailBits } from '../random.js';
+import type { Actor, AuthorizeInput } from '../types.js';
+import type { AgentRec, MemoryState, Reservation } from './state.js';
+import { appendEvent, ValueEvent } from './stored-event.js';
+
+/**
+ * The decision event of authorizeBatch-1.lua (decisionEvent), one per
+ * authorize outcome, kept as values and turned into text when read (see
+ * events.ts): an allowed decision refers to the hold it made, whose fields in
+ * the event never change; a denial keeps its own.
+ */
+
+/** Utilization in basis points; -1 for none (no agent): the empty text. */
+const bpOrNone = (bp: number): string => (bp < 0 ? '' : bpText(bp));
+
+/** decisionEvent of authorizeBatch-1.lua, for a decision that held `r`. */
+class AllowedEvent extends ValueEvent {
+  constructor(
+    st: MemoryState,
+    tail: EventTailBits,
+    n: number,
+    private readonly r: Reservation,
+    private readonly role: string,
+    private readonly sBp: number,
+    private readonly dBp: number,
+    private readonly actor: Actor,
+  ) {
+    super(st, r.scope.shard, tail, n);
+  }
+
+  fields(): Record<string, string> {
+    const r = this.r;
+    const agentId = r.scope.agentId;
+    return {
+      event_id: this.eventId,
+      at: String(this.at),
+      type: 'decision',
+      agent_id: agentId,
+      session_id: r.sid,
+      role: this.role,
+      operation: r.op,
+      allowed: '1',
+      error_code: '',
+      exceeded: '',
+      estimated_tokens: String(r.tok),
+      cost: String(r.cost),
+      model: r.model,
+      reservation_id: `${agentId}.${r.nonce}`,
+      request_id: r.req,
+      session_utilization: bpText(this.sBp),
+      daily_utilization: bpText(this.dBp),
+      actor: this.actor,
+    };
+  }
+}
+
+/** decisionEvent of authorizeBatch-1.lua, for a denial (no agent: no session, role, utilization). */
+class DeniedEvent extends ValueEvent {
+  constructor(
+    st: MemoryState,
+    shard: number,
+    tail: EventTailBits,
+    n: number,
+    private readonly agentId: string,
+    private readonly sid: string,
+    private readonly role: string,
+    private readonly op: string,
+    private readonly code: string,
+    private readonly exceeded: string,
+    private readonly est: number,
+    private readonly model: string,
+    private readonly req: string,
+    private readonly sBp: number,
+    private readonly dBp: number,
+    private readonly actor: Actor,
+  ) {
+    super(st, shard, tail, n);
+  }
+
+  fields(): Record<string, string> {
+    return {
+      event_id: this.eventId,
+      at: String(this.at),
+      type: 'decision',
+      agent_id: this.agentId,
+      session_id: this.sid,
+      role: this.role,
+      operation: this.op,
+      allowed: '0',
+      error_code: this.code,
+      exceeded: this.exceeded,
+      estimated_tokens: String(this.est),
+      cost: '0',
+      model: this.model,
+      reservation_id: '',
+      request_id: this.req,
+      session_utilization: bpOrNone(this.sBp),
+      daily_utilization: bpOrNone(this.dBp),
+      actor: this.actor,
+    };
+  }
+}
+
+/** The decision event of an authorize that held `r` (made from `i` for agent `a`). */
+export function allowedEvent(
+  st: MemoryState,
+  tail: EventTailBits,
+  n: number,
+  a: AgentRec,
+  r: Reservation,
+  cUsed: number,
+  actor: Actor,
+): void {
+  const sBp = pctBp(a.sUsed, a.sLimit);
+  const dBp = pctBp(cUsed, a.dLimit);
+  appendEvent(st.outbox, new AllowedEvent(st, tail, n, r, a.role, sBp, dBp, actor));
+}
+
+/** The decision event of a denial; `a` is null for AGENT_NOT_FOUND. */
+export function deniedEvent(
+  st: MemoryState,
+  shard: number,
+  tail: EventTailBits,
+  n: number,
+  i: AuthorizeInput,
+  a: AgentRec | null,
+  code: string,
+  exceeded: string,
+  cUsed: number,
+): void {
+  appendEvent(
+    st.outbox,
+    new DeniedEvent(
+      st,
+      shard,
+      tail,
+      n,
+      i.agentId,
+      a ? a.sid : '',
+      a ? a.role : '',
+      i.operation,
+      code,
+      exceeded,
+      i.estimatedTokens,
+      i.rates.model,
+      i.requestId ?? '',
+      a ? pctBp(a.sUsed, a.sLimit) : -1,
+      a ? pctBp(cUsed, a.dLimit) : -1,
+      i.actor,
+    ),
+  );
+}
