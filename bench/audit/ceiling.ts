@@ -1,7 +1,7 @@
 /**
- * The rate to beat, in events/s: the most decision events per second the
- * engine's authorize script can append to the outboxes, measured here in the
- * same run. Authorize is coalesced (src/engine/redis/authorize-batcher.ts):
+ * The Redis-side ceilings, in events/s: how many decision events per second
+ * the engine's authorize script can append to the outboxes, measured here in
+ * the same run. Authorize is coalesced (src/engine/redis/authorize-batcher.ts):
  * one script call (lua/authorizeBatch-1.lua) decides up to 128 decisions of
  * one shard and appends one outbox entry holding one event per decision. So
  * the figure is calls/s × decisions per call, for
@@ -9,7 +9,9 @@
  *  - full batches of 32 and 128 decisions (32 is what 512 concurrent callers
  *    over 16 shards make; 128 is the batcher's ceiling),
  * each run by redis-benchmark (EVALSHA, pipelined, no Node client) against the
- * private Redis. The rate to beat is the best of them.
+ * private Redis. The lone call is bench/engine's ceiling (one of the two rates
+ * the floor takes the best of, report.ts rateToBeat); the best of all is the
+ * stricter comparison (report.ts batchedCeiling).
  *
  * Every call is captured (MONITOR) from real checkPermission calls through
  * the library, so its KEYS and ARGV are exactly what RedisEngine sends: for a
@@ -54,7 +56,7 @@ export interface CeilingFigure {
 
 export interface Ceiling {
   figures: CeilingFigure[];
-  /** The figure with the most events/s: the rate to beat. */
+  /** The figure with the most events/s (the stricter comparison, not the floor). */
   best: CeilingFigure;
 }
 

@@ -19,7 +19,7 @@ export const CONFIG = {
   fillConcurrency: 512,
   /** drainShard run directly: this many shards drained at once (the worker's default concurrency). */
   drainConcurrency: 4,
-  /** The rate to beat (ceiling.ts): authorizeBatch calls by redis-benchmark. */
+  /** The Redis-side ceilings (ceiling.ts): authorizeBatch calls by redis-benchmark. */
   ceiling: {
     redisBenchmark: '/usr/bin/redis-benchmark',
     /** Decisions per call: a lone decision, what 512 callers over 16 shards make, the batcher's most. */

@@ -24,25 +24,51 @@ export interface Floor {
 const pf = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
 
 /**
- * The rate to beat, this run: the most decision events per second the engine
- * appended, in any of the ways measured (redis-benchmark running
- * authorizeBatch with 1, 32 or 128 decisions per call; the library itself in
- * the fills), and what it was.
+ * The rate to beat, this run, as the issue defines the floor: the best
+ * script-call rate bench/engine measures, in decision events per second:
+ * authorizeBatch with one decision per call by redis-benchmark (bench/engine's
+ * Redis-side ceiling) or the library itself batching at concurrency 512 (the
+ * fills, as bench:engine's authorize), whichever is higher.
  */
 export function rateToBeat(r: AuditReport): { rate: number; what: string } {
   const library = Math.max(...r.drains.map((d) => d.fillPerSec));
-  const b = r.ceiling.best;
-  return b.eventsPerSec >= library
+  const lone = r.ceiling.figures.find((f) => f.decisions === 1);
+  return lone !== undefined && lone.eventsPerSec >= library
     ? {
-        rate: b.eventsPerSec,
-        what:
-          `authorizeBatch-1 with ${b.decisions} decision${b.decisions === 1 ? '' : 's'} per call by EVALSHA from redis-benchmark ` +
-          `(${fmtInt(b.callsPerSec)} calls/s × ${b.decisions} events each; the Redis-side ceiling, no Node client)`,
+        rate: lone.eventsPerSec,
+        what: "authorizeBatch-1 with 1 decision per call by EVALSHA from redis-benchmark (bench/engine's Redis-side ceiling)",
       }
     : {
         rate: library,
-        what: `library checkPermission at concurrency ${CONFIG.fillConcurrency} (the fills)`,
+        what: `library checkPermission at concurrency ${CONFIG.fillConcurrency}, batched by the library (the fills; bench/engine's authorize)`,
       };
+}
+
+/**
+ * A stricter comparison than the floor: the Redis-side ceiling of batched
+ * calls (redis-benchmark, 32 or 128 decisions per call, Redis alone on a core,
+ * no Node client), the most events/s one Redis could append if enough client
+ * processes kept it busy.
+ */
+export function batchedCeiling(r: AuditReport): { rate: number; what: string } {
+  const b = r.ceiling.best;
+  return {
+    rate: b.eventsPerSec,
+    what:
+      `authorizeBatch-1 with ${b.decisions} decision${b.decisions === 1 ? '' : 's'} per call by EVALSHA from redis-benchmark ` +
+      `(${fmtInt(b.callsPerSec)} calls/s × ${b.decisions} events each; Redis alone, no Node client)`,
+  };
+}
+
+/** The drain against batchedCeiling: printed beside the floors, not one of them. */
+export function comparisons(r: AuditReport): string[] {
+  const c = batchedCeiling(r);
+  const w = find(r, 'postgres', 'worker');
+  if (!w) return [];
+  return [
+    `(not a floor) drain into PostgreSQL, BullMQ worker, ÷ the Redis-side ceiling of batched calls ` +
+      `${fmtInt(c.rate)} events/s = ${fmt(w.perSec / c.rate, 2)}×`,
+  ];
 }
 
 function find(r: AuditReport, store: string, mode: string): DrainRun | undefined {
@@ -201,7 +227,7 @@ export function whereTimeGoes(r: AuditReport): string {
     `\`insertEvents\` alone took ${fmtInt(ins.perSec)} events/s with ${fmt(ins.nodeUsPerEvent, 1)} µs of Node and ` +
     `${fmt(ins.pgUsPerEvent, 1)} µs of PostgreSQL per event, so reading the stream, parsing and acknowledging cost the ` +
     `drain's other ${fmt(w.nodeUsPerEvent - ins.nodeUsPerEvent, 1)} µs of Node. For comparison, Redis spent ` +
-    `${fmt(b.redisCpuUsPerEvent, 1)} µs per event deciding them (${b.decisions} per call, the rate to beat), on a core of its own.`
+    `${fmt(b.redisCpuUsPerEvent, 1)} µs per event deciding them (${b.decisions} per call, its batched ceiling), on a core of its own.`
   );
 }
 
@@ -228,6 +254,7 @@ export function consoleReport(r: AuditReport): string {
     textTable(LAG_COLUMNS, lagRows(r)),
     '',
     ...floors(r).map((f) => `${f.text}: ${pf(f.pass)}`),
+    ...comparisons(r),
     '',
     whereTimeGoes(r),
     '',
@@ -263,16 +290,22 @@ registered through the library (role \`${CONFIG.role}\`, limits that never deny)
   \`startAuditWorker\` with its defaults (tick every 200 ms, 4 drain jobs at once, batches of
   1,000), timed from its start until its stats count every event stored. Each run checks the
   store holds one row per event (all distinct) and the outboxes are empty.
-- **The rate to beat** is measured in the same run, in decision events per second: the
-  most the engine can append. Authorize is batched (one \`authorizeBatch-1\` call decides up
-  to 128 decisions of one shard and appends one outbox entry with one event per decision), so
-  a call's events are calls/s × decisions per call. redis-benchmark runs the call (EVALSHA,
-  no Node client) with 1 decision (a lone one), 32 (what ${CONFIG.fillConcurrency} concurrent callers over 16
-  shards make: the fills' entries hold as many) and 128 (the batcher's most) decisions of
-  distinct agents of one shard, each call captured from real \`checkPermission\` calls through
-  the library and checked before and after the run (every decision allowed, one event each in
-  its entry). The floor is the best of these and the library's own fill rate: this run,
-  ${best.what}, ${fmtInt(best.rate)} events/s. A drain at least this fast can always shrink a backlog.
+- **The rate to beat** is measured in the same run, in decision events per second, as the
+  issue words the floor: the best script-call rate bench/engine measures. bench/engine
+  measures two: authorize through the library at concurrency ${CONFIG.fillConcurrency} (batched by the
+  library; here, the fills: ${CONFIG.fillConcurrency} concurrent \`checkPermission\` loops) and redis-benchmark running
+  \`authorizeBatch-1\` with one decision per call. This run, the best was ${best.what},
+  ${fmtInt(best.rate)} events/s: a drain at least this fast shrinks any backlog the library makes
+  on this machine.
+- **A stricter comparison, not the floor**: one \`authorizeBatch-1\` call decides up to 128
+  decisions of one shard (one outbox entry, one event each), so redis-benchmark also runs calls
+  of 32 decisions (what ${CONFIG.fillConcurrency} concurrent callers over 16 shards make) and 128 (the batcher's most),
+  each captured from real \`checkPermission\` calls and checked before and after the run (every
+  decision allowed, one event each in its entry). That is the most one Redis could append if
+  enough client processes kept it busy: ${batchedCeiling(r).what}, ${fmtInt(batchedCeiling(r).rate)}
+  events/s. It is printed beside the floors with the worker's ratio to it. (Until 2026-11-26
+  this was the bench's floor; see docs/performance.md for why the drain falls short of it on
+  this 2-core machine.)
 - **Lag.** Decisions at a steady ${fmtInt(l.targetRate)}/s (open loop: issued on a clock every ${CONFIG.lag.tickMs} ms,
   not when earlier ones answer) for ${fmt(CONFIG.lag.warmupMs / 1000, 0)} s of warm-up and a ${fmt(CONFIG.lag.durationMs / 1000, 0)} s window, while the worker
   (defaults) drains into PostgreSQL in the same process. Every event is measured, not a sample: the
@@ -283,7 +316,7 @@ registered through the library (role \`${CONFIG.role}\`, limits that never deny)
   before the clock starts, then handed to the store's \`insertEvents\` in the same batches,
   ${CONFIG.drainConcurrency} at a time: what the drain would reach if reading and parsing were free.
 
-### The rate to beat (decision events per second the engine appends)
+### Decision events per second the engine appends (the rate to beat and the ceilings)
 
 ${markdownTable(RATE_COLUMNS, rateRows(r))}
 
@@ -320,6 +353,9 @@ delay in the window (load generator and worker share it). Rows in the store = ${
 
 ${floors(r)
   .map((f) => `- ${f.text}: ${pf(f.pass)}`)
+  .join('\n')}
+${comparisons(r)
+  .map((c) => `- ${c}`)
   .join('\n')}
 
 The floor is checked against the rate to beat of the same run: ${best.what}.

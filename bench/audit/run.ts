@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     log(`registered ${decider.agents.length} agents over ${decider.shards} shards`);
 
     log(
-      'the rate to beat: authorizeBatch-1 by EVALSHA (redis-benchmark), 1, 32 and 128 decisions per call',
+      'Redis-side ceilings: authorizeBatch-1 by EVALSHA (redis-benchmark), 1, 32 and 128 decisions per call',
     );
     ceiling = await authorizeCeiling(admin, redis.port, decider, log);
 

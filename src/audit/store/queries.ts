@@ -143,6 +143,25 @@ SELECT ${UNNEST}
 ON CONFLICT (event_id) DO NOTHING`;
 
 /**
+ * INSERT_EVENTS_ONLY without ON CONFLICT: tried first. A batch is new almost
+ * always (each shard has one drain; a batch comes again only after a crash or
+ * a lost reply), and the plain INSERT spares PostgreSQL the speculative
+ * insertion ON CONFLICT makes for every row (about a sixth of its CPU per
+ * event, measured). If any row is already stored, the statement fails whole
+ * (unique_violation on the key, nothing written) and the batch goes again
+ * with ON CONFLICT DO NOTHING.
+ */
+export const INSERT_EVENTS_NEW = `
+INSERT INTO audit_events (${NAMES})
+SELECT ${UNNEST}`;
+
+/** A unique_violation of audit_events' primary key: some event of the batch is stored already. */
+function isStoredAlready(e: unknown): boolean {
+  const x = e as { code?: unknown; constraint?: unknown } | null;
+  return x?.code === '23505' && (x.constraint === undefined || x.constraint === 'audit_events_pkey');
+}
+
+/**
  * The batch as one array per column (same order as COLUMNS, whose getters it
  * inlines: one pass, no call per value); duplicate ids in the batch dropped.
  */
@@ -225,7 +244,12 @@ export async function insertEvents(db: Db, events: readonly AuditEvent[]): Promi
   if (events.length === 0) return 0;
   const params = toColumns(events).map((values, j) => new SqlArray((COLUMNS[j] as Col)[1], values));
   if (!projects(events)) {
-    return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v1');
+    try {
+      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v1');
+    } catch (e) {
+      if (!isStoredAlready(e)) throw e;
+      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v1');
+    }
   }
   const rows = await db.query<{ inserted: number }>(
     INSERT_EVENTS,
