@@ -158,7 +158,9 @@ SELECT ${UNNEST}`;
 /** A unique_violation of audit_events' primary key: some event of the batch is stored already. */
 function isStoredAlready(e: unknown): boolean {
   const x = e as { code?: unknown; constraint?: unknown } | null;
-  return x?.code === '23505' && (x.constraint === undefined || x.constraint === 'audit_events_pkey');
+  return (
+    x?.code === '23505' && (x.constraint === undefined || x.constraint === 'audit_events_pkey')
+  );
 }
 
 /**
