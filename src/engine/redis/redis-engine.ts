@@ -26,6 +26,7 @@ import type {
   UsageResult,
 } from '../types.js';
 import {
+  CheckMemo,
   checkAuthorize,
   checkRegister,
   checkRelease,
@@ -114,6 +115,20 @@ export class RedisEngine implements Engine {
   private readonly recoverer: ShardRecoverer;
   private readonly batcher: AuthorizeBatcher;
   private readonly profiles = new Map<string, Profile>();
+  /** What authorize has checked already (policy objects, agent ids that passed their pattern). */
+  private readonly checks = new CheckMemo();
+  private readonly checkedIds = new Set<string>();
+  /** Per operation, the last profile and the values it was made from (see profileOf). */
+  private readonly lastProfile = new Map<
+    string,
+    {
+      rates: AuthorizeInput['rates'];
+      roles: AuthorizeInput['allowedRoles'];
+      leaseMs: number;
+      actor: AuthorizeInput['actor'];
+      profile: Profile;
+    }
+  >();
   /** Allowed-role lists (cached per operation by the policy) packed as `|a|b|` for the script. */
   private readonly packedRoles = new WeakMap<readonly string[], string>();
 
@@ -311,7 +326,9 @@ export class RedisEngine implements Engine {
   }
 
   async authorize(i: AuthorizeInput): Promise<AuthorizeResult> {
-    checkAuthorize(i);
+    checkAuthorize(i, this.checks, this.checkedIds.has(i.agentId));
+    if (this.checkedIds.size >= 100_000) this.checkedIds.clear();
+    this.checkedIds.add(i.agentId);
     const shard = this.keys(i.agentId).shard;
     const profile = this.profileOf(i);
     const decision: DecisionArgs = [
@@ -367,6 +384,31 @@ export class RedisEngine implements Engine {
    * batcher can match them by identity.
    */
   private profileOf(i: AuthorizeInput): Profile {
+    // The last profile of this operation, if made from the same values: callers pass
+    // the policy's own rates and role lists, so identity finds it without a key text.
+    const last = this.lastProfile.get(i.operation);
+    if (
+      last !== undefined &&
+      last.rates === i.rates &&
+      last.roles === i.allowedRoles &&
+      last.leaseMs === i.leaseMs &&
+      last.actor === i.actor
+    ) {
+      return last.profile;
+    }
+    const profile = this.profileByKey(i);
+    if (this.lastProfile.size >= 10_000) this.lastProfile.clear();
+    this.lastProfile.set(i.operation, {
+      rates: i.rates,
+      roles: i.allowedRoles,
+      leaseMs: i.leaseMs,
+      actor: i.actor,
+      profile,
+    });
+    return profile;
+  }
+
+  private profileByKey(i: AuthorizeInput): Profile {
     const roles = this.rolesArg(i.allowedRoles);
     const r = i.rates;
     const key = `${i.operation}|${r.model}|${r.inputMicrosPerMillion}|${r.outputMicrosPerMillion}|${i.leaseMs}|${i.actor}|${roles}`;

@@ -14,10 +14,11 @@ export class PackedStateError extends Error {
   override readonly name = 'PackedStateError';
 }
 
-function zeroString(buf: Buffer, at: number): [string, number] {
+/** The end (index of the zero) of the text that starts at `at`. */
+function textEnd(buf: Buffer, at: number): number {
   const end = buf.indexOf(0, at);
   if (end < 0) throw new PackedStateError('packed agent state: a text without its end');
-  return [buf.toString('utf8', at, end), end + 1];
+  return end;
 }
 
 /**
@@ -34,26 +35,30 @@ export function statusFromState(
   if (buf[0] !== STATE_VERSION) {
     throw new PackedStateError(`packed agent state: version ${buf[0]}, expected ${STATE_VERSION}`);
   }
-  const [role, a] = zeroString(buf, 1);
-  const [status, b] = zeroString(buf, a);
-  const [sessionId, o] = zeroString(buf, b);
+  const a = textEnd(buf, 1);
+  const b = textEnd(buf, a + 1);
+  const c = textEnd(buf, b + 1);
+  const role = buf.toString('utf8', 1, a);
+  const status = buf.toString('utf8', a + 1, b);
+  const sessionId = buf.toString('utf8', b + 1, c);
+  const o = c + 1;
   if (o + 88 > buf.length) throw new PackedStateError('packed agent state: too short');
-  const d = (k: number) => buf.readDoubleLE(o + 8 * k);
   // The same key order as parseStatus (one object shape for every engine's status).
+  // (o + 64: next_exp, o + 72: c_day.)
   return {
     agentId,
     role,
     status: status as AgentStatus,
     sessionId,
-    sessionStartedMs: d(0),
-    sessionTokensUsed: d(3),
-    sessionTokensReserved: d(4),
-    sessionTokenLimit: d(1),
-    sessionCostMicros: d(5),
-    dailyCostMicros: dailyCostMicros ?? d(10), // d(8): next_exp, d(9): c_day
-    dailyReservedMicros: d(6),
-    dailyLimitMicros: d(2),
-    operationsBlocked: d(7),
+    sessionStartedMs: buf.readDoubleLE(o),
+    sessionTokensUsed: buf.readDoubleLE(o + 24),
+    sessionTokensReserved: buf.readDoubleLE(o + 32),
+    sessionTokenLimit: buf.readDoubleLE(o + 8),
+    sessionCostMicros: buf.readDoubleLE(o + 40),
+    dailyCostMicros: dailyCostMicros ?? buf.readDoubleLE(o + 80),
+    dailyReservedMicros: buf.readDoubleLE(o + 48),
+    dailyLimitMicros: buf.readDoubleLE(o + 16),
+    operationsBlocked: buf.readDoubleLE(o + 56),
     nowMs,
   };
 }
