@@ -78,7 +78,7 @@ for k = 1, nProfiles do
   local leaseEnd = now + tonumber(ARGV[p + 4])
   profiles[tostring(k)] = { op = ARGV[p], model = ARGV[p + 1], inRate = ARGV[p + 2], outRate = ARGV[p + 3],
     rate = math.max(inRate, outRate), leaseEnd = leaseEnd, leaseEndText = tostring(leaseEnd),
-    actor = ARGV[p + 5], roles = ARGV[p + 6] }
+    actor = ARGV[p + 5], roles = ARGV[p + 6], allows = {} }
 end
 local firstDecision = 5 + 7 * nProfiles
 
@@ -110,6 +110,16 @@ local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, 
     .. '\31request_id\31' .. ARGV[j + 4]
     .. '\31session_utilization\31' .. su .. '\31daily_utilization\31' .. du
     .. '\31actor\31' .. pr.actor)
+end
+
+-- Whether the profile's operation allows the role (worked out once per role and profile per call).
+local function roleAllowed(pr, role)
+  local known = pr.allows[role]
+  if known == nil then
+    known = string.find(pr.roles, '|' .. role .. '|', 1, true) ~= nil
+    pr.allows[role] = known
+  end
+  return known
 end
 
 -- One table for the agent state of every decision (filled by loadAgent), and
@@ -159,7 +169,7 @@ local function decide(j)
   local code, exceeded = 0, ''
   if a.status ~= 'active' then
     code = 2
-  elseif not string.find(pr.roles, '|' .. a.role .. '|', 1, true) then
+  elseif not roleAllowed(pr, a.role) then
     code = 3
   elseif a.s_used + a.s_res + estimate > a.s_limit then
     code, exceeded = 4, 'session'
