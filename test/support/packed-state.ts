@@ -3,7 +3,8 @@
  * lua/includes/agent.lua) back into named text fields, so key-level tests can
  * compare agent state field by field.
  */
-export const STATE_FIELDS = [
+/** The packed state's values, in STATE_FORMAT's order. */
+const ORDER = [
   'role',
   'status',
   'sid',
@@ -16,8 +17,15 @@ export const STATE_FIELDS = [
   'c_res',
   'blocked',
   'next_exp',
+  'c_day',
+  'c_dcost',
   'digest',
 ] as const;
+
+/** The fields tests compare: all but the copy of the day's spend (a cache of the day key). */
+export const STATE_FIELDS: readonly string[] = ORDER.filter(
+  (f) => f !== 'c_day' && f !== 'c_dcost',
+);
 
 /**
  * The values of a version-2 state (lua/includes/agent.lua STATE_FORMAT,
@@ -45,25 +53,6 @@ function readValues(buf: Buffer): (string | number)[] {
   return out;
 }
 
-/** STATE_FORMAT's order of the values: STATE_FIELDS plus the day-spend copy (c_day, c_dcost). */
-const ORDER = [
-  'role',
-  'status',
-  'sid',
-  's_start',
-  's_limit',
-  'd_limit',
-  's_used',
-  's_res',
-  's_cost',
-  'c_res',
-  'blocked',
-  'next_exp',
-  'c_day',
-  'c_dcost',
-  'digest',
-] as const;
-
 /**
  * The packed state as `{ role, status, …, digest }` (STATE_FIELDS), every
  * value as text. The state's copy of the day's spend (c_day, c_dcost) is left
@@ -73,7 +62,7 @@ export function unpackState(buf: Buffer): Record<string, string> {
   const values = readValues(buf);
   const out: Record<string, string> = {};
   ORDER.forEach((name, k) => {
-    if ((STATE_FIELDS as readonly string[]).includes(name)) out[name] = String(values[k] ?? '');
+    if (STATE_FIELDS.includes(name)) out[name] = String(values[k] ?? '');
   });
   return out;
 }
