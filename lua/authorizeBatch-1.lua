@@ -96,20 +96,20 @@ local function reply(code, state, holdCost)
   nOut = k + 3
 end
 
--- Values that are already text (ARGV) go into the event as they are.
--- (One concatenation, head included, no table: this runs once per decision.)
+-- The decision event, positional (src/engine/outbox-format.ts DECISION_FIELDS:
+-- type, event_id, at, agent_id, session_id, role, operation, allowed,
+-- error_code, exceeded, estimated_tokens, cost, model, reservation_id,
+-- request_id, session_utilization, daily_utilization, actor). Values that are
+-- already text (ARGV) go in as they are; one concatenation, no table: this
+-- runs once per decision.
 local function decisionEvent(j, pr, agentId, a, allowed, code, exceeded, cUsed, resDot, nonce, costText)
   local sid, role, su, du = '', '', '', ''
   if a then sid, role, su, du = a.sid, a.role, pct(a.s_used, a.s_limit), pct(cUsed, a.d_limit) end
-  local head, n, at = eventHead(now, tail)
-  pushEvent(head .. n .. at .. 'type\31decision\31agent_id\31' .. agentId .. '\31session_id\31' .. sid
-    .. '\31role\31' .. role .. '\31operation\31' .. pr.op .. '\31allowed\31' .. allowed
-    .. '\31error_code\31' .. code .. '\31exceeded\31' .. exceeded .. '\31estimated_tokens\31'
-    .. ARGV[j + 2] .. '\31cost\31' .. costText .. '\31model\31' .. pr.model
-    .. '\31reservation_id\31' .. (resDot == '' and '' or agentId) .. resDot .. nonce
-    .. '\31request_id\31' .. ARGV[j + 4]
-    .. '\31session_utilization\31' .. su .. '\31daily_utilization\31' .. du
-    .. '\31actor\31' .. pr.actor)
+  local id, n, at = eventIdParts(now, tail)
+  pushEvent('decision\31' .. id .. n .. at .. agentId .. '\31' .. sid .. '\31' .. role .. '\31'
+    .. pr.op .. '\31' .. allowed .. '\31' .. code .. '\31' .. exceeded .. '\31' .. ARGV[j + 2]
+    .. '\31' .. costText .. '\31' .. pr.model .. '\31' .. (resDot == '' and '' or agentId) .. resDot
+    .. nonce .. '\31' .. ARGV[j + 4] .. '\31' .. su .. '\31' .. du .. '\31' .. pr.actor)
 end
 
 -- Whether the profile's operation allows the role (worked out once per role and profile per call).

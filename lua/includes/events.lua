@@ -3,14 +3,16 @@
   them with flushEvents(outbox) before it returns: ONE stream entry per call
   (XADD costs per entry, so a call that decides for many agents pays once).
   The entry's fields are `e`, <event> pairs in the order the events happened;
-  each <event> is `name US value US name US value …` (US = \31, the ASCII unit
+  each <event> is `name US value US name US value …` (authorize's decision
+  event: positional, `decision US <event_id> US <at> US …`, see
+  src/engine/outbox-format.ts DECISION_FIELDS) (US = \31, the ASCII unit
   separator, which no value holds: ids follow strict patterns, numbers are
   digits, metadata is JSON, whose strings escape control characters).
   event_id is a UUIDv7: its 48-bit time is Redis time, its random tail comes
   from the caller (ARGV), its last 4 hex digits number the events of the call.
   Needs: `now` fixed for the whole call (one TIME per call).
 ]]
-local events, eventCount, eventPrefix, eventAt = {}, 0, nil, nil
+local events, eventCount, eventPrefix, eventAt, idPrefix, atValue = {}, 0, nil, nil, nil, nil
 
 -- n (0..65535) as 4 lower-case hex digits (string.char: no format to parse).
 local function hexDigit(d)
@@ -30,6 +32,18 @@ local function eventHead(now, tail)
     eventAt = '\31at\31' .. now .. '\31'
   end
   return eventPrefix, hex4(eventCount), eventAt
+end
+
+-- The next event's id and time for a positional event (src/engine/outbox-format.ts
+-- DECISION_FIELDS): the id's first part, its last 4 hex digits, and
+-- `US <at> US`, three texts to concatenate.
+local function eventIdParts(now, tail)
+  if not idPrefix then
+    idPrefix = string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
+      .. string.sub(tail, 1, -5)
+    atValue = '\31' .. now .. '\31'
+  end
+  return idPrefix, hex4(eventCount), atValue
 end
 
 -- Appends a whole event text (from eventHead's three texts and the fields).

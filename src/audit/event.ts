@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { unpackEvent } from '../engine/outbox-format.js';
+import { DECISION_FIELDS, isPositionalDecision, unpackEvent } from '../engine/outbox-format.js';
 
 /**
  * The audit event, version 1: what the scripts append to a shard's outbox
@@ -385,6 +385,10 @@ function rawAt(t: string, slot: number): string {
 export function fastParseOutboxText(t: string): AuditEvent | undefined {
   starts.fill(-1);
   const end = t.length;
+  if (isPositionalDecision(t)) {
+    if (!slotsOfDecision(t)) return undefined;
+    return fromSlots(t);
+  }
   let pos = 0;
   for (let k = 0; ; k++) {
     let slot = k < 64 ? (order[k] as number) : -1;
@@ -406,6 +410,30 @@ export function fastParseOutboxText(t: string): AuditEvent | undefined {
     pos = next + 1;
     if (pos === end) return undefined; // a trailing separator: an empty name
   }
+  return fromSlots(t);
+}
+
+/** The slots of DECISION_FIELDS, in their order. */
+const DECISION_SLOTS = DECISION_FIELDS.map((f) => SLOT.get(f) as number);
+
+/** Marks the values of a positional decision (all of DECISION_FIELDS, no more) in starts/ends. */
+function slotsOfDecision(t: string): boolean {
+  const end = t.length;
+  let pos = 0;
+  const n = DECISION_SLOTS.length;
+  for (let k = 0; k < n; k++) {
+    const slot = DECISION_SLOTS[k] as number;
+    const next = t.indexOf('\x1f', pos);
+    if (next < 0 !== (k === n - 1)) return false; // too few or too many values
+    starts[slot] = pos;
+    ends[slot] = next < 0 ? end : next;
+    pos = next + 1;
+  }
+  return true;
+}
+
+/** The event whose values starts/ends mark in `t`, or undefined (see fastParseOutboxText). */
+function fromSlots(t: string): AuditEvent | undefined {
   // Required: event_id (a UUIDv7), at, type (one of EVENT_TYPES), agent_id.
   if ((starts[0] as number) < 0 || (starts[1] as number) < 0 || (starts[3] as number) < 0) {
     return undefined;

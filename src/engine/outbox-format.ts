@@ -4,7 +4,9 @@
  * emitted; the entry's fields are `e`, <event>, `e`, <event>, … in the order
  * the events happened. Each <event> is one text,
  * `name US value US name US value …` (US = \x1f, the ASCII unit separator,
- * which no value holds), starting with `event_id` and `at`.
+ * which no value holds), starting with `event_id` and `at`; or, for the
+ * decision event (authorize's, the hot path), positional: `decision US
+ * <event_id> US <at> US …` (DECISION_FIELDS).
  *
  * Pure and allocation-light: it runs in the drain's hot loop (one `split` per
  * event, no regular expression).
@@ -14,6 +16,47 @@
 export const EVENT_FIELD = 'e';
 /** Separates the names and values inside one event's text. */
 export const UNIT_SEPARATOR = '\x1f';
+
+/**
+ * The decision event, positional (lua/authorizeBatch-1.lua, the hot path: no
+ * field names to build, append, read and parse): `decision US value US …`,
+ * the values of these fields in this order, the first being the type itself.
+ * No field name is `decision`, so a text starting with it is this format.
+ * `unpackEvent` gives it the same fields, in the same order, as the named
+ * format would.
+ */
+export const DECISION_FIELDS = [
+  'type',
+  'event_id',
+  'at',
+  'agent_id',
+  'session_id',
+  'role',
+  'operation',
+  'allowed',
+  'error_code',
+  'exceeded',
+  'estimated_tokens',
+  'cost',
+  'model',
+  'reservation_id',
+  'request_id',
+  'session_utilization',
+  'daily_utilization',
+  'actor',
+] as const;
+/** The positional decision's first part (its type): see DECISION_FIELDS. */
+export const DECISION_TAG = 'decision';
+const DECISION_PREFIX = `${DECISION_TAG}\x1f`;
+/** DECISION_FIELDS in the named format's order (event_id, at, type, …). */
+const DECISION_NAMED_ORDER = [1, 2, 0, ...DECISION_FIELDS.keys()].filter(
+  (k, i, all) => all.indexOf(k) === i,
+);
+
+/** Whether `text` is a positional decision event (DECISION_FIELDS). */
+export function isPositionalDecision(text: string): boolean {
+  return text.startsWith(DECISION_PREFIX);
+}
 
 /** A stream entry or an event text that is not in the outbox format. */
 export class OutboxFormatError extends Error {
@@ -29,6 +72,16 @@ export class OutboxFormatError extends Error {
 export function unpackEvent(text: string): Record<string, string> {
   const parts = text.split(UNIT_SEPARATOR);
   const n = parts.length;
+  if (isPositionalDecision(text)) {
+    if (n !== DECISION_FIELDS.length) {
+      throw new OutboxFormatError(
+        `Bad outbox event: a decision of ${n} values, expected ${DECISION_FIELDS.length} (${preview(text)})`,
+      );
+    }
+    const out: Record<string, string> = {};
+    for (const k of DECISION_NAMED_ORDER) out[DECISION_FIELDS[k] as string] = parts[k] as string;
+    return out;
+  }
   if ((n & 1) === 1) {
     throw new OutboxFormatError(
       `Bad outbox event: ${n} parts, expected name/value pairs (${preview(text)})`,
@@ -80,6 +133,27 @@ export function packEvent(fields: Readonly<Record<string, string>>): string {
     parts.push(name, value);
   }
   return parts.join(UNIT_SEPARATOR);
+}
+
+/**
+ * The positional text of a decision event (the inverse of `unpackEvent` for
+ * it), for tests. `fields` must have every DECISION_FIELDS name (type
+ * `decision`) and no other; throws OutboxFormatError otherwise.
+ */
+export function packDecision(fields: Readonly<Record<string, string>>): string {
+  const names = Object.keys(fields);
+  if (
+    fields.type !== DECISION_TAG ||
+    names.length !== DECISION_FIELDS.length ||
+    !DECISION_FIELDS.every((f) => f in fields)
+  ) {
+    throw new OutboxFormatError('Cannot pack as a positional decision: not its fields');
+  }
+  const values = DECISION_FIELDS.map((f) => fields[f] as string);
+  if (values.some((v) => v.includes(UNIT_SEPARATOR))) {
+    throw new OutboxFormatError('Cannot pack a value holding the separator');
+  }
+  return values.join(UNIT_SEPARATOR);
 }
 
 function preview(text: string): string {

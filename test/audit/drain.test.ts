@@ -25,7 +25,7 @@ import { type AuditStore, createStore } from '../../src/audit/store/index.js';
 import { PGliteStore } from '../../src/audit/store/pglite.js';
 import { PostgresStore } from '../../src/audit/store/postgres.js';
 import { DEFAULT_SHARDS, outboxKey, shardOf } from '../../src/engine/keys.js';
-import { packEvent } from '../../src/engine/outbox-format.js';
+import { packDecision, packEvent } from '../../src/engine/outbox-format.js';
 import { eventId, RandomPool } from '../../src/engine/random.js';
 import { TollgateError } from '../../src/errors.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
@@ -308,7 +308,7 @@ describe('drainShard', () => {
       'error',
       'store: value out of range',
       'event',
-      packEvent(poisoned.fields),
+      packDecision(poisoned.fields), // its text as the script wrote it (a decision: positional)
     ]);
     expect(await redis.xlen(outboxKey(shard))).toBe(0);
   });

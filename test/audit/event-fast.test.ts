@@ -15,7 +15,14 @@ import {
   parseOutboxFields,
   parseOutboxText,
 } from '../../src/audit/event.js';
-import { packEvent, UNIT_SEPARATOR, unpackEvent } from '../../src/engine/outbox-format.js';
+import {
+  DECISION_FIELDS,
+  DECISION_TAG,
+  packDecision,
+  packEvent,
+  UNIT_SEPARATOR,
+  unpackEvent,
+} from '../../src/engine/outbox-format.js';
 import { createTollgate } from '../../src/index.js';
 import { ENGINE_KINDS, makeEngine, uid } from '../support/engines.js';
 
@@ -240,6 +247,44 @@ describe('fastParseOutboxText', () => {
     expect(fast).toBeGreaterThan(5_000); // the generator does reach the fast path, often
   });
 
+  it('positional decisions (what authorize writes): the same verdict as the schema', () => {
+    const positional = fc
+      .record({
+        values: fc.tuple(
+          ...DECISION_FIELDS.slice(1).map((f) =>
+            f === 'event_id'
+              ? fc.constantFrom(UUID7, UUID7.toUpperCase(), 'x')
+              : f === 'at'
+                ? fc.constantFrom('1795695371993', '', '-1', '1.5')
+                : f === 'agent_id'
+                  ? fc.constantFrom('bench-0001', '')
+                  : validValue(f),
+          ),
+        ),
+        cut: fc.constantFrom(0, 0, 0, 1, -1),
+      })
+      .map(({ values, cut }) => {
+        const parts = [DECISION_TAG, ...values];
+        if (cut === 1) parts.pop(); // one value short
+        if (cut === -1) parts.push('x'); // one too many
+        return parts.join(UNIT_SEPARATOR);
+      });
+    let fast = 0;
+    fc.assert(
+      fc.property(positional, (text) => {
+        const event = fastParseOutboxText(text);
+        const schema = bySchema(text);
+        if (event !== undefined) {
+          fast++;
+          expect(schema).toEqual({ event });
+        }
+        expect(byParseOutboxText(text)).toEqual(schema);
+      }),
+      { numRuns: 5_000, seed: 20261126 },
+    );
+    expect(fast).toBeGreaterThan(500);
+  });
+
   it('odd texts: empty, unpaired, empty names, separators at the ends', () => {
     const good = packEvent({ event_id: UUID7, at: '1', type: 'usage', agent_id: 'a' });
     const texts = [
@@ -289,10 +334,19 @@ describe('fastParseOutboxText', () => {
       await tg.identity.deleteAgent(id);
       const events = (await ut.engine.readOutbox()).filter((e) => e.fields.agent_id === id);
       expect(events.length).toBeGreaterThan(8);
+      let decisions = 0;
       for (const e of events) {
         const text = packEvent(e.fields);
         expect(fastParseOutboxText(text)).toEqual(parseOutboxFields(e.fields));
+        if (e.fields.type === DECISION_TAG) {
+          // And as the scripts write a decision: positional.
+          const p = packDecision(e.fields);
+          expect(unpackEvent(p)).toEqual(e.fields);
+          expect(fastParseOutboxText(p)).toEqual(parseOutboxFields(e.fields));
+          decisions++;
+        }
       }
+      expect(decisions).toBe(2);
     } finally {
       await ut.close();
     }
