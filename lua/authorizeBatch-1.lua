@@ -67,6 +67,7 @@ local outbox = KEYS[1]
 local now = nowMs(ARGV[1])
 local tail, maxFree = ARGV[2], tonumber(ARGV[3])
 local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
+daySuffix(now) -- sets dayNumber, today's yyyymmdd (includes/agent.lua)
 local DENIALS = { 'AGENT_NOT_FOUND', 'AGENT_SUSPENDED', 'RBAC_DENIED', 'BUDGET_EXCEEDED', 'BUDGET_EXCEEDED' }
 
 -- Keyed by the profile number as ARGV gives it ('1', '2', …): no text-to-number per decision.
@@ -163,8 +164,11 @@ local function decide(j)
   end
 
   local leasesKey = agentKey .. ':leases'
-  freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
-  local cUsed = dayCostOf(agentKey, a, now)
+  -- (The checks that usually find nothing to do, made here: no call per decision.)
+  if a.next_exp ~= 0 and a.next_exp <= now then
+    freeExpired(agentKey, leasesKey, a, agentId, now, maxFree, tail)
+  end
+  local cUsed = a.c_day == dayNumber and a.c_dcost or dayCostOf(agentKey, a, now)
 
   local code, exceeded = 0, ''
   if a.status ~= 'active' then

@@ -14,13 +14,12 @@
 ]]
 local events, eventCount, eventPrefix, eventAt, idPrefix, atValue = {}, 0, nil, nil, nil, nil
 
--- n (0..65535) as 4 lower-case hex digits (string.char: no format to parse).
-local function hexDigit(d)
-  return d < 10 and 48 + d or 87 + d
-end
+-- n (0..65535) as 4 lower-case hex digits (string.char: no format to parse;
+-- no call per digit: this runs once per event).
 local function hex4(n)
-  return string.char(hexDigit(math.floor(n / 4096) % 16), hexDigit(math.floor(n / 256) % 16),
-    hexDigit(math.floor(n / 16) % 16), hexDigit(n % 16))
+  local a, b, c, d = math.floor(n / 4096) % 16, math.floor(n / 256) % 16, math.floor(n / 16) % 16, n % 16
+  return string.char(a < 10 and 48 + a or 87 + a, b < 10 and 48 + b or 87 + b,
+    c < 10 and 48 + c or 87 + c, d < 10 and 48 + d or 87 + d)
 end
 
 -- The next event's head: its `event_id` and `at` fields and the separator
