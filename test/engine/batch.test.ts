@@ -183,4 +183,22 @@ describe.each(ENGINE_KINDS)('%s engine: decisions that arrive together', (kind) 
       ['read_file', 'm', '15000', '1'],
     ]);
   });
+
+  it('prices a rates object that changed since the last call at its new rates (only frozen ones are remembered)', async () => {
+    const id = await register();
+    const rates = {
+      model: 'mutable',
+      inputMicrosPerMillion: 1_000_000,
+      outputMicrosPerMillion: 1_000_000,
+    };
+    const allowedRoles = Object.freeze(['coder']); // the same list both times, as a policy gives it
+    const first = await ut.engine.authorize(input(id, { rates, allowedRoles }));
+    rates.inputMicrosPerMillion = 5_000_000;
+    rates.outputMicrosPerMillion = 5_000_000;
+    const second = await ut.engine.authorize(input(id, { rates, allowedRoles }));
+    expect([shape(first), shape(second)]).toEqual([
+      { allowed: true, replayed: false, hold: 1_000, reserved: 1_000 },
+      { allowed: true, replayed: false, hold: 5_000, reserved: 2_000 },
+    ]);
+  });
 });

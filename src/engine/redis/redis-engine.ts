@@ -385,7 +385,8 @@ export class RedisEngine implements Engine {
    */
   private profileOf(i: AuthorizeInput): Profile {
     // The last profile of this operation, if made from the same values: callers pass
-    // the policy's own rates and role lists, so identity finds it without a key text.
+    // the policy's own (frozen) rates and role lists, so identity finds it without a key
+    // text. Objects that can change are never remembered by identity (see below).
     const last = this.lastProfile.get(i.operation);
     if (
       last !== undefined &&
@@ -397,6 +398,7 @@ export class RedisEngine implements Engine {
       return last.profile;
     }
     const profile = this.profileByKey(i);
+    if (!Object.isFrozen(i.rates) || !Object.isFrozen(i.allowedRoles)) return profile;
     if (this.lastProfile.size >= 10_000) this.lastProfile.clear();
     this.lastProfile.set(i.operation, {
       rates: i.rates,
