@@ -222,8 +222,10 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
  * checks this on generated and mutated events). Anything it does not accept
  * (a bad event, an unknown field, a text that does not split into pairs) is
  * handed to the schema, which gives the verdict and the precise error.
+ * SLOT_NAMES: every field an outbox event may name (the schema's, checked
+ * below), in the fast path's slot order.
  */
-const SLOT_NAMES = [
+export const SLOT_NAMES = [
   'event_id',
   'at',
   'type',

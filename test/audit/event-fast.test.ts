@@ -14,6 +14,7 @@ import {
   fastParseOutboxText,
   parseOutboxFields,
   parseOutboxText,
+  SLOT_NAMES,
 } from '../../src/audit/event.js';
 import {
   DECISION_FIELDS,
@@ -26,38 +27,8 @@ import {
 import { createTollgate } from '../../src/index.js';
 import { ENGINE_KINDS, makeEngine, uid } from '../support/engines.js';
 
-const NAMES = [
-  'event_id',
-  'at',
-  'type',
-  'agent_id',
-  'actor',
-  'session_id',
-  'role',
-  'operation',
-  'allowed',
-  'error_code',
-  'exceeded',
-  'estimated_tokens',
-  'input_tokens',
-  'output_tokens',
-  'cost',
-  'model',
-  'reservation_id',
-  'request_id',
-  'result',
-  'session_utilization',
-  'daily_utilization',
-  'tokens_used',
-  'operations_blocked',
-  'session_started_at',
-  'status',
-  'session_token_limit',
-  'daily_cost_limit',
-  'key_digest',
-  'created_at',
-  'metadata',
-] as const;
+/** The schema's field names (the fast path's slots). */
+const NAMES = SLOT_NAMES;
 
 const UUID7 = '01a21718-f580-71a0-87bf-ff7ab50cc300';
 
