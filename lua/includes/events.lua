@@ -22,17 +22,6 @@ local function hex4(n)
     c < 10 and 48 + c or 87 + c, d < 10 and 48 + d or 87 + d)
 end
 
--- The next event's head: its `event_id` and `at` fields and the separator
--- after them, as three texts to concatenate with the event's own fields.
-local function eventHead(now, tail)
-  if not eventPrefix then
-    eventPrefix = 'event_id\31' .. string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
-      .. string.sub(tail, 1, -5)
-    eventAt = '\31at\31' .. now .. '\31'
-  end
-  return eventPrefix, hex4(eventCount), eventAt
-end
-
 -- The next event's id and time for a positional event (src/engine/outbox-format.ts
 -- DECISION_FIELDS): the id's first part, its last 4 hex digits, and
 -- `US <at> US`, three texts to concatenate.
@@ -45,7 +34,15 @@ local function eventIdParts(now, tail)
   return idPrefix, hex4(eventCount), atValue
 end
 
--- Appends a whole event text (from eventHead's three texts and the fields).
+-- The next event's head for a named event: its `event_id` and `at` fields and
+-- the separator after them, as three texts to concatenate with its own fields.
+local function eventHead(now, tail)
+  local id, n, at = eventIdParts(now, tail)
+  if not eventPrefix then eventPrefix, eventAt = 'event_id\31' .. id, '\31at' .. at end
+  return eventPrefix, n, eventAt
+end
+
+-- Appends a whole event text (from eventHead's or eventIdParts' texts and the fields).
 local function pushEvent(text)
   events[2 * eventCount + 1] = 'e'
   events[2 * eventCount + 2] = text
