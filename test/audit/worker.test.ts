@@ -308,6 +308,12 @@ describe('the audit worker (in process)', () => {
     expect(worker.stats().failures).toBeGreaterThanOrEqual(2);
     // A batch whose commit succeeded but whose reply was cut off failed its
     // attempt and was delivered again: the store kept it once (duplicates).
+    // The backlog is acknowledged inside the last job, which adds its counts
+    // only when it returns: wait for them.
+    await until('the worker to count them', async () => {
+      const s = worker.stats();
+      return s.stored + s.duplicates >= produced;
+    });
     const stats = worker.stats();
     expect(stats.stored).toBeLessThanOrEqual(produced);
     expect(stats.stored + stats.duplicates).toBeGreaterThanOrEqual(produced);
@@ -338,6 +344,10 @@ describe('the audit worker (in process)', () => {
     await until('the backlog to drain', async () => (await backlog(raw)).backlog === 0);
     expect(await countRows(store, agents)).toEqual({ rows: 2_048, distinct: 2_048 });
     expect(await raw.xlen(deadLetterKey(bad))).toBe(1);
+    await until('the worker to count them', async () => {
+      const s = worker.stats();
+      return s.stored >= 2_048 && s.deadLettered >= 1;
+    });
     expect(worker.stats()).toMatchObject({ stored: 2_048, deadLettered: 1 });
     // Every BullMQ key sits in the {tg-audit} slot.
     const slot = await raw.cluster('KEYSLOT', '{tg-audit}');
