@@ -127,6 +127,17 @@ function barEl() {
 
 // ── the agents table ────────────────────────────────────────────────────────
 
+/**
+ * The status a row shows: SUSPENDED (by an admin), OVER when the agent used
+ * past a limit (session tokens or today's cost above it: `is_over_limit`, e.g.
+ * a settle above its estimate), else the server's (BLOCKED: today's cost limit
+ * reached; ACTIVE).
+ */
+export function shownStatus(a) {
+  if (a.status === 'SUSPENDED') return a.status;
+  return a.budget_status.is_over_limit === true ? 'OVER' : a.status;
+}
+
 /** agent id → { tr, cells, data, sig } */
 const rows = new Map();
 /** The ids in the order they are in the DOM. */
@@ -163,9 +174,12 @@ function makeRow(id) {
 
 function updateRow(r, a) {
   const b = a.budget_status;
+  const status = shownStatus(a);
   const sig = [
     a.role,
-    a.status,
+    status,
+    b.session.tokens_overrun,
+    b.daily.cost_overrun,
     b.session.tokens_used,
     b.session.tokens_reserved,
     b.session.tokens_limit,
@@ -177,10 +191,14 @@ function updateRow(r, a) {
   r.data = a;
   if (sig === r.sig) return;
   r.sig = sig;
-  r.tr.dataset.status = a.status;
+  r.tr.dataset.status = status;
   r.cRole.textContent = a.role;
-  r.badge.textContent = a.status;
-  r.badge.className = `badge ${a.status.toLowerCase()}`;
+  r.badge.textContent = status;
+  r.badge.className = `badge ${status.toLowerCase()}`;
+  r.badge.title =
+    status === 'OVER'
+      ? `used past a limit: ${fmtInt(b.session.tokens_overrun ?? 0)} tokens over their holds this session, ${fmtUsd(b.daily.cost_overrun ?? 0)} over today`
+      : '';
   const s = b.session;
   setBar(
     r.sBar,
@@ -203,11 +221,11 @@ function updateRow(r, a) {
   r.cBlocked.textContent = fmtInt(a.operations_blocked);
 }
 
-const STATUS_RANK = { BLOCKED: 0, SUSPENDED: 1, ACTIVE: 2 };
+const STATUS_RANK = { OVER: 0, BLOCKED: 1, SUSPENDED: 2, ACTIVE: 3 };
 const SORTS = {
   id: () => 0,
   role: (a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0),
-  status: (a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status],
+  status: (a, b) => STATUS_RANK[shownStatus(a)] - STATUS_RANK[shownStatus(b)],
   session: (a, b) =>
     a.budget_status.session.utilization_pct - b.budget_status.session.utilization_pct,
   daily: (a, b) => a.budget_status.daily.utilization_pct - b.budget_status.daily.utilization_pct,
@@ -263,7 +281,7 @@ function applyView(tbody = $('rows')) {
     const r = rows.get(a.agent_id);
     const visible =
       (view.role === '' || a.role === view.role) &&
-      (view.status === '' || a.status === view.status) &&
+      (view.status === '' || shownStatus(a) === view.status) &&
       (q === '' || a.agent_id.toLowerCase().includes(q));
     if (r.tr.hidden === visible) r.tr.hidden = !visible;
     if (visible) shown++;
@@ -317,12 +335,12 @@ function renderFleet(agents) {
   let used = 0;
   let reserved = 0;
   let limit = 0;
-  const n = { ACTIVE: 0, SUSPENDED: 0, BLOCKED: 0 };
+  const n = { ACTIVE: 0, SUSPENDED: 0, BLOCKED: 0, OVER: 0 };
   for (const a of agents) {
     used += a.budget_status.daily.cost_used;
     reserved += a.budget_status.daily.cost_reserved;
     limit += a.budget_status.daily.cost_limit;
-    n[a.status]++;
+    n[shownStatus(a)]++;
   }
   $('spend-used').textContent = fmtUsd(used);
   $('spend-limit').textContent = fmtUsd(limit);
@@ -338,8 +356,9 @@ function renderFleet(agents) {
   $('n-active').textContent = fmtInt(n.ACTIVE);
   $('n-suspended').textContent = fmtInt(n.SUSPENDED);
   $('n-blocked').textContent = fmtInt(n.BLOCKED);
+  $('n-over').textContent = fmtInt(n.OVER);
   $('agents-sub').textContent =
-    `${fmtInt(agents.length)} in all · blocked: daily cost limit reached`;
+    `${fmtInt(agents.length)} in all · blocked: daily cost limit reached · over: used past a limit`;
 }
 
 /** Server time minus this browser's, from /v1/audit/lag's measured_at. */
@@ -574,13 +593,15 @@ function renderDrillBudget() {
   const a = r.data;
   const b = a.budget_status;
   fillDl($('drill-budget'), [
-    ['status', a.status],
+    ['status', shownStatus(a)],
+    ['over a limit', b.is_over_limit ? 'yes' : 'no'],
     ['role', a.role],
     ['day (UTC)', b.daily.date],
     ['cost used', fmtUsd(b.daily.cost_used)],
     ['cost reserved', fmtUsd(b.daily.cost_reserved)],
     ['daily limit', fmtUsd(b.daily.cost_limit)],
     ['remaining', fmtUsd(b.daily.cost_remaining)],
+    ['cost overrun', fmtUsd(b.daily.cost_overrun ?? 0)],
     ['daily utilization', a.daily_utilization],
     ['daily exhausted', b.is_daily_exhausted ? 'yes' : 'no'],
     ['operations blocked', fmtInt(a.operations_blocked)],
@@ -593,6 +614,7 @@ function renderDrillBudget() {
     ['tokens reserved', fmtInt(s.tokens_reserved)],
     ['token limit', fmtInt(s.tokens_limit)],
     ['remaining', fmtInt(s.tokens_remaining)],
+    ['tokens overrun', fmtInt(s.tokens_overrun ?? 0)],
     ['utilization', a.session_utilization],
     ['session exhausted', b.is_session_exhausted ? 'yes' : 'no'],
   ]);
@@ -631,7 +653,7 @@ async function pollDrill() {
             ? e.allowed
               ? 'allowed'
               : `denied ${e.error_code ?? ''}${e.exceeded ? ` (${e.exceeded})` : ''}`
-            : (e.result ?? '');
+            : `${e.result ?? ''}${e.overrun_tokens > 0 ? ` (+${fmtInt(e.overrun_tokens)} tokens over the hold)` : ''}`;
         const tokens =
           e.input_tokens !== null || e.output_tokens !== null
             ? fmtInt((e.input_tokens ?? 0) + (e.output_tokens ?? 0))

@@ -13,19 +13,20 @@
   ARGV[3] lockMs    integer ms, the lock's lease
 
   Returns { code, nowMs }  (nowMs: Redis time, the day recovery restores)
-  Codes: 0 the lock is ours (restore the shard, then endRecovery),
-         15 SHARD_READY (the marker is set: nothing to do),
-         16 RECOVERY_BUSY (another process holds the lock: wait for the marker)
+  Codes: OK: the lock is ours (restore the shard, then endRecovery),
+         SHARD_READY (the marker is set: nothing to do),
+         RECOVERY_BUSY (another process holds the lock: wait for the marker)
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 
 local marker, lock, token = KEYS[1], KEYS[2], ARGV[2]
 local now = nowMs(ARGV[1])
-if rcall('EXISTS', marker) == 1 then return { 15, now } end
-if rcall('SET', lock, token, 'NX', 'PX', ARGV[3]) then return { 0, now } end
+if rcall('EXISTS', marker) == 1 then return { C.SHARD_READY, now } end
+if rcall('SET', lock, token, 'NX', 'PX', ARGV[3]) then return { C.OK, now } end
 if rcall('GET', lock) == token then
   rcall('PEXPIRE', lock, ARGV[3])
-  return { 0, now }
+  return { C.OK, now }
 end
-return { 16, now }
+return { C.RECOVERY_BUSY, now }

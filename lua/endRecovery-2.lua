@@ -18,10 +18,11 @@
   The marker's value is '<Redis time ms> <note>' (information only; never expires).
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 
 local marker, lock, token = KEYS[1], KEYS[2], ARGV[2]
 local now = nowMs(ARGV[1])
 if ARGV[3] == '1' then rcall('SET', marker, now .. ' ' .. ARGV[4]) end
 if rcall('GET', lock) == token then rcall('DEL', lock) end
-return { 0, now }
+return { C.OK, now }

@@ -1,7 +1,9 @@
 --[[
   recordUsage: record usage that had no reservation (the guide's deductBudget).
   Always records, even past a limit or for a suspended agent: usage that
-  happened is never refused.
+  happened is never refused. Safe to run twice: the caller's usage id is
+  remembered; the same usage again answers the recorded cost, other values
+  under the same id are a conflict.
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
@@ -20,42 +22,59 @@
   ARGV[11] eventTail     string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
                          4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[12] actor         string
-  ARGV[13] maxFree       integer, most expired leases freed in this call
+  ARGV[13] maxFree       integer, most expired holds freed in this call
+  ARGV[14] usageId       string, the caller's id of this usage
 
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
-  per expired hold freed, then the `usage` event.
+  per expired hold freed, then the `usage` event (OK only).
 
   Returns { code, { '', costMicros }, statusTuple }
-  Codes: 0 recorded, 1 AGENT_NOT_FOUND, 6 UNAUTHENTICATED, 14 SHARD_NOT_READY (nothing written)
+  Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED,
+         ALREADY_CLOSED (this usage id recorded the same usage: its cost; nothing written),
+         IDEMPOTENCY_CONFLICT (this usage id recorded something else; nothing written),
+         SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/money"
 --- @include "includes/agent"
 --- @include "includes/events"
---- @include "includes/leases"
+--- @include "includes/records"
 --- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local offsetMs, agentId = ARGV[1], ARGV[2]
-local inTokens, outTokens = tonumber(ARGV[4]), tonumber(ARGV[5])
+local inTok, outTok = tonumber(ARGV[4]), tonumber(ARGV[5])
 local digest, tail = ARGV[10], ARGV[11]
+freeBudget = tonumber(ARGV[13])
+local usageField = 'u:' .. ARGV[14]
 local now = nowMs(offsetMs)
 
-local a = loadAgent(agentKey)
-if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
-if digest ~= '' and a.digest ~= digest then return { 6, {}, {} } end
-freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[13]), tail)
+local a, v = loadAgent(agentKey, nil, usageField)
+if not a then
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+end
+if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED, {}, {} } end
 
-local cost = costMicros(inTokens, tonumber(ARGV[6]), outTokens, tonumber(ARGV[7]))
-a.s_used = a.s_used + inTokens + outTokens
+local fingerprint = ARGV[3] .. '|' .. inTok .. '|' .. outTok .. '|' .. ARGV[8] .. '|' .. ARGV[9]
+if v then
+  local kind, fp, cost = string.match(v, '^(%a)\31([^\31]*)\31([^\31]*)\31')
+  local code = (kind == 'u' and fp == fingerprint) and C.ALREADY_CLOSED or C.IDEMPOTENCY_CONFLICT
+  return { code, { '', tonumber(cost) or 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+end
+
+tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
+local cost = costMicros(inTok, tonumber(ARGV[6]), outTok, tonumber(ARGV[7]))
+a.s_used = a.s_used + inTok + outTok
 a.s_cost = a.s_cost + cost
-local cUsed = chargeDay(agentKey, a, now, offsetMs, cost)
-saveAgent(agentKey, a)
+local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, 0)
+saveAgent(agentKey, a, usageField, 'u\31' .. fingerprint .. '\31' .. cost .. '\31')
+rcall('ZADD', leasesKey, tombScore(now), usageField)
 emit(now, tail, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
-  'role', a.role, 'operation', ARGV[3], 'input_tokens', inTokens, 'output_tokens', outTokens,
+  'role', a.role, 'operation', ARGV[3], 'input_tokens', inTok, 'output_tokens', outTok,
   'cost', cost, 'model', ARGV[8], 'result', ARGV[9],
   'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
   'actor', ARGV[12] })
 flushEvents(outbox)
-return { 0, { '', cost }, statusOf(a, cUsed, now) }
+return { C.OK, { '', cost }, statusOf(a, cUsed, now) }

@@ -1,9 +1,13 @@
 --[[
   registerAgent: create an agent with its limits, key digest and first session.
+  Safe to run twice: an agent that exists with the same key digest is the
+  same creation (the key is made by the caller before it sends), answered as
+  it is with nothing written; with another digest it is a CONFLICT.
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] agent index    tg:{s<n>}:agents   (set of agent ids in the shard)
   KEYS[3] outbox stream  tg:{s<n>}:outbox
+  (derived, same hash tag: the leases zset <agent>:leases, created with its sentinel)
 
   ARGV[1]  offsetMs       integer ms added to TIME (tests only)
   ARGV[2]  agentId        string
@@ -12,35 +16,44 @@
   ARGV[5]  dailyLimit     integer micro-dollars
   ARGV[6]  keyDigest      string, sha-256 hex of the agent's API key
   ARGV[7]  metadata       string, JSON text
-  ARGV[8]  sessionNonce   string, the first session id is <agentId>.<nonce>
+  ARGV[8]  sessionId      string, the first session's id <agentId>.<nonce>
   ARGV[9]  eventTail      string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
                           4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[10] actor          string
 
-  Outbox: one entry (events.lua) holding the `agent_registered` event.
+  Outbox: one entry (events.lua) holding the `agent_registered` event (OK only).
 
-  Returns { code, { createdMs, metadata }, statusTuple }
-  Codes: 0 registered, 11 CONFLICT (the agent exists; nothing written),
-         14 SHARD_NOT_READY (the shard has no ready marker: Redis may have lost it;
+  Returns { code, { createdMs, metadata, replayed (0|1) }, statusTuple }
+  Codes: OK (replayed 1: the same creation, nothing written),
+         CONFLICT (the agent exists with another key; nothing written),
+         SHARD_NOT_READY (the shard has no ready marker: Redis may have lost it;
          nothing written: recover the shard, then register)
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
+--- @include "includes/records"
 --- @include "includes/ready"
 
 local agentKey, index, outbox = KEYS[1], KEYS[2], KEYS[3]
 local agentId = ARGV[2]
 local now = nowMs(ARGV[1])
-if rcall('EXISTS', agentKey) == 1 then return { 11, {}, {} } end
-if not shardReady(agentKey) then return { 14, {}, {} } end
+local existing, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
+if existing then
+  if existing.digest ~= ARGV[6] then return { C.CONFLICT, {}, {} } end
+  return { C.OK, { tonumber(created), meta, 1 },
+    statusOf(existing, dayCostOf(agentKey, existing, now), now) }
+end
+if not shardReady(agentKey) then return { C.SHARD_NOT_READY, {}, {} } end
 
-local sid = agentId .. '.' .. ARGV[8]
-local a = newAgent(ARGV[3], 'active', sid, now, tonumber(ARGV[4]), tonumber(ARGV[5]), 0, 0, 0, ARGV[6])
+local a = newAgent(ARGV[3], 'active', ARGV[8], now, tonumber(ARGV[4]), tonumber(ARGV[5]), 0, 0, 0,
+  ARGV[6], 0, now + KEEP_MS)
 saveAgent(agentKey, a, 'created', now, 'meta', ARGV[7])
+rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, agentId)
 emit(now, ARGV[9], stateFields(agentKey, a,
   { 'type', 'agent_registered', 'agent_id', agentId, 'actor', ARGV[10] }))
 flushEvents(outbox)
-return { 0, { now, ARGV[7] }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+return { C.OK, { now, ARGV[7], 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }

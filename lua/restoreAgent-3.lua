@@ -28,29 +28,37 @@
   ARGV[14] blocked       integer denials in the current session
   ARGV[15] dayStartMs    integer ms, UTC midnight of the day of ARGV[16]
   ARGV[16] dayCost       integer micro-dollars spent that day
+  ARGV[17] sessionOvr    integer tokens settled above their holds in the current session
+  ARGV[18] dayOvr        integer micro-dollars settled above their holds that day
 
   Returns { code }
-  Codes: 0 restored, 11 CONFLICT (the agent exists; nothing written),
-         15 SHARD_READY (the shard is ready already; nothing written)
+  Codes: OK (restored), CONFLICT (the agent exists; nothing written),
+         SHARD_READY (the shard is ready already; nothing written)
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/agent"
+--- @include "includes/events"
+--- @include "includes/records"
 
 local agentKey, index, marker = KEYS[1], KEYS[2], KEYS[3]
-if rcall('EXISTS', marker) == 1 then return { 15 } end
-if rcall('EXISTS', agentKey) == 1 then return { 11 } end
+if rcall('EXISTS', marker) == 1 then return { C.SHARD_READY } end
+if rcall('EXISTS', agentKey) == 1 then return { C.CONFLICT } end
 
+local now = nowMs(ARGV[1])
 saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
-  tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9]),
-  'created', ARGV[10], 'meta', ARGV[11])
+  tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9],
+  tonumber(ARGV[17]) or 0, now + KEEP_MS), 'created', ARGV[10], 'meta', ARGV[11])
+rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, ARGV[2])
 
 -- The day's spend, as chargeDay keeps it; a day key already there is newer than the store.
 local dayStart, cost = tonumber(ARGV[15]), tonumber(ARGV[16])
 local dk = agentKey .. ':day:' .. dayOf(dayStart)
+local ovr = tonumber(ARGV[18]) or 0
 if cost > 0 and rcall('EXISTS', dk) == 0 then
-  rcall('HSET', dk, 'cost', cost)
+  rcall('HSET', dk, 'cost', cost, 'ovr', ovr)
   rcall('EXPIREAT', dk, math.floor((nextMidnight(dayStart) - tonumber(ARGV[1])) / 1000) + 86400)
 end
-return { 0 }
+return { C.OK }

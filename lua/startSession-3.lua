@@ -1,8 +1,11 @@
 --[[
   startSession: close the agent's current session and open a new one with a
   fresh session budget (the guide's createSession / resetSession, and
-  endSession when ARGV[4] names the session to end). Holds made in the old
-  session stay held against the day; their tokens no longer count.
+  endSession when ARGV[4] names the session to end). Open holds move into the
+  new session: they stay held against it and the day, and their settles count
+  for it. Safe to run twice: the new session's id is the caller's; finding it
+  current (or, for an end, finding the named session ended last) answers the
+  summary stored when it began, with nothing written.
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
@@ -10,37 +13,61 @@
 
   ARGV[1] offsetMs     integer ms added to TIME (tests only)
   ARGV[2] agentId      string
-  ARGV[3] nonce        string, the new session id is <agentId>.<nonce>
+  ARGV[3] sessionId    string, the new session's id <agentId>.<nonce>
   ARGV[4] expectedSid  string ('' = whatever session is current)
   ARGV[5] eventTail    string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
                        4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[6] actor        string
-  ARGV[7] maxFree      integer, most expired leases freed in this call
+  ARGV[7] maxFree      integer, most expired holds freed in this call
 
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
-  per expired hold freed, then `session_ended`, then `session_started`.
+  per expired hold freed, then `session_ended`, then `session_started` (OK, not replayed).
 
   Returns { code, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
-                    endedDayCostMicros }, statusTuple (the new session) }
-  Codes: 0 started, 1 AGENT_NOT_FOUND, 12 SESSION_NOT_FOUND (ARGV[4] is not current),
-         14 SHARD_NOT_READY (nothing written)
+                    endedDayCostMicros, replayed (0|1) }, statusTuple (the current session) }
+  Codes: OK, AGENT_NOT_FOUND, SESSION_NOT_FOUND (ARGV[4] is neither current nor the
+         session ended last), CONFLICT (ARGV[3] is a session of this agent that did not
+         begin with this call: the first one, or one that ended), SHARD_NOT_READY
+         (nothing written)
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/money"
 --- @include "includes/agent"
 --- @include "includes/events"
---- @include "includes/leases"
+--- @include "includes/records"
 --- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
-local agentId, tail, actor = ARGV[2], ARGV[5], ARGV[6]
+local agentId, newSid, expected, tail, actor = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+freeBudget = tonumber(ARGV[7])
 local now = nowMs(ARGV[1])
-local a = loadAgent(agentKey)
-if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
-if ARGV[4] ~= '' and ARGV[4] ~= a.sid then return { 12, {}, {} } end
+local a, last = loadAgent(agentKey, nil, 'e')
+if not a then
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+end
 
-freeExpired(agentKey, leasesKey, a, agentId, now, tonumber(ARGV[7]), tail)
+-- The summary stored when the current session began: { sid, start, tokens, cost, blocked, dayCost }.
+local function lastEnded()
+  local t = {}
+  for x in string.gmatch(last or '', '[^\31]+') do t[#t + 1] = x end
+  return t
+end
+local function replayed()
+  local e = lastEnded()
+  e[7] = 1
+  return { C.OK, e, statusOf(a, dayCostOf(agentKey, a, now), now) }
+end
+-- The new session's id is current: this call ran before (its summary stored then).
+if newSid == a.sid then return last and replayed() or { C.CONFLICT, {}, {} } end
+if last and lastEnded()[1] == newSid then return { C.CONFLICT, {}, {} } end
+if expected ~= '' and expected ~= a.sid then
+  if last and lastEnded()[1] == expected then return replayed() end
+  return { C.SESSION_NOT_FOUND, {}, {} }
+end
+
+tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
 local cUsed = dayCostOf(agentKey, a, now)
 local ended = { a.sid, a.s_start, a.s_used, a.s_cost, a.blocked, cUsed }
 emit(now, tail, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.sid,
@@ -49,10 +76,11 @@ emit(now, tail, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.
   'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
   'actor', actor })
 
-a.sid, a.s_start = agentId .. '.' .. ARGV[3], now
-a.s_used, a.s_res, a.s_cost, a.blocked = 0, 0, 0, 0
-saveAgent(agentKey, a)
+a.sid, a.s_start = newSid, now
+a.s_used, a.s_cost, a.blocked, a.s_ovr = 0, 0, 0, 0
+saveAgent(agentKey, a, 'e', table.concat(ended, '\31'))
 emit(now, tail, stateFields(agentKey, a,
   { 'type', 'session_started', 'agent_id', agentId, 'actor', actor }))
 flushEvents(outbox)
-return { 0, ended, statusOf(a, cUsed, now) }
+ended[7] = 0
+return { C.OK, ended, statusOf(a, cUsed, now) }

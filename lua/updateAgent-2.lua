@@ -1,7 +1,8 @@
 --[[
   updateAgent: change an agent's role, status, limits, key digest or metadata
   (suspend, resume, role change, limit override, key rotation). The event
-  carries the agent's whole new state.
+  carries the agent's whole new state. Safe to run twice: when every field
+  already has its value, nothing is written and no event is emitted.
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] outbox stream  tg:{s<n>}:outbox
@@ -17,13 +18,14 @@
                      s_limit (integer tokens), d_limit (integer micro-dollars),
                      digest (sha-256 hex), meta (JSON text)
 
-  Outbox: one entry (events.lua) holding the ARGV[3] event.
+  Outbox: one entry (events.lua) holding the ARGV[3] event (when something changed).
 
-  Returns { code, { createdMs, metadata }, statusTuple }
-  Codes: 0 updated, 1 AGENT_NOT_FOUND, 13 VALIDATION_FAILED (unknown field; nothing written),
-         14 SHARD_NOT_READY (nothing written)
+  Returns { code, { createdMs, metadata, replayed (0|1: nothing to change) }, statusTuple }
+  Codes: OK, AGENT_NOT_FOUND, INVALID_FIELD (unknown field; nothing written),
+         SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
+--- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/agent"
 --- @include "includes/events"
@@ -32,31 +34,30 @@ local rcall = redis.call
 local agentKey, outbox = KEYS[1], KEYS[2]
 local now = nowMs(ARGV[1])
 local settable = { role = true, status = true, s_limit = true, d_limit = true, digest = true, meta = true }
-local sets = {}
 for i = 6, #ARGV, 2 do
-  if not settable[ARGV[i]] or ARGV[i + 1] == nil then return { 13, {}, {} } end
-  sets[#sets + 1] = ARGV[i]
-  sets[#sets + 1] = ARGV[i + 1]
+  if not settable[ARGV[i]] or ARGV[i + 1] == nil then return { C.INVALID_FIELD, {}, {} } end
 end
-local a = loadAgent(agentKey)
-if not a then return { shardReady(agentKey) and 1 or 14, {}, {} } end
+local a, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
+if not a then
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+end
 
-if #sets > 0 then
-  local extra = {}
-  for i = 1, #sets, 2 do
-    local f, v = sets[i], sets[i + 1]
-    if f == 'meta' then
-      extra = { 'meta', v }
-    elseif f == 's_limit' or f == 'd_limit' then
-      a[f] = tonumber(v)
-    else
-      a[f] = v
-    end
+local changed, extra = false, {}
+for i = 6, #ARGV, 2 do
+  local f, v = ARGV[i], ARGV[i + 1]
+  if f == 'meta' then
+    if v ~= meta then changed, meta, extra = true, v, { 'meta', v } end
+  elseif f == 's_limit' or f == 'd_limit' then
+    if a[f] ~= tonumber(v) then changed, a[f] = true, tonumber(v) end
+  elseif a[f] ~= v then
+    changed, a[f] = true, v
   end
-  saveAgent(agentKey, a, unpack(extra))
 end
+if not changed then
+  return { C.OK, { tonumber(created), meta, 1 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+end
+saveAgent(agentKey, a, unpack(extra))
 emit(now, ARGV[4], stateFields(agentKey, a,
   { 'type', ARGV[3], 'agent_id', ARGV[2], 'actor', ARGV[5] }))
 flushEvents(outbox)
-local x = rcall('HMGET', agentKey, 'created', 'meta')
-return { 0, { tonumber(x[1]), x[2] }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+return { C.OK, { tonumber(created), meta, 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }

@@ -5,6 +5,7 @@ import {
 } from './audit/embedded/index.js';
 import { storeRecovery } from './audit/recovery/index.js';
 import { type AuditStore, createStore, type StoreOptions } from './audit/store/index.js';
+import { type SweepTimer, startSweepTimer } from './audit/sweep.js';
 import { Budget } from './budget/index.js';
 import {
   createEngine,
@@ -36,6 +37,12 @@ export interface TollgateOptions extends EngineOptions {
   store?: AuditStore | StoreOptions;
   /** The embedded drain's pace (default every 200 ms, batches of 1,000). */
   drain?: { intervalMs?: number; batch?: number };
+  /**
+   * The in-process engine (MemoryEngine): the background sweep that frees
+   * holds whose lease passed on agents no call touches, on an unref'd timer
+   * (default every 30 s); false: none. In Redis mode the audit worker sweeps.
+   */
+  sweep?: { everyMs?: number } | false;
 }
 
 export interface Tollgate {
@@ -48,7 +55,9 @@ export interface Tollgate {
   readonly store?: AuditStore;
   /** Embedded mode with a store: the in-process drain (its stats show the backlog). */
   readonly drain?: EmbeddedDrain;
-  /** Stops the drain after a last flush, closes a store it opened, then the engine. */
+  /** Embedded mode (MemoryEngine): the background sweep's timer (its stats count the holds freed). */
+  readonly sweep?: SweepTimer;
+  /** Stops the sweep and the drain (after a last flush), closes a store it opened, then the engine. */
   close(): Promise<void>;
 }
 
@@ -77,6 +86,10 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
   if (engine instanceof RedisEngine && opts.warn) engine.configureRecovery({ warn: opts.warn });
   const deps = { engine, policy, actor: opts.actor ?? ('library' as Actor) };
   const durable = await attachStore(engine, opts);
+  const sweep =
+    engine instanceof MemoryEngine && opts.sweep !== false
+      ? startSweepTimer(engine, { everyMs: opts.sweep?.everyMs })
+      : undefined;
   return {
     engine,
     policy,
@@ -85,8 +98,10 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
     guard: new Guard(deps),
     store: durable?.store,
     drain: durable?.drain,
+    sweep,
     close: async () => {
       try {
+        await sweep?.stop();
         await durable?.close();
       } finally {
         await engine.close();

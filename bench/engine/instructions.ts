@@ -13,7 +13,9 @@
  * script, the XADD, writing the reply) are divided by the decisions. The same
  * script, inputs and batch size give the same count on every run. The last
  * row measures agents that hold 64 to 128 open holds each, as bench:engine's
- * authorize-only rounds leave them.
+ * authorize-only rounds leave them. The last line measures the bound on
+ * freeing expired holds: one getStatus call that frees 2,048 of them (the
+ * default maxFreePerCall), in instructions per hold freed.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -67,6 +69,62 @@ async function waitForPort(port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`redis-server under valgrind did not listen on :${port}`);
+}
+
+/** Holds freed by the measured getStatus call: the default maxFreePerCall. */
+const FREED = 2_048;
+
+/** Instructions per hold freed when one getStatus call frees FREED expired holds of one agent. */
+async function measureFreeing(
+  admin: Redis,
+  engine: RedisEngine,
+  pid: number,
+  dir: string,
+): Promise<number> {
+  const agentId = 'cg-expired';
+  await engine.registerAgent({
+    agentId,
+    role: 'coder',
+    sessionTokenLimit: 1e12,
+    dailyLimitMicros: 1e12,
+    keyDigest: 'a'.repeat(64),
+    metadata: '{}',
+    actor: 'admin',
+  });
+  const rates = { model: 'm', inputMicrosPerMillion: 1, outputMicrosPerMillion: 1 };
+  for (let i = 0; i < FREED; i += 256) {
+    await Promise.all(
+      Array.from({ length: 256 }, () =>
+        engine.authorize({
+          agentId,
+          operation: 'read_file',
+          estimatedTokens: 1,
+          rates,
+          leaseMs: 1_000,
+          allowedRoles: ['coder'],
+          actor: 'library',
+        }),
+      ),
+    );
+  }
+  const k = agentKeys(agentId, SHARDS);
+  const sha = String(await admin.script('LOAD', loadScript('getStatus-3')));
+  execFileSync('callgrind_control', ['-z', String(pid)], { stdio: 'ignore' });
+  await admin.evalsha(
+    sha,
+    3,
+    k.agent,
+    k.leases,
+    k.outbox,
+    60_000,
+    agentId,
+    '-7abc-8def-0123456789ab',
+    FREED,
+  );
+  const total = totalInstructions(pid, dir);
+  const left = await admin.zcount(k.leases, 0, '(+inf');
+  if (left !== 0) throw new Error(`${left} holds were not freed`);
+  return total / FREED;
 }
 
 async function main(): Promise<void> {
@@ -162,6 +220,7 @@ async function main(): Promise<void> {
     for (const batch of BATCHES) await measureBatch(few, batch, 0);
     // As bench:engine's authorize-only rounds leave them: agents with dozens of open holds.
     await measureBatch(await shardZero('cg-busy', BUSY_AGENTS), 32, DECISIONS);
+    const freeing = await measureFreeing(admin, engine, server.pid as number, dir);
     console.log(
       `\n${textTable(
         [
@@ -172,6 +231,9 @@ async function main(): Promise<void> {
         ],
         rows,
       )}`,
+    );
+    console.log(
+      `\none getStatus call freeing ${FREED} expired holds: ${Math.round(freeing / 1000)}k instructions per hold freed (${Math.round((freeing * FREED) / 1e6)}M in the call)`,
     );
     admin.disconnect();
     await engine.close();

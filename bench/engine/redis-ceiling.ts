@@ -6,9 +6,11 @@
  * The command it repeats is not rebuilt here: it is captured (MONITOR) from
  * one real call through the library, so its KEYS and ARGV are exactly what
  * RedisEngine sends today (with that call's nonce and event tail, fixed from
- * then on; no request id). Before the run, one EVALSHA of it is checked to
- * take the path the figure claims (e.g. allowed): redis-benchmark does not
- * look at replies.
+ * then on; no request id). A script that is safe to run twice answers a
+ * repeated nonce as a replay, so the nonce is made fresh per call
+ * (`varyNonce`: redis-benchmark's `__rand_int__`, 12 random digits). Before
+ * the run, one EVALSHA of it is checked to take the path the figure claims
+ * (e.g. allowed): redis-benchmark does not look at replies.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -82,6 +84,8 @@ export interface CeilingOptions {
   check?: (reply: unknown) => void;
   /** The script is a variant of the captured one. */
   anySha?: boolean;
+  /** Replace the call's reservation nonce (16 hex) by a fresh one per call. */
+  varyNonce?: boolean;
 }
 
 export interface EvalshaRun {
@@ -93,6 +97,8 @@ export interface EvalshaRun {
   clients: number;
   pipeline: number;
   timeoutMs: number;
+  /** Expand `__rand_int__` in the arguments (redis-benchmark -r). */
+  randomInts?: boolean;
 }
 
 /**
@@ -104,6 +110,7 @@ export async function redisBenchmarkEvalsha(admin: Redis, port: number, r: Evals
   const args = [
     ...['-h', '127.0.0.1', '-p', String(port)],
     ...['-n', String(r.calls), '-c', String(r.clients), '-P', String(r.pipeline), '-q'],
+    ...(r.randomInts ? ['-r', '1000000000000'] : []),
     ...['EVALSHA', r.sha, String(r.call.numKeys), ...r.call.keysAndArgs],
   ];
   await admin.config('RESETSTAT');
@@ -140,17 +147,24 @@ export async function runCeiling(
       `${o.label}: the script text loaded here (${sha}) is not the one the client runs (${o.call.sha}); was it edited during the run?`,
     );
   }
-  const reply = await admin.evalsha(sha, o.call.numKeys, ...o.call.keysAndArgs);
+  const nonceAt = o.call.keysAndArgs.findIndex((a) => /^[0-9a-f]{16}$/.test(a));
+  if (o.varyNonce && nonceAt < 0) throw new Error(`${o.label}: no nonce in the captured call`);
+  const withNonce = (nonce: string) =>
+    o.varyNonce
+      ? o.call.keysAndArgs.map((a, i) => (i === nonceAt ? nonce : a))
+      : o.call.keysAndArgs;
+  const reply = await admin.evalsha(sha, o.call.numKeys, ...withNonce('ffff000000000000'));
   o.check?.(reply);
   const rb = CONFIG.redisBenchmark;
   const { args, rps, stats, cpu } = await redisBenchmarkEvalsha(admin, port, {
     path: rb.path,
     sha,
-    call: o.call,
+    call: { ...o.call, keysAndArgs: withNonce('0000__rand_int__') },
     calls: rb.n,
     clients: rb.c,
     pipeline: rb.P,
     timeoutMs: 120_000,
+    randomInts: o.varyNonce,
   });
   const shown = args.slice(2).map((a) => (a === '' ? "''" : /[|{}]/.test(a) ? `'${a}'` : a));
   return {

@@ -112,6 +112,7 @@ export async function redisPart(server: RedisServer, admin: Redis) {
       script: authorizeScript(),
       call: authorizeCall,
       check: expectAllowed,
+      varyNonce: true,
     });
     log(`  ${a.label}: ${Math.round(a.requestsPerSec)} requests/s`);
     const p = await runCeiling(admin, server.port, {

@@ -1,7 +1,9 @@
 --[[
   Transactional outbox. A script collects its events with emit() and appends
   them with flushEvents(outbox) before it returns: ONE stream entry per call
-  (XADD costs per entry, so a call that decides for many agents pays once).
+  (XADD costs per entry, so a call that decides for many agents pays once;
+  a call with more than 1,000 events, such as one that frees many expired
+  holds, appends one entry per 1,000).
   The entry's fields are `e`, <event> pairs in the order the events happened;
   each <event> is `name US value US name US value …` (authorize's decision
   event: positional, `decision US <event_id> US <at> US …`, see
@@ -60,9 +62,15 @@ local function emit(now, tail, fields)
   emitText(now, tail, table.concat(fields, '\31'))
 end
 
+-- Appends the call's events: one entry, or one per EVENTS_PER_ENTRY events
+-- when a call emitted more (Lua's unpack has a stack limit).
+local EVENTS_PER_ENTRY = 1000
 local function flushEvents(outbox)
   if eventCount > 0 then
-    rcall('XADD', outbox, '*', unpack(events))
+    local n = 2 * eventCount
+    for i = 1, n, 2 * EVENTS_PER_ENTRY do
+      rcall('XADD', outbox, '*', unpack(events, i, math.min(i + 2 * EVENTS_PER_ENTRY - 1, n)))
+    end
     events, eventCount = {}, 0
   end
 end

@@ -73,6 +73,9 @@ export function eventToWire(e: AuditEvent): AuditEventWire {
     operations_blocked: e.operations_blocked,
     session_started_at: e.session_started_at === null ? null : iso(e.session_started_at),
     state: e.state === null ? null : stateToWire(e.state),
+    overrun_tokens: e.overrun_tokens,
+    overrun_cost: e.overrun_cost === null ? null : usd(e.overrun_cost),
+    overrun_cost_micros: e.overrun_cost,
   };
 }
 

@@ -97,7 +97,8 @@ export function buildOpenApi(routes: readonly Route[], version: string): Json {
       ...(r.body !== undefined
         ? {
             requestBody: {
-              required: true,
+              // No body is read as `{}`: a body whose fields are all optional may be left out.
+              required: !r.body.safeParse({}).success,
               content: { 'application/json': { schema: ref(r.body) } },
             },
           }

@@ -34,6 +34,13 @@ import { NoBody, NoParams, NoQuery } from './schemas.js';
  *          round trip as the decision (a wrong key: 401).
  */
 export type Auth = 'open' | 'admin' | 'agent';
+
+/**
+ * What the gate routes report to (src/metrics): `decision` per answered
+ * authorize; `settled`, when implemented, per settle that recorded usage (a
+ * replayed settle, `already_closed`, is not reported again).
+ */
+export type { DecisionRecorder, SettleObservation } from '../metrics/index.js';
 export type Method = 'get' | 'post' | 'put' | 'delete';
 
 /** The library parts, per actor, so the audit trail names who called. */

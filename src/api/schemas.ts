@@ -3,6 +3,7 @@ import { EVENT_TYPES } from '../audit/event.js';
 import { decodeCursor, MAX_PAGE } from '../audit/store/queries.js';
 import { AGENT_ID, MODEL, OPERATION, REQUEST_ID, ROLE, SCOPED_ID } from '../engine/ids.js';
 import { MAX_LIMIT, MAX_TOKENS } from '../engine/validate.js';
+import { API_KEY, agentOfKey } from '../identity/api-key.js';
 
 /**
  * Every schema of the HTTP API: what requests may carry (strict: unknown
@@ -42,13 +43,29 @@ export const RequestId = z
   .string()
   .regex(REQUEST_ID)
   .describe(
-    'Idempotency key: the same request id with the same request returns the same hold (24 h).',
+    'Idempotency key: the same request id with the same request answers the same decision (`replayed: true`) for an hour; with another request, 409 IDEMPOTENCY_CONFLICT.',
+  );
+export const UsageId = z
+  .string()
+  .regex(REQUEST_ID)
+  .describe(
+    'Idempotency key of this usage, made by the caller before it sends: recording it again with the same values answers the recorded cost (`replayed: true`) and counts nothing twice (for an hour); with other values, 409 IDEMPOTENCY_CONFLICT.',
+  );
+export const ApiKey = z
+  .string()
+  .max(111)
+  .regex(API_KEY)
+  .describe(
+    'An agent key made by the caller, shaped as the server makes them: `tg_<agent_id>.<secret>`, the secret 256 random bits in base64url (43 characters, no padding).',
   );
 export const ReservationId = z
   .string()
   .regex(SCOPED_ID)
   .describe('Reservation id from an allowed decision: `<agent_id>.<16 hex>`.');
-export const SessionId = z.string().regex(SCOPED_ID).describe('Session id: `<agent_id>.<16 hex>`.');
+export const SessionId = z
+  .string()
+  .regex(SCOPED_ID)
+  .describe('Session id: `<agent_id>.<16 lowercase hex>`.');
 export const Tokens = z.number().int().min(0).max(MAX_TOKENS).describe('Token count.');
 export const Result = z.enum(['success', 'failure']);
 
@@ -125,6 +142,12 @@ export const AuditQuery = z
       "Only this agent's events. An agent key: its own agent only (the default); another agent's id is 403.",
     ),
     type: z.enum(EVENT_TYPES).optional().describe('Only events of this type.'),
+    incarnations: z
+      .enum(['current', 'all'])
+      .optional()
+      .describe(
+        'With an agent: `current` (the default) shows only the events of the agent as it is now registered (an agent deleted and registered again: its earlier events are left out); `all` shows every event of the id.',
+      ),
     allowed: z
       .enum(['true', 'false'])
       .transform((v) => v === 'true')
@@ -174,10 +197,28 @@ export const AuditQuery = z
 
 export const RegisterAgentRequest = named(
   'RegisterAgentRequest',
+  z
+    .strictObject({
+      agent_id: AgentId,
+      role: Role,
+      metadata: Metadata.optional(),
+      api_key: ApiKey.optional().describe(
+        'The agent key, made by the caller (default: the server makes one). Only its digest is stored. A registration sent again with the same key answers the same agent (201, the same body) and writes nothing; so a retry is safe.',
+      ),
+    })
+    .superRefine((v, ctx) => {
+      if (v.api_key !== undefined && agentOfKey(v.api_key) !== v.agent_id) {
+        ctx.addIssue({ code: 'custom', path: ['api_key'], message: 'names another agent' });
+      }
+    }),
+);
+
+export const StartSessionRequest = named(
+  'StartSessionRequest',
   z.strictObject({
-    agent_id: AgentId,
-    role: Role,
-    metadata: Metadata.optional(),
+    session_id: SessionId.optional().describe(
+      "The new session's id, made by the caller (`<agent_id>.<16 lowercase hex>`, of this agent; default: the server makes one). Sent again while that session is current, it answers the same session and ends nothing; so a retry is safe.",
+    ),
   }),
 );
 
@@ -227,7 +268,9 @@ export const SettleRequest = named(
     reservation_id: ReservationId,
     input_tokens: Tokens,
     output_tokens: Tokens,
-    model: Model.optional().describe("Prices the usage; default: the hold's model."),
+    model: Model.optional().describe(
+      "Accepted and ignored: a settle is priced at the hold's model (fixed when it was authorized).",
+    ),
     result: Result,
   }),
 );
@@ -241,6 +284,7 @@ export const UsageRequest = named(
   'UsageRequest',
   z.strictObject({
     agent_id: AgentId,
+    usage_id: UsageId.optional(),
     operation: Operation.optional(),
     input_tokens: Tokens,
     output_tokens: Tokens,
@@ -266,6 +310,10 @@ export const BudgetStatusSchema = named(
       tokens_limit: z.number().int(),
       tokens_remaining: z.number().int(),
       utilization_pct: z.number(),
+      tokens_overrun: z
+        .number()
+        .int()
+        .describe("Tokens settled above their holds' estimates in this session."),
     }),
     daily: z.strictObject({
       date: z.string().describe('UTC day, YYYY-MM-DD.'),
@@ -275,10 +323,16 @@ export const BudgetStatusSchema = named(
       cost_remaining: usd,
       utilization_pct: z.number(),
       resets_at: isoTime,
+      cost_overrun: usd.describe("USD settled above their holds' cost today."),
     }),
     operations_blocked: z.number().int(),
     is_session_exhausted: z.boolean(),
     is_daily_exhausted: z.boolean(),
+    is_over_limit: z
+      .boolean()
+      .describe(
+        'Used past a limit (session tokens used > limit, or today’s cost > limit): the next authorize is denied.',
+      ),
   }),
 );
 
@@ -384,6 +438,12 @@ export const SessionSummarySchema = named(
   }),
 );
 
+const Replayed = z
+  .boolean()
+  .describe(
+    'True when this answers an earlier decision of the same request id: nothing new was held or counted.',
+  );
+
 export const DecisionSchema = named(
   'Decision',
   z.union([
@@ -392,6 +452,12 @@ export const DecisionSchema = named(
       reservation_id: z.string(),
       expires_at: isoTime.describe('When the hold lapses if neither settled nor released.'),
       reason: z.null(),
+      replayed: Replayed,
+      reservation_state: z
+        .enum(['open', 'settled', 'released', 'expired'])
+        .describe(
+          'Where the hold stands now: `open` (a fresh decision, or a replay of a hold still held), `settled`, `released`, or `expired` (its lease passed).',
+        ),
       budget_status: BudgetStatusSchema,
     }),
     z.strictObject({
@@ -400,6 +466,7 @@ export const DecisionSchema = named(
       exceeded: z.enum(['session', 'daily']).optional(),
       reason: z.string(),
       suggestion: z.string().optional(),
+      replayed: Replayed,
       budget_status: BudgetStatusSchema.nullable(),
     }),
   ]),
@@ -410,9 +477,18 @@ export const SettleResponseSchema = named(
   z.strictObject({
     outcome: z
       .enum(['settled', 'already_closed'])
-      .describe('`already_closed`: settled or released before; nothing recorded this time.'),
+      .describe(
+        '`already_closed`: the same settle was recorded before, or the hold was released: nothing recorded this time. A settle with other usage than the recorded one, or of a released hold, is 409 IDEMPOTENCY_CONFLICT.',
+      ),
     reservation_id: z.string(),
-    cost: usd.describe('USD recorded by this settle.'),
+    cost: usd.describe(
+      "USD recorded for this reservation's usage, priced at the hold's model (`already_closed` after a settle: the recorded cost).",
+    ),
+    overrun_tokens: z
+      .number()
+      .int()
+      .describe("Tokens used above the hold's estimate (0 within it). Recorded, never refused."),
+    overrun_cost: usd.describe("USD above the hold's cost (0 within it)."),
     budget_status: BudgetStatusSchema,
   }),
 );
@@ -428,7 +504,13 @@ export const ReleaseResponseSchema = named(
 
 export const UsageResponseSchema = named(
   'UsageResult',
-  z.strictObject({ cost: usd, budget_status: BudgetStatusSchema }),
+  z.strictObject({
+    cost: usd,
+    replayed: z
+      .boolean()
+      .describe('True when the usage id was recorded before: nothing counted again.'),
+    budget_status: BudgetStatusSchema,
+  }),
 );
 
 export const HealthSchema = named('Health', z.strictObject({ status: z.literal('ok') }));
@@ -486,6 +568,11 @@ export const AuditEventSchema = named(
     operations_blocked: nInt.describe("session_ended: the session's denials."),
     session_started_at: isoTime.nullable(),
     state: AuditAgentStateSchema.nullable(),
+    overrun_tokens: nInt.describe("settle: tokens used above the hold's estimate (0 within it)."),
+    overrun_cost: usd
+      .nullable()
+      .describe("settle: USD above the hold's cost (the exact value is `overrun_cost_micros`)."),
+    overrun_cost_micros: nInt.describe("settle: micro-dollars above the hold's cost, as stored."),
   }),
 );
 

@@ -4,6 +4,7 @@ import { digestKey, generateApiKey } from '../identity/api-key.js';
 import type { Policy } from '../policy/index.js';
 import { type DashboardRow, toDashboardRow } from './dashboard.js';
 import { type BudgetStatus, toBudgetStatus } from './status.js';
+import { newUsageId } from './usage-id.js';
 
 export interface BudgetDeps {
   engine: Engine;
@@ -118,16 +119,23 @@ export class Budget {
     return { allowed: true, reason: null, budget_status: status };
   }
 
-  /** Records usage with no reservation; always recorded, even past a limit. */
+  /**
+   * Records usage with no reservation; always recorded, even past a limit.
+   * `usageId` names this usage (made here when not given): recording it again
+   * with the same values counts nothing twice; with other values it throws
+   * IDEMPOTENCY_CONFLICT.
+   */
   async deductBudget(
     agentId: string,
     inputTokens: number,
     outputTokens: number,
     model?: string,
     operation?: string,
+    usageId: string = newUsageId(),
   ): Promise<BudgetStatus> {
     const r = await this.deps.engine.recordUsage({
       agentId,
+      usageId,
       operation,
       inputTokens,
       outputTokens,

@@ -13,6 +13,8 @@ export interface BudgetStatus {
     tokens_limit: number;
     tokens_remaining: number;
     utilization_pct: number;
+    /** Tokens settled above their holds' estimates in this session (usage is never refused). */
+    tokens_overrun: number;
   };
   daily: {
     date: string;
@@ -22,10 +24,14 @@ export interface BudgetStatus {
     cost_remaining: number;
     utilization_pct: number;
     resets_at: string;
+    /** USD settled above their holds' cost today. */
+    cost_overrun: number;
   };
   operations_blocked: number;
   is_session_exhausted: boolean;
   is_daily_exhausted: boolean;
+  /** Used past a limit (session tokens used > limit, or today's cost > limit): the next authorize is denied. */
+  is_over_limit: boolean;
 }
 
 /**
@@ -33,7 +39,8 @@ export interface BudgetStatus {
  * reserved (never below 0); "exhausted" means used has reached the limit
  * (holds in flight do not make a budget exhausted). Utilization is used over
  * limit in percent, two decimals, truncated; it may pass 100 (usage that
- * happened is never refused).
+ * happened is never refused). "Over limit" means used is past the limit (an
+ * overrun: a settle above its hold, or usage with no hold).
  */
 export function toBudgetStatus(s: EngineStatus): BudgetStatus {
   const tokensRemaining = Math.max(
@@ -51,6 +58,7 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       tokens_limit: s.sessionTokenLimit,
       tokens_remaining: tokensRemaining,
       utilization_pct: pctNumber(s.sessionTokensUsed, s.sessionTokenLimit),
+      tokens_overrun: s.sessionOverrunTokens,
     },
     daily: {
       date: isoDay(s.nowMs),
@@ -60,9 +68,12 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       cost_remaining: microsToUsd(costRemaining),
       utilization_pct: pctNumber(s.dailyCostMicros, s.dailyLimitMicros),
       resets_at: nextMidnightIso(s.nowMs),
+      cost_overrun: microsToUsd(s.dailyOverrunMicros),
     },
     operations_blocked: s.operationsBlocked,
     is_session_exhausted: s.sessionTokensUsed >= s.sessionTokenLimit,
     is_daily_exhausted: s.dailyCostMicros >= s.dailyLimitMicros,
+    is_over_limit:
+      s.sessionTokensUsed > s.sessionTokenLimit || s.dailyCostMicros > s.dailyLimitMicros,
   };
 }

@@ -60,6 +60,11 @@ export function agentTable(agents: readonly AgentRecord[]): string[] {
 
 export function statusLines(s: BudgetStatus): string[] {
   const { session: t, daily: d } = s;
+  // Overruns (usage settled above its hold) are shown only when there are any.
+  const tokensOverrun: [string, string][] =
+    t.tokens_overrun > 0 ? [['overrun', tokens(t.tokens_overrun)]] : [];
+  const costOverrun: [string, string][] =
+    d.cost_overrun > 0 ? [['overrun', usd(d.cost_overrun)]] : [];
   return [
     `Agent ${s.agent_id} (role ${s.role})`,
     `Session ${t.session_id}${s.is_session_exhausted ? '  EXHAUSTED' : ''}`,
@@ -71,6 +76,7 @@ export function statusLines(s: BudgetStatus): string[] {
         ],
         ['reserved', tokens(t.tokens_reserved)],
         ['remaining', tokens(t.tokens_remaining)],
+        ...tokensOverrun,
       ],
       '  ',
       11,
@@ -81,10 +87,12 @@ export function statusLines(s: BudgetStatus): string[] {
         ['cost used', `${usd(d.cost_used)} / ${usd(d.cost_limit)} (${d.utilization_pct}%)`],
         ['reserved', usd(d.cost_reserved)],
         ['remaining', usd(d.cost_remaining)],
+        ...costOverrun,
       ],
       '  ',
       11,
     ),
     `Operations blocked: ${s.operations_blocked}`,
+    ...(s.is_over_limit ? ['Over limit: used past a limit, the next authorize is denied'] : []),
   ];
 }

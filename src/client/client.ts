@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuditLagWire, AuditPageWire } from '../api/schemas.js';
 import type { EventType } from '../audit/event.js';
 import type { DashboardRow } from '../budget/dashboard.js';
@@ -11,10 +11,22 @@ import { Http, type HttpOptions } from './http.js';
 export type ClientOptions = HttpOptions;
 
 export interface SettleAnswer {
+  /** `already_closed`: the same settle was recorded before (a retry); nothing counted again. */
   outcome: 'settled' | 'already_closed';
   reservation_id: string;
-  /** USD charged by this settle (0 when it was already closed). */
+  /** USD recorded for the reservation's usage, priced at the hold's model. */
   cost: number;
+  /** Tokens used above the hold's estimate (0 within it). */
+  overrun_tokens: number;
+  /** USD above the hold's cost (0 within it). */
+  overrun_cost: number;
+  budget_status: BudgetStatus;
+}
+
+export interface UsageAnswer {
+  cost: number;
+  /** True when this usage id was recorded before (a retry): nothing counted again. */
+  replayed: boolean;
   budget_status: BudgetStatus;
 }
 
@@ -37,6 +49,8 @@ export interface AuditQuery {
   /** One agent's events (an agent key: its own, the default). */
   agent_id?: string;
   type?: EventType;
+  /** With an agent: `current` (default) its present incarnation's events, `all` every one of the id. */
+  incarnations?: 'current' | 'all';
   /** Decisions allowed (true) or denied (false). */
   allowed?: boolean;
   /** At or after: a Date, ms since the epoch, or an ISO 8601 string. */
@@ -62,6 +76,7 @@ export function auditQueryString(q: AuditQuery): string {
   const p = new URLSearchParams();
   if (q.agent_id !== undefined) p.set('agent_id', q.agent_id);
   if (q.type !== undefined) p.set('type', q.type);
+  if (q.incarnations !== undefined) p.set('incarnations', q.incarnations);
   if (q.allowed !== undefined) p.set('allowed', String(q.allowed));
   if (q.from !== undefined) p.set('from', timeParam(q.from));
   if (q.to !== undefined) p.set('to', timeParam(q.to));
@@ -71,11 +86,39 @@ export function auditQueryString(q: AuditQuery): string {
   return text === '' ? '' : `?${text}`;
 }
 
+/** A new agent key, shaped as the server makes them: `tg_<agentId>.<256 random bits, base64url>`. */
+export function newApiKey(agentId: string): string {
+  return `tg_${agentId}.${randomBytes(32).toString('base64url')}`;
+}
+
+/** A new session id for `agentId`: `<agentId>.<16 lowercase hex>`. */
+export function newSessionId(agentId: string): string {
+  return `${agentId}.${randomBytes(8).toString('hex')}`;
+}
+
 /**
- * The Tollgate SDK: one method per HTTP route. Authorize carries a request_id
- * (generated when not given) and reuses it on retries, so a retried authorize
- * holds once; settle and release are idempotent by reservation id; other
- * writes are not retried.
+ * The Tollgate SDK: one method per HTTP route.
+ *
+ * Writes that are safe to repeat are retried (with backoff) when the network
+ * fails or the server answers 502, 503 or 504; a retry sends the same ids, so
+ * the server counts the write once however many attempts reached it:
+ * - authorize carries a `request_id` (made here when not given): a retried
+ *   authorize holds once, and answers `replayed: true`;
+ * - registerAgent carries the agent's `api_key` (made here when not given; only
+ *   its digest reaches the store): a retried registration answers the agent
+ *   the first attempt created;
+ * - startSession carries the new `session_id` (made here when not given): a
+ *   retry answers that session and ends nothing more;
+ * - endSession names the session: a retry answers its summary again;
+ * - recordUsage carries a `usage_id` (made here when not given): a retry
+ *   answers the recorded cost (`replayed: true`);
+ * - settle and release are idempotent by reservation id (a settle sent again
+ *   with the same usage answers `already_closed` and the recorded cost; with
+ *   other usage, 409 IDEMPOTENCY_CONFLICT).
+ * Pass your own ids to make a write safe to repeat across processes (e.g. a
+ * request re-run after a crash). Other writes (suspend and resume, limits,
+ * key rotation, delete) are retried only where repeating them changes
+ * nothing more (suspend, resume, limits).
  */
 export class TollgateClient {
   private readonly http: Http;
@@ -84,8 +127,23 @@ export class TollgateClient {
     this.http = new Http(opts);
   }
 
-  registerAgent(body: { agent_id: string; role: string; metadata?: Record<string, unknown> }) {
-    return this.http.request<AgentRecord & { api_key: string }>('POST', '/v1/agents', body, false);
+  /**
+   * POST /v1/agents (admin). The agent's key is made here when `api_key` is
+   * not given (the server only stores its digest), so the call is retried
+   * safely: a retry answers the agent the first attempt created.
+   */
+  registerAgent(body: {
+    agent_id: string;
+    role: string;
+    metadata?: Record<string, unknown>;
+    api_key?: string;
+  }) {
+    return this.http.request<AgentRecord & { api_key: string }>(
+      'POST',
+      '/v1/agents',
+      { ...body, api_key: body.api_key ?? newApiKey(body.agent_id) },
+      true,
+    );
   }
   listAgents() {
     return this.http.request<{ agents: AgentRecord[] }>('GET', '/v1/agents', undefined, true);
@@ -133,20 +191,26 @@ export class TollgateClient {
   getBudgetStatus(id: string) {
     return this.http.request<BudgetStatus>('GET', `/v1/agents/${enc(id)}/budget`, undefined, true);
   }
-  startSession(id: string) {
+  /**
+   * Starts a new session; the current one ends. The new session's id is made
+   * here when not given, so the call is retried safely: a retry answers that
+   * session and ends nothing more.
+   */
+  startSession(id: string, sessionId: string = newSessionId(id)) {
     return this.http.request<{ session_id: string; started_at: string }>(
       'POST',
       `/v1/agents/${enc(id)}/sessions`,
-      {},
-      false,
+      { session_id: sessionId },
+      true,
     );
   }
+  /** Ends session `sessionId`; retried safely (a retry answers its summary again). */
   endSession(id: string, sessionId: string) {
     return this.http.request<SessionSummary>(
       'DELETE',
       `/v1/agents/${enc(id)}/sessions/${enc(sessionId)}`,
       undefined,
-      false,
+      true,
     );
   }
 
@@ -165,6 +229,10 @@ export class TollgateClient {
       true,
     );
   }
+  /**
+   * POST /v1/settle; retried safely (idempotent by reservation id). The usage
+   * is priced at the hold's model: `model` is accepted and ignored.
+   */
   settle(body: {
     reservation_id: string;
     input_tokens: number;
@@ -182,18 +250,24 @@ export class TollgateClient {
       true,
     );
   }
+  /**
+   * POST /v1/usage: usage with nothing held. A `usage_id` is made here when
+   * not given and reused on retries, so a retried record counts once.
+   */
   recordUsage(body: {
     agent_id: string;
+    usage_id?: string;
     operation?: string;
     input_tokens: number;
     output_tokens: number;
     model?: string;
+    result?: 'success' | 'failure';
   }) {
-    return this.http.request<{ cost: number; budget_status: BudgetStatus }>(
+    return this.http.request<UsageAnswer>(
       'POST',
       '/v1/usage',
-      body,
-      false,
+      { ...body, usage_id: body.usage_id ?? `u-${randomUUID()}` },
+      true,
     );
   }
 

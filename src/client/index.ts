@@ -5,10 +5,13 @@ export {
   type AuditQuery,
   auditQueryString,
   type ClientOptions,
+  newApiKey,
+  newSessionId,
   type ReleaseAnswer,
   type RunUsage,
   type SettleAnswer,
   TollgateClient,
+  type UsageAnswer,
 } from './client.js';
 export { PermissionDenied, TollgateApiError } from './errors.js';
 export type { HttpOptions } from './http.js';

@@ -2,7 +2,8 @@ import type { DenialCode, Exceeded } from './types.js';
 
 /**
  * The status codes every script returns as the first element of its reply
- * (see each lua/*.lua header), mapped to TypeScript in this one place.
+ * (see each lua/*.lua header; named in lua/includes/codes.lua), mapped to
+ * TypeScript in this one place.
  */
 export const Code = {
   OK: 0,
@@ -25,6 +26,10 @@ export const Code = {
   SHARD_READY: 15,
   /** beginRecovery: another process holds the shard's recovery lock. */
   RECOVERY_BUSY: 16,
+  /** authorize: the denial an earlier run of this nonce or request id recorded. */
+  REPLAYED_DENIAL: 17,
+  /** settle by operation: no open hold for it (or its usage id names a usage); nothing written. */
+  NO_HOLD: 18,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 

@@ -27,6 +27,8 @@ export const checkAgentId = (v: unknown) => check(AGENT_ID, v, 'agent_id');
 export const checkRole = (v: unknown) => check(ROLE, v, 'role');
 export const checkOperation = (v: unknown) => check(OPERATION, v, 'operation');
 export const checkRequestId = (v: unknown) => check(REQUEST_ID, v, 'request_id');
+/** A usage id follows the request id's pattern. */
+export const checkUsageId = (v: unknown) => check(REQUEST_ID, v, 'usage_id');
 export const checkModel = (v: unknown) => check(MODEL, v, 'model');
 
 export interface ScopedId {

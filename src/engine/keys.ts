@@ -3,11 +3,12 @@
  * by a stable hash of its id; every key of a scope carries the shard's hash tag
  * `{s<n>}`, so one script's keys always share a Redis Cluster slot.
  *
- *   tg:{s<n>}:agent:<id>                 agent hash (state, limits, session counters)
+ *   tg:{s<n>}:agent:<id>                 agent hash: state, limits, session counters,
+ *                                        holds and the records that make every
+ *                                        script safe to run twice (lua/includes/records.lua)
  *   tg:{s<n>}:agent:<id>:day:<yyyymmdd>  the day's spend (derived by the scripts)
- *   tg:{s<n>}:agent:<id>:leases          zset of open holds by lease end
- *   tg:{s<n>}:agent:<id>:res:<nonce>     one reservation
- *   tg:{s<n>}:agent:<id>:req:<req id>    request-id idempotency record
+ *   tg:{s<n>}:agent:<id>:leases          zset: open holds by lease end, records by expiry
+ *   tg:{s<n>}:agent:<id>:gone            a delete's nonce and last status, an hour
  *   tg:{s<n>}:agents                     set of agent ids in the shard
  *   tg:{s<n>}:outbox                     the shard's audit outbox stream
  *   tg:{s<n>}:stats                      the shard's counters (leases_freed)
@@ -34,8 +35,6 @@ export interface AgentKeys {
   leases: string;
   outbox: string;
   index: string;
-  res(nonce: string): string;
-  req(requestId: string): string;
   day(yyyymmdd: number): string;
 }
 
@@ -49,8 +48,6 @@ export function agentKeys(agentId: string, shards: number): AgentKeys {
     leases: `${agent}:leases`,
     outbox: `${tag}outbox`,
     index: `${tag}agents`,
-    res: (nonce) => `${agent}:res:${nonce}`,
-    req: (requestId) => `${agent}:req:${requestId}`,
     day: (yyyymmdd) => `${agent}:day:${yyyymmdd}`,
   };
 }

@@ -11,6 +11,8 @@ export type Actor = 'admin' | 'agent' | 'library' | 'system';
 export type AgentStatus = 'active' | 'suspended';
 export type DenialCode = 'AGENT_NOT_FOUND' | 'AGENT_SUSPENDED' | 'RBAC_DENIED' | 'BUDGET_EXCEEDED';
 export type Exceeded = 'session' | 'daily';
+/** Where a reservation stands: held, or closed by a settle, a release or its lease's end. */
+export type ReservationState = 'open' | 'settled' | 'released' | 'expired';
 
 export interface Rates {
   model: string;
@@ -33,6 +35,10 @@ export interface EngineStatus {
   dailyReservedMicros: number;
   dailyLimitMicros: number;
   operationsBlocked: number;
+  /** Tokens settled above their holds in this session (usage past the estimate). */
+  sessionOverrunTokens: number;
+  /** Micro-dollars settled above their holds' cost today. */
+  dailyOverrunMicros: number;
   nowMs: number;
 }
 
@@ -41,6 +47,12 @@ export interface AgentSnapshot {
   createdMs: number;
   /** JSON text as stored. */
   metadata: string;
+  /**
+   * True when the call changed nothing because its effect was there already: a
+   * register whose agent exists with the same key digest (the same creation,
+   * run twice), an update that sets what is set.
+   */
+  replayed?: boolean;
 }
 
 export interface RegisterInput {
@@ -76,8 +88,14 @@ export interface UpdateInput {
 
 export interface SessionInput {
   agentId: string;
-  /** When given, the session to end: it must be the current one. */
+  /** When given, the session to end: it must be the current one (or the one just ended: a replay). */
   endSessionId?: string;
+  /**
+   * The new session's id, `<agentId>.<16 hex>`, made by the caller before it
+   * sends (absent: the engine makes one). A second run with the same id finds
+   * it current and answers the first run's result.
+   */
+  sessionId?: string;
   actor: Actor;
 }
 
@@ -93,6 +111,8 @@ export interface EndedSession {
 export interface SessionChange {
   ended: EndedSession;
   status: EngineStatus;
+  /** True when this answers an earlier run (same new session id, or the session already ended). */
+  replayed: boolean;
 }
 
 export interface AuthorizeInput {
@@ -115,14 +135,21 @@ export type AuthorizeResult =
       reservationId: string;
       leaseEndMs: number;
       holdCostMicros: number;
-      /** True when the request id was seen before: the earlier hold is returned, nothing new held. */
+      /**
+       * True when this answers an earlier decision (its request id, or its nonce
+       * run twice): the earlier hold is returned, nothing new held.
+       */
       replayed: boolean;
+      /** The reservation's state now ('open' for a new hold). */
+      reservationState: ReservationState;
       status: EngineStatus;
     }
   | {
       allowed: false;
       code: DenialCode;
       exceeded?: Exceeded;
+      /** True when this answers an earlier denial of the same request id (nothing counted again). */
+      replayed: boolean;
       /** Null only for AGENT_NOT_FOUND. */
       status: EngineStatus | null;
     };
@@ -133,20 +160,37 @@ export interface SettleInput {
   /** Required without a reservation id; with one, it must be the reservation's agent. */
   agentId?: string;
   operation?: string;
+  /**
+   * Settle by operation: the caller's id for this usage, made before it sends
+   * (absent: the engine makes one). A second run with it answers the first.
+   */
+  usageId?: string;
   inputTokens: number;
   outputTokens: number;
-  /** Rates to price the usage; absent: the hold's model. */
-  rates?: Rates;
   result: 'success' | 'failure';
   keyDigest?: string;
   actor: Actor;
 }
 
+/**
+ * A settle prices the usage at the hold's model and rates (fixed when the hold
+ * was made); the tokens count for the session current at the settle.
+ */
 export interface SettleResult {
-  /** `no_hold`: settle by operation found no open hold (nothing recorded). */
+  /**
+   * `already_closed`: the same settle was recorded before (or the hold was
+   * released and this is a release); nothing recorded again, the recorded
+   * cost answered. `no_hold`: settle by operation found no open hold
+   * (nothing recorded). A settle that disagrees with the recorded one throws
+   * IDEMPOTENCY_CONFLICT (details.recorded).
+   */
   outcome: 'settled' | 'already_closed' | 'no_hold';
   reservationId: string;
   costMicros: number;
+  /** Tokens settled above the hold's estimate (0 when within it). */
+  overrunTokens: number;
+  /** Micro-dollars settled above the hold's cost (0 when within it). */
+  overrunMicros: number;
   status: EngineStatus;
 }
 
@@ -164,6 +208,12 @@ export interface ReleaseResult {
 
 export interface UsageInput {
   agentId: string;
+  /**
+   * The caller's id for this usage, made before it sends (absent: the engine
+   * makes one). A second record with the same id answers the first; with
+   * other values it throws IDEMPOTENCY_CONFLICT.
+   */
+  usageId?: string;
   operation?: string;
   inputTokens: number;
   outputTokens: number;
@@ -175,7 +225,19 @@ export interface UsageInput {
 
 export interface UsageResult {
   costMicros: number;
+  /** True when the usage id was recorded before: nothing counted again. */
+  replayed: boolean;
   status: EngineStatus;
+}
+
+/** One step of the background sweep of a shard (see Engine.sweepShard). */
+export interface SweepResult {
+  /** Where the next step starts; '0' when the shard's agents were all visited. */
+  cursor: string;
+  /** Agents visited in this step. */
+  agents: number;
+  /** Holds freed because their lease passed. */
+  freed: number;
 }
 
 /** One outbox entry: the flat fields the script appended, as text. */
@@ -207,6 +269,13 @@ export interface Engine {
   readOutbox(shard?: number): Promise<OutboxEntry[]>;
   /** Holds freed so far because their lease passed (all shards; a metric). */
   expiredLeasesFreed(): Promise<number>;
+  /**
+   * One bounded step of the background sweep of `shard`, from `cursor` ('0':
+   * the start): frees the expired holds of the agents it visits and forgets
+   * their idempotency records past their time. Call again with the returned
+   * cursor until it is '0'.
+   */
+  sweepShard(shard: number, cursor: string): Promise<SweepResult>;
   /** Test only: shift the engine's clock (added to Redis TIME by the scripts). */
   setClockOffsetForTests(ms: number): void;
   close(): Promise<void>;

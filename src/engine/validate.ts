@@ -6,6 +6,7 @@ import {
   checkOperation,
   checkRequestId,
   checkRole,
+  checkUsageId,
   parseScopedId,
   type ScopedId,
 } from './ids.js';
@@ -14,6 +15,7 @@ import type {
   Rates,
   RegisterInput,
   ReleaseInput,
+  SessionInput,
   SettleInput,
   UpdateInput,
   UsageInput,
@@ -29,6 +31,12 @@ export const MAX_TOKENS = 10_000_000;
 export const MAX_RATE = 500_000_000;
 export const MAX_LIMIT = 1_000_000_000_000;
 const MAX_LEASE_MS = 86_400_000;
+/**
+ * Most expired holds one call frees (both engines' default `maxFreePerCall`):
+ * one Redis call that frees this many runs about 55M instructions
+ * (bench/engine/instructions.ts), so the bound keeps a call short.
+ */
+export const MAX_FREE_PER_CALL = 2048;
 const MAX_METADATA = 16_384;
 
 function checkRates(r: Rates): void {
@@ -123,9 +131,9 @@ export function checkAuthorize(i: AuthorizeInput, memo?: CheckMemo, agentIdKnown
 export function checkSettle(i: SettleInput): ScopedId {
   checkCount(i.inputTokens, 'input_tokens', MAX_TOKENS);
   checkCount(i.outputTokens, 'output_tokens', MAX_TOKENS);
-  if (i.rates) checkRates(i.rates);
   checkDigest(i.keyDigest);
   checkResult(i.result);
+  if (i.usageId !== undefined) checkUsageId(i.usageId);
   if (i.reservationId === undefined) {
     checkOperation(i.operation);
     return { agentId: checkAgentId(i.agentId), nonce: '' };
@@ -152,6 +160,21 @@ export function checkUsage(i: UsageInput): void {
   checkRates(i.rates);
   checkDigest(i.keyDigest);
   checkResult(i.result);
+  if (i.usageId !== undefined) checkUsageId(i.usageId);
+}
+
+/**
+ * A session start or end: the agent, and the new session's id when the caller
+ * made it (`<agentId>.<16 hex>`, of this agent). The session to end is only
+ * compared with the current one (an unknown one is NOT_FOUND).
+ */
+export function checkSession(i: SessionInput): void {
+  checkAgentId(i.agentId);
+  if (i.sessionId !== undefined && parseScopedId(i.sessionId, 'session_id').agentId !== i.agentId) {
+    throw new TollgateError('VALIDATION_FAILED', 'session_id belongs to another agent', {
+      field: 'session_id',
+    });
+  }
 }
 
 export function checkResult(r: string): void {

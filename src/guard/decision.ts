@@ -1,14 +1,21 @@
 import { budgetReason } from '../budget/budget.js';
 import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
-import type { AuthorizeResult, DenialCode, Exceeded } from '../engine/types.js';
+import type { AuthorizeResult, DenialCode, Exceeded, ReservationState } from '../engine/types.js';
 
-/** The decision contract (DESIGN.md): what checkPermission and POST /v1/authorize return. */
+/**
+ * The decision contract (DESIGN.md): what checkPermission and POST /v1/authorize return.
+ * `replayed`: this answers an earlier decision of the same request id (nothing
+ * new was held or counted); `reservation_state`: where the hold stands now
+ * ('open' for a fresh decision).
+ */
 export type Decision =
   | {
       allowed: true;
       reservation_id: string;
       expires_at: string;
       reason: null;
+      replayed: boolean;
+      reservation_state: ReservationState;
       budget_status: BudgetStatus;
     }
   | {
@@ -17,6 +24,7 @@ export type Decision =
       exceeded?: Exceeded;
       reason: string;
       suggestion?: string;
+      replayed: boolean;
       budget_status: BudgetStatus | null;
     };
 
@@ -38,16 +46,20 @@ export function toDecision(
       reservation_id: r.reservationId,
       expires_at: iso(r.leaseEndMs),
       reason: null,
+      replayed: r.replayed,
+      reservation_state: r.reservationState,
       budget_status: toBudgetStatus(r.status),
     };
   }
   const status = r.status ? toBudgetStatus(r.status) : null;
+  const replayed = r.replayed;
   switch (r.code) {
     case 'AGENT_NOT_FOUND':
       return {
         allowed: false,
         error_code: r.code,
         reason: 'Agent not found',
+        replayed,
         budget_status: null,
       };
     case 'AGENT_SUSPENDED':
@@ -56,6 +68,7 @@ export function toDecision(
         error_code: r.code,
         reason: `Agent ${agentId} is suspended`,
         suggestion: 'Resume the agent to allow operations',
+        replayed,
         budget_status: status,
       };
     case 'RBAC_DENIED':
@@ -63,6 +76,7 @@ export function toDecision(
         allowed: false,
         error_code: r.code,
         reason: `Role ${status?.role ?? 'unknown'} not authorized for operation ${operation}`,
+        replayed,
         budget_status: status,
       };
     case 'BUDGET_EXCEEDED': {
@@ -70,6 +84,7 @@ export function toDecision(
       return {
         allowed: false,
         ...budgetReason(r.exceeded ?? 'session', status),
+        replayed,
         budget_status: status,
       };
     }

@@ -1,4 +1,5 @@
 import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
+import { newUsageId } from '../budget/usage-id.js';
 import { IsoTimeMemo } from '../engine/clock.js';
 import type { Actor, Engine } from '../engine/types.js';
 import type { Policy } from '../policy/index.js';
@@ -19,15 +20,28 @@ export interface PermissionContext {
 export interface Usage {
   inputTokens?: number;
   outputTokens?: number;
+  /**
+   * Prices usage recorded with no hold. A hold's settle is priced at the
+   * hold's model (fixed when it was authorized); this is then ignored.
+   */
   model?: string;
 }
 
 export interface RecordResult {
   success: true;
-  /** `no_hold`: nothing was held for this operation; recorded as plain usage. */
+  /**
+   * `settled`; `already_closed`: the same settle was recorded before (nothing
+   * counted again); `no_hold`: nothing was held for this operation, recorded
+   * as plain usage.
+   */
   outcome: 'settled' | 'already_closed' | 'no_hold';
   reservation_id: string | null;
+  /** USD. */
   cost: number;
+  /** Tokens used above the hold's estimate (0 within it, and with no hold). */
+  overrun_tokens: number;
+  /** USD above the hold's cost (0 within it, and with no hold). */
+  overrun_cost: number;
   budget_status: BudgetStatus;
 }
 
@@ -85,7 +99,12 @@ export class Guard {
   /**
    * Records what the operation used. With a reservation id, settles that hold;
    * without, the agent's oldest open hold for the operation; with none open,
-   * records the usage with no hold. Usage is always recorded.
+   * records the usage with no hold. Usage is always recorded, once: one usage
+   * id (`usageId`, made here when not given) names this call, so an engine
+   * call run twice counts nothing twice, and calling again with the same
+   * usage id (or reservation id) and the same usage answers the first result.
+   * The same id with other usage throws IDEMPOTENCY_CONFLICT. A hold is priced
+   * at its own model; `usage.model` prices usage with no hold.
    */
   async recordOperation(
     agentId: string,
@@ -93,17 +112,18 @@ export class Guard {
     usage: Usage,
     result: 'success' | 'failure' = 'success',
     reservationId?: string,
+    usageId: string = newUsageId(),
   ): Promise<RecordResult> {
     const inputTokens = usage.inputTokens ?? 0;
     const outputTokens = usage.outputTokens ?? 0;
-    const rates = usage.model !== undefined ? this.deps.policy.rates(usage.model) : undefined;
     const s = await this.deps.engine.settle({
       agentId,
       reservationId,
       operation,
+      // Settle by operation: the usage id names it (with a reservation id, that id does).
+      usageId: reservationId === undefined ? usageId : undefined,
       inputTokens,
       outputTokens,
-      rates,
       result,
       actor: this.deps.actor,
     });
@@ -113,15 +133,18 @@ export class Guard {
         outcome: s.outcome,
         reservation_id: s.reservationId,
         cost: s.costMicros / 1_000_000,
+        overrun_tokens: s.overrunTokens,
+        overrun_cost: s.overrunMicros / 1_000_000,
         budget_status: toBudgetStatus(s.status),
       };
     }
     const u = await this.deps.engine.recordUsage({
       agentId,
+      usageId,
       operation,
       inputTokens,
       outputTokens,
-      rates: rates ?? this.deps.policy.rates(),
+      rates: this.deps.policy.rates(usage.model),
       result,
       actor: this.deps.actor,
     });
@@ -130,6 +153,8 @@ export class Guard {
       outcome: 'no_hold',
       reservation_id: null,
       cost: u.costMicros / 1_000_000,
+      overrun_tokens: 0,
+      overrun_cost: 0,
       budget_status: toBudgetStatus(u.status),
     };
   }

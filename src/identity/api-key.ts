@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { checkAgentId } from '../engine/ids.js';
+import { TollgateError } from '../errors.js';
 
 /**
  * Agent API keys name their agent: `tg_<agentId>.<secret>`, where the secret
@@ -17,6 +18,27 @@ export const API_KEY =
 export function generateApiKey(agentId: string): string {
   checkAgentId(agentId);
   return `tg_${agentId}.${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * A key the caller made for `agentId` (so that a retried registration finds
+ * its first run): it must be shaped exactly as generateApiKey makes them
+ * (`tg_<agentId>.<43 base64url characters of 256 bits>`) and name this agent;
+ * else VALIDATION_FAILED. Returns the key.
+ */
+export function checkApiKey(key: unknown, agentId: string): string {
+  if (typeof key !== 'string' || key.length > 111 || !API_KEY.test(key)) {
+    throw new TollgateError('VALIDATION_FAILED', 'Invalid api_key', {
+      field: 'api_key',
+      pattern: API_KEY.source,
+    });
+  }
+  if (agentOfKey(key) !== agentId) {
+    throw new TollgateError('VALIDATION_FAILED', 'api_key names another agent', {
+      field: 'api_key',
+    });
+  }
+  return key;
 }
 
 /**

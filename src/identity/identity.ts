@@ -4,7 +4,7 @@ import { usdToMicros } from '../engine/money.js';
 import type { Actor, Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import type { Policy } from '../policy/index.js';
-import { agentOfKey, digestKey, generateApiKey, keyMatches } from './api-key.js';
+import { agentOfKey, checkApiKey, digestKey, generateApiKey, keyMatches } from './api-key.js';
 import { type AgentRecord, toAgentRecord } from './record.js';
 
 export interface IdentityDeps {
@@ -39,15 +39,22 @@ export interface SessionSummary {
 export class Identity {
   constructor(private readonly deps: IdentityDeps) {}
 
-  /** Registers an agent and its first session. The API key is returned here only. */
+  /**
+   * Registers an agent and its first session. The API key is returned here
+   * only. `apiKey`: a key the caller made (as generateApiKey makes them, for
+   * this agent); only its digest is stored. Registering again with the same
+   * key finds the first run's agent and answers it (`replayed: true`, nothing
+   * written); another key for an existing agent is CONFLICT.
+   */
   async registerAgent(
     agentId: string,
     role: string,
     metadata: Record<string, unknown> = {},
     limits: LimitsInput = {},
-  ): Promise<AgentRecord & { api_key: string }> {
+    apiKey: string = generateApiKey(agentId),
+  ): Promise<AgentRecord & { api_key: string; replayed: boolean }> {
+    checkApiKey(apiKey, agentId);
     const budget = this.deps.policy.roleBudget(role);
-    const apiKey = generateApiKey(agentId);
     const snap = await this.deps.engine.registerAgent({
       agentId,
       role,
@@ -60,7 +67,11 @@ export class Identity {
       metadata: JSON.stringify(metadata),
       actor: this.deps.actor,
     });
-    return { ...toAgentRecord(snap, this.deps.policy), api_key: apiKey };
+    return {
+      ...toAgentRecord(snap, this.deps.policy),
+      api_key: apiKey,
+      replayed: snap.replayed === true,
+    };
   }
 
   async getAgent(agentId: string): Promise<AgentRecord | null> {
@@ -90,12 +101,25 @@ export class Identity {
     return { valid: true, reason: null };
   }
 
-  /** Starts a new session (a fresh session budget); the previous one ends. */
-  async createSession(agentId: string): Promise<{ session_id: string; started_at: string }> {
-    const change = await this.deps.engine.startSession({ agentId, actor: this.deps.actor });
+  /**
+   * Starts a new session (a fresh session budget); the previous one ends.
+   * `sessionId` (`<agentId>.<16 hex>`, made by the caller; absent: the engine
+   * makes one) names it: a second call with it, while it is current, answers
+   * the same session (`replayed: true`) and ends nothing.
+   */
+  async createSession(
+    agentId: string,
+    sessionId?: string,
+  ): Promise<{ session_id: string; started_at: string; replayed: boolean }> {
+    const change = await this.deps.engine.startSession({
+      agentId,
+      sessionId,
+      actor: this.deps.actor,
+    });
     return {
       session_id: change.status.sessionId,
       started_at: new Date(change.status.sessionStartedMs).toISOString(),
+      replayed: change.replayed,
     };
   }
 
@@ -103,7 +127,9 @@ export class Identity {
    * Ends the agent's current session and returns its summary; a new session
    * opens at once, so the agent is never without one. Accepts the guide's
    * `endSession(sessionId)` (the session id names its agent) and
-   * `endSession(agentId, sessionId)`.
+   * `endSession(agentId, sessionId)`. Ending the session that was ended last
+   * again answers its summary again (a retry); any other session that is not
+   * the current one is NOT_FOUND.
    */
   async endSession(agentOrSessionId: string, sessionId?: string): Promise<SessionSummary> {
     const sid = sessionId ?? agentOrSessionId;

@@ -8,6 +8,7 @@ export {
   type MetricsOptions,
   NO_ROLE,
   OTHER_ROLE,
+  type SettleObservation,
   UNMATCHED_ROUTE,
 } from './metrics.js';
 export { type MetricsRouteOptions, metricsRouter } from './router.js';

@@ -4,6 +4,8 @@ import { auditLag } from '../api/audit.js';
 import type { AuditWorkerStats } from '../audit/drain/worker.js';
 import type { AgentSnapshot } from '../engine/types.js';
 import type { Tollgate } from '../index.js';
+import { backgroundMetrics, setCounter } from './drain.js';
+import { perAgentGauges } from './per-agent.js';
 
 /**
  * Prometheus metrics of one API app (docs/metrics.md). Every app gets its own
@@ -19,8 +21,9 @@ import type { Tollgate } from '../index.js';
  *   `engine.listAgents()` (one script per shard, as the dashboard reads it),
  *   the outbox backlog per shard (`auditLag`: `outboxLag` on Redis, the
  *   MemoryEngine's outbox in embedded mode);
- * - the in-process drain's counters (`tg.drain.stats()` in embedded mode, or
- *   an in-process audit worker's `stats()` when one is given).
+ * - the in-process drain's and background sweep's counters (`tg.drain` and
+ *   `tg.sweep` in embedded mode, or an in-process audit worker's `stats()`
+ *   when one is given; drain.ts).
  *
  * No label takes an agent id unless `perAgentMetrics` is on; role labels are
  * the roles the policy names, any other role is `other`, so the number of
@@ -31,7 +34,7 @@ export interface MetricsOptions {
   tollgate: Tollgate;
   /**
    * Per-agent gauges (label `agent_id`), rebuilt on each scrape from
-   * `listAgents()`: about 6 series per agent. Default false.
+   * `listAgents()`: about 8 series per agent. Default false.
    */
   perAgentMetrics?: boolean;
   /** Node.js process metrics (`process_*`, `nodejs_*`) in the same registry. Default true. */
@@ -53,12 +56,25 @@ export interface DecisionObservation {
   replayed: boolean;
 }
 
-/** What the route table needs: one call per answered authorize. */
+/** One recorded settle, as the settle route saw it. */
+export interface SettleObservation {
+  /** The agent's role (from its budget status). */
+  role: string;
+  /** Tokens used above the hold's estimate (0 within it). */
+  overrunTokens: number;
+  /** Micro-dollars above the hold's cost (0 within it). */
+  overrunMicros: number;
+}
+
+/** What the route table needs: one call per answered authorize (and per recorded settle). */
 export interface DecisionRecorder {
   decision(d: DecisionObservation, seconds: number): void;
+  /** A settle recorded (not a replay): counts its overrun. */
+  settled?(s: SettleObservation): void;
 }
 
 export interface Metrics extends DecisionRecorder {
+  settled(s: SettleObservation): void;
   readonly registry: Registry;
   /** The Content-Type of `scrape()`'s text. */
   readonly contentType: string;
@@ -156,6 +172,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
     buckets: [...HTTP_BUCKETS],
     registers,
   });
+  const overrunTokens = new Counter({
+    name: 'tollgate_overrun_tokens_total',
+    help: 'Tokens settled above their holds’ estimates (usage past the estimate: recorded, never refused), by role.',
+    labelNames: ['role'] as const,
+    registers,
+  });
+  const overrunCost = new Counter({
+    name: 'tollgate_overrun_cost_usd_total',
+    help: 'Cost (USD) settled above their holds’ cost, by role.',
+    labelNames: ['role'] as const,
+    registers,
+  });
   const storeUnavailable = new Counter({
     name: 'tollgate_store_unavailable_total',
     help: 'Answers 503 STORE_UNAVAILABLE (Redis, or the audit store on /v1/audit, did not answer), by route pattern.',
@@ -213,99 +241,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
 
-  const agentGauges = perAgent
-    ? {
-        sessionUsed: new Gauge({
-          name: 'tollgate_agent_session_tokens_used',
-          help: 'Tokens used in the agent’s current session (perAgentMetrics).',
-          labelNames: ['agent_id', 'role'] as const,
-          registers,
-        }),
-        sessionReserved: new Gauge({
-          name: 'tollgate_agent_session_tokens_reserved',
-          help: 'Tokens held by the agent’s open reservations in its current session (perAgentMetrics).',
-          labelNames: ['agent_id', 'role'] as const,
-          registers,
-        }),
-        sessionLimit: new Gauge({
-          name: 'tollgate_agent_session_token_limit',
-          help: 'The agent’s session token limit (perAgentMetrics).',
-          labelNames: ['agent_id', 'role'] as const,
-          registers,
-        }),
-        dailyCost: new Gauge({
-          name: 'tollgate_agent_daily_cost_usd',
-          help: 'Cost (USD) the agent used today, UTC (perAgentMetrics).',
-          labelNames: ['agent_id', 'role'] as const,
-          registers,
-        }),
-        dailyLimit: new Gauge({
-          name: 'tollgate_agent_daily_cost_limit_usd',
-          help: 'The agent’s daily cost limit, USD (perAgentMetrics).',
-          labelNames: ['agent_id', 'role'] as const,
-          registers,
-        }),
-        blocked: new Gauge({
-          name: 'tollgate_agent_operations_blocked',
-          help: 'Operations denied in the agent’s current session (perAgentMetrics).',
-          labelNames: ['agent_id', 'role'] as const,
-          registers,
-        }),
-      }
-    : undefined;
+  const agentGauges = perAgent ? perAgentGauges(registers) : undefined;
 
-  // The in-process drain, when there is one: embedded mode's, or a worker given in the options.
-  const embeddedDrain = tollgate.drain;
-  const worker = options.worker;
-  const drainMetrics =
-    embeddedDrain !== undefined || worker !== undefined
-      ? {
-          events: new Counter({
-            name: 'tollgate_drain_events_total',
-            help: 'Audit events the in-process drain handed to the store and acknowledged (new or already stored).',
-            registers,
-          }),
-          inserted: new Counter({
-            name: 'tollgate_drain_inserted_total',
-            help: 'Of those, events new to the store.',
-            registers,
-          }),
-          rejected: new Counter({
-            name: 'tollgate_drain_rejected_total',
-            help: 'Outbox events the drain could not store (unparseable, or dead-lettered by the worker).',
-            registers,
-          }),
-        }
-      : undefined;
-  const embeddedDrainMetrics =
-    embeddedDrain !== undefined
-      ? {
-          failing: new Gauge({
-            name: 'tollgate_drain_consecutive_failures',
-            help: 'Store failures of the embedded drain since its last success (0: healthy).',
-            registers,
-          }),
-          lastSuccess: new Gauge({
-            name: 'tollgate_drain_last_success_timestamp_seconds',
-            help: 'Unix time of the embedded drain’s last successful drain (0 before the first).',
-            registers,
-          }),
-        }
-      : undefined;
-  const workerFailures =
-    worker !== undefined
-      ? new Counter({
-          name: 'tollgate_drain_failures_total',
-          help: 'Drain attempts of the in-process audit worker that failed (each is retried).',
-          registers,
-        })
-      : undefined;
-
-  /** A counter set to a cumulative value read from elsewhere (it only grows there). */
-  const setCounter = (c: Counter, value: number) => {
-    c.reset();
-    c.inc(value);
-  };
+  const background = backgroundMetrics(registers, {
+    drain: tollgate.drain,
+    worker: options.worker,
+    sweep: tollgate.sweep,
+  });
 
   const readAgents = async () => {
     let list: AgentSnapshot[] | undefined;
@@ -317,7 +259,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     agents.reset();
     reservedTokens.reset();
     reservedCost.reset();
-    if (agentGauges) for (const g of Object.values(agentGauges)) g.reset();
+    agentGauges?.reset();
     sourceUp.set({ source: 'agents' }, list === undefined ? 0 : 1);
     if (list === undefined) return;
     // Every role the policy names appears, at 0 when it has no agent.
@@ -332,15 +274,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       agents.inc({ role, status: s.status });
       reservedTokens.inc({ role }, s.sessionTokensReserved);
       reservedCost.inc({ role }, s.dailyReservedMicros / USD);
-      if (agentGauges) {
-        const l = { agent_id: s.agentId, role };
-        agentGauges.sessionUsed.set(l, s.sessionTokensUsed);
-        agentGauges.sessionReserved.set(l, s.sessionTokensReserved);
-        agentGauges.sessionLimit.set(l, s.sessionTokenLimit);
-        agentGauges.dailyCost.set(l, s.dailyCostMicros / USD);
-        agentGauges.dailyLimit.set(l, s.dailyLimitMicros / USD);
-        agentGauges.blocked.set(l, s.operationsBlocked);
-      }
+      agentGauges?.set(s, role);
     }
   };
 
@@ -377,30 +311,14 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }
   };
 
-  const readDrain = () => {
-    if (embeddedDrain !== undefined && drainMetrics && embeddedDrainMetrics) {
-      const d = embeddedDrain.stats();
-      setCounter(drainMetrics.events, d.drained);
-      setCounter(drainMetrics.inserted, d.inserted);
-      setCounter(drainMetrics.rejected, d.rejected);
-      embeddedDrainMetrics.failing.set(d.failures);
-      embeddedDrainMetrics.lastSuccess.set(d.lastSuccessAt === null ? 0 : d.lastSuccessAt / 1000);
-    } else if (worker !== undefined && drainMetrics && workerFailures) {
-      const w = worker.stats();
-      setCounter(drainMetrics.events, w.stored + w.duplicates);
-      setCounter(drainMetrics.inserted, w.stored);
-      setCounter(drainMetrics.rejected, w.deadLettered);
-      setCounter(workerFailures, w.failures);
-    }
-  };
-
   // Concurrent scrapes share one read of the sources.
   let reading: Promise<void> | undefined;
   const refresh = (): Promise<void> => {
     reading ??= (async () => {
-      if (drainMetrics) {
+      background.readSweep();
+      if (background.hasDrain) {
         try {
-          readDrain();
+          background.readDrain();
           sourceUp.set({ source: 'drain' }, 1);
         } catch {
           sourceUp.set({ source: 'drain' }, 0);
@@ -437,6 +355,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       decisionSeconds.observe({ outcome }, seconds);
       if (d.replayed) replays.inc({ role });
       else decisions.inc({ outcome, code: d.code ?? 'none', role });
+    },
+    settled(s) {
+      const role = roleLabel(s.role);
+      // Every settle counts (0 within the hold), so each role's series exists once it settles.
+      overrunTokens.inc({ role }, Math.max(0, s.overrunTokens));
+      overrunCost.inc({ role }, Math.max(0, s.overrunMicros) / USD);
     },
     async scrape() {
       await refresh();

@@ -260,10 +260,22 @@ describe.each(MODES)('GET /v1/audit, $name', (mode) => {
     }
     const settles = page.events.filter((e) => e.type === 'settle');
     expect(settles).toHaveLength(4);
-    for (const s of settles) {
+    for (const s of settles as Json[]) {
       expect(s.cost_micros).toBeGreaterThan(0);
       expect(s.input_tokens).toBeGreaterThanOrEqual(1000);
       expect(s.output_tokens).toBe(200);
+      // Held 500 tokens, used 1,200 and more: the overrun is recorded on the settle. The hold's
+      // cost is 500 tokens at the model's higher rate ($15/M: 7,500 µ$), more than this usage's.
+      expect(s.overrun_tokens).toBe(s.input_tokens + s.output_tokens - 500);
+      expect(s.overrun_cost_micros).toBe(Math.max(0, s.cost_micros - 7_500));
+      expect(s.overrun_cost).toBeCloseTo(s.overrun_cost_micros / 1_000_000, 9);
+    }
+    for (const e of page.events.filter((x) => x.type !== 'settle') as Json[]) {
+      expect(e).toMatchObject({
+        overrun_tokens: null,
+        overrun_cost: null,
+        overrun_cost_micros: null,
+      });
     }
     // Newest first, by (at, event_id).
     const keys = page.events.map((e) => `${Date.parse(e.at)}`.padStart(16, '0') + e.event_id);
@@ -357,6 +369,53 @@ describe.each(MODES)('GET /v1/audit, $name', (mode) => {
       expect(isError(r, 'UNAUTHENTICATED')).toBe(true);
     }
     expect((await call('GET', '/v1/audit', { token: null })).status).toBe(401);
+  });
+
+  it('an agent deleted and registered again: its current incarnation, unless incarnations=all', async () => {
+    const id = `aud-re-${hex()}`;
+    const first = await api.agent('coder', id);
+    const before = await call('POST', '/v1/authorize', {
+      token: first.key,
+      body: { agent_id: id, operation: 'read_file', estimated_tokens: 10 },
+    });
+    expect(before.body.allowed).toBe(true);
+    expect((await call('DELETE', `/v1/agents/${id}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 5)); // the new incarnation begins at a later ms
+    const second = await api.agent('coder', id);
+    const after = await call('POST', '/v1/authorize', {
+      token: second.key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 10 },
+    });
+    expect(after.body.allowed).toBe(true);
+    await drain();
+    const types = (r: Reply) => r.body.events.map((e: Json) => e.type).reverse();
+
+    const current = await call('GET', `/v1/audit?agent_id=${id}&limit=1000`);
+    expect(current.status).toBe(200);
+    expect(types(current)).toEqual(['agent_registered', 'decision']);
+    expect(current.body.events[0]).toMatchObject({ operation: 'write_file' });
+    // The same, asked for by name, and by the new key (its own agent by default).
+    const named = await call('GET', `/v1/audit?agent_id=${id}&incarnations=current`);
+    expect(named.body.events).toEqual(current.body.events);
+    const own = await call('GET', '/v1/audit', { token: second.key });
+    expect(own.body.events).toEqual(current.body.events);
+
+    const all = await call('GET', `/v1/audit?agent_id=${id}&incarnations=all&limit=1000`);
+    expect(all.status).toBe(200);
+    expect(types(all)).toEqual([
+      'agent_registered',
+      'decision',
+      'agent_deleted',
+      'agent_registered',
+      'decision',
+    ]);
+    const ownAll = await call('GET', '/v1/audit?incarnations=all', { token: second.key });
+    expect(ownAll.body.events).toEqual(all.body.events);
+    // The first key was deleted with its agent.
+    expect((await call('GET', '/v1/audit', { token: first.key })).status).toBe(401);
+    const bad = await call('GET', `/v1/audit?agent_id=${id}&incarnations=some`);
+    expect(bad.status).toBe(400);
+    expect(isError(bad, 'VALIDATION_FAILED')).toBe(true);
   });
 
   it('refuses bad queries with 400 VALIDATION_FAILED naming the field', async () => {

@@ -231,6 +231,7 @@ describe('GET /metrics (Redis)', () => {
     expect(backlog).toBeGreaterThan(0); // nothing drains the run's Redis in tests
     // Embedded-only and worker-only series are absent.
     expect(s.some((x) => x.name.startsWith('tollgate_drain_'))).toBe(false);
+    expect(s.some((x) => x.name.startsWith('tollgate_sweep_'))).toBe(false);
     // Node.js process metrics share the registry.
     expect(s.some((x) => x.name === 'process_cpu_user_seconds_total')).toBe(true);
   });
@@ -322,6 +323,9 @@ describe('GET /metrics options', () => {
       duplicates: 3,
       deadLettered: 1,
       claimed: 0,
+      sweeps: 4,
+      sweptAgents: 120,
+      sweepFreed: 5,
       lastError: null,
     };
     const api = await startApi({ app: { metrics: { worker: { stats: () => ({ ...stats }) } } } });
@@ -331,6 +335,8 @@ describe('GET /metrics options', () => {
       expect(value(s, 'tollgate_drain_inserted_total')).toBe(40);
       expect(value(s, 'tollgate_drain_rejected_total')).toBe(1);
       expect(value(s, 'tollgate_drain_failures_total')).toBe(2);
+      expect(value(s, 'tollgate_sweep_runs_total')).toBe(4);
+      expect(value(s, 'tollgate_sweep_freed_total')).toBe(5);
       expect(value(s, 'tollgate_metrics_source_up', { source: 'drain' })).toBe(1);
       // Embedded-only series are absent.
       expect(value(s, 'tollgate_drain_consecutive_failures')).toBeUndefined();
@@ -424,6 +430,9 @@ describe('GET /metrics (embedded: in-process drain)', () => {
       expect(
         value(s, 'tollgate_decisions_total', { outcome: 'allowed', code: 'none', role: 'coder' }),
       ).toBe(3);
+      // The embedded sweep timer's counters.
+      expect(value(s, 'tollgate_sweep_runs_total')).toBe(api.tg.sweep?.stats().runs);
+      expect(value(s, 'tollgate_sweep_freed_total')).toBe(api.tg.sweep?.stats().freed);
     } finally {
       await api.close();
     }

@@ -1,4 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorHandler } from '../../src/api/errors.js';
+import { type DecisionRecorder, mountRoutes, type SettleObservation } from '../../src/api/route.js';
+import { gateRoutes } from '../../src/api/routes/gate.js';
 import {
   AgentListSchema,
   AgentRecordSchema,
@@ -15,7 +21,7 @@ import {
   VerifySchema,
 } from '../../src/api/schemas.js';
 import { uid } from '../support/engines.js';
-import { type Api, isError, startApi } from './harness.js';
+import { ADMIN, type Api, isError, startApi } from './harness.js';
 
 let api: Api;
 beforeAll(async () => {
@@ -188,6 +194,7 @@ describe('budget and sessions', () => {
 
   it('starts and ends sessions', async () => {
     const { id, key } = await api.agent();
+    const firstSid = (await api.call('GET', `/v1/agents/${id}`)).body.session_id as string;
     const s = await api.call('POST', `/v1/agents/${id}/sessions`, { token: key });
     expect(s.status).toBe(201);
     const started = SessionStartedSchema.parse(s.body);
@@ -207,9 +214,17 @@ describe('budget and sessions', () => {
       tokens_used: 150,
     });
     expect(summary.next_session_id).not.toBe(started.session_id);
+    // Ending the session ended last again (a retry) answers its summary again, ends nothing.
     const twice = await api.call('DELETE', `/v1/agents/${id}/sessions/${started.session_id}`);
-    expect(twice.status).toBe(404);
-    expect(isError(twice, 'NOT_FOUND')).toBe(true);
+    expect(twice.status).toBe(200);
+    const { budget_status: _b1, ...first } = summary;
+    const { budget_status: b2, ...second } = SessionSummarySchema.parse(twice.body);
+    expect(second).toEqual(first);
+    expect(b2.session.session_id).toBe(summary.next_session_id);
+    // A session that ended before that one: 404.
+    const older = await api.call('DELETE', `/v1/agents/${id}/sessions/${firstSid}`);
+    expect(older.status).toBe(404);
+    expect(isError(older, 'NOT_FOUND')).toBe(true);
     const other = await api.agent();
     const foreign = await api.call(
       'DELETE',
@@ -256,8 +271,27 @@ describe('authorize, settle, release, usage', () => {
     const settled = SettleResponseSchema.parse(s.body);
     expect(settled.outcome).toBe('settled');
     expect(settled.cost).toBeGreaterThan(0);
+    expect(settled).toMatchObject({ overrun_tokens: 0, overrun_cost: 0 });
     expect(settled.budget_status.session).toMatchObject({ tokens_used: 1500, tokens_reserved: 0 });
+    // The same settle again (a retry) answers the recorded one, counts nothing.
     const again = await api.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: decision.reservation_id,
+        input_tokens: 1200,
+        output_tokens: 300,
+        result: 'success',
+      },
+    });
+    expect(again.status).toBe(200);
+    expect(SettleResponseSchema.parse(again.body)).toMatchObject({
+      outcome: 'already_closed',
+      cost: settled.cost,
+      overrun_tokens: 0,
+    });
+    expect(again.body.budget_status.session.tokens_used).toBe(1500);
+    // Other usage under the same reservation: 409, saying what was recorded.
+    const other = await api.call('POST', '/v1/settle', {
       token: key,
       body: {
         reservation_id: decision.reservation_id,
@@ -266,8 +300,14 @@ describe('authorize, settle, release, usage', () => {
         result: 'success',
       },
     });
-    expect(again.body.outcome).toBe('already_closed');
-    expect(again.body.budget_status.session.tokens_used).toBe(1500);
+    expect(other.status).toBe(409);
+    expect(isError(other, 'IDEMPOTENCY_CONFLICT')).toBe(true);
+    expect(other.body.error.details.recorded).toMatchObject({
+      state: 'settled',
+      input_tokens: 1200,
+      output_tokens: 300,
+      result: 'success',
+    });
     const status = await api.call('GET', `/v1/agents/${id}/budget`, { token: key });
     expect(status.body.session).toMatchObject({ session_id: sid, tokens_used: 1500 });
     expect(status.body.daily.cost_used).toBe(settled.cost);
@@ -403,6 +443,384 @@ describe('authorize, settle, release, usage', () => {
     expect(actorOf('agent_registered')).toBe('admin');
     expect(actorOf('usage')).toBe('agent');
     expect(actorOf('agent_suspended')).toBe('admin');
+  });
+});
+
+describe('exactly once: the ids a caller makes before it sends', () => {
+  const newKey = (id: string) => `tg_${id}.${randomBytes(32).toString('base64url')}`;
+  const newSid = (id: string) => `${id}.${randomBytes(8).toString('hex')}`;
+  const eventsOf = async (id: string, type: string) =>
+    (await api.tg.engine.readOutbox())
+      .map((e) => e.fields)
+      .filter((f) => f.agent_id === id && f.type === type);
+
+  it('POST /v1/usage with a usage_id: sent again it replays (counted once); other values are 409', async () => {
+    const { id, key } = await api.agent();
+    const body = {
+      agent_id: id,
+      usage_id: 'use-1',
+      operation: 'write_file',
+      input_tokens: 100,
+      output_tokens: 50,
+    };
+    const a = await api.call('POST', '/v1/usage', { token: key, body });
+    expect(a.status).toBe(200);
+    const first = UsageResponseSchema.parse(a.body);
+    expect(first.replayed).toBe(false);
+    expect(first.cost).toBeGreaterThan(0);
+    const b = await api.call('POST', '/v1/usage', { token: key, body });
+    expect(b.status).toBe(200);
+    expect(UsageResponseSchema.parse(b.body)).toMatchObject({ replayed: true, cost: first.cost });
+    expect(b.body.budget_status.session.tokens_used).toBe(150);
+    expect(await eventsOf(id, 'usage')).toHaveLength(1);
+    const c = await api.call('POST', '/v1/usage', {
+      token: key,
+      body: { ...body, output_tokens: 51 },
+    });
+    expect(c.status).toBe(409);
+    expect(isError(c, 'IDEMPOTENCY_CONFLICT')).toBe(true);
+    // Without a usage_id every record counts (the SDK always sends one).
+    const d = await api.call('POST', '/v1/usage', {
+      token: key,
+      body: { agent_id: id, input_tokens: 1, output_tokens: 1 },
+    });
+    expect(d.body).toMatchObject({ replayed: false });
+    expect(d.body.budget_status.session.tokens_used).toBe(152);
+    const bad = await api.call('POST', '/v1/usage', {
+      token: key,
+      body: { ...body, usage_id: 'not an id' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.issues[0].path).toBe('body.usage_id');
+  });
+
+  it('POST /v1/agents with a client-made api_key: a retry answers 201 with the same body, once', async () => {
+    const id = uid('key');
+    const apiKey = newKey(id);
+    const body = { agent_id: id, role: 'coder', metadata: { team: 'a' }, api_key: apiKey };
+    const a = await api.call('POST', '/v1/agents', { body });
+    expect(a.status).toBe(201);
+    expect(AgentWithKeySchema.parse(a.body)).toMatchObject({ agent_id: id, api_key: apiKey });
+    const b = await api.call('POST', '/v1/agents', { body });
+    expect(b.status).toBe(201);
+    expect(b.body).toEqual(a.body);
+    expect(await eventsOf(id, 'agent_registered')).toHaveLength(1);
+    // The key is the agent's.
+    expect((await api.call('GET', `/v1/agents/${id}`, { token: apiKey })).status).toBe(200);
+    // Another key (or none: the server makes one) for the same agent id: 409.
+    for (const other of [{ api_key: newKey(id) }, {}]) {
+      const c = await api.call('POST', '/v1/agents', {
+        body: { agent_id: id, role: 'coder', ...other },
+      });
+      expect(c.status).toBe(409);
+      expect(isError(c, 'CONFLICT')).toBe(true);
+    }
+    // A key must be shaped as the server makes them, for this agent.
+    const secret = apiKey.slice(apiKey.indexOf('.') + 1);
+    for (const bad of [
+      newKey(uid('other')),
+      `tg_${id}.${secret.slice(0, 42)}`,
+      `tg_${id}.${secret.slice(0, 42)}B`,
+      `tg_${id}.${secret}=`,
+      secret,
+    ]) {
+      const c = await api.call('POST', '/v1/agents', {
+        body: { agent_id: id, role: 'coder', api_key: bad },
+      });
+      expect(c.status, bad).toBe(400);
+      expect(c.body.error.details.issues[0].path).toBe('body.api_key');
+    }
+  });
+
+  it('POST /v1/agents/:id/sessions with a session_id: a retry answers the same session, ends nothing', async () => {
+    const { id, key } = await api.agent();
+    const sid = newSid(id);
+    const a = await api.call('POST', `/v1/agents/${id}/sessions`, {
+      token: key,
+      body: { session_id: sid },
+    });
+    expect(a.status).toBe(201);
+    expect(SessionStartedSchema.parse(a.body).session_id).toBe(sid);
+    const started = (await eventsOf(id, 'session_started')).length;
+    await api.call('POST', '/v1/usage', {
+      token: key,
+      body: { agent_id: id, input_tokens: 70, output_tokens: 30 },
+    });
+    const b = await api.call('POST', `/v1/agents/${id}/sessions`, {
+      token: key,
+      body: { session_id: sid },
+    });
+    expect(b.status).toBe(201);
+    expect(b.body).toEqual(a.body);
+    const status = await api.call('GET', `/v1/agents/${id}/budget`, { token: key });
+    expect(status.body.session).toMatchObject({ session_id: sid, tokens_used: 100 });
+    expect(await eventsOf(id, 'session_started')).toHaveLength(started);
+    for (const bad of [newSid(uid('other')), `${id}.0123456789ABCDEF`, `${id}.0123`]) {
+      const c = await api.call('POST', `/v1/agents/${id}/sessions`, {
+        token: key,
+        body: { session_id: bad },
+      });
+      expect(c.status, bad).toBe(400);
+      expect(c.body.error.details.issues[0].path).toBe('body.session_id');
+    }
+  });
+
+  it('a decision names whether it replays, and where its hold stands now', async () => {
+    const { id, key } = await api.agent();
+    const authorize = (request_id: string, operation = 'write_file') =>
+      api.call('POST', '/v1/authorize', {
+        token: key,
+        body: { agent_id: id, operation, estimated_tokens: 400, request_id },
+      });
+    const a1 = await authorize('req-a');
+    expect(DecisionSchema.parse(a1.body)).toMatchObject({
+      allowed: true,
+      replayed: false,
+      reservation_state: 'open',
+    });
+    const a2 = await authorize('req-a');
+    expect(DecisionSchema.parse(a2.body)).toMatchObject({
+      allowed: true,
+      reservation_id: a1.body.reservation_id,
+      expires_at: a1.body.expires_at,
+      replayed: true,
+      reservation_state: 'open',
+    });
+    expect(a2.body.budget_status.session.tokens_reserved).toBe(400);
+    await api.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: a1.body.reservation_id,
+        input_tokens: 100,
+        output_tokens: 100,
+        result: 'success',
+      },
+    });
+    expect((await authorize('req-a')).body).toMatchObject({
+      replayed: true,
+      reservation_state: 'settled',
+    });
+    const b1 = await authorize('req-b');
+    await api.call('POST', '/v1/release', {
+      token: key,
+      body: { reservation_id: b1.body.reservation_id },
+    });
+    expect((await authorize('req-b')).body).toMatchObject({
+      replayed: true,
+      reservation_id: b1.body.reservation_id,
+      reservation_state: 'released',
+    });
+    // A hold whose lease passed.
+    const c1 = await authorize('req-c');
+    api.tg.engine.setClockOffsetForTests(api.tg.policy.leaseMs + 1000);
+    try {
+      expect((await authorize('req-c')).body).toMatchObject({
+        replayed: true,
+        reservation_id: c1.body.reservation_id,
+        reservation_state: 'expired',
+      });
+    } finally {
+      api.tg.engine.setClockOffsetForTests(0);
+    }
+    // A denial replays too, and is counted once.
+    const d1 = await authorize('req-d', 'deploy');
+    expect(DecisionSchema.parse(d1.body)).toMatchObject({
+      allowed: false,
+      error_code: 'RBAC_DENIED',
+      replayed: false,
+    });
+    const blocked = d1.body.budget_status.operations_blocked;
+    const d2 = await authorize('req-d', 'deploy');
+    expect(DecisionSchema.parse(d2.body)).toMatchObject({
+      allowed: false,
+      error_code: 'RBAC_DENIED',
+      replayed: true,
+    });
+    expect(d2.body.budget_status.operations_blocked).toBe(blocked);
+    const none = await api.call('POST', '/v1/authorize', {
+      body: { agent_id: uid('none'), operation: 'write_file' },
+    });
+    expect(DecisionSchema.parse(none.body)).toMatchObject({ allowed: false, replayed: false });
+  });
+
+  it('a settle above its hold is recorded as an overrun; past the limit the next authorize is denied', async () => {
+    const { id, key } = await api.agent();
+    await api.call('PUT', `/v1/agents/${id}/budget`, { body: { session_token_limit: 1500 } });
+    const d = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 1000 },
+    });
+    expect(d.body.allowed).toBe(true);
+    // Default rates: $3 in, $15 out per million; the hold is priced at the larger.
+    const s = await api.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: d.body.reservation_id,
+        input_tokens: 1000,
+        output_tokens: 1000,
+        result: 'success',
+      },
+    });
+    expect(s.status).toBe(200);
+    const settled = SettleResponseSchema.parse(s.body);
+    expect(settled).toMatchObject({
+      outcome: 'settled',
+      cost: 0.018,
+      overrun_tokens: 1000,
+      overrun_cost: 0.003,
+    });
+    const status = BudgetStatusSchema.parse(settled.budget_status);
+    expect(status.session).toMatchObject({ tokens_used: 2000, tokens_overrun: 1000 });
+    expect(status.daily.cost_overrun).toBe(0.003);
+    expect(status.is_over_limit).toBe(true);
+    const next = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 1 },
+    });
+    expect(next.body).toMatchObject({
+      allowed: false,
+      error_code: 'BUDGET_EXCEEDED',
+      exceeded: 'session',
+    });
+    // The retry answers the recorded overrun; it is not added twice.
+    const again = await api.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: d.body.reservation_id,
+        input_tokens: 1000,
+        output_tokens: 1000,
+        result: 'success',
+      },
+    });
+    expect(again.body).toMatchObject({
+      outcome: 'already_closed',
+      cost: 0.018,
+      overrun_tokens: 1000,
+      overrun_cost: 0.003,
+    });
+    expect(again.body.budget_status.session.tokens_overrun).toBe(1000);
+    // A fresh agent is within its limits.
+    const fresh = await api.agent();
+    const st = await api.call('GET', `/v1/agents/${fresh.id}/budget`, { token: fresh.key });
+    expect(st.body).toMatchObject({
+      session: { tokens_overrun: 0 },
+      daily: { cost_overrun: 0 },
+      is_over_limit: false,
+    });
+  });
+
+  it('a settle of a released hold is 409 IDEMPOTENCY_CONFLICT, details.recorded saying so', async () => {
+    const { id, key } = await api.agent();
+    const d = await api.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 500 },
+    });
+    const rid = d.body.reservation_id;
+    await api.call('POST', '/v1/release', { token: key, body: { reservation_id: rid } });
+    for (const token of [key, undefined]) {
+      const s = await api.call('POST', '/v1/settle', {
+        token,
+        body: { reservation_id: rid, input_tokens: 10, output_tokens: 10, result: 'success' },
+      });
+      expect(s.status).toBe(409);
+      expect(isError(s, 'IDEMPOTENCY_CONFLICT')).toBe(true);
+      expect(s.body.error.details).toMatchObject({
+        reservation_id: rid,
+        recorded: { state: 'released' },
+      });
+    }
+    const status = await api.call('GET', `/v1/agents/${id}/budget`, { token: key });
+    expect(status.body.session).toMatchObject({ tokens_used: 0, tokens_reserved: 0 });
+  });
+});
+
+describe('settle: priced at the hold', () => {
+  let priced: Api;
+  beforeAll(async () => {
+    priced = await startApi({
+      tollgate: {
+        policy: { models: { cheap: { input_per_million: 1, output_per_million: 1 } } },
+      },
+    });
+  });
+  afterAll(() => priced.close());
+
+  it("ignores the settle's model: the hold's model prices the usage", async () => {
+    const { id, key } = await priced.agent();
+    const d = await priced.call('POST', '/v1/authorize', {
+      token: key,
+      body: { agent_id: id, operation: 'write_file', estimated_tokens: 1000, model: 'cheap' },
+    });
+    expect(d.body.budget_status.daily.cost_reserved).toBe(0.001);
+    const s = await priced.call('POST', '/v1/settle', {
+      token: key,
+      body: {
+        reservation_id: d.body.reservation_id,
+        input_tokens: 1000,
+        output_tokens: 1000,
+        model: 'default',
+        result: 'success',
+      },
+    });
+    expect(s.status).toBe(200);
+    expect(s.body).toMatchObject({
+      outcome: 'settled',
+      cost: 0.002,
+      overrun_tokens: 1000,
+      overrun_cost: 0.001,
+    });
+  });
+
+  it('reports each settle that recorded usage to the metrics hook (a replay: not again)', async () => {
+    const seen: SettleObservation[] = [];
+    const recorder: DecisionRecorder = {
+      decision: () => {},
+      settled: (o) => seen.push(o),
+    };
+    const app = express();
+    const router = express.Router();
+    mountRoutes(router, gateRoutes, {
+      tollgate: priced.tg,
+      isAdmin: (t) => t === ADMIN,
+      bodyLimitBytes: 65_536,
+      requestTimeoutMs: 10_000,
+      metrics: recorder,
+    });
+    app.use(router);
+    app.use(errorHandler());
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const post = (path: string, body: unknown) =>
+      fetch(base + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        // biome-ignore lint/suspicious/noExplicitAny: response JSON, checked by the test
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+    try {
+      const { id } = await priced.agent('coder');
+      const d = await post('/v1/authorize', {
+        agent_id: id,
+        operation: 'write_file',
+        estimated_tokens: 100,
+      });
+      const body = {
+        reservation_id: d.body.reservation_id,
+        input_tokens: 150,
+        output_tokens: 0,
+        result: 'success',
+      };
+      expect((await post('/v1/settle', body)).status).toBe(200);
+      expect((await post('/v1/settle', body)).body.outcome).toBe('already_closed');
+      // Default rates: the hold 100 × $15/M = 1500 µ$, the usage 150 × $3/M = 450 µ$.
+      expect(seen).toEqual([{ role: 'coder', overrunTokens: 50, overrunMicros: 0 }]);
+    } finally {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    }
   });
 });
 
@@ -569,6 +987,10 @@ describe('operations', () => {
       ),
     ).toEqual(['query:role', 'query:status']);
     expect(doc.components.schemas.Decision.anyOf).toHaveLength(2);
+    // A body whose fields are all optional may be left out.
+    expect(doc.paths['/v1/agents/{id}/sessions'].post.requestBody.required).toBe(false);
+    expect(doc.paths['/v1/agents'].post.requestBody.required).toBe(true);
+    expect(Object.keys(doc.paths['/v1/settle'].post.responses)).toContain('409');
     // Every reference resolves.
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
     expect(refs.length).toBeGreaterThan(20);

@@ -179,11 +179,17 @@ describe('MemoryEngine.restore', () => {
       expect.objectContaining({ code: 'CONFLICT' }),
     );
 
+    // AGENT_NOT_FOUND writes nothing (no event: nothing before the caller is authenticated), so
+    // an engine that only answered that is still empty: it may be restored, once.
     const denied = new MemoryEngine();
-    await (await createTollgate({ engine: denied })).guard.checkPermission('nobody', 'read_file');
+    const tg = await createTollgate({ engine: denied, sweep: false });
+    await tg.guard.checkPermission('nobody', 'read_file');
+    expect(await denied.readOutbox()).toEqual([]);
+    expect(denied.restore({ dayStartMs: today(), agents: [] })).toBe(0);
     expect(() => denied.restore({ dayStartMs: today(), agents: [] })).toThrow(
       expect.objectContaining({ code: 'CONFLICT' }),
     );
+    await tg.close();
 
     const fresh = new MemoryEngine();
     const bad: Partial<RestoredAgent>[] = [

@@ -134,6 +134,17 @@ describe('embedded mode: the drain into PGlite, and restore from it', () => {
         d.reservation_id,
       );
     }
+    // A settle above its hold (estimate 100, used 500): an overrun of 400 tokens and of its cost.
+    const over = await tg.guard.checkPermission('alice', 'read_file', { estimatedTokens: 100 });
+    decisions++;
+    if (!over.allowed) throw new Error('denied');
+    await tg.guard.recordOperation(
+      'alice',
+      'read_file',
+      { inputTokens: 300, outputTokens: 200 },
+      'success',
+      over.reservation_id,
+    );
     await tg.guard.checkPermission('alice', 'deploy'); // RBAC_DENIED: counts as blocked
     decisions++;
     await tg.budget.deductBudget('alice', 100, 50);
@@ -166,8 +177,8 @@ describe('embedded mode: the drain into PGlite, and restore from it', () => {
     const eve = await tg.identity.registerAgent('eve', 'reviewer');
     await tg.budget.deductBudget('eve', 0, 40);
 
-    await tg.guard.checkPermission('ghost', 'read_file'); // AGENT_NOT_FOUND is audited too
-    decisions++;
+    // AGENT_NOT_FOUND: no event (nothing is written before the caller is authenticated).
+    await tg.guard.checkPermission('ghost', 'read_file');
 
     await tg.identity.registerAgent('load', 'coder');
     for (let k = 0; k < 400; k++) {
@@ -219,9 +230,11 @@ describe('embedded mode: the drain into PGlite, and restore from it', () => {
     const after = await snapshotOf(tg2, ids);
     expect(after).toEqual(before);
     expect(after.status[0]).toMatchObject({
-      session: { session_id: alice.session_id, tokens_used: 1650 },
+      session: { session_id: alice.session_id, tokens_used: 2150, tokens_overrun: 400 },
       operations_blocked: 1,
     });
+    // The overrun's cost: 300 in at $3/M + 200 out at $15/M on a hold of 100 at $15/M.
+    expect((await tg2.budget.getBudgetStatus('alice'))?.daily.cost_overrun).toBeCloseTo(0.0024, 9);
     expect((await tg2.budget.getBudgetStatus('bob'))?.session.tokens_used).toBe(30);
     expect((await tg2.budget.getBudgetStatus('eve'))?.daily.cost_used).toBeCloseTo(0.0021, 9);
     // Holds in flight are gone: nothing reserved, and the old reservation is unknown.
@@ -276,7 +289,7 @@ describe('embedded mode: the drain into PGlite, and restore from it', () => {
       'success',
       d.reservation_id,
     );
-    expect(r.budget_status.session.tokens_used).toBe(2150);
+    expect(r.budget_status.session.tokens_used).toBe(2650);
     await tg2.identity.createSession('load');
     await tg2.budget.deductBudget('load', 7, 7);
     await drain2.flush();

@@ -117,6 +117,8 @@ const INT_FIELDS = new Set([
   'session_token_limit',
   'daily_cost_limit',
   'created_at',
+  'overrun_tokens',
+  'overrun_cost',
 ]);
 const NUM_FIELDS = new Set(['session_utilization', 'daily_utilization']);
 

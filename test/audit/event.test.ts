@@ -22,6 +22,16 @@ describe.each(ENGINE_KINDS)('audit events from the %s engine', (kind) => {
         'success',
         d.reservation_id,
       );
+      // A settle above its hold: 400 tokens on an estimate of 100.
+      const d3 = await tg.guard.checkPermission(id, 'read_file', { estimatedTokens: 100 });
+      if (!d3.allowed) throw new Error('denied');
+      await tg.guard.recordOperation(
+        id,
+        'read_file',
+        { inputTokens: 300, outputTokens: 100 },
+        'success',
+        d3.reservation_id,
+      );
       const d2 = await tg.guard.checkPermission(id, 'write_file');
       if (d2.allowed) await tg.guard.releaseReservation(d2.reservation_id);
       await tg.guard.checkPermission(id, 'deploy');
@@ -55,10 +65,23 @@ describe.each(ENGINE_KINDS)('audit events from the %s engine', (kind) => {
         cost: 3900,
         result: 'success',
         session_utilization: 0.62,
+        overrun_tokens: 0, // always on a settle: '0' within the hold
+        overrun_cost: 0,
       });
+      const settles = events.filter((e) => e.type === 'settle');
+      // 300 in at $3/M + 100 out at $15/M = 2,400 µ$ on a hold of 100 at $15/M = 1,500 µ$.
+      expect(settles[1]).toMatchObject({
+        input_tokens: 300,
+        overrun_tokens: 300,
+        overrun_cost: 900,
+      });
+      for (const e of events.filter((x) => x.type !== 'settle')) {
+        expect(e.overrun_tokens, e.type).toBeNull();
+        expect(e.overrun_cost, e.type).toBeNull();
+      }
       expect(events.find((e) => e.type === 'session_ended')).toMatchObject({
         session_id: rec.session_id,
-        tokens_used: 520,
+        tokens_used: 920,
         operations_blocked: 1,
       });
       const reg = events.find((e) => e.type === 'agent_registered');

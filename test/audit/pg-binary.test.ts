@@ -84,6 +84,8 @@ function event(over: Partial<AuditEvent>, n: number): AuditEvent {
     operations_blocked: null,
     session_started_at: null,
     state: null,
+    overrun_tokens: null,
+    overrun_cost: null,
     ...over,
   };
 }
@@ -98,6 +100,8 @@ const EDGES: Partial<AuditEvent>[] = [
   { allowed: true, type: 'decision', estimated_tokens: 1000, error_code: null },
   { allowed: false, type: 'decision', error_code: 'RBAC_DENIED', exceeded: 'daily' },
   { agent_id: 'NULL', role: 'null', operation: ' spaced ' },
+  { type: 'settle', overrun_tokens: 9_007_199_254_740_991, overrun_cost: 0 },
+  { type: 'settle', overrun_tokens: 0, overrun_cost: 4_294_967_296 },
   {
     type: 'agent_registered',
     session_started_at: 1_795_695_371_000,

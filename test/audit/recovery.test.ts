@@ -167,6 +167,16 @@ describe.each(['pglite', 'postgres'] as const)('recovery after FLUSHALL (%s)', (
       );
     }
     await g.recordOperation(ids.busy, 'write_file', { inputTokens: 1234, outputTokens: 99 }); // no hold
+    // A settle above its hold: 1,000 tokens on a hold of 400 (an overrun of 600 and its cost).
+    const over = await g.checkPermission(ids.busy, 'read_file', { estimatedTokens: 400 });
+    if (!over.allowed) throw new Error('denied');
+    await g.recordOperation(
+      ids.busy,
+      'read_file',
+      { inputTokens: 700, outputTokens: 300 },
+      'success',
+      over.reservation_id,
+    );
     expect((await g.checkPermission(ids.busy, 'deploy')).allowed).toBe(false); // RBAC: blocked 1
 
     oldRotatedKey = keys[ids.rotated] as string;
@@ -225,6 +235,8 @@ describe.each(['pglite', 'postgres'] as const)('recovery after FLUSHALL (%s)', (
     }
     expect(before.get(ids.holding)?.sessionTokensReserved).toBeGreaterThan(0);
     expect(before.get(ids.busy)?.operationsBlocked).toBe(1);
+    expect(before.get(ids.busy)?.sessionOverrunTokens).toBe(600);
+    expect(before.get(ids.busy)?.dailyOverrunMicros).toBeGreaterThan(0);
 
     // What Redis says is what the store sums (the restore's source).
     const totals = new Map(
@@ -234,8 +246,10 @@ describe.each(['pglite', 'postgres'] as const)('recovery after FLUSHALL (%s)', (
       expect(totals.get(id), id).toEqual({
         agentId: id,
         dayCost: s.dailyCostMicros,
+        dayOverrunCost: s.dailyOverrunMicros,
         sessionTokens: s.sessionTokensUsed,
         sessionCost: s.sessionCostMicros,
+        sessionOverrunTokens: s.sessionOverrunTokens,
         sessionBlocked: s.operationsBlocked,
       });
     }
@@ -316,15 +330,19 @@ describe.each(['pglite', 'postgres'] as const)('recovery after FLUSHALL (%s)', (
       expect(
         {
           dayCost: s?.dailyCostMicros,
+          dayOverrunCost: s?.dailyOverrunMicros,
           sessionTokens: s?.sessionTokensUsed,
           sessionCost: s?.sessionCostMicros,
+          sessionOverrunTokens: s?.sessionOverrunTokens,
           sessionBlocked: s?.operationsBlocked,
         },
         t.agentId,
       ).toEqual({
         dayCost: t.dayCost,
+        dayOverrunCost: t.dayOverrunCost,
         sessionTokens: t.sessionTokens,
         sessionCost: t.sessionCost,
+        sessionOverrunTokens: t.sessionOverrunTokens,
         sessionBlocked: t.sessionBlocked,
       });
     }
@@ -621,24 +639,24 @@ describe('recovery without a store', () => {
         [0, tail, 8, 1, 'read_file', 'm', 1, 1, 1000, 'agent', '|coder|', id, 1, 10, nonce, '', ''],
       ],
       [
-        'settle-4',
-        [k.agent, k.leases, k.res(nonce), k.outbox],
-        [0, id, nonce, '', 1, 1, '', '', '', 'success', '', tail, 'agent', 8],
+        'settle-3',
+        [k.agent, k.leases, k.outbox],
+        [0, id, nonce, '', 1, 1, 'success', '', tail, 'agent', 8, ''],
       ],
-      [
-        'release-4',
-        [k.agent, k.leases, k.res(nonce), k.outbox],
-        [0, id, nonce, '', tail, 'agent', 8],
-      ],
+      ['release-3', [k.agent, k.leases, k.outbox], [0, id, nonce, '', tail, 'agent', 8]],
       [
         'recordUsage-3',
         [k.agent, k.leases, k.outbox],
-        [0, id, '', 1, 1, 1, 1, 'm', 'success', '', tail, 'agent', 8],
+        [0, id, '', 1, 1, 1, 1, 'm', 'success', '', tail, 'agent', 8, 'u-1'],
       ],
       ['getStatus-3', [k.agent, k.leases, k.outbox], [0, id, tail, 8]],
-      ['startSession-3', [k.agent, k.leases, k.outbox], [0, id, nonce, '', tail, 'agent', 8]],
+      [
+        'startSession-3',
+        [k.agent, k.leases, k.outbox],
+        [0, id, `${id}.${nonce}`, '', tail, 'agent', 8],
+      ],
       ['updateAgent-2', [k.agent, k.outbox], [0, id, 'agent_updated', tail, 'admin', 'role', 'x']],
-      ['deleteAgent-4', [k.agent, k.index, k.leases, k.outbox], [0, id, tail, 'admin']],
+      ['deleteAgent-4', [k.agent, k.index, k.leases, k.outbox], [0, id, tail, 'admin', nonce]],
       [
         'registerAgent-3',
         [k.agent, k.index, k.outbox],
@@ -654,12 +672,13 @@ describe('recovery without a store', () => {
     expect(await redis.eval(loadScript('listAgents-1'), 1, k.index, 0)).toBe(Code.SHARD_NOT_READY);
     expect(await redis.dbsize()).toBe(0);
 
-    // With the marker, the same calls decide: AGENT_NOT_FOUND (authorize writes its event).
+    // With the marker, the same calls decide: AGENT_NOT_FOUND, writing nothing (no event either:
+    // nothing is written before the caller is authenticated).
     await redis.set(readyKey(shardOf(id, DEFAULT_SHARDS)), '0 test 0');
     for (const [file, ks, args] of cases.slice(0, 8)) {
       const reply = (await redis.eval(loadScript(file), ks.length, ...ks, ...args)) as unknown[];
       expect(codeOf(reply), file).toBe(Code.AGENT_NOT_FOUND);
     }
-    expect(await redis.xlen(k.outbox)).toBe(1);
+    expect(await redis.dbsize()).toBe(1); // the marker alone
   });
 });

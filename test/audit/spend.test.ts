@@ -48,6 +48,8 @@ function event(at: number, type: EventType, role: string | null, cost: number | 
     operations_blocked: null,
     session_started_at: null,
     state: null,
+    overrun_tokens: type === 'settle' ? 0 : null,
+    overrun_cost: type === 'settle' ? 0 : null,
   };
 }
 

@@ -289,6 +289,37 @@ describe('tollgate status', () => {
     });
   });
 
+  it('shows overruns (usage settled above its hold) and an agent over its limit', async () => {
+    const { id } = await register('coder');
+    await tg.budget.setLimits(id, { sessionTokenLimit: 1500 });
+    const plain = await cli(['status', id]);
+    expect(plain.out.stdout).not.toContain('overrun');
+    expect(plain.out.stdout).not.toContain('Over limit');
+    const d = await tg.guard.checkPermission(id, 'write_file', { estimatedTokens: 1000 });
+    if (!d.allowed) throw new Error('expected an allowed decision');
+    const r = await tg.guard.recordOperation(
+      id,
+      'write_file',
+      { inputTokens: 1000, outputTokens: 1000 },
+      'success',
+      d.reservation_id,
+    );
+    expect(r).toMatchObject({ overrun_tokens: 1000, overrun_cost: 0.003 });
+    const lines = await cli(['status', id]);
+    expect(lines.code).toBe(0);
+    const t = lines.out.stdout;
+    expect(t).toMatch(/tokens used:\s+2,000 \/ 1,500/);
+    expect(t).toMatch(/overrun:\s+1,000\n/);
+    expect(t).toMatch(/overrun:\s+\$0\.003\n/);
+    expect(t).toContain('Over limit');
+    const json = await cli(['status', id, '--json']);
+    expect(only(json.out)).toMatchObject({
+      session: { tokens_overrun: 1000 },
+      daily: { cost_overrun: 0.003 },
+      is_over_limit: true,
+    });
+  });
+
   it('an unknown agent is NOT_FOUND with exit 1 (status, show, suspend, resume, rotate-key)', async () => {
     const ghost = uid('ghost');
     for (const argv of [

@@ -116,6 +116,13 @@ function widths(used: number, reserved: number, limit: number) {
   return { used: u, reserved: Math.min(100 - u, (reserved / limit) * 100) };
 }
 
+/**
+ * The status the page shows for a row (dashboard.js shownStatus): OVER when
+ * the agent used past a limit (`is_over_limit`) and is not suspended.
+ */
+const shown = (a: Json): string =>
+  a.status !== 'SUSPENDED' && a.budget_status.is_over_limit === true ? 'OVER' : a.status;
+
 /** Every difference between the page's rows and GET /v1/dashboard's (empty: they agree). */
 function compareRows(page: PageRow[], agents: Json[]): string[] {
   const out: string[] = [];
@@ -134,7 +141,7 @@ function compareRows(page: PageRow[], agents: Json[]): string[] {
     const dw = widths(d.cost_used, d.cost_reserved, d.cost_limit);
     const checks: [string, boolean, unknown, unknown][] = [
       ['role', r.role === a.role, r.role, a.role],
-      ['status', r.status === a.status, r.status, a.status],
+      ['status', r.status === shown(a), r.status, shown(a)],
       ['session used', near(r.sUsed, sw.used), r.sUsed, sw.used],
       ['session reserved', near(r.sReserved, sw.reserved), r.sReserved, sw.reserved],
       ['daily used', near(r.dUsed, dw.used), r.dUsed, dw.used],
@@ -358,6 +365,9 @@ describe.each(MODES)('the /dashboard page, $name', (mode) => {
     const rows = await readRows(page);
     const blockedRow = rows.find((r) => r.id === blocked.agent_id);
     expect(blockedRow?.dUsed).toBe(100);
+    // Past its limit (not only at it): the page shows it OVER.
+    expect(blocked.budget_status.is_over_limit).toBe(true);
+    expect(blockedRow?.status).toBe('OVER');
     expect(
       await page.$eval(
         `tr[data-agent="${blocked.agent_id}"] .daily .bar`,
@@ -369,10 +379,12 @@ describe.each(MODES)('the /dashboard page, $name', (mode) => {
     expect(rows.some((r) => r.dReserved > 0 && r.dUsed > 0)).toBe(true);
 
     // The fleet header.
-    const n = (s: string) => agents.filter((a: Json) => a.status === s).length;
+    const n = (s: string) => agents.filter((a: Json) => shown(a) === s).length;
     expect(await textOf(page, '#n-active')).toBe(String(n('ACTIVE')));
     expect(await textOf(page, '#n-suspended')).toBe(String(n('SUSPENDED')));
     expect(await textOf(page, '#n-blocked')).toBe(String(n('BLOCKED')));
+    expect(await textOf(page, '#n-over')).toBe(String(n('OVER')));
+    expect(n('OVER')).toBeGreaterThan(0);
     const used = agents.reduce((s: number, a: Json) => s + a.budget_status.daily.cost_used, 0);
     const limit = agents.reduce((s: number, a: Json) => s + a.budget_status.daily.cost_limit, 0);
     expect(await textOf(page, '#spend-used')).toBe(`$${used.toFixed(2)}`);
@@ -461,6 +473,8 @@ describe.each(MODES)('the /dashboard page, $name', (mode) => {
     expect(await textOf(page, '#drill-id')).toBe(a.agent_id);
     expect(await textOf(page, '#drill-session')).toContain(a.budget_status.session.session_id);
     expect(await textOf(page, '#drill-budget')).toContain(a.daily_utilization);
+    expect(await textOf(page, '#drill-budget')).toContain('over a limitno');
+    expect(await textOf(page, '#drill-session')).toContain('tokens overrun0');
     await expect.poll(() => textOf(page, '#drill-agent')).toContain('read_file');
     const stored = await api.call('GET', `/v1/audit?agent_id=${a.agent_id}&limit=20`);
     expect(stored.body.events.length).toBeGreaterThan(2);
@@ -525,6 +539,62 @@ describe.each(MODES)('the /dashboard page, $name', (mode) => {
     expect(Date.now() - t0).toBeLessThan(3_000);
     console.log(`${mode.name}: a new decision counted on the page after ${allowedMs} ms`);
     await expectRowsMatch(page, api);
+  });
+
+  it('an agent used past its session limit shows OVER, its drill-down the overruns', async () => {
+    const over = await api.agent('coder', `dash-over-${Date.now().toString(36)}`);
+    // A hold of 100 tokens settled with 85,000: past the coder's 80,000 session tokens.
+    const d = await authorize(api, {
+      agent_id: over.id,
+      operation: 'read_file',
+      estimated_tokens: 100,
+    });
+    expect(d.allowed).toBe(true);
+    const settled = await api.call('POST', '/v1/settle', {
+      body: {
+        reservation_id: d.reservation_id,
+        input_tokens: 85_000,
+        output_tokens: 0,
+        result: 'success',
+      },
+    });
+    expect(settled.status, settled.text).toBe(200);
+    expect(settled.body.overrun_tokens).toBe(84_900);
+    const b = settled.body.budget_status;
+    expect(b).toMatchObject({ is_over_limit: true, is_daily_exhausted: false });
+    expect(b.session.tokens_overrun).toBe(84_900);
+    await expect
+      .poll(async () => (await readRows(page)).find((r) => r.id === over.id)?.status, {
+        timeout: 3_000,
+        interval: 100,
+      })
+      .toBe('OVER');
+    const agents = await expectRowsMatch(page, api);
+    expect(agents.find((x: Json) => x.agent_id === over.id).status).toBe('ACTIVE'); // the API's
+    // The status filter knows OVER.
+    await page.selectOption('#f-status', 'OVER');
+    const visible = (await readRows(page)).filter((r) => !r.hidden).map((r) => r.id);
+    expect(visible.sort()).toEqual(
+      agents
+        .filter((x: Json) => shown(x) === 'OVER')
+        .map((x: Json) => x.agent_id)
+        .sort(),
+    );
+    await page.selectOption('#f-status', '');
+    // The drill-down: over a limit, and by how much.
+    await page.click(`tr[data-agent="${over.id}"] button.agent-id`);
+    await page.waitForSelector('#drill:not([hidden])');
+    await expect.poll(() => textOf(page, '#drill-id')).toBe(over.id);
+    const budget = await textOf(page, '#drill-budget');
+    expect(budget).toContain('statusOVER');
+    expect(budget).toContain('over a limityes');
+    expect(budget).toContain(`cost overrun$${b.daily.cost_overrun.toFixed(4)}`);
+    expect(await textOf(page, '#drill-session')).toContain('tokens overrun84,900');
+    await drained(api);
+    await expect
+      .poll(() => textOf(page, '#drill-events'), { timeout: 5_000 })
+      .toContain('+84,900 tokens over the hold');
+    // Left open: the screenshot's test closes it.
   });
 
   it('saves a screenshot', async () => {
@@ -608,6 +678,8 @@ describe('the /dashboard page with 1,000 agents (embedded)', () => {
     expect(agents).toHaveLength(1000);
     const statuses = new Set(agents.map((a: Json) => a.status));
     expect(statuses).toEqual(new Set(['ACTIVE', 'BLOCKED', 'SUSPENDED']));
+    // The BLOCKED ones went past their daily limit: the page shows them OVER.
+    expect(new Set(agents.map(shown))).toEqual(new Set(['ACTIVE', 'OVER', 'SUSPENDED']));
 
     // Rows are built once: the same element stays across polls.
     await page.evaluate(

@@ -1,8 +1,9 @@
 /**
- * The leases zset of an agent (lua/includes/leases.lua) on a real Redis: kept
- * a skiplist by its sentinel member from the first hold on, whatever the
+ * The leases zset of an agent (lua/includes/records.lua) on a real Redis: kept
+ * a skiplist by its sentinel member from the agent's creation on, whatever the
  * number of holds, and the sentinel never taken for a hold (never due, never
- * the agent's earliest lease).
+ * the agent's earliest lease); closed holds stay as tombstones (score < 0)
+ * for an hour, then go.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,14 +28,17 @@ describe('the leases zset (Redis)', () => {
     await server.stop();
   });
 
-  it('is a skiplist from the first hold; expired holds go, the sentinel stays, and holds come again', async () => {
+  it('is a skiplist from the start; expired holds go, the sentinel stays, and holds come again', async () => {
     const id = uid('leases');
     await tg.identity.registerAgent(id, 'coder');
     const keys = agentKeys(id, tg.engine.shards);
+    expect(await raw.object('ENCODING', keys.leases)).toBe('skiplist');
+    expect(await raw.zcard(keys.leases)).toBe(1); // the sentinel
     const hold = async () => {
       const d = await tg.guard.checkPermission(id, 'read_file', { estimatedTokens: 10 });
       expect(d.allowed).toBe(true);
     };
+    const open = () => raw.zrangebyscore(keys.leases, 0, '+inf');
     await hold();
     expect(await raw.object('ENCODING', keys.leases)).toBe('skiplist');
     expect(await raw.zcard(keys.leases)).toBe(2); // the hold and the sentinel
@@ -45,21 +49,29 @@ describe('the leases zset (Redis)', () => {
     expect(sentinel[1]).toBe('inf');
     expect((sentinel[0] as string).length).toBeGreaterThan(64);
 
-    // Past every lease: each read frees at most maxFree (8) holds, oldest first, never the sentinel.
+    // Past every lease: one read frees them all (oldest first, never the sentinel); each
+    // stays as a tombstone (its record, for a late settle) scored below 0.
     tg.engine.setClockOffsetForTests(tg.policy.leaseMs + 1_000);
     try {
       const reserved = async () => (await tg.budget.getBudgetStatus(id))?.session.tokens_reserved;
-      let r = await reserved();
-      for (let i = 0; i < 30 && r !== 0; i++) r = await reserved();
-      expect(r).toBe(0);
-      expect(await raw.zrange(keys.leases, 0, -1)).toEqual([sentinel[0]]);
+      expect(await reserved()).toBe(0);
+      expect(await open()).toEqual([sentinel[0]]);
+      expect(await raw.zcount(keys.leases, '-inf', '(0')).toBe(150);
       const state = unpackState((await raw.hgetBuffer(keys.agent, 's')) as Buffer);
       expect(state.next_exp).toBe('0'); // no open lease: the sentinel is not one
       expect(state.s_res).toBe('0');
       await hold();
-      expect(await raw.zcard(keys.leases)).toBe(2);
+      expect(await open()).toHaveLength(2);
       const after = unpackState((await raw.hgetBuffer(keys.agent, 's')) as Buffer);
       expect(Number(after.next_exp)).toBeGreaterThan(0);
+      // An hour (and the purge interval) later the tombstones and their records are gone.
+      tg.engine.setClockOffsetForTests(2 * tg.policy.leaseMs + 3_600_000 + 120_000);
+      expect(await reserved()).toBe(0);
+      // Left: the last hold, expired just now (its tombstone and record), and the sentinel.
+      expect(await open()).toEqual([sentinel[0]]);
+      expect(await raw.zcard(keys.leases)).toBe(2);
+      const fields = await raw.hkeys(keys.agent);
+      expect(fields.filter((f) => f.startsWith('h:'))).toHaveLength(1);
     } finally {
       tg.engine.setClockOffsetForTests(0);
     }

@@ -1,8 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DAY_MS } from '../../src/engine/clock.js';
 import { shardOf } from '../../src/engine/keys.js';
-import { MemoryEngine } from '../../src/engine/memory/index.js';
-import type { AuthorizeInput, RegisterInput, SettleInput } from '../../src/engine/types.js';
+import { MemoryEngine, type RestoredAgent } from '../../src/engine/memory/index.js';
+import type {
+  AuthorizeInput,
+  AuthorizeResult,
+  RegisterInput,
+  SettleInput,
+  UsageInput,
+} from '../../src/engine/types.js';
 import { isTollgateError } from '../../src/errors.js';
 
 const D1 = 'a'.repeat(64);
@@ -80,7 +86,7 @@ describe('MemoryEngine', () => {
     vi.useRealTimers();
   });
 
-  it('registers, refuses a duplicate, and audits the whole state', async () => {
+  it('registers, replays the same creation, refuses another, and audits the whole state', async () => {
     const e = new MemoryEngine();
     expect(e.kind).toBe('memory');
     expect(e.shards).toBe(16);
@@ -97,10 +103,19 @@ describe('MemoryEngine', () => {
     });
     expect(s.status.sessionId).toMatch(/^a1\.[0-9a-f]{16}$/);
     expect(s.createdMs).toBe(s.status.nowMs);
-    expect(await errorOf(register(e, 'a1'))).toEqual({
+    expect(s.replayed).toBe(false);
+    expect(await errorOf(register(e, 'a1', { keyDigest: D2 }))).toEqual({
       code: 'CONFLICT',
       message: 'Agent a1 already exists',
     });
+    // The same creation run twice (same key digest): the snapshot, nothing written.
+    const again = await register(e, 'a1', { role: 'other', sessionTokenLimit: 1 });
+    expect(again).toEqual({
+      ...s,
+      replayed: true,
+      status: { ...s.status, nowMs: again.status.nowMs },
+    });
+    expect((await eventsOf(e, 'a1')).length).toBe(1);
     expect((await errorOf(register(e, 'bad:id'))).code).toBe('VALIDATION_FAILED');
 
     const [ev] = await eventsOf(e, 'a1');
@@ -183,12 +198,15 @@ describe('MemoryEngine', () => {
     });
     expect((await authorize(e, 'a1', { keyDigest: D1 })).allowed).toBe(true);
 
-    expect(await authorize(e, 'ghost')).toEqual({
+    const before = (await e.readOutbox()).length;
+    expect(await authorize(e, 'ghost', { requestId: 'g' })).toEqual({
       allowed: false,
       code: 'AGENT_NOT_FOUND',
+      replayed: false,
       status: null,
     });
-    expect((await lastEvent(e, 'ghost')).session_utilization).toBe('');
+    // Nothing is written before the caller is known: no event.
+    expect((await e.readOutbox()).length).toBe(before);
     const rbac = await authorize(e, 'a1', { allowedRoles: ['tester'] });
     expect(rbac).toMatchObject({ allowed: false, code: 'RBAC_DENIED' });
     expect(rbac).not.toHaveProperty('exceeded');
@@ -280,15 +298,17 @@ describe('MemoryEngine', () => {
       request_id: 'q',
       result: 'success',
     });
+    // The same settle again: the recorded cost, nothing counted again.
     const twice = await settle(e, { reservationId: r.reservationId });
-    expect(twice).toMatchObject({ outcome: 'already_closed', costMicros: 0 });
+    expect(twice).toMatchObject({ outcome: 'already_closed', costMicros: 10_500 });
     expect(twice.status.sessionTokensUsed).toBe(1500);
 
     await authorize(e, 'a1', { operation: 'write_file' });
     const none = await settle(e, { agentId: 'a1', operation: 'deploy' });
     expect(none).toMatchObject({ outcome: 'no_hold', reservationId: '', costMicros: 0 });
-    const byOp = await settle(e, { agentId: 'a1', operation: 'write_file', rates: CHEAP });
-    expect(byOp).toMatchObject({ outcome: 'settled', costMicros: 450 });
+    // Priced at the hold's rates (a settle has none of its own).
+    const byOp = await settle(e, { agentId: 'a1', operation: 'write_file' });
+    expect(byOp).toMatchObject({ outcome: 'settled', costMicros: 10_500 });
     expect(byOp.status.sessionTokensReserved).toBe(0);
 
     expect(await errorOf(settle(e, { reservationId: 'a1.0123456789abcdef' }))).toEqual({
@@ -390,8 +410,14 @@ describe('MemoryEngine', () => {
     expect(evs[0]).toMatchObject({ input_tokens: '', tokens_used: '100', cost: '300' });
     expect(evs[0]?.event_id?.slice(-4)).toBe('0000');
     expect(evs[1]?.event_id?.slice(-4)).toBe('0001');
+    // Ending the session ended last again: its summary, replayed, nothing written.
+    const replay = await e.startSession({ agentId: 'a1', endSessionId: first, actor: 'agent' });
+    expect(replay).toMatchObject({ ended: ch.ended, replayed: true });
+    expect(replay.status.sessionId).toBe(ch.status.sessionId);
     expect(
-      await errorOf(e.startSession({ agentId: 'a1', endSessionId: first, actor: 'agent' })),
+      await errorOf(
+        e.startSession({ agentId: 'a1', endSessionId: 'a1.0123456789abcdef', actor: 'agent' }),
+      ),
     ).toEqual({
       code: 'NOT_FOUND',
       message: 'Session not found or already ended',
@@ -560,6 +586,618 @@ describe('MemoryEngine', () => {
         `${Math.round((n / ms) * 1000)} pairs/s (${Math.round(((2 * n) / ms) * 1000)} operations/s)`,
     );
     expect(settled).toBe(n);
+  });
+});
+
+function usage(e: MemoryEngine, agentId: string, over: Partial<UsageInput> = {}) {
+  return e.recordUsage({
+    agentId,
+    operation: 'chat',
+    inputTokens: 2000,
+    outputTokens: 1000,
+    rates: RATES,
+    result: 'success',
+    actor: 'library',
+    ...over,
+  });
+}
+
+/** The code and details of the error a call throws. */
+async function detailsOf(p: Promise<unknown>): Promise<{ code: string; details: unknown }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isTollgateError(e)) return { code: e.code, details: e.details };
+    throw e;
+  }
+  throw new Error('expected an error');
+}
+
+/** Every event of the engine, all shards (to see that a call wrote nothing). */
+async function eventCount(e: MemoryEngine): Promise<number> {
+  return (await e.readOutbox()).length;
+}
+
+function held(r: AuthorizeResult): Extract<AuthorizeResult, { allowed: true }> {
+  if (!r.allowed) throw new Error(`denied: ${r.code}`);
+  return r;
+}
+
+describe('MemoryEngine: exactly once under faults', () => {
+  it('answers a request id again with its hold and the state the hold is in now', async () => {
+    const e = new MemoryEngine();
+    const t0 = Date.UTC(2026, 10, 24, 12);
+    at(e, t0);
+    await register(e, 'a1');
+    const fresh = held(await authorize(e, 'a1', { requestId: 'q-open' }));
+    expect(fresh).toMatchObject({ replayed: false, reservationState: 'open' });
+    const n = await eventCount(e);
+
+    at(e, t0 + 1000);
+    const open = held(await authorize(e, 'a1', { requestId: 'q-open' }));
+    expect(open).toMatchObject({
+      replayed: true,
+      reservationState: 'open',
+      reservationId: fresh.reservationId,
+      leaseEndMs: fresh.leaseEndMs,
+      holdCostMicros: fresh.holdCostMicros,
+    });
+    expect(open.status).toMatchObject({ sessionTokensReserved: 5000, operationsBlocked: 0 });
+    expect(await eventCount(e)).toBe(n);
+
+    // Priced with other rates, the same request: the hold's cost is answered.
+    const dear = {
+      ...RATES,
+      inputMicrosPerMillion: 30_000_000,
+      outputMicrosPerMillion: 30_000_000,
+    };
+    expect(
+      held(await authorize(e, 'a1', { requestId: 'q-open', rates: dear })).holdCostMicros,
+    ).toBe(75_000);
+
+    await settle(e, { reservationId: fresh.reservationId });
+    expect(await authorize(e, 'a1', { requestId: 'q-open' })).toMatchObject({
+      replayed: true,
+      reservationState: 'settled',
+    });
+    const rel = held(await authorize(e, 'a1', { requestId: 'q-rel' }));
+    await e.release({ reservationId: rel.reservationId, actor: 'agent' });
+    expect(await authorize(e, 'a1', { requestId: 'q-rel' })).toMatchObject({
+      replayed: true,
+      reservationState: 'released',
+      reservationId: rel.reservationId,
+    });
+
+    // Lease passed: expired, whether or not the hold was freed yet (a replay frees nothing).
+    const exp = held(await authorize(e, 'a1', { requestId: 'q-exp', leaseMs: 5000 }));
+    at(e, t0 + 10_000);
+    const m = await eventCount(e);
+    const late = held(await authorize(e, 'a1', { requestId: 'q-exp' }));
+    expect(late).toMatchObject({ replayed: true, reservationState: 'expired' });
+    expect(late.leaseEndMs).toBe(exp.leaseEndMs);
+    expect(late.status.sessionTokensReserved).toBe(5000);
+    expect(await eventCount(e)).toBe(m);
+    await e.status('a1');
+    expect(await authorize(e, 'a1', { requestId: 'q-exp' })).toMatchObject({
+      reservationState: 'expired',
+    });
+    expect(
+      (await errorOf(authorize(e, 'a1', { requestId: 'q-exp', operation: 'write_file' }))).code,
+    ).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it('records a denial under its request id and answers it again, counting nothing', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1', { sessionTokenLimit: 6000 });
+    const first = await authorize(e, 'a1', { requestId: 'big', estimatedTokens: 7000 });
+    expect(first).toMatchObject({
+      allowed: false,
+      code: 'BUDGET_EXCEEDED',
+      exceeded: 'session',
+      replayed: false,
+    });
+    expect(first.status?.operationsBlocked).toBe(1);
+    expect((await lastEvent(e, 'a1')).request_id).toBe('big');
+    const n = await eventCount(e);
+
+    // Even once the request would fit, its id answers what was decided.
+    await e.updateAgent({
+      agentId: 'a1',
+      event: 'limits_changed',
+      actor: 'admin',
+      set: { sessionTokenLimit: 100_000 },
+    });
+    const again = await authorize(e, 'a1', { requestId: 'big', estimatedTokens: 7000 });
+    expect(again).toEqual({
+      allowed: false,
+      code: 'BUDGET_EXCEEDED',
+      exceeded: 'session',
+      replayed: true,
+      status: expect.objectContaining({ operationsBlocked: 1, sessionTokenLimit: 100_000 }),
+    });
+    expect(await eventCount(e)).toBe(n + 1); // the update's event only
+    expect(
+      (await errorOf(authorize(e, 'a1', { requestId: 'big', estimatedTokens: 6999 }))).code,
+    ).toBe('IDEMPOTENCY_CONFLICT');
+    const rbac = await authorize(e, 'a1', { requestId: 'r', allowedRoles: ['tester'] });
+    expect(rbac).toMatchObject({ code: 'RBAC_DENIED', replayed: false });
+    const rbac2 = await authorize(e, 'a1', { requestId: 'r', allowedRoles: ['coder'] });
+    expect(rbac2).toMatchObject({ allowed: false, code: 'RBAC_DENIED', replayed: true });
+    expect(rbac2).not.toHaveProperty('exceeded');
+    expect(rbac2.status?.operationsBlocked).toBe(2);
+  });
+
+  it('frees up to 2048 expired holds per call by default', async () => {
+    const e = new MemoryEngine({ shards: 1 });
+    const t0 = Date.UTC(2026, 10, 24, 12);
+    at(e, t0);
+    await register(e, 'many', { sessionTokenLimit: 1e9, dailyLimitMicros: 1e12 });
+    for (let k = 0; k < 2052; k++)
+      await authorize(e, 'many', { estimatedTokens: 1, leaseMs: 1000 });
+    at(e, t0 + 5000);
+    expect((await e.status('many'))?.sessionTokensReserved).toBe(4);
+    expect(await e.expiredLeasesFreed()).toBe(2048);
+    expect((await e.status('many'))?.sessionTokensReserved).toBe(0);
+  });
+
+  it('moves open holds into the new session; the live session pays', async () => {
+    const e = new MemoryEngine();
+    const t0 = Date.UTC(2026, 10, 24, 12);
+    at(e, t0);
+    await register(e, 'a1');
+    const s1 = held(await authorize(e, 'a1'));
+    const r2 = held(await authorize(e, 'a1'));
+    const r3 = held(await authorize(e, 'a1', { leaseMs: 5000 }));
+    await usage(e, 'a1');
+    const newId = 'a1.00000000000000aa';
+    const ch = await e.startSession({ agentId: 'a1', sessionId: newId, actor: 'agent' });
+    expect(ch.replayed).toBe(false);
+    expect(ch.ended).toMatchObject({ sessionId: s1.status.sessionId, tokensUsed: 3000 });
+    expect(ch.status).toMatchObject({
+      sessionId: newId,
+      sessionTokensUsed: 0,
+      sessionTokensReserved: 15_000,
+      sessionCostMicros: 0,
+      dailyReservedMicros: 225_000,
+    });
+
+    const s = await settle(e, { reservationId: s1.reservationId });
+    expect(s.status).toMatchObject({
+      sessionId: newId,
+      sessionTokensUsed: 1500,
+      sessionCostMicros: 10_500,
+      sessionTokensReserved: 10_000,
+      dailyCostMicros: 21_000 + 10_500,
+    });
+    expect(await lastEvent(e, 'a1')).toMatchObject({ type: 'settle', session_id: newId });
+    const rel = await e.release({ reservationId: r2.reservationId, actor: 'agent' });
+    expect(rel.status).toMatchObject({ sessionTokensReserved: 5000, dailyReservedMicros: 75_000 });
+    at(e, t0 + 10_000);
+    expect(await e.status('a1')).toMatchObject({
+      sessionTokensReserved: 0,
+      dailyReservedMicros: 0,
+    });
+    expect((await lastEvent(e, 'a1')).reservation_id).toBe(r3.reservationId);
+  });
+
+  it('answers a session start or end run twice with the summary it stored', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    await usage(e, 'a1');
+    const first = (await e.status('a1'))?.sessionId;
+    const id2 = 'a1.0000000000000002';
+    const ch = await e.startSession({
+      agentId: 'a1',
+      endSessionId: first,
+      sessionId: id2,
+      actor: 'agent',
+    });
+    expect(ch.status.sessionId).toBe(id2);
+    await usage(e, 'a1', { inputTokens: 10, outputTokens: 0 });
+    const n = await eventCount(e);
+
+    // The same call again (lost reply): its new session is current.
+    const again = await e.startSession({
+      agentId: 'a1',
+      endSessionId: first,
+      sessionId: id2,
+      actor: 'agent',
+    });
+    expect(again.ended).toEqual(ch.ended);
+    expect(again.replayed).toBe(true);
+    expect(again.status).toMatchObject({ sessionId: id2, sessionTokensUsed: 10 });
+    expect(await e.startSession({ agentId: 'a1', sessionId: id2, actor: 'agent' })).toMatchObject({
+      ended: ch.ended,
+      replayed: true,
+    });
+    // Ending the session ended last, whatever the new id: its summary.
+    const end = await e.startSession({ agentId: 'a1', endSessionId: first, actor: 'agent' });
+    expect(end).toMatchObject({ ended: ch.ended, replayed: true });
+    expect(await eventCount(e)).toBe(n);
+
+    // Without a summary (registered session) the current id cannot be started again.
+    await register(e, 'b1');
+    const b = (await e.status('b1'))?.sessionId ?? '';
+    expect(
+      (await errorOf(e.startSession({ agentId: 'b1', sessionId: b, actor: 'agent' }))).code,
+    ).toBe('CONFLICT');
+    expect(
+      (await errorOf(e.startSession({ agentId: 'b1', sessionId: id2, actor: 'agent' }))).code,
+    ).toBe('VALIDATION_FAILED');
+    // The engine makes the id when none is given.
+    const made = await e.startSession({ agentId: 'b1', actor: 'agent' });
+    expect(made.status.sessionId).toMatch(/^b1\.[0-9a-f]{16}$/);
+    expect(made.status.sessionId).not.toBe(b);
+  });
+
+  it('prices a settle at the hold, records overrun, and resets it with the session', async () => {
+    const e = new MemoryEngine();
+    at(e, Date.UTC(2026, 10, 24, 12));
+    await register(e, 'a1');
+    const h1 = held(await authorize(e, 'a1', { rates: CHEAP }));
+    expect(h1.holdCostMicros).toBe(3000); // 5000 at 0.6 $/M
+    // 1000 in + 6000 out: 2000 tokens and 600 micro-dollars above the hold.
+    const s1 = await settle(e, { reservationId: h1.reservationId, outputTokens: 6000 });
+    expect(s1).toMatchObject({ costMicros: 3750, overrunTokens: 2000, overrunMicros: 750 });
+    expect(s1.status).toMatchObject({ sessionOverrunTokens: 2000, dailyOverrunMicros: 750 });
+    expect(await lastEvent(e, 'a1')).toMatchObject({
+      model: 'mini',
+      cost: '3750',
+      overrun_tokens: '2000',
+      overrun_cost: '750',
+    });
+    const h2 = held(await authorize(e, 'a1'));
+    const s2 = await settle(e, { reservationId: h2.reservationId });
+    expect(s2).toMatchObject({ costMicros: 10_500, overrunTokens: 0, overrunMicros: 0 });
+    expect(await lastEvent(e, 'a1')).toMatchObject({ overrun_tokens: '0', overrun_cost: '0' });
+    // Tokens above, cost within: only the tokens are overrun.
+    const h3 = held(await authorize(e, 'a1'));
+    const s3 = await settle(e, {
+      reservationId: h3.reservationId,
+      inputTokens: 6000,
+      outputTokens: 0,
+    });
+    expect(s3).toMatchObject({ costMicros: 18_000, overrunTokens: 1000, overrunMicros: 0 });
+    expect(s3.status).toMatchObject({ sessionOverrunTokens: 3000, dailyOverrunMicros: 750 });
+
+    const ch = await e.startSession({ agentId: 'a1', actor: 'agent' });
+    expect(ch.status).toMatchObject({ sessionOverrunTokens: 0, dailyOverrunMicros: 750 });
+    at(e, Date.UTC(2026, 10, 25, 12));
+    expect(await e.status('a1')).toMatchObject({ dailyOverrunMicros: 0, dailyCostMicros: 0 });
+    at(e, Date.UTC(2026, 10, 24, 13));
+    expect((await e.status('a1'))?.dailyOverrunMicros).toBe(750);
+  });
+
+  it('answers a settle run twice with the recorded cost, and refuses other usage', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const h = held(await authorize(e, 'a1'));
+    const s = await settle(e, { reservationId: h.reservationId, outputTokens: 5000 });
+    const n = await eventCount(e);
+    const twice = await settle(e, { reservationId: h.reservationId, outputTokens: 5000 });
+    expect(twice).toEqual({
+      outcome: 'already_closed',
+      reservationId: h.reservationId,
+      costMicros: s.costMicros,
+      overrunTokens: 1000,
+      overrunMicros: s.overrunMicros,
+      status: { ...s.status, nowMs: twice.status.nowMs },
+    });
+    expect(await eventCount(e)).toBe(n);
+    expect(
+      await detailsOf(
+        settle(e, { reservationId: h.reservationId, result: 'failure', outputTokens: 5000 }),
+      ),
+    ).toEqual({
+      code: 'IDEMPOTENCY_CONFLICT',
+      details: {
+        reservation_id: h.reservationId,
+        recorded: {
+          state: 'settled',
+          input_tokens: 1000,
+          output_tokens: 5000,
+          result: 'success',
+          cost: s.costMicros,
+        },
+      },
+    });
+    // Released: a settle is a conflict; a release again is already closed.
+    const r = held(await authorize(e, 'a1'));
+    await e.release({ reservationId: r.reservationId, actor: 'agent' });
+    expect(await detailsOf(settle(e, { reservationId: r.reservationId }))).toEqual({
+      code: 'IDEMPOTENCY_CONFLICT',
+      details: { reservation_id: r.reservationId, recorded: { state: 'released' } },
+    });
+    expect((await e.release({ reservationId: r.reservationId, actor: 'agent' })).outcome).toBe(
+      'already_closed',
+    );
+    // A release of a settled hold: already closed, nothing written.
+    expect((await e.release({ reservationId: h.reservationId, actor: 'agent' })).outcome).toBe(
+      'already_closed',
+    );
+    expect(await eventCount(e)).toBe(n + 2);
+  });
+
+  it('settles a hold whose lease passed (late), once, and a released expired hold stays released', async () => {
+    const e = new MemoryEngine();
+    const t0 = Date.UTC(2026, 10, 24, 12);
+    at(e, t0);
+    await register(e, 'a1');
+    const h = held(await authorize(e, 'a1', { leaseMs: 1000 }));
+    const g = held(await authorize(e, 'a1', { leaseMs: 1000 }));
+    at(e, t0 + 5000);
+    const late = await settle(e, { reservationId: h.reservationId });
+    expect(late).toMatchObject({ outcome: 'settled', costMicros: 10_500 });
+    expect(late.status).toMatchObject({ sessionTokensReserved: 0, sessionTokensUsed: 1500 });
+    expect((await eventsOf(e, 'a1')).slice(-3).map((x) => x.result)).toEqual([
+      'lease_expired',
+      'lease_expired',
+      'success',
+    ]);
+    expect((await settle(e, { reservationId: h.reservationId })).outcome).toBe('already_closed');
+    expect((await e.release({ reservationId: g.reservationId, actor: 'agent' })).outcome).toBe(
+      'released',
+    );
+    expect((await detailsOf(settle(e, { reservationId: g.reservationId }))).code).toBe(
+      'IDEMPOTENCY_CONFLICT',
+    );
+  });
+
+  it('settles by operation once per usage id', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const n0 = await eventCount(e);
+    // No hold: nothing written, the usage id not kept.
+    expect(await settle(e, { agentId: 'a1', operation: 'read_file', usageId: 'u1' })).toMatchObject(
+      {
+        outcome: 'no_hold',
+        reservationId: '',
+        overrunTokens: 0,
+      },
+    );
+    expect(await eventCount(e)).toBe(n0);
+    const h = held(await authorize(e, 'a1'));
+    const s = await settle(e, { agentId: 'a1', operation: 'read_file', usageId: 'u1' });
+    expect(s).toMatchObject({
+      outcome: 'settled',
+      reservationId: h.reservationId,
+      costMicros: 10_500,
+    });
+    held(await authorize(e, 'a1'));
+    const n = await eventCount(e);
+    const again = await settle(e, { agentId: 'a1', operation: 'read_file', usageId: 'u1' });
+    expect(again).toMatchObject({
+      outcome: 'already_closed',
+      reservationId: h.reservationId,
+      costMicros: 10_500,
+      overrunTokens: 0,
+      overrunMicros: 0,
+    });
+    expect(again.status.sessionTokensReserved).toBe(5000);
+    expect(await eventCount(e)).toBe(n);
+    expect(
+      await detailsOf(
+        settle(e, { agentId: 'a1', operation: 'read_file', usageId: 'u1', inputTokens: 1 }),
+      ),
+    ).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', details: { usage_id: 'u1' } });
+    // A usage id recorded by recordUsage: no hold (the caller then records, which replays).
+    await usage(e, 'a1', { usageId: 'u2', operation: 'read_file' });
+    const n2 = await eventCount(e);
+    expect(await settle(e, { agentId: 'a1', operation: 'read_file', usageId: 'u2' })).toMatchObject(
+      {
+        outcome: 'no_hold',
+      },
+    );
+    expect(await eventCount(e)).toBe(n2);
+    expect((await usage(e, 'a1', { usageId: 'u2', operation: 'read_file' })).replayed).toBe(true);
+    // Without a usage id, each call settles the next hold.
+    expect((await settle(e, { agentId: 'a1', operation: 'read_file' })).outcome).toBe('settled');
+    expect((await settle(e, { agentId: 'a1', operation: 'read_file' })).outcome).toBe('no_hold');
+  });
+
+  it('records usage once per usage id', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const u = await usage(e, 'a1', { usageId: 'use-1', rates: CHEAP });
+    expect(u).toMatchObject({ costMicros: 900, replayed: false });
+    const n = await eventCount(e);
+    // Even at other rates now: the recorded cost.
+    const again = await usage(e, 'a1', {
+      usageId: 'use-1',
+      rates: { ...CHEAP, outputMicrosPerMillion: 1 },
+    });
+    expect(again).toMatchObject({ costMicros: 900, replayed: true });
+    expect(again.status).toMatchObject({ sessionTokensUsed: 3000, dailyCostMicros: 900 });
+    expect(await eventCount(e)).toBe(n);
+    for (const over of [
+      { inputTokens: 1 },
+      { operation: 'other' },
+      { rates: RATES },
+      { result: 'failure' as const },
+    ]) {
+      expect(await detailsOf(usage(e, 'a1', { usageId: 'use-1', rates: CHEAP, ...over }))).toEqual({
+        code: 'IDEMPOTENCY_CONFLICT',
+        details: { agent_id: 'a1', usage_id: 'use-1' },
+      });
+    }
+    // A settle's usage id is not a usage's.
+    held(await authorize(e, 'a1'));
+    await settle(e, { agentId: 'a1', operation: 'read_file', usageId: 'use-2' });
+    expect((await errorOf(usage(e, 'a1', { usageId: 'use-2' }))).code).toBe('IDEMPOTENCY_CONFLICT');
+    // Without an id: each call counts.
+    expect((await usage(e, 'a1')).replayed).toBe(false);
+    expect((await usage(e, 'a1')).status.sessionTokensUsed).toBe(3000 + 1500 + 6000);
+    expect((await errorOf(usage(e, 'a1', { usageId: 'bad id' }))).code).toBe('VALIDATION_FAILED');
+  });
+
+  it('writes nothing for an update that sets what is set', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const n = await eventCount(e);
+    const same = await e.updateAgent({
+      agentId: 'a1',
+      event: 'agent_updated',
+      actor: 'admin',
+      set: {
+        role: 'coder',
+        status: 'active',
+        sessionTokenLimit: 80_000,
+        keyDigest: D1,
+        metadata: '{"team":"x"}',
+      },
+    });
+    expect(same).toMatchObject({ replayed: true, metadata: '{"team":"x"}' });
+    expect(await eventCount(e)).toBe(n);
+    const up = await e.updateAgent({
+      agentId: 'a1',
+      event: 'agent_suspended',
+      actor: 'admin',
+      set: { role: 'coder', status: 'suspended' },
+    });
+    expect(up).toMatchObject({ replayed: false, status: { status: 'suspended' } });
+    expect(await eventCount(e)).toBe(n + 1);
+    const again = await e.updateAgent({
+      agentId: 'a1',
+      event: 'agent_suspended',
+      actor: 'admin',
+      set: { status: 'suspended' },
+    });
+    expect(again.replayed).toBe(true);
+    expect(await eventCount(e)).toBe(n + 1);
+  });
+
+  it('forgets everything of a deleted agent but the day spend', async () => {
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const h = held(await authorize(e, 'a1', { requestId: 'q' }));
+    const open = held(await authorize(e, 'a1', { requestId: 'q2' }));
+    await settle(e, { reservationId: h.reservationId });
+    await usage(e, 'a1', { usageId: 'u' });
+    await e.deleteAgent('a1', 'admin');
+    const st = (e as unknown as { st: { scopes: Map<string, { res: { size: number } }> } }).st;
+    expect(st.scopes.get('a1')?.res.size).toBe(0);
+
+    const again = await register(e, 'a1');
+    expect(again.replayed).toBe(false);
+    expect(again.status).toMatchObject({ dailyCostMicros: 10_500 + 21_000, sessionTokensUsed: 0 });
+    const fresh = held(await authorize(e, 'a1', { requestId: 'q' }));
+    expect(fresh.replayed).toBe(false);
+    expect(fresh.reservationId).not.toBe(h.reservationId);
+    for (const id of [h.reservationId, open.reservationId]) {
+      expect((await errorOf(settle(e, { reservationId: id }))).code).toBe('RESERVATION_NOT_FOUND');
+      expect((await errorOf(e.release({ reservationId: id, actor: 'agent' }))).code).toBe(
+        'RESERVATION_NOT_FOUND',
+      );
+    }
+    expect((await usage(e, 'a1', { usageId: 'u' })).replayed).toBe(false);
+    expect((await e.status('a1'))?.dailyCostMicros).toBe(10_500 + 2 * 21_000);
+  });
+
+  it('sweeps a shard in steps of 100 agents, freeing expired holds within the bound', async () => {
+    const e = new MemoryEngine({ shards: 2, maxFreePerCall: 5 });
+    const t0 = Date.UTC(2026, 10, 24, 12);
+    at(e, t0);
+    const ids = Array.from({ length: 260 }, (_, k) => `s${String(k).padStart(3, '0')}`);
+    for (const id of ids) await register(e, id);
+    const mine = ids.filter((id) => shardOf(id, 2) === 0).sort();
+    expect(mine.length).toBeGreaterThan(100);
+    expect(mine.length).toBeLessThanOrEqual(200);
+    // Two expired holds for each of the shard's first 4 agents and of its last.
+    const holders = [...mine.slice(0, 4), mine.at(-1) as string];
+    for (const id of holders) {
+      await authorize(e, id, { leaseMs: 1000 });
+      await authorize(e, id, { leaseMs: 1000 });
+    }
+    await authorize(e, mine[5] as string, { leaseMs: 60_000 });
+    at(e, t0 + 5000);
+    const n = await eventCount(e);
+
+    const s1 = await e.sweepShard(0, '0');
+    expect(s1).toEqual({ cursor: '100', agents: 100, freed: 5 });
+    const freed = (await e.readOutbox(0)).slice(-5).map((x) => x.fields);
+    expect(freed.every((f) => f.result === 'lease_expired' && f.actor === 'system')).toBe(true);
+    expect(freed.map((f) => f.event_id?.slice(-4))).toEqual([
+      '0000',
+      '0001',
+      '0002',
+      '0003',
+      '0004',
+    ]);
+    expect(await eventCount(e)).toBe(n + 5);
+    const sum = async (list: string[]) => {
+      let t = 0;
+      for (const id of list) t += (await e.getAgent(id))?.status.sessionTokensReserved ?? 0;
+      return t;
+    };
+    // The rest of the shard: the last agent's 2 holds; a second pass frees what the bound left.
+    const s2 = await e.sweepShard(0, '100');
+    expect(s2).toEqual({ cursor: '0', agents: mine.length - 100, freed: 2 });
+    expect(await e.sweepShard(0, '0')).toEqual({ cursor: '100', agents: 100, freed: 3 });
+    expect(await e.sweepShard(0, String(mine.length + 5))).toEqual({
+      cursor: '0',
+      agents: 0,
+      freed: 0,
+    });
+    expect(await sum(holders)).toBe(0);
+    expect(await sum([mine[5] as string])).toBe(5000);
+    expect(await e.expiredLeasesFreed()).toBe(10);
+    expect((await e.sweepShard(1, '0')).agents).toBe(Math.min(100, ids.length - mine.length));
+    expect((await errorOf(e.sweepShard(2, '0'))).code).toBe('VALIDATION_FAILED');
+    expect((await errorOf(e.sweepShard(0, 'x'))).code).toBe('VALIDATION_FAILED');
+  });
+
+  it('keeps request ids and usage ids for an hour of real time', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.UTC(2026, 10, 24, 12);
+    vi.setSystemTime(t0);
+    const e = new MemoryEngine();
+    await register(e, 'a1');
+    const h = held(await authorize(e, 'a1', { requestId: 'q' }));
+    await usage(e, 'a1', { usageId: 'u' });
+    await e.release({ reservationId: h.reservationId, actor: 'agent' });
+    vi.setSystemTime(t0 + 3_600_000);
+    expect((await authorize(e, 'a1', { requestId: 'q' })).replayed).toBe(true);
+    expect((await usage(e, 'a1', { usageId: 'u' })).replayed).toBe(true);
+    vi.setSystemTime(t0 + 3_600_001);
+    const again = held(await authorize(e, 'a1', { requestId: 'q' }));
+    expect(again.replayed).toBe(false);
+    expect(again.reservationId).not.toBe(h.reservationId);
+    expect((await usage(e, 'a1', { usageId: 'u' })).replayed).toBe(false);
+  });
+
+  it('restores overrun counters, 0 when absent', async () => {
+    const day = Date.UTC(2026, 10, 24);
+    const base: RestoredAgent = {
+      agentId: 'r1',
+      role: 'coder',
+      status: 'active',
+      sessionId: 'r1.00000000000000aa',
+      sessionStartedMs: day,
+      sessionTokenLimit: 80_000,
+      dailyLimitMicros: 8_000_000,
+      keyDigest: D1,
+      createdMs: day,
+      metadata: '{}',
+      sessionTokensUsed: 100,
+      sessionCostMicros: 300,
+      operationsBlocked: 0,
+      dailyCostMicros: 0,
+    };
+    const e = new MemoryEngine();
+    at(e, day + 3_600_000);
+    e.restore({
+      dayStartMs: day,
+      agents: [
+        { ...base, sessionOverrunTokens: 40, dailyOverrunMicros: 7 },
+        { ...base, agentId: 'r2', sessionId: 'r2.00000000000000aa' },
+      ],
+    });
+    expect(await e.status('r1')).toMatchObject({ sessionOverrunTokens: 40, dailyOverrunMicros: 7 });
+    expect(await e.status('r2')).toMatchObject({ sessionOverrunTokens: 0, dailyOverrunMicros: 0 });
+    const bad = new MemoryEngine();
+    expect(() =>
+      bad.restore({ dayStartMs: day, agents: [{ ...base, dailyOverrunMicros: -1 }] }),
+    ).toThrow('daily_overrun');
   });
 });
 

@@ -19,23 +19,29 @@ const ORDER = [
   'next_exp',
   'c_day',
   'c_dcost',
+  'c_dovr',
+  's_ovr',
+  'p_next',
   'digest',
 ] as const;
 
-/** The fields tests compare: all but the copy of the day's spend (a cache of the day key). */
+/**
+ * The fields tests compare: all but the copy of the day's spend (a cache of the
+ * day key) and the time of the next purge of idempotency records.
+ */
 export const STATE_FIELDS: readonly string[] = ORDER.filter(
-  (f) => f !== 'c_day' && f !== 'c_dcost',
+  (f) => f !== 'c_day' && f !== 'c_dcost' && f !== 'c_dovr' && f !== 'p_next',
 );
 
 /**
- * The values of a version-2 state (lua/includes/agent.lua STATE_FORMAT,
- * `<Bsssddddddddddds`: a version byte 2, then little-endian doubles and
+ * The values of a version-3 state (lua/includes/agent.lua STATE_FORMAT,
+ * `<Bsssdddddddddddddds`: a version byte 3, then little-endian doubles and
  * zero-terminated strings), in STATE_FORMAT's order.
  */
-const FORMAT = 'sssddddddddddds';
+const FORMAT = 'sssdddddddddddddds';
 
 function readValues(buf: Buffer): (string | number)[] {
-  if (buf[0] !== 2) throw new Error(`packed state: version ${buf[0]}, expected 2`);
+  if (buf[0] !== 3) throw new Error(`packed state: version ${buf[0]}, expected 3`);
   const out: (string | number)[] = [];
   let i = 1;
   for (const f of FORMAT) {

@@ -25,14 +25,25 @@ export const agentRoutes: Route[] = [
     auth: 'admin',
     tag: TAG,
     summary: 'Register an agent',
-    description:
+    description: [
       'Creates the agent with its role’s budget and a first session. The response carries the agent’s API key: it is shown only here.',
+      'The caller may make the key (`api_key`, shaped as the server makes them; the SDK always does): then a registration sent again with the same key (a retry whose first answer was lost) finds the agent that key created and answers 201 with the same body, writing nothing. An existing agent with another key (or none given): 409 CONFLICT.',
+    ].join('\n\n'),
     body: RegisterAgentRequest,
     status: 201,
     response: AgentWithKeySchema,
     errors: ['CONFLICT'],
-    handler: ({ body, svc }) =>
-      svc.identity.registerAgent(body.agent_id, body.role, body.metadata ?? {}),
+    handler: async ({ body, svc }) => {
+      // A replay answers as the first run did (201, the same body): `replayed` is not sent.
+      const { replayed: _, ...rec } = await svc.identity.registerAgent(
+        body.agent_id,
+        body.role,
+        body.metadata ?? {},
+        {},
+        body.api_key,
+      );
+      return rec;
+    },
   }),
   defineRoute({
     method: 'get',

@@ -36,6 +36,7 @@ export const auditRoutes: Route[] = [
       try {
         const page = await store.queryEvents({
           agentId,
+          incarnations: query.incarnations,
           type: query.type,
           allowed: query.allowed,
           from: query.from,

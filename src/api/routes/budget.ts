@@ -2,7 +2,7 @@ import type { HourlySpend } from '../../audit/store/types.js';
 import { DAY_MS } from '../../engine/clock.js';
 import { microsToUsd } from '../../engine/money.js';
 import { isTollgateError, TollgateError } from '../../errors.js';
-import { PublicDetailsError } from '../errors.js';
+import { PublicDetailsError, validationError } from '../errors.js';
 import { defineRoute, type Route } from '../route.js';
 import {
   AgentParams,
@@ -14,6 +14,7 @@ import {
   SessionStartedSchema,
   SessionSummarySchema,
   SetLimitsRequest,
+  StartSessionRequest,
 } from '../schemas.js';
 
 /** Limits, budget status and sessions of one agent; the fleet's dashboard rows. */
@@ -107,12 +108,23 @@ export const budgetRoutes: Route[] = [
     agentOf: ({ params }) => params.id,
     tag: 'sessions',
     summary: 'Start a session',
-    description: 'Opens a new session (a fresh session budget); the current one ends.',
+    description:
+      'Opens a new session (a fresh session budget); the current one ends. Holds still open move into the new session. With a `session_id` made by the caller (the SDK always sends one), the request sent again while that session is current answers the same session (201, the same body) and ends nothing.',
     params: AgentParams,
+    body: StartSessionRequest,
     status: 201,
     response: SessionStartedSchema,
     errors: ['NOT_FOUND'],
-    handler: ({ params, svc }) => svc.identity.createSession(params.id),
+    handler: async ({ params, body, svc }) => {
+      if (body.session_id !== undefined && !body.session_id.startsWith(`${params.id}.`)) {
+        throw validationError([{ path: 'body.session_id', message: 'names another agent' }]);
+      }
+      const { session_id, started_at } = await svc.identity.createSession(
+        params.id,
+        body.session_id,
+      );
+      return { session_id, started_at };
+    },
   }),
   defineRoute({
     method: 'delete',
@@ -122,7 +134,7 @@ export const budgetRoutes: Route[] = [
     tag: 'sessions',
     summary: 'End a session',
     description:
-      'Ends the agent’s current session `sid` and returns its summary; a new session opens at once (`next_session_id`). A session that is not the current one: 404.',
+      'Ends the agent’s current session `sid` and returns its summary; a new session opens at once (`next_session_id`). The session ended last, sent again (a retry), answers its summary again and ends nothing. Any other session that is not the current one: 404.',
     params: SessionParams,
     response: SessionSummarySchema,
     errors: ['NOT_FOUND'],

@@ -71,7 +71,7 @@ export const gateRoutes: Route[] = [
     tag: TAG,
     summary: 'Authorize an operation',
     description:
-      'One atomic decision: the agent exists and is active, its role may do the operation, and the estimate fits its session and daily budgets. A yes holds the estimate under `reservation_id` until settled, released or the lease expires. Always 200 for a valid request: `allowed` says yes or no.',
+      'One atomic decision: the agent exists and is active, its role may do the operation, and the estimate fits its session and daily budgets. A yes holds the estimate under `reservation_id` until settled, released or the lease expires. Always 200 for a valid request: `allowed` says yes or no. With a `request_id` (the SDK always sends one) a request sent again answers the recorded decision with `replayed: true` (and, when allowed, the hold’s `reservation_state` now) and holds or counts nothing.',
     body: AuthorizeRequest,
     response: DecisionSchema,
     errors: ['IDEMPOTENCY_CONFLICT'],
@@ -97,7 +97,8 @@ export const gateRoutes: Route[] = [
           allowed: r.allowed,
           code: r.allowed ? null : r.code,
           role: r.status?.role ?? null,
-          replayed: r.allowed && r.replayed,
+          // A replay (allowed or denied) decided nothing new.
+          replayed: r.replayed,
         },
         (performance.now() - started) / 1000,
       );
@@ -112,12 +113,14 @@ export const gateRoutes: Route[] = [
     agentOf: agentOfReservation,
     tag: TAG,
     summary: 'Settle a reservation',
-    description:
-      'Records what the operation really used (always: usage may push a budget past its limit, and the status says so) and frees the hold. Idempotent by reservation id: a second settle records nothing (`already_closed`).',
+    description: [
+      "Records what the operation really used (always: usage may push a budget past its limit, and the status says so) and frees the hold. The usage is priced at the hold's model (`model` is accepted and ignored) and counts for the session current now. Usage above the hold is an overrun: recorded, never refused, answered in `overrun_tokens` and `overrun_cost` and added to the budget status's `tokens_overrun` and `cost_overrun`.",
+      'Idempotent by reservation id: the same settle sent again records nothing and answers the recorded one (`already_closed`). A settle with other usage than the recorded one, or of a released hold, is 409 IDEMPOTENCY_CONFLICT, `details.recorded` saying what was recorded. A hold whose lease passed is still settled (a late settle).',
+    ].join('\n\n'),
     body: SettleRequest,
     response: SettleResponseSchema,
-    errors: ['RESERVATION_NOT_FOUND'],
-    handler: async ({ body, svc, caller }) => {
+    errors: ['RESERVATION_NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
+    handler: async ({ body, svc, caller, metrics }) => {
       const agentId = agentOfReservation({ body });
       const s = await hideMissingAgent(
         caller,
@@ -127,7 +130,7 @@ export const gateRoutes: Route[] = [
           reservationId: body.reservation_id,
           inputTokens: body.input_tokens,
           outputTokens: body.output_tokens,
-          rates: body.model !== undefined ? svc.policy.rates(body.model) : undefined,
+          // body.model is ignored: the hold's model prices the usage.
           result: body.result,
           keyDigest: keyOf(caller),
           actor: actorOf(caller),
@@ -139,10 +142,19 @@ export const gateRoutes: Route[] = [
           reservation_id: body.reservation_id,
         });
       }
+      if (s.outcome === 'settled') {
+        metrics?.settled?.({
+          role: s.status.role,
+          overrunTokens: s.overrunTokens,
+          overrunMicros: s.overrunMicros,
+        });
+      }
       return {
         outcome: s.outcome,
         reservation_id: body.reservation_id,
         cost: s.costMicros / 1_000_000,
+        overrun_tokens: s.overrunTokens,
+        overrun_cost: s.overrunMicros / 1_000_000,
         budget_status: toBudgetStatus(s.status),
       };
     },
@@ -187,10 +199,10 @@ export const gateRoutes: Route[] = [
     tag: TAG,
     summary: 'Record usage without a reservation',
     description:
-      'The guide’s deductBudget: records usage that happened with nothing held. Always recorded, even past a limit.',
+      'The guide’s deductBudget: records usage that happened with nothing held. Always recorded, even past a limit. With a `usage_id` (the SDK always sends one) it is idempotent: sent again with the same values it answers the recorded cost with `replayed: true` and counts nothing; with other values, 409 IDEMPOTENCY_CONFLICT.',
     body: UsageRequest,
     response: UsageResponseSchema,
-    errors: ['NOT_FOUND'],
+    errors: ['NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
     handler: async ({ body, svc, caller }) => {
       const u = await hideMissingAgent(
         caller,
@@ -198,6 +210,7 @@ export const gateRoutes: Route[] = [
         body.agent_id,
         svc.engine.recordUsage({
           agentId: body.agent_id,
+          usageId: body.usage_id,
           operation: body.operation,
           inputTokens: body.input_tokens,
           outputTokens: body.output_tokens,
@@ -207,7 +220,11 @@ export const gateRoutes: Route[] = [
           actor: actorOf(caller),
         }),
       );
-      return { cost: u.costMicros / 1_000_000, budget_status: toBudgetStatus(u.status) };
+      return {
+        cost: u.costMicros / 1_000_000,
+        replayed: u.replayed,
+        budget_status: toBudgetStatus(u.status),
+      };
     },
   }),
 ];

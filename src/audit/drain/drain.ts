@@ -43,6 +43,11 @@ export interface DrainShardOptions {
   maxMs?: number;
   /** Checked after each batch: true ends the drain there (clean stop on SIGTERM). */
   shouldStop?: () => boolean;
+  /**
+   * Told the counts of each group as soon as it is stored and acknowledged
+   * (a drain that fails later has still stored those: its result is lost).
+   */
+  onStored?: (counts: { stored: number; duplicates: number; deadLettered: number }) => void;
   /** Told of each dead letter written (a bad event, or an entry's stray fields). */
   onDeadLetter?: (d: DeadLetter & { shard: number }) => void;
 }
@@ -315,6 +320,11 @@ export async function drainShard(opts: DrainShardOptions): Promise<DrainResult> 
     // Events handed to the store and neither new nor refused: it had them (or the group had them twice).
     result.duplicates += n - refused - inserted;
     result.deadLettered += g.dead.length;
+    opts.onStored?.({
+      stored: inserted,
+      duplicates: n - refused - inserted,
+      deadLettered: g.dead.length,
+    });
     if (opts.onDeadLetter) for (const d of g.dead) opts.onDeadLetter({ ...d, shard });
   };
 

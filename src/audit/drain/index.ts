@@ -22,6 +22,13 @@ export {
   streamIdMs,
 } from './redis-outbox.js';
 export {
+  DEFAULT_SWEEP_EVERY_MS,
+  SWEEP_SCHEDULER_ID,
+  type WorkerSweep,
+  type WorkerSweepOptions,
+  workerSweep,
+} from './sweep-job.js';
+export {
   type AuditWorker,
   type AuditWorkerOptions,
   type AuditWorkerStats,

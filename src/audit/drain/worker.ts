@@ -4,8 +4,10 @@ import { type Job, Queue, Worker } from 'bullmq';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import { DEFAULT_SHARDS, outboxKey } from '../../engine/keys.js';
 import type { AuditStore } from '../store/types.js';
+import type { SweepEngine, SweepRun } from '../sweep.js';
 import { type DrainResult, drainShard, MAX_BATCH } from './drain.js';
 import { outboxLag, pruneConsumers, type RedisClient, type ShardLag } from './redis-outbox.js';
+import { workerSweep } from './sweep-job.js';
 
 /**
  * The audit worker (DESIGN rule 6), Redis mode: a BullMQ worker that moves
@@ -26,6 +28,9 @@ import { outboxLag, pruneConsumers, type RedisClient, type ShardLag } from './re
  *  - A worker that dies mid-drain loses its job lock; BullMQ's stalled check
  *    moves the job back to wait, another worker runs it, and the drain claims
  *    the dead consumer's pending entries (XAUTOCLAIM) before reading new ones.
+ *  - A second job scheduler `sweep` (every 30 s) runs the background sweep:
+ *    holds whose lease passed are freed on agents no call touches
+ *    (sweep-job.ts).
  *  - close(): the running drains finish their current batch, then stop.
  */
 export const QUEUE_NAME = 'tg-audit';
@@ -78,6 +83,15 @@ export interface AuditWorkerOptions {
   maxBackoffMs?: number;
   /** This process's consumer name in the outbox groups. Default `<host>-<pid>-<random>`. */
   consumer?: string;
+  /**
+   * The engine the background sweep runs with (not closed by the worker);
+   * none: the worker opens a RedisEngine on `redis` at the first sweep.
+   */
+  engine?: SweepEngine;
+  /** How often the background sweep runs; 0: never. Default 30 s. */
+  sweepEveryMs?: number;
+  /** Most Engine.sweepShard steps (about 100 agents each) per sweep run. Default 1,000. */
+  sweepMaxSteps?: number;
   log?: WorkerLog;
 }
 
@@ -96,6 +110,12 @@ export interface AuditWorkerStats {
   deadLettered: number;
   /** Outbox entries claimed from dead consumers. */
   claimed: number;
+  /** Background sweep runs completed by this process. */
+  sweeps: number;
+  /** Agents the sweeps visited. */
+  sweptAgents: number;
+  /** Holds the sweeps freed (their lease passed and no call had freed them). */
+  sweepFreed: number;
   /** The last failure, if any. */
   lastError: { at: number; shard: number | null; message: string } | null;
 }
@@ -166,6 +186,9 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     duplicates: 0,
     deadLettered: 0,
     claimed: 0,
+    sweeps: 0,
+    sweptAgents: 0,
+    sweepFreed: 0,
     lastError: null,
   };
 
@@ -223,11 +246,24 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     if (jobs.length > 0) await queue.addBulk(jobs);
   };
 
-  const process_ = async (job: Job<DrainData>): Promise<DrainResult | undefined> => {
+  const sweep = workerSweep({
+    redis: opts.redis,
+    shards,
+    engine: opts.engine,
+    getStore,
+    everyMs: opts.sweepEveryMs,
+    maxSteps: opts.sweepMaxSteps,
+    shouldStop: () => closing,
+    log,
+    stats,
+  });
+
+  const process_ = async (job: Job<DrainData>): Promise<DrainResult | SweepRun | undefined> => {
     if (job.name === 'tick') {
       if (!closing) await addDrains();
       return undefined;
     }
+    if (job.name === 'sweep') return sweep.process();
     const shard = job.data.shard;
     const s = await getStore();
     const r = await drainShard({
@@ -239,6 +275,12 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
       claimIdleMs,
       maxMs: opts.maxDrainMs ?? 5_000,
       shouldStop: () => closing,
+      // Counted per stored group: a drain that stores some groups and then fails still counts them.
+      onStored: (c) => {
+        stats.stored += c.stored;
+        stats.duplicates += c.duplicates;
+        stats.deadLettered += c.deadLettered;
+      },
       onDeadLetter: (d) =>
         log('warn', 'outbox event moved to dead letters', {
           shard: d.shard,
@@ -249,19 +291,11 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     });
     if (r.busy) {
       // This process is still running the shard's previous drain: its job lock lapsed (CPU starvation).
-      log(
-        'warn',
-        'drain of a shard already draining in this process skipped (its job lock lapsed)',
-        {
-          shard,
-        },
-      );
+      const why = 'drain of a shard already draining in this process skipped (its job lock lapsed)';
+      log('warn', why, { shard });
       return r;
     }
     stats.drains++;
-    stats.stored += r.stored;
-    stats.duplicates += r.duplicates;
-    stats.deadLettered += r.deadLettered;
     stats.claimed += r.claimed;
     if (r.claimed > 0) {
       log('warn', 'claimed entries left pending by a stopped consumer', {
@@ -288,6 +322,10 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     },
   });
   worker.on('failed', (job, err) => {
+    if (job?.name === 'sweep') {
+      log('warn', 'background sweep failed; the next one goes on', { error: err.message });
+      return;
+    }
     const shard = job?.name === 'drain' ? (job.data.shard ?? null) : null;
     stats.failures++;
     stats.lastError = { at: Date.now(), shard, message: err.message };
@@ -326,12 +364,14 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
       { every: opts.everyMs ?? 200 },
       { name: 'tick', data: { shard: -1 }, opts: { removeOnComplete: true, removeOnFail: true } },
     );
+    await sweep.schedule(queue);
     await addDrains();
   } catch (e) {
     closing = true;
     clearInterval(pruneTimer);
     await worker.close(true).catch(() => undefined);
     await queue.close().catch(() => undefined);
+    await sweep.close().catch(() => undefined);
     for (const c of connections) c.disconnect();
     throw e;
   }
@@ -349,6 +389,7 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
         clearInterval(pruneTimer);
         await worker.close();
         await queue.close();
+        await sweep.close().catch(() => undefined);
         await Promise.all(connections.map((c) => c.quit().catch(() => undefined)));
         const s = store ?? (await opening?.catch(() => undefined));
         if (ownsStore && s !== undefined) await s.close();

@@ -16,9 +16,9 @@ export function dayStartOf(ms: number): number {
  * The engine snapshot the store holds (DESIGN rules 8 and 9): its registry
  * (agents not deleted, with role, status, current session, limits, key
  * digest, creation time, metadata) and, summed over its ledger, each agent's
- * spend on the UTC day of `nowMs` and its current session's tokens, cost and
- * denials. Holds in flight are not in the store's sums: a hold is spend only
- * once settled.
+ * spend on the UTC day of `nowMs` (and the overrun among it) and its current
+ * session's tokens, cost, overrun tokens and denials. Holds in flight are not
+ * in the store's sums: a hold is spend only once settled.
  */
 export async function snapshotFromStore(
   store: Pick<AuditStore, 'agents' | 'totals'>,
@@ -47,6 +47,8 @@ export async function snapshotFromStore(
         sessionCostMicros: t?.sessionCost ?? 0,
         operationsBlocked: t?.sessionBlocked ?? 0,
         dailyCostMicros: t?.dayCost ?? 0,
+        sessionOverrunTokens: t?.sessionOverrunTokens ?? 0,
+        dailyOverrunMicros: t?.dayOverrunCost ?? 0,
       };
     }),
   };

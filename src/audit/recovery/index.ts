@@ -8,8 +8,9 @@ import type { AuditStore } from '../store/types.js';
  * Recovery in Redis mode (DESIGN rule 8, docs/recovery.md): the durable store
  * as the source RedisEngine restores a shard from when the shard's ready
  * marker is missing. The snapshot is the embedded restore's
- * (snapshotFromStore): the registry, each agent's spend on the UTC day of
- * Redis's `now`, and its current session's tokens, cost and denials.
+ * (snapshotFromStore): the registry, each agent's spend (and overrun) on the
+ * UTC day of Redis's `now`, and its current session's tokens, cost, overrun
+ * tokens and denials.
  */
 export interface StoreRecoveryOptions {
   /** The engine's shard count (a shard's agents are picked by shardOf). */

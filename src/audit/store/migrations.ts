@@ -85,6 +85,15 @@ CREATE TABLE session_summaries (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'settle overruns (usage above the hold)',
+    sql: `
+-- Settle events: tokens and micro-dollars above the hold (0 within it); NULL on other events
+-- and on events stored before this version.
+ALTER TABLE audit_events ADD COLUMN overrun_tokens bigint, ADD COLUMN overrun_cost bigint;
+`,
+  },
 ];
 
 /**

@@ -18,6 +18,13 @@ export interface AuditFilter {
   cursor?: string;
   /** At most 1,000. */
   limit?: number;
+  /**
+   * With `agentId`: 'current' (the default) keeps the events of the agent's
+   * current incarnation only (at >= the registry's created_at for the id: a
+   * deleted and re-registered agent's earlier events are left out); 'all'
+   * keeps every event of the id.
+   */
+  incarnations?: 'current' | 'all';
 }
 
 export interface AuditPage {
@@ -47,10 +54,14 @@ export interface AgentTotals {
   agentId: string;
   /** Micro-dollars charged on the UTC day [dayStart, dayStart + 24 h). */
   dayCost: number;
+  /** Of those, micro-dollars settled above their holds' cost (the settles' overrun_cost). */
+  dayOverrunCost: number;
   /** Tokens recorded in the agent's current session. */
   sessionTokens: number;
   /** Micro-dollars recorded in the current session. */
   sessionCost: number;
+  /** Tokens settled above their holds in the current session (the settles' overrun_tokens). */
+  sessionOverrunTokens: number;
   /** Denials in the current session. */
   sessionBlocked: number;
 }

@@ -82,7 +82,8 @@ export async function serve(
     ? await startWorkerFor(
         config,
         outLog(out),
-        {},
+        // The background sweep runs with the API's engine (its recovery reads the store).
+        { engine: tollgate.engine },
         reads?.sharedWithWorker ? reads.store : undefined,
       ).catch(async (e: unknown) => {
         await tollgate.close();

@@ -14,9 +14,10 @@ import type { Out } from '../output.js';
 export const WORKER_HELP = `Usage: tollgate worker [options]
 
 Runs the audit worker: drains every shard's outbox (Redis streams) into the
-store, PostgreSQL when DATABASE_URL is set, else PGlite in TOLLGATE_DATA_DIR.
-Run one or more (each drain runs in one place at a time); stops cleanly on
-SIGTERM/SIGINT after the current batch.
+store, PostgreSQL when DATABASE_URL is set, else PGlite in TOLLGATE_DATA_DIR,
+and runs the background sweep that frees holds whose lease passed on agents
+no call touches. Run one or more (each drain runs in one place at a time);
+stops cleanly on SIGTERM/SIGINT after the current batch.
 
 Options (each also an environment variable):
   --redis-url <url>             REDIS_URL: one Redis
@@ -28,6 +29,7 @@ Options (each also an environment variable):
   --batch <n>                   events per insert (at most 1000), and about that many per read (default 1000)
   --lock-ms <ms>                a drain whose worker is silent this long is handed on (default 10000)
   --max-backoff-ms <ms>         longest wait between retries while the store is down (default 10000)
+  --sweep-every-ms <ms>         how often expired holds are swept (default 30000; 0: never)
   -h, --help                    this text`;
 
 function intOption(
@@ -44,6 +46,11 @@ function intOption(
     ]);
   }
   return n;
+}
+
+/** --sweep-every-ms: 0 (never) or 1 s to 1 h. */
+function sweepEvery(v: string | undefined): number | undefined {
+  return v === '0' ? 0 : intOption('sweep-every-ms', v, 1_000, 3_600_000);
 }
 
 /** The store the worker writes to: PostgreSQL (DATABASE_URL) or PGlite in <data dir>/pglite. */
@@ -116,6 +123,7 @@ export async function worker(
       batch: { type: 'string' },
       'lock-ms': { type: 'string' },
       'max-backoff-ms': { type: 'string' },
+      'sweep-every-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -143,6 +151,7 @@ export async function worker(
       lockDurationMs: lockMs,
       stalledIntervalMs: lockMs === undefined ? undefined : Math.max(500, Math.floor(lockMs / 2)),
       maxBackoffMs: intOption('max-backoff-ms', values['max-backoff-ms'], 100, 600_000),
+      sweepEveryMs: sweepEvery(values['sweep-every-ms']),
     };
     workerRedis(config);
   } catch (e) {

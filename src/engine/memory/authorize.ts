@@ -1,13 +1,20 @@
 import { Code, denialOf } from '../codes.js';
 import { costMicros } from '../money.js';
-import type { AuthorizeInput, AuthorizeResult, Exceeded } from '../types.js';
+import type { AuthorizeInput, AuthorizeResult, Exceeded, ReservationState } from '../types.js';
 import { checkAuthorize } from '../validate.js';
 import { allowedEvent, deniedEvent } from './decision-events.js';
 import { idempotencyConflict, unauthenticated, wrongKey } from './errors.js';
 import { addLease, freeExpired } from './leases.js';
-import { dayCost, findReq, findRes, putReq } from './records.js';
-import { type MemoryState, type Reservation, saveCounters } from './state.js';
-import { statusOf } from './status.js';
+import { findReq, findRes, putReq, today } from './records.js';
+import {
+  type AgentRec,
+  type MemoryState,
+  type RequestRec,
+  type Reservation,
+  type Scope,
+  saveCounters,
+} from './state.js';
+import { statusNow, statusWith } from './status.js';
 
 const DENIAL_NAMES: Record<number, string> = {
   [Code.AGENT_SUSPENDED]: 'AGENT_SUSPENDED',
@@ -19,7 +26,9 @@ const DENIAL_NAMES: Record<number, string> = {
 /**
  * authorizeBatch-1.lua (one decision of it): may the agent do the operation, and does the estimate fit
  * every limit? If so, hold the estimate under a reservation with a lease.
- * Every outcome appends its decision event; request errors write nothing.
+ * Every decision appends its decision event and is remembered under its
+ * request id, whose replay answers it again and writes nothing. A missing
+ * agent and request errors write nothing.
  */
 export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   // Every key of `scopes` is an agent id that passed its check.
@@ -27,6 +36,21 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   st.tick();
   const now = st.now;
   const agentId = i.agentId;
+
+  const sc = st.scopes.get(agentId);
+  const a = sc?.agent;
+  if (!sc || !a) return { allowed: false, code: 'AGENT_NOT_FOUND', replayed: false, status: null };
+  if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
+
+  const requestId = i.requestId ?? '';
+  if (requestId !== '') {
+    const prior = findReq(st, sc, requestId);
+    if (prior) {
+      const replay = replayOf(st, sc, a, prior, i);
+      if (replay) return replay;
+    }
+  }
+
   const estimate = i.estimatedTokens;
   const rates = i.rates;
   const holdCost = costMicros(
@@ -36,35 +60,9 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     0,
   );
   const tail = st.rnd.eventTailBits();
-
-  const sc = st.scopes.get(agentId);
-  const a = sc?.agent;
-  if (!sc || !a) {
-    const shard = sc ? sc.shard : st.shardOf(agentId);
-    deniedEvent(st, shard, tail, 0, i, null, 'AGENT_NOT_FOUND', '', 0);
-    return { allowed: false, code: 'AGENT_NOT_FOUND', status: null };
-  }
-  if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
-
-  const requestId = i.requestId ?? '';
-  if (requestId !== '') {
-    const prior = findReq(st, sc, requestId);
-    // A request id whose hold is gone (its agent was deleted) is decided afresh.
-    if (prior && findRes(st, sc, prior.nonce)) {
-      if (prior.fp !== fingerprint(i)) throw idempotencyConflict(agentId);
-      return {
-        allowed: true,
-        reservationId: `${agentId}.${prior.nonce}`,
-        leaseEndMs: prior.leaseEnd,
-        holdCostMicros: holdCost,
-        replayed: true,
-        status: statusOf(agentId, a, dayCost(st, sc), now),
-      };
-    }
-  }
-
   const n = freeExpired(st, sc, a, tail, 0);
-  const cUsed = dayCost(st, sc);
+  const d = today(st, sc);
+  const cUsed = d === undefined ? 0 : d.cost;
 
   let code: number = Code.OK;
   let exceeded: Exceeded | '' = '';
@@ -83,12 +81,14 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   if (code !== Code.OK) {
     a.blocked += 1;
     if (st.dirty) saveCounters(a);
+    if (requestId !== '') putReq(st, sc, requestId, code, 0, '', fingerprint(i));
     const name = DENIAL_NAMES[code] as string;
     deniedEvent(st, sc.shard, tail, n, i, a, name, exceeded, cUsed);
     return {
       allowed: false,
       ...denialOf(code),
-      status: statusOf(agentId, a, cUsed, now),
+      replayed: false,
+      status: statusWith(sc, a, d, now),
     } as AuthorizeResult;
   }
 
@@ -115,11 +115,13 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     outTokens: 0,
     charged: 0,
     result: '',
+    overTokens: 0,
+    overMicros: 0,
     expireAt: 0,
   };
   sc.res.set(r);
   addLease(sc.leases, r);
-  if (requestId !== '') putReq(st, sc, requestId, leaseEnd, nonce, fingerprint(i));
+  if (requestId !== '') putReq(st, sc, requestId, Code.OK, leaseEnd, nonce, fingerprint(i));
   allowedEvent(st, tail, n, a, r, cUsed, i.actor);
   return {
     allowed: true,
@@ -127,8 +129,49 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     leaseEndMs: leaseEnd,
     holdCostMicros: holdCost,
     replayed: false,
-    status: statusOf(agentId, a, cUsed, now),
+    reservationState: 'open',
+    status: statusWith(sc, a, d, now),
   };
+}
+
+/**
+ * The answer to a request id decided before (its fingerprint must match):
+ * the recorded denial, or the hold with its state now. Writes nothing.
+ * Undefined when the hold's record is gone (not while the request id is kept:
+ * a closed hold's record outlives it): the request is decided afresh.
+ */
+function replayOf(
+  st: MemoryState,
+  sc: Scope,
+  a: AgentRec,
+  prior: RequestRec,
+  i: AuthorizeInput,
+): AuthorizeResult | undefined {
+  if (prior.fp !== fingerprint(i)) throw idempotencyConflict(sc.agentId);
+  if (prior.code !== Code.OK) {
+    return {
+      allowed: false,
+      ...denialOf(prior.code),
+      replayed: true,
+      status: statusNow(st, sc, a),
+    } as AuthorizeResult;
+  }
+  const r = findRes(st, sc, prior.nonce);
+  if (!r) return undefined;
+  return {
+    allowed: true,
+    reservationId: `${sc.agentId}.${r.nonce}`,
+    leaseEndMs: prior.leaseEnd,
+    holdCostMicros: r.cost,
+    replayed: true,
+    reservationState: stateOf(r, st.now),
+    status: statusNow(st, sc, a),
+  };
+}
+
+/** Where a reservation stands now: an open hold whose lease has passed is expired. */
+export function stateOf(r: Reservation, now: number): ReservationState {
+  return r.st === 'open' && r.exp <= now ? 'expired' : r.st;
 }
 
 /** What a request id stands for: `operation|estimate|model`. */

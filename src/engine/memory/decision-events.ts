@@ -11,9 +11,6 @@ import { appendEvent, ValueEvent } from './stored-event.js';
  * the event never change; a denial keeps its own.
  */
 
-/** Utilization in basis points; -1 for none (no agent): the empty text. */
-const bpOrNone = (bp: number): string => (bp < 0 ? '' : bpText(bp));
-
 /** decisionEvent of authorizeBatch-1.lua, for a decision that held `r`. */
 class AllowedEvent extends ValueEvent {
   constructor(
@@ -55,7 +52,7 @@ class AllowedEvent extends ValueEvent {
   }
 }
 
-/** decisionEvent of authorizeBatch-1.lua, for a denial (no agent: no session, role, utilization). */
+/** decisionEvent of authorizeBatch-1.lua, for a denial of an agent (a missing agent has none). */
 class DeniedEvent extends ValueEvent {
   constructor(
     st: MemoryState,
@@ -95,8 +92,8 @@ class DeniedEvent extends ValueEvent {
       model: this.model,
       reservation_id: '',
       request_id: this.req,
-      session_utilization: bpOrNone(this.sBp),
-      daily_utilization: bpOrNone(this.dBp),
+      session_utilization: bpText(this.sBp),
+      daily_utilization: bpText(this.dBp),
       actor: this.actor,
     };
   }
@@ -117,14 +114,14 @@ export function allowedEvent(
   appendEvent(st.outbox, new AllowedEvent(st, tail, n, r, a.role, sBp, dBp, actor));
 }
 
-/** The decision event of a denial; `a` is null for AGENT_NOT_FOUND. */
+/** The decision event of a denial of agent `a` (AGENT_NOT_FOUND has none: nothing is written). */
 export function deniedEvent(
   st: MemoryState,
   shard: number,
   tail: EventTailBits,
   n: number,
   i: AuthorizeInput,
-  a: AgentRec | null,
+  a: AgentRec,
   code: string,
   exceeded: string,
   cUsed: number,
@@ -137,16 +134,16 @@ export function deniedEvent(
       tail,
       n,
       i.agentId,
-      a ? a.sid : '',
-      a ? a.role : '',
+      a.sid,
+      a.role,
       i.operation,
       code,
       exceeded,
       i.estimatedTokens,
       i.rates.model,
       i.requestId ?? '',
-      a ? pctBp(a.sUsed, a.sLimit) : -1,
-      a ? pctBp(cUsed, a.dLimit) : -1,
+      pctBp(a.sUsed, a.sLimit),
+      pctBp(cUsed, a.dLimit),
       i.actor,
     ),
   );

@@ -23,6 +23,30 @@ export function idempotencyConflict(agentId: string): TollgateError {
   );
 }
 
+/** A usage id recorded before with other values (or by the other kind of call). */
+export function usageConflict(agentId: string, usageId: string): TollgateError {
+  return new TollgateError(
+    'IDEMPOTENCY_CONFLICT',
+    'usage_id was already used for a different usage',
+    { agent_id: agentId, usage_id: usageId },
+  );
+}
+
+/** A settle of a reservation settled with other usage, or released. */
+export function settleConflict(
+  reservationId: string,
+  recorded: Record<string, unknown>,
+): TollgateError {
+  const message =
+    recorded.state === 'released'
+      ? 'Reservation was released'
+      : 'Reservation was already settled with other usage';
+  return new TollgateError('IDEMPOTENCY_CONFLICT', message, {
+    reservation_id: reservationId,
+    recorded,
+  });
+}
+
 export function conflict(agentId: string): TollgateError {
   return new TollgateError('CONFLICT', `Agent ${agentId} already exists`, { agent_id: agentId });
 }
@@ -31,6 +55,11 @@ export function sessionNotFound(sessionId: string | undefined): TollgateError {
   return new TollgateError('NOT_FOUND', 'Session not found or already ended', {
     session_id: sessionId,
   });
+}
+
+/** A new session id that is (or was) another session's: refused, nothing written. */
+export function sessionTaken(sessionId: string): TollgateError {
+  return new TollgateError('CONFLICT', 'session_id is already used', { session_id: sessionId });
 }
 
 /** The script's `digest ~= '' and a.digest ~= digest`. */

@@ -28,6 +28,8 @@ class ReleaseEvent extends ValueEvent {
     tail: EventTailBits,
     n: number,
     private readonly r: Reservation,
+    /** The agent's current session (holds move into new sessions). */
+    private readonly sid: string,
     private readonly role: string,
     private readonly result: 'released' | 'lease_expired',
     private readonly actor: Actor,
@@ -43,7 +45,7 @@ class ReleaseEvent extends ValueEvent {
       at: String(this.at),
       type: 'release',
       agent_id: agentId,
-      session_id: r.sid,
+      session_id: this.sid,
       role: this.role,
       operation: r.op,
       reservation_id: `${agentId}.${r.nonce}`,
@@ -66,22 +68,21 @@ export function releaseEvent(
   result: 'released' | 'lease_expired',
   actor: Actor,
 ): void {
-  appendEvent(st.outbox, new ReleaseEvent(st, tail, n, r, a.role, result, actor));
+  appendEvent(st.outbox, new ReleaseEvent(st, tail, n, r, a.sid, a.role, result, actor));
 }
 
-/** settle-4.lua */
+/**
+ * settle-4.lua: the usage priced at the hold's rates (its model), counted for
+ * the session current at the settle (`sid`), with what went above the hold.
+ */
 class SettleEvent extends ValueEvent {
   constructor(
     st: MemoryState,
     tail: EventTailBits,
     n: number,
     private readonly r: Reservation,
+    private readonly sid: string,
     private readonly role: string,
-    private readonly inTokens: number,
-    private readonly outTokens: number,
-    private readonly cost: number,
-    private readonly model: string,
-    private readonly result: string,
     private readonly sBp: number,
     private readonly dBp: number,
     private readonly actor: Actor,
@@ -97,16 +98,18 @@ class SettleEvent extends ValueEvent {
       at: String(this.at),
       type: 'settle',
       agent_id: agentId,
-      session_id: r.sid,
+      session_id: this.sid,
       role: this.role,
       operation: r.op,
-      input_tokens: String(this.inTokens),
-      output_tokens: String(this.outTokens),
-      cost: String(this.cost),
-      model: this.model,
+      input_tokens: String(r.inTokens),
+      output_tokens: String(r.outTokens),
+      cost: String(r.charged),
+      overrun_tokens: String(r.overTokens),
+      overrun_cost: String(r.overMicros),
+      model: r.model,
       reservation_id: `${agentId}.${r.nonce}`,
       request_id: r.req,
-      result: this.result,
+      result: r.result,
       session_utilization: bpText(this.sBp),
       daily_utilization: bpText(this.dBp),
       actor: this.actor,
@@ -114,40 +117,22 @@ class SettleEvent extends ValueEvent {
   }
 }
 
+/**
+ * The settle event of `r`, just settled (its usage, cost and overrun recorded
+ * on it, never changed again) by agent `a` in its current session.
+ */
 export function settleEvent(
   st: MemoryState,
   tail: EventTailBits,
   n: number,
   a: AgentRec,
   r: Reservation,
-  inTokens: number,
-  outTokens: number,
-  cost: number,
-  model: string,
-  result: string,
   cUsed: number,
   actor: Actor,
 ): void {
   const sBp = pctBp(a.sUsed, a.sLimit);
   const dBp = pctBp(cUsed, a.dLimit);
-  appendEvent(
-    st.outbox,
-    new SettleEvent(
-      st,
-      tail,
-      n,
-      r,
-      a.role,
-      inTokens,
-      outTokens,
-      cost,
-      model,
-      result,
-      sBp,
-      dBp,
-      actor,
-    ),
-  );
+  appendEvent(st.outbox, new SettleEvent(st, tail, n, r, a.sid, a.role, sBp, dBp, actor));
 }
 
 /** recordUsage-3.lua */

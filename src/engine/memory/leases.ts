@@ -46,9 +46,12 @@ export function removeLease(leases: Reservation[], r: Reservation): void {
 
 /**
  * freeExpired of lua/includes/leases.lua: frees holds whose lease has passed,
- * at most `maxFree` per call, oldest first; each keeps its record (expired)
- * for an hour and emits a `release` event (`lease_expired`). `next_exp` makes
- * the common case one comparison. Returns the number of events so far.
+ * at most `maxFree` per call (`limit`: fewer, what is left of a call's
+ * share), oldest first; each keeps its record (expired) for an hour and emits
+ * a `release` event (`lease_expired`). Its tokens leave the session's
+ * reserved ones (holds move with the session), its cost the day's.
+ * `next_exp` makes the common case one comparison. Returns the number of
+ * events so far.
  */
 export function freeExpired(
   st: MemoryState,
@@ -56,18 +59,19 @@ export function freeExpired(
   a: AgentRec,
   tail: EventTailBits,
   n: number,
+  limit = st.maxFree,
 ): number {
   const now = st.now;
   if (a.nextExp === 0 || a.nextExp > now) return n;
   const leases = sc.leases;
-  const max = st.maxFree < 0 ? leases.length : st.maxFree;
+  const max = limit < 0 ? leases.length : limit;
   let k = 0;
   let freed = 0;
   while (k < max && k < leases.length) {
     const r = leases[k] as Reservation;
     if (r.exp > now) break;
     if (r.st === 'open') {
-      if (r.sid === a.sid) a.sRes -= r.tok;
+      a.sRes -= r.tok;
       a.cRes -= r.cost;
       r.st = 'expired';
       keepClosedRes(st, r);

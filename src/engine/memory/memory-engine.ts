@@ -14,6 +14,7 @@ import type {
   SessionInput,
   SettleInput,
   SettleResult,
+  SweepResult,
   UpdateInput,
   UsageInput,
   UsageResult,
@@ -27,12 +28,13 @@ import { startSession } from './session.js';
 import { settle } from './settle.js';
 import { MemoryState } from './state.js';
 import { getStatus } from './status.js';
+import { sweepShard } from './sweep.js';
 import { recordUsage } from './usage.js';
 
 export interface MemoryEngineOptions {
   /** Shards (outboxes) per deployment, as for RedisEngine. Default 16. */
   shards?: number;
-  /** Most expired leases one call frees. Default 8. */
+  /** Most expired leases one call frees. Default 2048 (MAX_FREE_PER_CALL). */
   maxFreePerCall?: number;
 }
 
@@ -105,6 +107,15 @@ export class MemoryEngine implements Engine {
     return this.st.leasesFreed.reduce((a, b) => a + b, 0);
   }
 
+  /**
+   * One step of the background sweep of `shard`: up to 100 of its agents in
+   * id order from position `cursor` ('0': the start); their expired holds are
+   * freed. The returned cursor is the next position, '0' when done.
+   */
+  async sweepShard(shard: number, cursor: string): Promise<SweepResult> {
+    return sweepShard(this.st, shard, cursor);
+  }
+
   /** Every event still in the outbox, oldest first, shard by shard ascending. */
   async readOutbox(shard?: number): Promise<OutboxEntry[]> {
     const boxes = shard === undefined ? this.st.outbox : [this.st.outbox[shard] ?? []];
@@ -135,8 +146,8 @@ export class MemoryEngine implements Engine {
 
   /**
    * Loads agents (role, status, session, limits, key digest, creation time,
-   * metadata), a day's spend and the current sessions' counters (tokens,
-   * cost, blocked) into this engine, before it serves anything. Holds in
+   * metadata), a day's spend and overrun and the current sessions' counters
+   * (tokens, cost, blocked, overrun) into this engine, before it serves anything. Holds in
    * flight are not restored: the restored engine holds nothing. Throws
    * CONFLICT when the engine already has state (or was restored), and
    * VALIDATION_FAILED, changing nothing, for a bad snapshot. Returns the

@@ -1,4 +1,4 @@
-import type { MemoryState, RequestRec, Reservation, Scope } from './state.js';
+import type { DayRec, MemoryState, RequestRec, Reservation, Scope, UsageRec } from './state.js';
 
 /**
  * Reads and writes of the records Redis keeps with a time to live. Expiry runs
@@ -6,7 +6,10 @@ import type { MemoryState, RequestRec, Reservation, Scope } from './state.js';
  * engine's `now`, not the TTLs (the scripts subtract the offset for EXPIREAT).
  */
 
-/** How long a closed (settled, released or expired) reservation and a request id are kept: 1 h. */
+/**
+ * How long a closed (settled, released or expired) reservation, a request id
+ * and a usage id are kept: 1 h.
+ */
 export const RETENTION_MS = 3_600_000;
 
 /** The reservation, unless it has expired (Redis: the hash is gone). */
@@ -34,47 +37,87 @@ export function findReq(st: MemoryState, sc: Scope, id: string): RequestRec | un
   return q;
 }
 
-/** SET <req> `<leaseEnd>|<nonce>|<fingerprint>` PX 3600000 */
+/**
+ * SET <req> PX 3600000: the decision made for a request id, `code` Code.OK
+ * with its hold's lease end and nonce, or a denial's code.
+ */
 export function putReq(
   st: MemoryState,
   sc: Scope,
   id: string,
+  code: number,
   leaseEnd: number,
   nonce: string,
   fp: string,
 ): void {
-  const q: RequestRec = { scope: sc, id, leaseEnd, nonce, fp, expireAt: st.real + RETENTION_MS };
+  const expireAt = st.real + RETENTION_MS;
+  const q: RequestRec = { scope: sc, id, code, leaseEnd, nonce, fp, expireAt };
   sc.req.set(id, q);
-  st.reqQ.push(q.expireAt, q);
+  st.reqQ.push(expireAt, q);
+}
+
+export function findUse(st: MemoryState, sc: Scope, id: string): UsageRec | undefined {
+  const u = sc.use.get(id);
+  if (u !== undefined && u.expireAt < st.real) {
+    sc.use.delete(id);
+    return undefined;
+  }
+  return u;
+}
+
+/** SET <use> PX 3600000: what a usage id recorded and answered. */
+export function putUse(
+  st: MemoryState,
+  sc: Scope,
+  rec: Omit<UsageRec, 'scope' | 'expireAt'>,
+): void {
+  const u: UsageRec = { ...rec, scope: sc, expireAt: st.real + RETENTION_MS };
+  sc.use.set(u.id, u);
+  st.useQ.push(u.expireAt, u);
+}
+
+/** The record of the day of `now` (its spend and overrun), if any. */
+export function today(st: MemoryState, sc: Scope): DayRec | undefined {
+  const d = sc.days.get(st.day);
+  if (d !== undefined && d.expireAt < st.real) {
+    sc.days.delete(st.day);
+    return undefined;
+  }
+  return d;
 }
 
 /** dayCost: the spend of the day of `now`, micro-dollars. */
 export function dayCost(st: MemoryState, sc: Scope): number {
-  const d = sc.days.get(st.day);
-  if (d === undefined) return 0;
-  if (d.expireAt < st.real) {
-    sc.days.delete(st.day);
-    return 0;
-  }
-  return d.cost;
+  const d = today(st, sc);
+  return d === undefined ? 0 : d.cost;
+}
+
+/** The day's expiry (EXPIREAT, whole seconds, on real time): a day after its end. */
+export function dayExpiry(dayEndMs: number, offset: number): number {
+  return (Math.floor((dayEndMs - offset) / 1000) + 86400) * 1000;
 }
 
 /**
- * chargeDay: adds micro-dollars to the day of `now` and returns the day's new
- * total. A new day record expires a day after its midnight (EXPIREAT, whole
- * seconds, on real time: the offset is taken off as the script does).
+ * chargeDay: adds micro-dollars (and their overrun, a part of them) to the day
+ * of `now`; returns the day's record (undefined when nothing was ever
+ * charged). A new day record expires a day after its midnight.
  */
-export function chargeDay(st: MemoryState, sc: Scope, cost: number): number {
-  if (cost <= 0) return dayCost(st, sc);
-  const cur = dayCost(st, sc);
-  const d = sc.days.get(st.day);
+export function chargeDay(
+  st: MemoryState,
+  sc: Scope,
+  cost: number,
+  over: number,
+): DayRec | undefined {
+  const d = today(st, sc);
+  if (cost <= 0 && over <= 0) return d;
   if (d !== undefined) {
-    d.cost = cur + cost;
-    return d.cost;
+    d.cost += cost;
+    d.over += over;
+    return d;
   }
-  const expireAt = (Math.floor((st.dayEnd - st.offset) / 1000) + 86400) * 1000;
-  const rec = { scope: sc, day: st.day, cost, expireAt };
+  const expireAt = dayExpiry(st.dayEnd, st.offset);
+  const rec: DayRec = { scope: sc, day: st.day, cost, over, expireAt };
   sc.days.set(st.day, rec);
   st.dayQ.push(expireAt, rec);
-  return cost;
+  return rec;
 }

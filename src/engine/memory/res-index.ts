@@ -61,6 +61,12 @@ export class ResIndex {
     }
   }
 
+  /** Removes every record. */
+  clear(): void {
+    this.bySeq.clear();
+    this.count = 0;
+  }
+
   /** Removes the record of `nonce`; true if there was one. */
   delete(nonce: string): boolean {
     const k = seqOf(nonce);

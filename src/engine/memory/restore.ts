@@ -3,12 +3,13 @@ import { DAY_MS, dayOf } from '../clock.js';
 import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
 import type { AgentStatus } from '../types.js';
 import { MAX_LIMIT } from '../validate.js';
+import { dayExpiry } from './records.js';
 import type { AgentRec, DayRec, MemoryState } from './state.js';
 
 /**
  * What MemoryEngine can be restored from (DESIGN rules 8 and 9): the agents
- * as the durable store projected them, the spend of one UTC day, and the
- * counters of each agent's current session. Holds in flight are not part of
+ * as the durable store projected them, the spend (and overrun) of one UTC
+ * day, and the counters of each agent's current session. Holds in flight are not part of
  * it: a restored engine holds nothing (a hold's worker settles it against a
  * reservation that no longer exists and gets RESERVATION_NOT_FOUND; its usage
  * can still be recorded with recordUsage).
@@ -33,6 +34,10 @@ export interface RestoredAgent {
   operationsBlocked: number;
   /** Spend on the snapshot's day (dayStartMs), micro-dollars. */
   dailyCostMicros: number;
+  /** Tokens settled above their holds in the current session (absent: 0). */
+  sessionOverrunTokens?: number;
+  /** Micro-dollars settled above their holds' cost on the snapshot's day (absent: 0). */
+  dailyOverrunMicros?: number;
 }
 
 export interface EngineSnapshot {
@@ -81,6 +86,8 @@ function checkAgent(a: RestoredAgent): void {
   counter(a.sessionCostMicros, 'session_cost', id);
   counter(a.operationsBlocked, 'operations_blocked', id);
   counter(a.dailyCostMicros, 'daily_cost', id);
+  counter(a.sessionOverrunTokens ?? 0, 'session_overrun_tokens', id);
+  counter(a.dailyOverrunMicros ?? 0, 'daily_overrun', id);
 }
 
 /** True when the engine holds anything at all: agents, spend, holds, or undrained events. */
@@ -118,7 +125,7 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
   st.tick();
   const day = dayOf(dayStart);
   // The day record's expiry, as chargeDay sets it: a day after its midnight, on process time.
-  const dayExpireAt = (Math.floor((dayStart + DAY_MS - st.offset) / 1000) + 86400) * 1000;
+  const dayExpireAt = dayExpiry(dayStart + DAY_MS, st.offset);
   for (const x of snap.agents) {
     const sc = st.scope(x.agentId);
     const a: AgentRec = {
@@ -133,15 +140,19 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       sCost: x.sessionCostMicros,
       cRes: 0,
       blocked: x.operationsBlocked,
+      sOver: x.sessionOverrunTokens ?? 0,
       nextExp: 0,
       digest: x.keyDigest,
       created: x.createdMs,
       meta: x.metadata,
+      ended: null,
     };
     sc.agent = a;
-    (st.index[sc.shard] as Set<string>).add(x.agentId);
-    if (x.dailyCostMicros > 0 && dayExpireAt >= st.real) {
-      const rec: DayRec = { scope: sc, day, cost: x.dailyCostMicros, expireAt: dayExpireAt };
+    st.addToIndex(sc);
+    const cost = x.dailyCostMicros;
+    const over = x.dailyOverrunMicros ?? 0;
+    if ((cost > 0 || over > 0) && dayExpireAt >= st.real) {
+      const rec: DayRec = { scope: sc, day, cost, over, expireAt: dayExpireAt };
       sc.days.set(day, rec);
       st.dayQ.push(dayExpireAt, rec);
     }

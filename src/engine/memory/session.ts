@@ -1,32 +1,46 @@
-import type { SessionChange, SessionInput } from '../types.js';
-import { checkAgentId } from '../validate.js';
-import { notFound, sessionNotFound } from './errors.js';
+import type { EndedSession, SessionChange, SessionInput } from '../types.js';
+import { checkSession } from '../validate.js';
+import { notFound, sessionNotFound, sessionTaken } from './errors.js';
 import { sessionEndedEvent, stateEvent } from './events.js';
 import { freeExpired } from './leases.js';
 import { dayCost } from './records.js';
 import { type MemoryState, saveCounters } from './state.js';
-import { statusOf } from './status.js';
+import { statusNow } from './status.js';
 
 /**
  * startSession-3.lua: close the current session and open a new one with a
- * fresh session budget. Holds of the old session stay held against the day;
- * their tokens no longer count.
+ * fresh session budget. Open holds move into the new session (their tokens
+ * stay reserved). The ended session's summary is kept with the agent: a
+ * second run (its new session id is current, or the session to end is the
+ * one ended last) answers it again, writing nothing.
  */
 export function startSession(st: MemoryState, i: SessionInput): SessionChange {
-  const agentId = i.agentId;
-  checkAgentId(agentId);
+  checkSession(i);
   st.tick();
   const now = st.now;
+  const agentId = i.agentId;
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
   if (!sc || !a) throw notFound(agentId);
-  const expected = i.endSessionId ?? '';
-  if (expected !== '' && expected !== a.sid) throw sessionNotFound(i.endSessionId);
+  const last = a.ended;
+  const toEnd = i.endSessionId ?? ''; // '': whatever session is current
+  if (last !== null) {
+    const replay =
+      (i.sessionId !== undefined && i.sessionId === a.sid) ||
+      (toEnd !== '' && toEnd !== a.sid && toEnd === last.sessionId);
+    if (replay) return { ended: { ...last }, status: statusNow(st, sc, a), replayed: true };
+  }
+  if (toEnd !== '' && toEnd !== a.sid) throw sessionNotFound(toEnd);
+  // A new session's id names one session only: not the current one (begun
+  // without a summary kept: registered or restored), not the one ended last.
+  if (i.sessionId !== undefined && (i.sessionId === a.sid || i.sessionId === last?.sessionId)) {
+    throw sessionTaken(i.sessionId);
+  }
 
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
   const cUsed = dayCost(st, sc);
-  const ended = {
+  const ended: EndedSession = {
     sessionId: a.sid,
     startedMs: a.sStart,
     tokensUsed: a.sUsed,
@@ -36,13 +50,14 @@ export function startSession(st: MemoryState, i: SessionInput): SessionChange {
   };
   sessionEndedEvent(st, sc.shard, tail, n, agentId, a, cUsed, i.actor);
 
-  a.sid = `${agentId}.${st.rnd.nonce()}`;
+  a.sid = i.sessionId ?? `${agentId}.${st.rnd.nonce()}`;
   a.sStart = now;
   a.sUsed = 0;
-  a.sRes = 0;
   a.sCost = 0;
+  a.sOver = 0;
   a.blocked = 0;
+  a.ended = ended;
   saveCounters(a);
   stateEvent(st, sc.shard, tail, n + 1, 'session_started', agentId, a, i.actor);
-  return { ended, status: statusOf(agentId, a, cUsed, now) };
+  return { ended: { ...ended }, status: statusNow(st, sc, a), replayed: false };
 }

@@ -1,102 +1,200 @@
 import { costMicros } from '../money.js';
+import type { EventTailBits } from '../random.js';
 import type { SettleInput, SettleResult } from '../types.js';
 import { checkSettle } from '../validate.js';
-import { notFound, reservationNotFound, unauthenticated, wrongKey } from './errors.js';
+import {
+  notFound,
+  reservationNotFound,
+  settleConflict,
+  unauthenticated,
+  usageConflict,
+  wrongKey,
+} from './errors.js';
 import { settleEvent } from './events.js';
 import { freeExpired, removeLease } from './leases.js';
-import { chargeDay, dayCost, findRes, keepClosedRes } from './records.js';
-import { type MemoryState, type Reservation, saveCounters } from './state.js';
-import { statusOf } from './status.js';
+import { chargeDay, findRes, findUse, keepClosedRes, putUse } from './records.js';
+import {
+  type AgentRec,
+  type MemoryState,
+  type Reservation,
+  type Scope,
+  saveCounters,
+} from './state.js';
+import { statusNow, statusWith } from './status.js';
 
 /** How far settle-by-operation looks into the leases (ZRANGE leases 0 63). */
 const SCAN = 64;
 
 /**
  * settle-4.lua: record what an authorized operation really used and free its
- * hold. Usage is never refused. Tokens count for the hold's session if it is
- * still current; cost counts for the day of the settle. Idempotent by
- * reservation id; without one, settles the oldest open hold for the operation.
+ * hold. Usage is never refused: it is priced at the hold's rates, counts for
+ * the session current at the settle and for the day of the settle, and what
+ * goes above the hold is recorded as overrun. Idempotent by reservation id (a
+ * settle with other usage, or of a released hold, is a conflict); without
+ * one, settles the oldest open hold for the operation, idempotent by usage id.
  */
 export function settle(st: MemoryState, i: SettleInput): SettleResult {
   const { agentId, nonce: given } = checkSettle(i);
   st.tick();
-  const now = st.now;
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
   if (!sc || !a) throw given === '' ? notFound(agentId) : reservationNotFound(i);
   if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
+  if (given === '') return settleByOperation(st, sc, a, i);
+
+  const r = findRes(st, sc, given);
+  if (!r) throw reservationNotFound(i);
+  if (r.st === 'settled' || r.st === 'released') return closed(st, sc, a, r, i);
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
+  return settleHold(st, sc, a, r, i, tail, n);
+}
 
-  let r: Reservation | undefined;
-  if (given === '') {
-    const op = i.operation ?? '';
-    const leases = sc.leases;
-    const end = Math.min(leases.length, SCAN);
-    for (let k = 0; k < end; k++) {
-      const x = leases[k] as Reservation;
-      if (x.st === 'open' && x.op === op) {
-        r = x;
-        break;
-      }
-    }
-    if (!r) {
-      if (st.dirty) saveCounters(a);
+/**
+ * A settle of a hold closed by a call: the same usage and result answers the
+ * recorded cost; other usage, or a released hold, is a conflict. Writes nothing.
+ */
+function closed(
+  st: MemoryState,
+  sc: Scope,
+  a: AgentRec,
+  r: Reservation,
+  i: SettleInput,
+): SettleResult {
+  const resId = `${sc.agentId}.${r.nonce}`;
+  if (r.st === 'released') throw settleConflict(resId, { state: 'released' });
+  if (r.inTokens !== i.inputTokens || r.outTokens !== i.outputTokens || r.result !== i.result) {
+    throw settleConflict(resId, {
+      state: 'settled',
+      input_tokens: r.inTokens,
+      output_tokens: r.outTokens,
+      result: r.result,
+      cost: r.charged,
+    });
+  }
+  return {
+    outcome: 'already_closed',
+    reservationId: resId,
+    costMicros: r.charged,
+    overrunTokens: r.overTokens,
+    overrunMicros: r.overMicros,
+    status: statusNow(st, sc, a),
+  };
+}
+
+/** What a usage id of a settle by operation stands for: `operation|in|out|result`. */
+function fingerprint(i: SettleInput): string {
+  return `${i.operation ?? ''}|${i.inputTokens}|${i.outputTokens}|${i.result}`;
+}
+
+/**
+ * Settle without a reservation id: a known usage id answers what it recorded
+ * (a settle's answer; a recorded usage: `no_hold`, the caller records its
+ * usage with the same id, which replays), else the oldest open hold of the
+ * operation among the first 64 leases is settled and the usage id kept.
+ */
+function settleByOperation(st: MemoryState, sc: Scope, a: AgentRec, i: SettleInput): SettleResult {
+  const fp = fingerprint(i);
+  if (i.usageId !== undefined) {
+    const u = findUse(st, sc, i.usageId);
+    if (u) {
+      if (u.kind === 'usage') return noHold(st, sc, a);
+      if (u.fp !== fp) throw usageConflict(sc.agentId, i.usageId);
       return {
-        outcome: 'no_hold',
-        reservationId: '',
-        costMicros: 0,
-        status: statusOf(agentId, a, dayCost(st, sc), now),
+        outcome: 'already_closed',
+        reservationId: `${sc.agentId}.${u.nonce}`,
+        costMicros: u.cost,
+        overrunTokens: u.overTokens,
+        overrunMicros: u.overMicros,
+        status: statusNow(st, sc, a),
       };
     }
-  } else {
-    r = findRes(st, sc, given);
   }
-
+  const tail = st.rnd.eventTailBits();
+  const n = freeExpired(st, sc, a, tail, 0);
+  const op = i.operation ?? '';
+  const leases = sc.leases;
+  const end = Math.min(leases.length, SCAN);
+  let r: Reservation | undefined;
+  for (let k = 0; k < end; k++) {
+    const x = leases[k] as Reservation;
+    if (x.st === 'open' && x.op === op) {
+      r = x;
+      break;
+    }
+  }
   if (!r) {
     if (st.dirty) saveCounters(a);
-    throw reservationNotFound(i);
+    return noHold(st, sc, a);
   }
-  const resId = `${agentId}.${r.nonce}`;
-  if (r.st === 'done') {
-    if (st.dirty) saveCounters(a);
-    return {
-      outcome: 'already_closed',
-      reservationId: resId,
-      costMicros: 0,
-      status: statusOf(agentId, a, dayCost(st, sc), now),
-    };
-  }
+  const out = settleHold(st, sc, a, r, i, tail, n);
+  putUse(st, sc, {
+    id: i.usageId ?? st.rnd.nonce(),
+    kind: 'settle',
+    fp,
+    nonce: r.nonce,
+    cost: out.costMicros,
+    overTokens: out.overrunTokens,
+    overMicros: out.overrunMicros,
+  });
+  return out;
+}
 
+function noHold(st: MemoryState, sc: Scope, a: AgentRec): SettleResult {
+  return {
+    outcome: 'no_hold',
+    reservationId: '',
+    costMicros: 0,
+    overrunTokens: 0,
+    overrunMicros: 0,
+    status: statusNow(st, sc, a),
+  };
+}
+
+/**
+ * Settles `r`, open (its hold is freed) or expired (a late settle): the usage
+ * at the hold's rates, for the current session and today, with its overrun.
+ */
+function settleHold(
+  st: MemoryState,
+  sc: Scope,
+  a: AgentRec,
+  r: Reservation,
+  i: SettleInput,
+  tail: EventTailBits,
+  n: number,
+): SettleResult {
   if (r.st === 'open') {
-    if (r.sid === a.sid) a.sRes -= r.tok;
+    a.sRes -= r.tok;
     a.cRes -= r.cost;
     removeLease(sc.leases, r);
   }
-  const rates = i.rates;
-  const inRate = rates ? rates.inputMicrosPerMillion : r.rin;
-  const outRate = rates ? rates.outputMicrosPerMillion : r.rout;
-  const model = rates ? rates.model : r.model;
   const inTokens = i.inputTokens;
   const outTokens = i.outputTokens;
-  const cost = costMicros(inTokens, inRate, outTokens, outRate);
-  if (r.sid === a.sid) {
-    a.sUsed += inTokens + outTokens;
-    a.sCost += cost;
-  }
+  const tokens = inTokens + outTokens;
+  const cost = costMicros(inTokens, r.rin, outTokens, r.rout);
+  const overTokens = tokens > r.tok ? tokens - r.tok : 0;
+  const overMicros = cost > r.cost ? cost - r.cost : 0;
+  a.sUsed += tokens;
+  a.sCost += cost;
+  a.sOver += overTokens;
   saveCounters(a);
-  const cUsed = chargeDay(st, sc, cost);
-  r.st = 'done';
+  const d = chargeDay(st, sc, cost, overMicros);
+  r.st = 'settled';
   r.inTokens = inTokens;
   r.outTokens = outTokens;
   r.charged = cost;
   r.result = i.result;
+  r.overTokens = overTokens;
+  r.overMicros = overMicros;
   keepClosedRes(st, r);
-  settleEvent(st, tail, n, a, r, inTokens, outTokens, cost, model, i.result, cUsed, i.actor);
+  settleEvent(st, tail, n, a, r, d === undefined ? 0 : d.cost, i.actor);
   return {
     outcome: 'settled',
-    reservationId: resId,
+    reservationId: `${sc.agentId}.${r.nonce}`,
     costMicros: cost,
-    status: statusOf(agentId, a, cUsed, now),
+    overrunTokens: overTokens,
+    overrunMicros: overMicros,
+    status: statusWith(sc, a, d, st.now),
   };
 }

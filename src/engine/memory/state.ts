@@ -1,8 +1,8 @@
 import { DAY_MS, dayOf } from '../clock.js';
 import { DEFAULT_SHARDS, shardOf } from '../keys.js';
 import { RandomPool } from '../random.js';
-import type { AgentStatus } from '../types.js';
-import { CheckMemo } from '../validate.js';
+import type { AgentStatus, EndedSession } from '../types.js';
+import { CheckMemo, MAX_FREE_PER_CALL } from '../validate.js';
 import { ExpiryQueue } from './queue.js';
 import { ResIndex } from './res-index.js';
 import type { StoredEvent, StreamStamp } from './stored-event.js';
@@ -30,14 +30,19 @@ export interface AgentRec {
   /** c_res: micro-dollars held, any day. */
   cRes: number;
   blocked: number;
+  /** s_over: tokens settled above their holds in this session. */
+  sOver: number;
   /** next_exp: ms of the earliest open lease (never later than it), 0: none. */
   nextExp: number;
   digest: string;
   created: number;
   meta: string;
+  /** The summary of the session ended last (answered to replays of startSession); null: none. */
+  ended: EndedSession | null;
 }
 
-export type ResState = 'open' | 'expired' | 'done';
+/** Open: held; expired: freed by its lease; settled, released: closed by a call. */
+export type ResState = 'open' | 'expired' | 'settled' | 'released';
 
 /** tg:{s<n>}:agent:<id>:res:<nonce>; while open, also a member of the leases. */
 export interface Reservation {
@@ -54,37 +59,62 @@ export interface Reservation {
   /** Lease end (ms of the engine's clock): the score in the leases zset. */
   readonly exp: number;
   readonly req: string;
-  /** Set when closed (settle fields `in`, `out`, `charged`, `result`). */
+  /** Set when closed (settle fields `in`, `out`, `charged`, `result`, and the overruns). */
   inTokens: number;
   outTokens: number;
   charged: number;
   result: string;
+  overTokens: number;
+  overMicros: number;
   /** Real (process) ms after which the record is gone; 0: no expiry (open). */
   expireAt: number;
 }
 
-/** tg:{s<n>}:agent:<id>:req:<request id> = `<leaseEnd>|<nonce>|<fingerprint>` */
+/**
+ * tg:{s<n>}:agent:<id>:req:<request id>: the decision made for it, an allowed
+ * one (`code` 0: its hold's lease end and nonce) or a denial (its code).
+ */
 export interface RequestRec {
   readonly scope: Scope;
   readonly id: string;
+  /** Code.OK, or the denial's code (codes.ts). */
+  readonly code: number;
   readonly leaseEnd: number;
   readonly nonce: string;
   readonly fp: string;
   readonly expireAt: number;
 }
 
-/** tg:{s<n>}:agent:<id>:day:<yyyymmdd>, field `cost`. */
+/**
+ * tg:{s<n>}:agent:<id>:use:<usage id>: a usage recorded (kind `usage`) or a
+ * settle by operation (kind `settle`, its reservation's nonce), with the
+ * fingerprint of its values and what it answered.
+ */
+export interface UsageRec {
+  readonly scope: Scope;
+  readonly id: string;
+  readonly kind: 'settle' | 'usage';
+  readonly fp: string;
+  readonly nonce: string;
+  readonly cost: number;
+  readonly overTokens: number;
+  readonly overMicros: number;
+  readonly expireAt: number;
+}
+
+/** tg:{s<n>}:agent:<id>:day:<yyyymmdd>, fields `cost` and `over` (overrun). */
 export interface DayRec {
   readonly scope: Scope;
   readonly day: number;
   cost: number;
+  over: number;
   readonly expireAt: number;
 }
 
 /**
- * Everything stored under one agent id. Reservations, request ids and day
- * spend outlive the agent record (deleteAgent removes only the agent, its
- * leases and its open holds), as the Redis keys do.
+ * Everything stored under one agent id. Day spend outlives the agent record
+ * (deleteAgent removes the agent, its holds, reservations, request ids and
+ * usage ids), as the Redis day keys do.
  */
 export interface Scope {
   readonly agentId: string;
@@ -94,11 +124,14 @@ export interface Scope {
   leases: Reservation[];
   readonly res: ResIndex;
   readonly req: Map<string, RequestRec>;
+  readonly use: Map<string, UsageRec>;
   readonly days: Map<number, DayRec>;
 }
 
 /** Expired records reclaimed per queue and operation, at least (and at least twice maxFree). */
 const SWEEP_PER_CALL = 16;
+/** Most expired holds one operation call frees, unless told otherwise. */
+export const DEFAULT_MAX_FREE = MAX_FREE_PER_CALL;
 
 export interface MemoryStateOptions {
   shards?: number;
@@ -115,6 +148,8 @@ export class MemoryState implements StreamStamp {
   readonly scopes = new Map<string, Scope>();
   /** tg:{s<n>}:agents */
   readonly index: Set<string>[];
+  /** Per shard: its agent ids sorted (the sweep's order), null until needed after a change. */
+  private readonly sorted: (string[] | null)[];
   /** tg:{s<n>}:outbox */
   readonly outbox: StoredEvent[][];
   private readonly lastMs: number[];
@@ -139,13 +174,15 @@ export class MemoryState implements StreamStamp {
 
   readonly resQ = new ExpiryQueue<Reservation>();
   readonly reqQ = new ExpiryQueue<RequestRec>();
+  readonly useQ = new ExpiryQueue<UsageRec>();
   readonly dayQ = new ExpiryQueue<DayRec>();
 
   constructor(opts: MemoryStateOptions = {}) {
     this.shards = opts.shards ?? DEFAULT_SHARDS;
-    this.maxFree = opts.maxFreePerCall ?? 8;
+    this.maxFree = opts.maxFreePerCall ?? DEFAULT_MAX_FREE;
     this.sweep = Math.max(SWEEP_PER_CALL, 2 * this.maxFree);
     this.index = Array.from({ length: this.shards }, () => new Set<string>());
+    this.sorted = new Array<string[] | null>(this.shards).fill(null);
     this.outbox = Array.from({ length: this.shards }, () => []);
     this.lastMs = new Array<number>(this.shards).fill(0);
     this.lastSeq = new Array<number>(this.shards).fill(0);
@@ -166,6 +203,7 @@ export class MemoryState implements StreamStamp {
     }
     this.resQ.drain(real, this.sweep, this.dropRes);
     this.reqQ.drain(real, this.sweep, this.dropReq);
+    this.useQ.drain(real, this.sweep, this.dropUse);
     this.dayQ.drain(real, this.sweep, this.dropDay);
   }
 
@@ -183,6 +221,7 @@ export class MemoryState implements StreamStamp {
         leases: [],
         res: new ResIndex(),
         req: new Map(),
+        use: new Map(),
         days: new Map(),
       };
       this.scopes.set(agentId, sc);
@@ -197,11 +236,36 @@ export class MemoryState implements StreamStamp {
       sc.leases.length === 0 &&
       sc.res.size === 0 &&
       sc.req.size === 0 &&
+      sc.use.size === 0 &&
       sc.days.size === 0 &&
       this.scopes.get(sc.agentId) === sc
     ) {
       this.scopes.delete(sc.agentId);
     }
+  }
+
+  /** SADD tg:{s<n>}:agents <id> */
+  addToIndex(sc: Scope): void {
+    const ids = this.index[sc.shard] as Set<string>;
+    if (!ids.has(sc.agentId)) {
+      ids.add(sc.agentId);
+      this.sorted[sc.shard] = null;
+    }
+  }
+
+  /** SREM tg:{s<n>}:agents <id> */
+  removeFromIndex(sc: Scope): void {
+    if ((this.index[sc.shard] as Set<string>).delete(sc.agentId)) this.sorted[sc.shard] = null;
+  }
+
+  /** The shard's agent ids in id order (code unit order), kept until the index changes. */
+  sortedIndex(shard: number): readonly string[] {
+    let ids = this.sorted[shard];
+    if (!ids) {
+      ids = [...(this.index[shard] as Set<string>)].sort();
+      this.sorted[shard] = ids;
+    }
+    return ids;
   }
 
   /**
@@ -235,6 +299,12 @@ export class MemoryState implements StreamStamp {
   private readonly dropReq = (q: RequestRec): void => {
     const sc = q.scope;
     if (q.expireAt < this.real && sc.req.get(q.id) === q) sc.req.delete(q.id);
+    this.dropIfEmpty(sc);
+  };
+
+  private readonly dropUse = (u: UsageRec): void => {
+    const sc = u.scope;
+    if (u.expireAt < this.real && sc.use.get(u.id) === u) sc.use.delete(u.id);
     this.dropIfEmpty(sc);
   };
 

@@ -1,11 +1,17 @@
 import type { EngineStatus } from '../types.js';
 import { checkAgentId } from '../validate.js';
 import { freeExpired } from './leases.js';
-import { dayCost } from './records.js';
-import { type AgentRec, type MemoryState, saveCounters } from './state.js';
+import { today } from './records.js';
+import { type AgentRec, type DayRec, type MemoryState, type Scope, saveCounters } from './state.js';
 
 /** The status tuple (statusOf of lua/includes/agent.lua), as parseStatus reads it. */
-export function statusOf(agentId: string, a: AgentRec, cUsed: number, now: number): EngineStatus {
+export function statusOf(
+  agentId: string,
+  a: AgentRec,
+  cUsed: number,
+  dOver: number,
+  now: number,
+): EngineStatus {
   return {
     agentId,
     role: a.role,
@@ -20,8 +26,27 @@ export function statusOf(agentId: string, a: AgentRec, cUsed: number, now: numbe
     dailyReservedMicros: a.cRes,
     dailyLimitMicros: a.dLimit,
     operationsBlocked: a.blocked,
+    sessionOverrunTokens: a.sOver,
+    dailyOverrunMicros: dOver,
     nowMs: now,
   };
+}
+
+/** The status with the day's record `d` (undefined: nothing spent today). */
+export function statusWith(
+  sc: Scope,
+  a: AgentRec,
+  d: DayRec | undefined,
+  now: number,
+): EngineStatus {
+  return d === undefined
+    ? statusOf(sc.agentId, a, 0, 0, now)
+    : statusOf(sc.agentId, a, d.cost, d.over, now);
+}
+
+/** The status now, with today's spend as stored. */
+export function statusNow(st: MemoryState, sc: Scope, a: AgentRec): EngineStatus {
+  return statusWith(sc, a, today(st, sc), st.now);
 }
 
 /** getStatus-3.lua: frees expired leases first (bounded), then reads. Null: no such agent. */
@@ -33,5 +58,5 @@ export function getStatus(st: MemoryState, agentId: string): EngineStatus | null
   if (!sc || !a) return null;
   freeExpired(st, sc, a, st.rnd.eventTailBits(), 0);
   if (st.dirty) saveCounters(a);
-  return statusOf(agentId, a, dayCost(st, sc), st.now);
+  return statusNow(st, sc, a);
 }

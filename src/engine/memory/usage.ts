@@ -1,16 +1,18 @@
 import { costMicros } from '../money.js';
 import type { UsageInput, UsageResult } from '../types.js';
 import { checkUsage } from '../validate.js';
-import { notFound, unauthenticated, wrongKey } from './errors.js';
+import { notFound, unauthenticated, usageConflict, wrongKey } from './errors.js';
 import { usageEvent } from './events.js';
 import { freeExpired } from './leases.js';
-import { chargeDay } from './records.js';
+import { chargeDay, findUse, putUse } from './records.js';
 import { type MemoryState, saveCounters } from './state.js';
-import { statusOf } from './status.js';
+import { statusNow, statusWith } from './status.js';
 
 /**
  * recordUsage-3.lua: usage that had no reservation. Always recorded, even past
- * a limit or for a suspended agent.
+ * a limit or for a suspended agent: tokens to the current session, cost to
+ * the day. Idempotent by usage id (the caller's, else one made here): the same
+ * values again answer the recorded cost, other values are a conflict.
  */
 export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   checkUsage(i);
@@ -20,10 +22,20 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   const a = sc?.agent;
   if (!sc || !a) throw notFound(agentId);
   if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
-  const tail = st.rnd.eventTailBits();
-  const n = freeExpired(st, sc, a, tail, 0);
 
   const rates = i.rates;
+  const operation = i.operation ?? '';
+  const fp = `${operation}|${i.inputTokens}|${i.outputTokens}|${rates.model}|${i.result}`;
+  if (i.usageId !== undefined) {
+    const u = findUse(st, sc, i.usageId);
+    if (u) {
+      if (u.kind !== 'usage' || u.fp !== fp) throw usageConflict(agentId, i.usageId);
+      return { costMicros: u.cost, replayed: true, status: statusNow(st, sc, a) };
+    }
+  }
+
+  const tail = st.rnd.eventTailBits();
+  const n = freeExpired(st, sc, a, tail, 0);
   const cost = costMicros(
     i.inputTokens,
     rates.inputMicrosPerMillion,
@@ -33,7 +45,16 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   a.sUsed += i.inputTokens + i.outputTokens;
   a.sCost += cost;
   saveCounters(a);
-  const cUsed = chargeDay(st, sc, cost);
+  const d = chargeDay(st, sc, cost, 0);
+  putUse(st, sc, {
+    id: i.usageId ?? st.rnd.nonce(),
+    kind: 'usage',
+    fp,
+    nonce: '',
+    cost,
+    overTokens: 0,
+    overMicros: 0,
+  });
   usageEvent(
     st,
     sc.shard,
@@ -41,14 +62,14 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
     n,
     agentId,
     a,
-    i.operation ?? '',
+    operation,
     i.inputTokens,
     i.outputTokens,
     cost,
     rates.model,
     i.result,
-    cUsed,
+    d === undefined ? 0 : d.cost,
     i.actor,
   );
-  return { costMicros: cost, status: statusOf(agentId, a, cUsed, st.now) };
+  return { costMicros: cost, replayed: false, status: statusWith(sc, a, d, st.now) };
 }

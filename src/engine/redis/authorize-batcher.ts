@@ -1,3 +1,4 @@
+import { Code } from '../codes.js';
 import type { Scalar } from './scripts.js';
 
 /**
@@ -16,9 +17,9 @@ export type ReplyValue = number | Buffer;
 
 /**
  * One decision's reply (see lua/authorizeBatch-1.lua): `[code]`,
- * `[code, state, holdCostMicros]` or (code 8) `[8, state, holdCostMicros,
- * nonce, leaseEndMs, dayCostMicros]`, cut from the script's flat reply; the
- * batcher appends the call's time (nowMs).
+ * `[code, state, holdCostMicros]`, `[REPLAYED_DENIAL, state, code]` or
+ * `[REPLAYED, state, holdCostMicros, nonce, leaseEndMs, resState]`, cut from
+ * the script's flat reply; the batcher appends the call's time (nowMs).
  */
 export type DecisionReply = ReplyValue[];
 
@@ -125,8 +126,15 @@ export class AuthorizeBatcher {
 
 /** The values of a decision with this code (lua/authorizeBatch-1.lua). */
 function replyLength(code: unknown): number {
-  if (code === 1 || code === 6 || code === 7 || code === 14) return 1;
-  return code === 8 ? 6 : 3;
+  if (
+    code === Code.AGENT_NOT_FOUND ||
+    code === Code.UNAUTHENTICATED ||
+    code === Code.IDEMPOTENCY_CONFLICT ||
+    code === Code.SHARD_NOT_READY
+  ) {
+    return 1;
+  }
+  return code === Code.REPLAYED ? 6 : 3;
 }
 
 /**

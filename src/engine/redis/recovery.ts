@@ -95,6 +95,8 @@ export function invalidAgent(a: RestoredAgent, shard: number, shards: number): s
       ['session_cost', a.sessionCostMicros],
       ['operations_blocked', a.operationsBlocked],
       ['daily_cost', a.dailyCostMicros],
+      ['session_overrun_tokens', a.sessionOverrunTokens ?? 0],
+      ['daily_overrun', a.dailyOverrunMicros ?? 0],
     ] as const) {
       checkCount(v, what, Number.MAX_SAFE_INTEGER);
     }
@@ -308,6 +310,8 @@ export class ShardRecoverer {
         a.operationsBlocked,
         dayStartMs,
         a.dailyCostMicros,
+        a.sessionOverrunTokens ?? 0,
+        a.dailyOverrunMicros ?? 0,
       ],
     );
     return Number(code);

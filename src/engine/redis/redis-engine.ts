@@ -17,10 +17,12 @@ import type {
   RegisterInput,
   ReleaseInput,
   ReleaseResult,
+  ReservationState,
   SessionChange,
   SessionInput,
   SettleInput,
   SettleResult,
+  SweepResult,
   UpdateInput,
   UsageInput,
   UsageResult,
@@ -30,9 +32,11 @@ import {
   checkAuthorize,
   checkRegister,
   checkRelease,
+  checkSession,
   checkSettle,
   checkUpdate,
   checkUsage,
+  MAX_FREE_PER_CALL,
 } from '../validate.js';
 import {
   AuthorizeBatcher,
@@ -65,7 +69,7 @@ export interface RedisEngineOptions {
   ownsClient?: boolean;
   /** Shards per deployment (fixed once data exists). Default 16. */
   shards?: number;
-  /** Most expired leases one call frees. Default 8. */
+  /** Most expired holds one script call frees. Default 2048 (docs/engine.md). */
   maxFreePerCall?: number;
   observer?: ScriptObserver;
   /** Most authorize decisions of one shard sent in one script call. Default 128. */
@@ -83,7 +87,7 @@ export interface RedisEngineOptions {
 /** The scripts that answer SHARD_NOT_READY (their KEYS[1] is the agent hash). */
 type AgentScript = Exclude<
   ScriptName,
-  'authorizeBatch' | 'listAgents' | 'beginRecovery' | 'restoreAgent' | 'endRecovery'
+  'authorizeBatch' | 'listAgents' | 'sweepShard' | 'beginRecovery' | 'restoreAgent' | 'endRecovery'
 >;
 
 /** The shard in a key's hash tag `tg:{s<n>}:`. */
@@ -135,7 +139,7 @@ export class RedisEngine implements Engine {
   constructor(opts: RedisEngineOptions) {
     this.client = opts.client;
     this.shards = opts.shards ?? DEFAULT_SHARDS;
-    this.maxFree = opts.maxFreePerCall ?? 8;
+    this.maxFree = opts.maxFreePerCall ?? MAX_FREE_PER_CALL;
     this.ownsClient = opts.ownsClient ?? false;
     this.scripts = new Scripts(opts.client, opts.observer);
     this.keyCache = new AgentKeyCache(this.shards);
@@ -217,11 +221,13 @@ export class RedisEngine implements Engine {
     return packed;
   }
 
+  /** register and update answer { code, { createdMs, metadata, replayed }, statusTuple }. */
   private snapshot(agentId: string, r: ScriptReply): AgentSnapshot {
     return {
       status: parseStatus(agentId, r[2]),
       createdMs: Number(r[1][0]),
       metadata: String(r[1][1] ?? '{}'),
+      replayed: Number(r[1][2]) === 1,
     };
   }
 
@@ -240,7 +246,7 @@ export class RedisEngine implements Engine {
           i.dailyLimitMicros,
           i.keyDigest,
           i.metadata,
-          this.rnd.nonce(),
+          `${i.agentId}.${this.rnd.nonce()}`,
           this.rnd.eventTail(),
           i.actor,
         ],
@@ -280,7 +286,7 @@ export class RedisEngine implements Engine {
       this.runAgent(
         'deleteAgent',
         [k.agent, k.index, k.leases, k.outbox],
-        [this.offsetMs, agentId, this.rnd.eventTail(), actor],
+        [this.offsetMs, agentId, this.rnd.eventTail(), actor, this.rnd.nonce()],
       ),
     );
     if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(agentId);
@@ -288,7 +294,7 @@ export class RedisEngine implements Engine {
   }
 
   async startSession(i: SessionInput): Promise<SessionChange> {
-    checkAgentId(i.agentId);
+    checkSession(i);
     const k = this.keys(i.agentId);
     const r = await storeErrors(
       this.runAgent(
@@ -297,7 +303,7 @@ export class RedisEngine implements Engine {
         [
           this.offsetMs,
           i.agentId,
-          this.rnd.nonce(),
+          i.sessionId ?? `${i.agentId}.${this.rnd.nonce()}`,
           i.endSessionId ?? '',
           this.rnd.eventTail(),
           i.actor,
@@ -306,6 +312,11 @@ export class RedisEngine implements Engine {
       ),
     );
     if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(i.agentId);
+    if (r[0] === Code.CONFLICT) {
+      throw new TollgateError('CONFLICT', 'session_id is already used', {
+        session_id: i.sessionId,
+      });
+    }
     if (r[0] === Code.SESSION_NOT_FOUND) {
       throw new TollgateError('NOT_FOUND', 'Session not found or already ended', {
         session_id: i.endSessionId,
@@ -322,6 +333,7 @@ export class RedisEngine implements Engine {
         dailyCostMicros: Number(e[5]),
       },
       status: parseStatus(i.agentId, r[2]),
+      replayed: Number(e[6]) === 1,
     };
   }
 
@@ -354,6 +366,7 @@ export class RedisEngine implements Engine {
         leaseEndMs: now + i.leaseMs,
         holdCostMicros: Number(d[2]),
         replayed: false,
+        reservationState: 'open',
         status: statusFromState(i.agentId, d[1] as Buffer, now),
       };
     }
@@ -364,17 +377,22 @@ export class RedisEngine implements Engine {
         leaseEndMs: Number(d[4]),
         holdCostMicros: Number(d[2]),
         replayed: true,
-        status: statusFromState(i.agentId, d[1] as Buffer, now, Number(d[5])),
+        reservationState: RES_STATES[Number(d[5])] ?? 'open',
+        status: statusFromState(i.agentId, d[1] as Buffer, now),
       };
     }
     requestErrors(code, i.agentId);
-    const denial = denialOf(code);
+    if (code === Code.AGENT_NOT_FOUND) {
+      return { allowed: false, code: 'AGENT_NOT_FOUND', replayed: false, status: null };
+    }
+    const replayed = code === Code.REPLAYED_DENIAL;
+    const denial = denialOf(replayed ? Number(d[2]) : code);
     if (!denial) throw unexpected('authorizeBatch', code);
     return {
       allowed: false,
       ...denial,
-      status:
-        code === Code.AGENT_NOT_FOUND ? null : statusFromState(i.agentId, d[1] as Buffer, now),
+      replayed,
+      status: statusFromState(i.agentId, d[1] as Buffer, now),
     };
   }
 
@@ -447,37 +465,41 @@ export class RedisEngine implements Engine {
     const r = await storeErrors(
       this.runAgent(
         'settle',
-        [k.agent, k.leases, k.res(nonce), k.outbox],
+        [k.agent, k.leases, k.outbox],
         [
           this.offsetMs,
           agentId,
           nonce,
-          i.operation ?? '',
+          nonce === '' ? (i.operation ?? '') : '',
           i.inputTokens,
           i.outputTokens,
-          i.rates?.inputMicrosPerMillion ?? '',
-          i.rates?.outputMicrosPerMillion ?? '',
-          i.rates?.model ?? '',
           i.result,
           i.keyDigest ?? '',
           this.rnd.eventTail(),
           i.actor,
           this.maxFree,
+          nonce === '' ? (i.usageId ?? `u-${this.rnd.nonce()}`) : '',
         ],
       ),
     );
     const code = r[0];
+    const d = r[1];
+    if (code === Code.IDEMPOTENCY_CONFLICT) {
+      // By operation: the usage id recorded another settle; by reservation: what was recorded.
+      if (nonce === '') throw usageConflict(agentId, i.usageId);
+      throw settleConflict(d);
+    }
     requestErrors(code, agentId);
     if (nonce !== '' && (code === Code.AGENT_NOT_FOUND || code === Code.RESERVATION_NOT_FOUND)) {
       throw reservationNotFound(i);
     }
     if (code === Code.AGENT_NOT_FOUND) throw notFound(agentId);
-    const outcome =
-      code === Code.OK ? 'settled' : code === Code.ALREADY_CLOSED ? 'already_closed' : 'no_hold';
     return {
-      outcome,
-      reservationId: String(r[1][0] ?? ''),
-      costMicros: Number(r[1][1] ?? 0),
+      outcome: code === Code.OK ? 'settled' : code === Code.NO_HOLD ? 'no_hold' : 'already_closed',
+      reservationId: String(d[0] ?? ''),
+      costMicros: Number(d[1] ?? 0),
+      overrunTokens: Number(d[2] ?? 0),
+      overrunMicros: Number(d[3] ?? 0),
       status: parseStatus(agentId, r[2]),
     };
   }
@@ -488,7 +510,7 @@ export class RedisEngine implements Engine {
     const r = await storeErrors(
       this.runAgent(
         'release',
-        [k.agent, k.leases, k.res(nonce), k.outbox],
+        [k.agent, k.leases, k.outbox],
         [
           this.offsetMs,
           agentId,
@@ -532,12 +554,18 @@ export class RedisEngine implements Engine {
           this.rnd.eventTail(),
           i.actor,
           this.maxFree,
+          i.usageId ?? `u-${this.rnd.nonce()}`,
         ],
       ),
     );
+    if (r[0] === Code.IDEMPOTENCY_CONFLICT) throw usageConflict(i.agentId, i.usageId);
     requestErrors(r[0], i.agentId);
     if (r[0] === Code.AGENT_NOT_FOUND) throw notFound(i.agentId);
-    return { costMicros: Number(r[1][1]), status: parseStatus(i.agentId, r[2]) };
+    return {
+      costMicros: Number(r[1][1]),
+      replayed: r[0] === Code.ALREADY_CLOSED,
+      status: parseStatus(i.agentId, r[2]),
+    };
   }
 
   async status(agentId: string): Promise<EngineStatus | null> {
@@ -545,7 +573,7 @@ export class RedisEngine implements Engine {
     return r[0] === Code.OK ? parseStatus(agentId, r[2]) : null;
   }
 
-  /** getStatus-3's reply: { code, { keyDigest }, statusTuple }. */
+  /** getStatus-3's reply: { code, { keyDigest, createdMs, metadata }, statusTuple }. */
   private statusReply(agentId: string): Promise<ScriptReply> {
     checkAgentId(agentId);
     const k = this.keys(agentId);
@@ -561,14 +589,10 @@ export class RedisEngine implements Engine {
   async getAgent(agentId: string): Promise<AgentRecordRaw | null> {
     const r = await this.statusReply(agentId);
     if (r[0] !== Code.OK) return null;
-    const [created, meta] = await storeErrors(
-      this.client.hmget(this.keys(agentId).agent, 'created', 'meta'),
-    );
-    if (created === null) return null;
     return {
       status: parseStatus(agentId, r[2]),
-      createdMs: Number(created),
-      metadata: meta ?? '{}',
+      createdMs: Number(r[1][1]),
+      metadata: String(r[1][2] ?? '{}'),
       keyDigest: String(r[1][0] ?? ''),
     };
   }
@@ -606,6 +630,20 @@ export class RedisEngine implements Engine {
     return counts.reduce((sum, c) => sum + Number(c ?? 0), 0);
   }
 
+  async sweepShard(shard: number, cursor: string): Promise<SweepResult> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shards) {
+      throw new TollgateError('VALIDATION_FAILED', `No shard ${shard}`, { shard });
+    }
+    const [next, agents, freed] = await storeErrors(
+      this.scripts.run(
+        'sweepShard',
+        [indexKey(shard), outboxKey(shard)],
+        [this.offsetMs, cursor, SWEEP_COUNT, this.maxFree, this.rnd.eventTail()],
+      ),
+    );
+    return { cursor: String(next), agents: Number(agents), freed: Number(freed) };
+  }
+
   async readOutbox(shard?: number): Promise<OutboxEntry[]> {
     const shards = shard === undefined ? Array.from({ length: this.shards }, (_, s) => s) : [shard];
     const out: OutboxEntry[] = [];
@@ -621,6 +659,43 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     if (this.ownsClient) await this.client.quit().catch(() => undefined);
   }
+}
+
+/** authorizeBatch's resState values (lua/authorizeBatch-1.lua). */
+const RES_STATES: readonly ReservationState[] = ['open', 'settled', 'released', 'expired'];
+
+/** Agents one sweep step visits (the SSCAN COUNT hint). */
+const SWEEP_COUNT = 100;
+
+/** A usage id recorded before with other values (or by the other kind of call). */
+function usageConflict(agentId: string, usageId: string | undefined): TollgateError {
+  return new TollgateError(
+    'IDEMPOTENCY_CONFLICT',
+    'usage_id was already used for a different usage',
+    { agent_id: agentId, usage_id: usageId },
+  );
+}
+
+/** settle's IDEMPOTENCY_CONFLICT: what was recorded (lua/settle-3.lua's details). */
+function settleConflict(d: Scalar[]): TollgateError {
+  const state = String(d[4] ?? '');
+  const recorded =
+    state === 'settled'
+      ? {
+          state,
+          input_tokens: Number(d[5]),
+          output_tokens: Number(d[6]),
+          result: String(d[7]),
+          cost: Number(d[1]),
+        }
+      : { state };
+  return new TollgateError(
+    'IDEMPOTENCY_CONFLICT',
+    state === 'released'
+      ? 'Reservation was released'
+      : 'Reservation was already settled with other usage',
+    { reservation_id: String(d[0] ?? ''), recorded },
+  );
 }
 
 function notFound(agentId: string): TollgateError {

@@ -4,7 +4,7 @@ import type { Scalar } from './scripts.js';
 /**
  * The status tuple every agent script returns (lua/includes/agent.lua statusOf):
  * role, status, sid, s_start, s_used, s_res, s_limit, s_cost, day cost,
- * c_res, d_limit, blocked, now.
+ * c_res, d_limit, blocked, now, s_ovr, day overrun.
  */
 export function parseStatus(agentId: string, t: Scalar[], at = 0): EngineStatus {
   const n = (i: number) => Number(t[at + i] ?? 0);
@@ -22,6 +22,8 @@ export function parseStatus(agentId: string, t: Scalar[], at = 0): EngineStatus 
     dailyReservedMicros: n(9),
     dailyLimitMicros: n(10),
     operationsBlocked: n(11),
+    sessionOverrunTokens: n(13),
+    dailyOverrunMicros: n(14),
     nowMs: n(12),
   };
 }

@@ -8,8 +8,8 @@ import { loadScript } from './lua.js';
  */
 const SCRIPTS = {
   authorizeBatch: { file: 'authorizeBatch-1', keys: 1 },
-  settle: { file: 'settle-4', keys: 4 },
-  release: { file: 'release-4', keys: 4 },
+  settle: { file: 'settle-3', keys: 3 },
+  release: { file: 'release-3', keys: 3 },
   recordUsage: { file: 'recordUsage-3', keys: 3 },
   getStatus: { file: 'getStatus-3', keys: 3 },
   registerAgent: { file: 'registerAgent-3', keys: 3 },
@@ -17,6 +17,7 @@ const SCRIPTS = {
   deleteAgent: { file: 'deleteAgent-4', keys: 4 },
   startSession: { file: 'startSession-3', keys: 3 },
   listAgents: { file: 'listAgents-1', keys: 1 },
+  sweepShard: { file: 'sweepShard-2', keys: 2 },
   beginRecovery: { file: 'beginRecovery-2', keys: 2 },
   restoreAgent: { file: 'restoreAgent-3', keys: 3 },
   endRecovery: { file: 'endRecovery-2', keys: 2 },
@@ -34,6 +35,8 @@ interface OtherReplies {
   /** Each decision's values in turn, then the call's time (see the lua header; runBuffer). */
   authorizeBatch: unknown[];
   listAgents: ListReply;
+  /** { nextCursor, agentsVisited, holdsFreed } */
+  sweepShard: [string, number, number];
   /** { code, nowMs } */
   beginRecovery: [number, number];
   /** { code } */

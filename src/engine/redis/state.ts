@@ -3,12 +3,12 @@ import type { AgentStatus, EngineStatus } from '../types.js';
 /**
  * Reads the agent's packed state (field `s` of the agent hash, as
  * lua/authorizeBatch-1.lua returns it): lua/includes/agent.lua STATE_FORMAT
- * `<Bsssddddddddddds`, a version byte 2, then role, status and sid as
+ * `<Bsssdddddddddddddds`, a version byte 3, then role, status and sid as
  * zero-terminated strings, then little-endian doubles s_start, s_limit,
  * d_limit, s_used, s_res, s_cost, c_res, blocked, next_exp, c_day, c_dcost,
- * then the key digest (not read here).
+ * c_dovr, s_ovr, p_next, then the key digest (not read here).
  */
-export const STATE_VERSION = 2;
+export const STATE_VERSION = 3;
 
 export class PackedStateError extends Error {
   override readonly name = 'PackedStateError';
@@ -42,9 +42,9 @@ export function statusFromState(
   const status = buf.toString('utf8', a + 1, b);
   const sessionId = buf.toString('utf8', b + 1, c);
   const o = c + 1;
-  if (o + 88 > buf.length) throw new PackedStateError('packed agent state: too short');
+  if (o + 112 > buf.length) throw new PackedStateError('packed agent state: too short');
   // The same key order as parseStatus (one object shape for every engine's status).
-  // (o + 64: next_exp, o + 72: c_day.)
+  // (o + 64: next_exp, o + 72: c_day, o + 104: p_next.)
   return {
     agentId,
     role,
@@ -59,6 +59,8 @@ export function statusFromState(
     dailyReservedMicros: buf.readDoubleLE(o + 48),
     dailyLimitMicros: buf.readDoubleLE(o + 16),
     operationsBlocked: buf.readDoubleLE(o + 56),
+    sessionOverrunTokens: buf.readDoubleLE(o + 96),
+    dailyOverrunMicros: buf.readDoubleLE(o + 88),
     nowMs,
   };
 }
