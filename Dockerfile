@@ -21,8 +21,15 @@ ENV NODE_ENV=production \
     TOLLGATE_DATA_DIR=/app/.tollgate
 COPY --from=build --chown=node:node /app/package.json ./package.json
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
+# Exactly what the npm package ships (package.json "files"): the server
+# reads dist/, lua/ (Redis scripts) and dashboard/ (GET /dashboard) at run
+# time. test/setup/package.test.ts checks this list against "files".
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/lua ./lua
+COPY --from=build --chown=node:node /app/dashboard ./dashboard
+COPY --from=build --chown=node:node /app/README.md ./README.md
+COPY --from=build --chown=node:node /app/ARCHITECTURE.md ./ARCHITECTURE.md
+COPY --from=build --chown=node:node /app/docs ./docs
 # Embedded mode (no DATABASE_URL) keeps its PGlite data here; mount a volume.
 RUN mkdir -p /app/.tollgate && chown node:node /app/.tollgate
 USER node

@@ -4,7 +4,7 @@ import {
   startEmbeddedDrain,
 } from './audit/embedded/index.js';
 import { storeRecovery } from './audit/recovery/index.js';
-import { type AuditStore, createStore, type StoreOptions } from './audit/store/index.js';
+import type { AuditStore, StoreOptions } from './audit/store/index.js';
 import { type SweepTimer, startSweepTimer } from './audit/sweep.js';
 import { Budget } from './budget/index.js';
 import {
@@ -17,6 +17,7 @@ import {
 import type { Actor } from './engine/types.js';
 import { Guard } from './guard/index.js';
 import { Identity } from './identity/index.js';
+import { openLockedStore } from './lock/index.js';
 import { createPolicy, loadPolicy, type Policy } from './policy/index.js';
 
 export interface TollgateOptions extends EngineOptions {
@@ -33,6 +34,8 @@ export interface TollgateOptions extends EngineOptions {
    * and an in-process drain moves every event into it. None (embedded):
    * nothing is kept across a restart. With Redis, the worker writes it, and
    * a shard that lost its data is restored from it (docs/recovery.md).
+   * A PGlite folder opened here is locked (`<dataDir>/tollgate.lock`): a
+   * second owner, in this process or another, gets FolderLockedError.
    */
   store?: AuditStore | StoreOptions;
   /** The embedded drain's pace (default every 200 ms, batches of 1,000). */
@@ -113,7 +116,8 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
 /**
  * The durable store, when given: opened if need be and exposed for reads.
  * Embedded mode: restore the engine from it, then drain the outbox into it
- * (DESIGN rules 8 and 9).
+ * (ARCHITECTURE.md, rules 'Redis decides; the store remembers and restores' and
+ * 'Embedded by default').
  */
 async function attachStore(
   engine: Engine,
@@ -121,7 +125,7 @@ async function attachStore(
 ): Promise<{ store: AuditStore; drain?: EmbeddedDrain; close(): Promise<void> } | undefined> {
   if (opts.store === undefined) return undefined;
   const owned = !isStore(opts.store);
-  const store = isStore(opts.store) ? opts.store : await createStore(opts.store);
+  const store = isStore(opts.store) ? opts.store : await openLockedStore(opts.store);
   const closeStore = async () => {
     if (owned) await store.close();
   };
@@ -155,4 +159,5 @@ export * from './engine/index.js';
 export { type ErrorCode, isTollgateError, TollgateError } from './errors.js';
 export * from './guard/index.js';
 export * from './identity/index.js';
+export { FolderLockedError, type LockHolder, openLockedStore } from './lock/index.js';
 export * from './policy/index.js';

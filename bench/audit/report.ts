@@ -303,9 +303,8 @@ registered through the library (role \`${CONFIG.role}\`, limits that never deny)
   each captured from real \`checkPermission\` calls and checked before and after the run (every
   decision allowed, one event each in its entry). That is the most one Redis could append if
   enough client processes kept it busy: ${batchedCeiling(r).what}, ${fmtInt(batchedCeiling(r).rate)}
-  events/s. It is printed beside the floors with the worker's ratio to it. (Until 2026-11-26
-  this was the bench's floor; see docs/performance.md for why the drain falls short of it on
-  this 2-core machine.)
+  events/s. It is printed beside the floors with the worker's ratio to it (why it is not the
+  floor: [decisions.md](decisions.md#audit-drain-and-store)).
 - **Lag.** Decisions at a steady ${fmtInt(l.targetRate)}/s (open loop: issued on a clock every ${CONFIG.lag.tickMs} ms,
   not when earlier ones answer) for ${fmt(CONFIG.lag.warmupMs / 1000, 0)} s of warm-up and a ${fmt(CONFIG.lag.durationMs / 1000, 0)} s window, while the worker
   (defaults) drains into PostgreSQL in the same process. Every event is measured, not a sample: the
@@ -372,20 +371,8 @@ shows what the queue costs on top.
 - Lag has a floor of its own: the worker looks for work every 200 ms (its tick), so an event
   waits up to one tick before a drain even starts; then the drain's batch and its insert.
 - ${whereTimeGoes(r)}
-- Inside the drain's Node time (CPU profile of the worker's drain into PostgreSQL, 2026-11-26,
-  100,000 events, 18 µs of Node per event with the profiler on:
-  \`BENCH_AUDIT_PROF=/tmp/prof npm run bench:audit\`, then
-  \`npx tsx bench/http/profile-summary.ts /tmp/prof/postgres-worker.cpuprofile\`): garbage
-  collection 3.2 µs (young-generation scavenges: a drain holds the batch being stored and the
-  one being parsed, ~1 KB per event, so much of each scavenge survives), parsing 3.6 µs (the
-  fast path, \`fastParseOutboxText\`; zod only for events it does not take), the insert's binary
-  column arrays 2.2 µs (\`pg-binary.ts\`, text columns most of it), \`pg\` copying them into its
-  Bind message 0.7 µs and the socket writes to PostgreSQL and Redis 1.1 µs, reading the
-  XREADGROUP reply (ioredis: a Buffer then a string per event) about 1.2 µs, \`toColumns\`
-  0.5 µs, the rest spread thin. Before the changes of that day the same drain cost about 4 times
-  as much Node CPU per event (XREADGROUP of 1,000 entries = ~32,000 events held at once, a
-  record and a zod parse per event, array literals: 52–70 µs per event against 12–17 µs, same
-  process, same fill, alternating runs). PostgreSQL's share per event is now the largest; with
-  PGlite the database runs in the same thread (WASM), on top of the same drain.
+- To see where the drain's Node time goes: \`BENCH_AUDIT_PROF=/tmp/prof npm run bench:audit\`, then
+  \`npx tsx bench/http/profile-summary.ts /tmp/prof/postgres-worker.cpuprofile\` (the last
+  breakdown: [decisions.md](decisions.md#audit-drain-and-store)).
 `;
 }

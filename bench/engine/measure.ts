@@ -10,7 +10,7 @@ import { type LoadResult, runLoad } from '../lib/load.js';
 import { commandStats, redisCpuSeconds } from '../lib/redis.js';
 import { CONFIG } from './config.js';
 
-export type Target = 'tollgate/redis' | 'rlf/redis' | 'tollgate/memory';
+export type Target = 'tollgate/redis' | 'rlf/redis' | 'tollgate/memory' | 'tollgate/cluster';
 export type OpName = 'authorize' | 'pair' | 'consume';
 
 export interface Measurement extends LoadResult {
@@ -33,11 +33,14 @@ export interface MeasureOptions {
   run: (seq: number) => Promise<void>;
   /** The private Redis's admin connection; none for the in-process engine. */
   admin?: Redis;
+  /** Without `admin`: the servers' CPU seconds so far (a Cluster: every node's sum). */
+  serverCpuSeconds?: () => Promise<number>;
 }
 
 export async function measure(o: MeasureOptions): Promise<Measurement> {
   const callsPerOp = o.op === 'pair' ? 2 : 1;
   const admin = o.admin;
+  const serverCpu = admin ? () => redisCpuSeconds(admin) : o.serverCpuSeconds;
   let cpu0 = 0;
   let t0 = 0;
   let cpu = Number.NaN;
@@ -50,18 +53,18 @@ export async function measure(o: MeasureOptions): Promise<Measurement> {
     warmupMs: CONFIG.warmupMs,
     durationMs: CONFIG.durationMs,
     op: o.run,
-    onWindowStart: admin
+    onWindowStart: serverCpu
       ? async () => {
-          await admin.config('RESETSTAT');
-          cpu0 = await redisCpuSeconds(admin);
+          await admin?.config('RESETSTAT');
+          cpu0 = await serverCpu();
           t0 = performance.now();
         }
       : undefined,
-    onWindowEnd: admin
+    onWindowEnd: serverCpu
       ? async () => {
-          cpu = (await redisCpuSeconds(admin)) - cpu0;
+          cpu = (await serverCpu()) - cpu0;
           wall = (performance.now() - t0) / 1000;
-          evalsha = (await commandStats(admin)).get('evalsha') ?? evalsha;
+          if (admin) evalsha = (await commandStats(admin)).get('evalsha') ?? evalsha;
         }
       : undefined,
   });

@@ -207,7 +207,7 @@ ${verdicts(r)
   library's figures sit below it by the client-side cost per call; it runs one decision per
   call, so it shows the lone-call cost, not the batched one. Redis-side instructions per
   decision by batch size (deterministic, callgrind): \`npx tsx bench/engine/instructions.ts\`
-  ([performance](performance.md)).
+  ([decisions](decisions.md#engine-redis-side)).
 `;
 }
 

@@ -1,9 +1,11 @@
 /**
  * npm run bench:engine — Tollgate's decision throughput through the library,
  * on a private Redis and in process, against rate-limiter-flexible on the
- * same Redis, plus the Redis-side ceiling of the authorize script.
- * Prints the tables and writes the `## bench/engine` section of
- * docs/BENCHMARKS.md. See that file for how to read the figures.
+ * same Redis, plus the Redis-side ceiling of the authorize script; then on a
+ * private Redis Cluster (bench/engine/cluster-part.ts; BENCH_CLUSTER=0 skips).
+ * Prints the tables and writes the `## bench/engine` and `## bench/engine on
+ * a Redis Cluster` sections of docs/BENCHMARKS.md. See that file for how to
+ * read the figures.
  */
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -11,6 +13,8 @@ import { replaceSection } from '../lib/markdown-section.js';
 import { parseInfo, startBenchRedis } from '../lib/redis.js';
 import { median } from '../lib/stats.js';
 import { machineInfo } from '../lib/system.js';
+import { clusterPart } from './cluster-part.js';
+import { writeClusterReport } from './cluster-report.js';
 import { CONFIG } from './config.js';
 import type { Measurement } from './measure.js';
 import { memoryPart } from './memory-part.js';
@@ -60,6 +64,13 @@ async function main(): Promise<void> {
   process.stdout.write(consoleReport(report));
   replaceSection(DOC, '## bench/engine', markdownSection(report), '# Benchmarks');
   log(`wrote ${DOC}`);
+
+  // The Cluster part (its own section; BENCH_CLUSTER=0 skips it).
+  if (process.env.BENCH_CLUSTER !== '0') {
+    const clusterStarted = performance.now();
+    const rows = await clusterPart();
+    writeClusterReport(rows, (performance.now() - clusterStarted) / 1000);
+  }
 }
 
 const TARGET_ORDER = ['tollgate/redis', 'rlf/redis', 'tollgate/memory'];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
 import type { Tollgate } from '../index.js';
 import { createMetrics, type MetricsOptions, metricsRouter } from '../metrics/index.js';
-import { adminMatcher } from './auth.js';
+import { type AdminCredential, adminMatcher } from './auth.js';
 import { dashboardRouter } from './dashboard.js';
 import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
 import { buildOpenApi } from './openapi.js';
@@ -15,8 +15,11 @@ import { healthRoutes } from './routes/health.js';
 
 export interface AppDeps {
   tollgate: Tollgate;
-  /** The token that reaches every route (compared in constant time). */
-  adminToken: string;
+  /**
+   * The token that reaches every route (compared in constant time), or the
+   * source of its SHA-256 digest (a token file the server does not keep in clear).
+   */
+  adminToken: AdminCredential;
   /**
    * Fail closed: a request the store has not answered by then gets 503
    * STORE_UNAVAILABLE. Default 10 000 ms.
@@ -60,7 +63,12 @@ export function apiRoutes(opts: {
  * src/api/errors.ts.
  */
 export function createApp(deps: AppDeps): Express {
-  if (typeof deps.adminToken !== 'string' || deps.adminToken.length === 0) {
+  const admin = deps.adminToken as unknown;
+  const valid =
+    typeof admin === 'string'
+      ? admin.length > 0
+      : typeof (admin as { sha256?: unknown } | undefined)?.sha256 === 'function';
+  if (!valid) {
     throw new Error('createApp: adminToken is required');
   }
   const logError: ErrorLogger =

@@ -30,10 +30,39 @@ export function unauthenticated(message: string): TollgateError {
   return new TollgateError('UNAUTHENTICATED', message);
 }
 
-/** Compares the admin token in constant time (digests: equal lengths, nothing leaks by length). */
-export function adminMatcher(adminToken: string): (token: string) => boolean {
-  const expected = sha256(adminToken);
-  return (token) => timingSafeEqual(sha256(token), expected);
+/**
+ * Where the admin token's SHA-256 digest comes from when the token itself is
+ * not kept (embedded mode's token file, src/cli/admin-token.ts). Read at
+ * every check, so a rotation takes effect at once.
+ */
+export interface AdminTokenDigest {
+  /** The current digest: 32 bytes. */
+  sha256(): Buffer;
+}
+
+/** The admin token, or its digest. */
+export type AdminCredential = string | AdminTokenDigest;
+
+/** SHA-256 of a token, as the server compares it (and as a token file keeps it). */
+export function digestAdminToken(token: string): Buffer {
+  return sha256(token);
+}
+
+/**
+ * Compares the admin token in constant time: SHA-256 digests of equal
+ * length, nothing leaks by length. Given a digest source, the candidate's
+ * digest is compared with the current one the same way.
+ */
+export function adminMatcher(admin: AdminCredential): (token: string) => boolean {
+  if (typeof admin === 'string') {
+    const expected = sha256(admin);
+    return (token) => timingSafeEqual(sha256(token), expected);
+  }
+  return (token) => {
+    const candidate = sha256(token);
+    const expected = admin.sha256();
+    return expected.length === candidate.length && timingSafeEqual(candidate, expected);
+  };
 }
 
 /**

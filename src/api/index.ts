@@ -1,6 +1,12 @@
 export { type AppDeps, apiRoutes, BODY_LIMIT_BYTES, createApp } from './app.js';
 export { auditLag, eventToWire, pageToWire } from './audit.js';
-export { AGENT_KEY, type Caller } from './auth.js';
+export {
+  type AdminCredential,
+  type AdminTokenDigest,
+  AGENT_KEY,
+  type Caller,
+  digestAdminToken,
+} from './auth.js';
 export { type ErrorBody, type HttpError, STATUS_OF, toHttpError } from './errors.js';
 export { type LazyStoreOptions, lazyStore } from './lazy-store.js';
 export { buildOpenApi } from './openapi.js';

@@ -1,5 +1,7 @@
 /**
- * The audit trail (DESIGN rules 6, 8, 9): the event schema, the durable store
+ * The audit trail (ARCHITECTURE.md, rules 'No decision without its audit event',
+ * 'Redis decides; the store remembers and restores', 'Embedded by default'):
+ * the event schema, the durable store
  * (PostgreSQL or PGlite), the Redis-mode drain and its BullMQ worker, the
  * embedded in-process drain, and the background sweep of expired holds.
  */

@@ -2,7 +2,7 @@ import { isoDay, nextMidnightIso } from '../engine/clock.js';
 import { microsToUsd, pctNumber } from '../engine/money.js';
 import type { EngineStatus } from '../engine/types.js';
 
-/** The budget status contract (DESIGN.md), snake_case as in the integration guide. */
+/** The budget status contract (ARCHITECTURE.md, "Contracts"), snake_case as in the integration guide. */
 export interface BudgetStatus {
   agent_id: string;
   role: string;

@@ -1,2 +1,2 @@
 export { consoleOut, type Out } from './output.js';
-export { runCli } from './run.js';
+export { failure, runCli } from './run.js';

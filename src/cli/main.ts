@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-import { consoleOut, runCli } from './index.js';
+import { consoleOut, failure, runCli } from './index.js';
 
 runCli(process.argv.slice(2), process.env, consoleOut).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`tollgate: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    const { code, line } = failure(err);
+    process.stderr.write(`${line}\n`);
+    process.exitCode = code;
   },
 );

@@ -1,3 +1,5 @@
+import { ConfigError } from '../config/index.js';
+import { adminToken } from './commands/admin-token.js';
 import { agents } from './commands/agents.js';
 import { audit } from './commands/audit.js';
 import { demo } from './commands/demo.js';
@@ -17,6 +19,9 @@ Usage:
   tollgate demo                 run the integration guide's scenario (embedded engine,
                                 or Redis when REDIS_URL is set)
   tollgate policy check <file>  validate a policy file (JSON or YAML)
+  tollgate admin-token rotate [--data-dir <dir>]
+                                embedded mode: a new admin token (shown once); a running
+                                server on that data folder takes it at once
 
 Operating a running API (admin token; each command takes --help, --json):
   tollgate agents register <id> --role <role> [--metadata <json>]
@@ -56,6 +61,7 @@ export async function runCli(
   }
   if (cmd === 'serve') return serve(out, argv.slice(1), env);
   if (cmd === 'worker') return worker(out, argv.slice(1), env);
+  if (cmd === 'admin-token') return adminToken(out, argv.slice(1), env);
   if (cmd === 'demo') return demo(out, env.REDIS_URL || undefined);
   if (cmd === 'agents') return agents(out, argv.slice(1), env);
   if (cmd === 'status') return status(out, argv.slice(1), env);
@@ -67,4 +73,16 @@ export async function runCli(
   }
   out.error(`unknown command: ${argv.join(' ')}\n\n${HELP}`);
   return 2;
+}
+
+/**
+ * What the process prints and exits with when a command throws: one line,
+ * no stack. A configuration or usage error exits 2, anything else 1.
+ */
+export function failure(err: unknown): { code: number; line: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const usage =
+    err instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+  return { code: usage ? 2 : 1, line: `tollgate: ${message.split('\n')[0]}` };
 }

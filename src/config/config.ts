@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_HTTP_TIMEOUTS } from '../api/server.js';
+import { DEFAULT_FAILOVER_RETRY_MS } from '../engine/redis/scripts.js';
 import type { TollgateOptions } from '../index.js';
 
 /**
@@ -18,13 +20,32 @@ export interface Config {
   /** Where PGlite keeps its data when there is no DATABASE_URL. Default `./.tollgate`. */
   dataDir: string;
   adminToken: string;
-  /** True when no TOLLGATE_ADMIN_TOKEN was given (embedded mode only) and one was generated: print it. */
+  /**
+   * True when no TOLLGATE_ADMIN_TOKEN was given (embedded mode only): `adminToken`
+   * is then a fresh random one, which `tollgate serve` does not use: it keeps
+   * the data folder's token instead (src/cli/admin-token.ts, docs/embedded.md).
+   */
   adminTokenGenerated: boolean;
   /** A policy file (JSON or YAML); undefined: the defaults. */
   policyPath: string | undefined;
   port: number;
   /** Accept a Redis whose maxmemory-policy is not noeviction (not recommended). */
   allowEviction: boolean;
+  /** Redis: replicas that must acknowledge a write that settles money before it is answered. Default 0. */
+  redisWaitReplicas: number;
+  /** Redis: how long a call is repeated while Redis fails over (ms; 0: never). Default 8000. */
+  redisFailoverRetryMs: number;
+  /** HTTP: the request line and headers must arrive within this (ms). */
+  httpHeadersTimeoutMs: number;
+  /** HTTP: the whole request must arrive within this (ms); also the idle-socket limit. */
+  httpRequestTimeoutMs: number;
+  /** HTTP: an idle keep-alive connection is closed after this (ms). */
+  httpKeepAliveTimeoutMs: number;
+  /**
+   * PostgreSQL: the statement timeout of the audit store's reads (GET
+   * /v1/audit, the dashboard's spend), ms. Undefined: the store's default, 5 s.
+   */
+  auditReadTimeoutMs: number | undefined;
 }
 
 /** The configuration's inputs: each an environment variable and a CLI flag. */
@@ -37,6 +58,27 @@ export const CONFIG_VARIABLES = {
   policyPath: { env: 'TOLLGATE_POLICY', flag: '--policy' },
   port: { env: 'PORT', flag: '--port' },
   allowEviction: { env: 'TOLLGATE_ALLOW_EVICTION', flag: '--allow-eviction' },
+  redisWaitReplicas: { env: 'TOLLGATE_REDIS_WAIT_REPLICAS', flag: '--redis-wait-replicas' },
+  redisFailoverRetryMs: {
+    env: 'TOLLGATE_REDIS_FAILOVER_RETRY_MS',
+    flag: '--redis-failover-retry-ms',
+  },
+  httpHeadersTimeoutMs: {
+    env: 'TOLLGATE_HTTP_HEADERS_TIMEOUT_MS',
+    flag: '--http-headers-timeout-ms',
+  },
+  httpRequestTimeoutMs: {
+    env: 'TOLLGATE_HTTP_REQUEST_TIMEOUT_MS',
+    flag: '--http-request-timeout-ms',
+  },
+  httpKeepAliveTimeoutMs: {
+    env: 'TOLLGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    flag: '--http-keep-alive-timeout-ms',
+  },
+  auditReadTimeoutMs: {
+    env: 'TOLLGATE_AUDIT_READ_TIMEOUT_MS',
+    flag: '--audit-read-timeout-ms',
+  },
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_VARIABLES;
@@ -113,6 +155,33 @@ const port = z.union([z.number(), text]).transform((v, ctx) => {
   return n;
 });
 
+/** A duration in milliseconds: 100 ms to 1 hour. */
+const millis = z.union([z.number(), text]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^\d{1,7}$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < 100 || n > 3_600_000) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected milliseconds 100-3600000, got ${String(v)}`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** A whole number from `min` to `max` (`what` names it in the message). */
+const wholeNumber = (min: number, max: number, what: string) =>
+  z.union([z.number(), text]).transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : /^\d{1,9}$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what} ${min}-${max}, got ${String(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+export const DEFAULT_REDIS_WAIT_REPLICAS = 0;
+export const DEFAULT_REDIS_FAILOVER_RETRY_MS = DEFAULT_FAILOVER_RETRY_MS;
+
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 const bool = z.union([z.boolean(), text]).transform((v, ctx) => {
@@ -144,6 +213,12 @@ const InputSchema = z.object({
   policyPath: text.optional(),
   port: port.optional(),
   allowEviction: bool.optional(),
+  redisWaitReplicas: wholeNumber(0, 16, 'replicas').optional(),
+  redisFailoverRetryMs: wholeNumber(0, 600_000, 'milliseconds').optional(),
+  httpHeadersTimeoutMs: millis.optional(),
+  httpRequestTimeoutMs: millis.optional(),
+  httpKeepAliveTimeoutMs: millis.optional(),
+  auditReadTimeoutMs: millis.optional(),
 });
 
 function blankToUndefined(v: unknown): unknown {
@@ -194,6 +269,18 @@ export function loadConfig(
       },
     ]);
   }
+  const http = {
+    headers: c.httpHeadersTimeoutMs ?? DEFAULT_HTTP_TIMEOUTS.headersTimeoutMs,
+    request: c.httpRequestTimeoutMs ?? DEFAULT_HTTP_TIMEOUTS.requestTimeoutMs,
+  };
+  if (http.headers > http.request) {
+    throw new ConfigError([
+      {
+        variable: `${nameOf('httpHeadersTimeoutMs', overridden.has('httpHeadersTimeoutMs'))} / ${nameOf('httpRequestTimeoutMs', overridden.has('httpRequestTimeoutMs'))}`,
+        message: `the headers timeout (${http.headers} ms) must not exceed the request timeout (${http.request} ms)`,
+      },
+    ]);
+  }
   const mode =
     c.redisClusterNodes !== undefined ? 'cluster' : c.redisUrl !== undefined ? 'redis' : 'embedded';
   if (c.adminToken === undefined && mode !== 'embedded') {
@@ -215,6 +302,12 @@ export function loadConfig(
     policyPath: c.policyPath,
     port: c.port ?? DEFAULT_PORT,
     allowEviction: c.allowEviction ?? false,
+    redisWaitReplicas: c.redisWaitReplicas ?? DEFAULT_REDIS_WAIT_REPLICAS,
+    redisFailoverRetryMs: c.redisFailoverRetryMs ?? DEFAULT_REDIS_FAILOVER_RETRY_MS,
+    httpHeadersTimeoutMs: http.headers,
+    httpRequestTimeoutMs: http.request,
+    httpKeepAliveTimeoutMs: c.httpKeepAliveTimeoutMs ?? DEFAULT_HTTP_TIMEOUTS.keepAliveTimeoutMs,
+    auditReadTimeoutMs: c.auditReadTimeoutMs,
   };
 }
 
@@ -238,10 +331,20 @@ export function tollgateOptions(config: Config): TollgateOptions {
           store: {
             databaseUrl: config.databaseUrl,
             dataDir: join(config.dataDir, 'pglite'),
+            ...(config.auditReadTimeoutMs !== undefined
+              ? { readTimeoutMs: config.auditReadTimeoutMs }
+              : {}),
           },
         }
       : {}),
     allowEviction: config.allowEviction,
+    // Redis only (the in-process engine has no replicas and no failover).
+    ...(redis !== undefined
+      ? {
+          waitReplicas: config.redisWaitReplicas,
+          failoverRetryMs: config.redisFailoverRetryMs,
+        }
+      : {}),
   };
 }
 
@@ -267,5 +370,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
     policyPath: config.policyPath,
     port: config.port,
     allowEviction: config.allowEviction,
+    redisWaitReplicas: config.redisWaitReplicas,
+    redisFailoverRetryMs: config.redisFailoverRetryMs,
+    httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
+    httpRequestTimeoutMs: config.httpRequestTimeoutMs,
+    httpKeepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+    auditReadTimeoutMs: config.auditReadTimeoutMs,
   };
 }

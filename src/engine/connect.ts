@@ -1,4 +1,4 @@
-import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { TollgateError } from '../errors.js';
 
 export type RedisTarget =
@@ -12,13 +12,29 @@ export type RedisTarget =
  * once), a command timeout, one retry per request; reconnection goes on in
  * the background so service resumes by itself.
  */
-const CLIENT_OPTIONS: RedisOptions = {
+export const CLIENT_OPTIONS: RedisOptions = {
   enableAutoPipelining: true,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   commandTimeout: 800,
   connectTimeout: 2_000,
   retryStrategy: (times) => Math.min(50 * times, 500),
+};
+
+/**
+ * A Cluster client: the same, per node, without auto-pipelining. ioredis
+ * auto-pipelines a Cluster per master with one pipeline in flight per master
+ * at a time, which costs more than it saves once authorize batches by shard:
+ * off takes less CPU per operation (Node and Redis) in every case
+ * bench:engine measures, with ops/s as high or within the machine's noise
+ * (docs/BENCHMARKS.md, "bench/engine on a Redis Cluster"), and every command
+ * gets its own MOVED/ASK handling in a failover.
+ */
+export const CLUSTER_OPTIONS: ClusterOptions = {
+  enableAutoPipelining: false,
+  enableOfflineQueue: false,
+  redisOptions: CLIENT_OPTIONS,
+  clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
 };
 
 function parseNode(n: string | { host: string; port: number }): ClusterNode {
@@ -33,12 +49,7 @@ export function connect(target: RedisTarget): { client: Redis | Cluster; owned: 
   const client =
     typeof target === 'string'
       ? new Redis(target, CLIENT_OPTIONS)
-      : new Cluster(target.clusterNodes.map(parseNode), {
-          enableAutoPipelining: true,
-          enableOfflineQueue: false,
-          redisOptions: CLIENT_OPTIONS,
-          clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
-        });
+      : new Cluster(target.clusterNodes.map(parseNode), { ...CLUSTER_OPTIONS });
   // Errors surface on the commands (as STORE_UNAVAILABLE); the client reconnects by itself.
   client.on('error', () => undefined);
   return { client, owned: true };
@@ -87,7 +98,9 @@ export async function checkEvictionPolicy(
     } else if (policy !== 'noeviction') {
       throw new TollgateError(
         'VALIDATION_FAILED',
-        `Redis maxmemory-policy is '${policy}'; Tollgate needs 'noeviction' (evicted keys would lose budgets and holds)`,
+        `Redis maxmemory-policy is '${policy}'; Tollgate needs 'noeviction' (evicted keys would lose budgets and holds). ` +
+          `Fix: run CONFIG SET maxmemory-policy noeviction on the Redis (and set it in redis.conf), ` +
+          `or accept the risk with --allow-eviction (TOLLGATE_ALLOW_EVICTION=true; the allowEviction option)`,
         { maxmemory_policy: policy },
       );
     }

@@ -27,8 +27,21 @@ export interface EngineOptions {
   redis?: RedisTarget;
   /** Shards per deployment (fixed once data exists). Default 16. */
   shards?: number;
-  /** Most expired leases one call frees. Default 8. */
+  /** Most expired holds one call frees. Default 2048. */
   maxFreePerCall?: number;
+  /**
+   * Redis: how long a call is repeated (with the same ids: every operation is
+   * safe to repeat) while Redis answers with a failover's error, so that a
+   * caller sees a decision rather than an error across a failover shorter
+   * than this. Default 8,000 ms; 0: never.
+   */
+  failoverRetryMs?: number;
+  /**
+   * Redis: replicas that must acknowledge a write that settles money (settle,
+   * usage, register, limit changes) before it is answered; a timeout is a
+   * retryable 503. Default 0 (TOLLGATE_REDIS_WAIT_REPLICAS).
+   */
+  waitReplicas?: number;
   /** Accept a Redis whose maxmemory-policy is not noeviction (not recommended; warns). */
   allowEviction?: boolean;
   /** Where startup warnings go. Default console.warn. */
@@ -54,5 +67,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     shards: opts.shards,
     maxFreePerCall: opts.maxFreePerCall,
     observer: opts.observer,
+    failoverRetryMs: opts.failoverRetryMs,
+    waitReplicas: opts.waitReplicas,
   });
 }

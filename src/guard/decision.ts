@@ -3,7 +3,7 @@ import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
 import type { AuthorizeResult, DenialCode, Exceeded, ReservationState } from '../engine/types.js';
 
 /**
- * The decision contract (DESIGN.md): what checkPermission and POST /v1/authorize return.
+ * The decision contract (ARCHITECTURE.md, "Contracts"): what checkPermission and POST /v1/authorize return.
  * `replayed`: this answers an earlier decision of the same request id (nothing
  * new was held or counted); `reservation_state`: where the hold stands now
  * ('open' for a fresh decision).

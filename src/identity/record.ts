@@ -1,7 +1,7 @@
 import type { AgentSnapshot, AgentStatus } from '../engine/types.js';
 import type { Policy } from '../policy/index.js';
 
-/** The agent record contract (DESIGN.md): what getAgent and GET /v1/agents/:id return. */
+/** The agent record contract (ARCHITECTURE.md, "Contracts"): what getAgent and GET /v1/agents/:id return. */
 export interface AgentRecord {
   agent_id: string;
   role: string;

@@ -79,6 +79,14 @@ export function backgroundMetrics(
           registers,
         })
       : undefined;
+  const workerRepairs =
+    worker !== undefined
+      ? new Counter({
+          name: 'tollgate_drain_repairs_total',
+          help: 'Times the in-process audit worker found its Redis state gone (Redis lost its data: job schedulers, outbox groups) and re-created it.',
+          registers,
+        })
+      : undefined;
   const sweepMetrics =
     sweep !== undefined || worker !== undefined
       ? {
@@ -111,6 +119,7 @@ export function backgroundMetrics(
         setCounter(drainMetrics.inserted, w.stored);
         setCounter(drainMetrics.rejected, w.deadLettered);
         setCounter(workerFailures, w.failures);
+        if (workerRepairs) setCounter(workerRepairs, w.repairs ?? 0);
       }
     },
     readSweep() {

@@ -1,11 +1,13 @@
 import type { RequestHandler } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { auditLag } from '../api/audit.js';
+import { DRAIN_STALL_MS, isDegraded } from '../audit/drain/monitor.js';
 import type { AuditWorkerStats } from '../audit/drain/worker.js';
 import type { AgentSnapshot } from '../engine/types.js';
 import type { Tollgate } from '../index.js';
 import { backgroundMetrics, setCounter } from './drain.js';
 import { perAgentGauges } from './per-agent.js';
+import { shardRecoveryMetrics } from './recoveries.js';
 
 /**
  * Prometheus metrics of one API app (docs/metrics.md). Every app gets its own
@@ -240,9 +242,16 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['shard'] as const,
     registers,
   });
+  const drainDegraded = new Gauge({
+    name: 'tollgate_drain_degraded',
+    help: `Whether the shard's audit drain is degraded, per shard: 1 when its oldest undrained event is ${DRAIN_STALL_MS / 1000} s old or more (the drain stopped, fails, or is that far behind), else 0.`,
+    labelNames: ['shard'] as const,
+    registers,
+  });
 
   const agentGauges = perAgent ? perAgentGauges(registers) : undefined;
 
+  const readRecoveries = shardRecoveryMetrics(registers, tollgate.engine);
   const background = backgroundMetrics(registers, {
     drain: tollgate.drain,
     worker: options.worker,
@@ -299,7 +308,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     } catch {
       lag = undefined;
     }
-    for (const g of [outboxBacklog, outboxPending, outboxAge, outboxDead]) g.reset();
+    for (const g of [outboxBacklog, outboxPending, outboxAge, outboxDead, drainDegraded]) {
+      g.reset();
+    }
     sourceUp.set({ source: 'outbox' }, lag === undefined ? 0 : 1);
     if (lag === undefined) return;
     for (const s of lag.shards) {
@@ -308,6 +319,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       outboxPending.set(l, s.pending);
       outboxAge.set(l, s.oldest_age_ms / 1000);
       outboxDead.set(l, s.dead_letters);
+      drainDegraded.set(l, isDegraded({ ...s, oldestAgeMs: s.oldest_age_ms }) ? 1 : 0);
     }
   };
 
@@ -316,6 +328,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const refresh = (): Promise<void> => {
     reading ??= (async () => {
       background.readSweep();
+      readRecoveries();
       if (background.hasDrain) {
         try {
           background.readDrain();

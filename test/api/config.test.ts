@@ -52,6 +52,11 @@ describe('loadConfig', () => {
       TOLLGATE_POLICY: './policy.yaml',
       PORT: '9090',
       TOLLGATE_ALLOW_EVICTION: 'yes',
+      TOLLGATE_HTTP_HEADERS_TIMEOUT_MS: '5000',
+      TOLLGATE_HTTP_REQUEST_TIMEOUT_MS: '6000',
+      TOLLGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS: '7000',
+      TOLLGATE_REDIS_WAIT_REPLICAS: '1',
+      TOLLGATE_REDIS_FAILOVER_RETRY_MS: '9000',
     });
     expect(c).toEqual({
       mode: 'redis',
@@ -64,11 +69,18 @@ describe('loadConfig', () => {
       policyPath: './policy.yaml',
       port: 9090,
       allowEviction: true,
+      httpHeadersTimeoutMs: 5000,
+      httpRequestTimeoutMs: 6000,
+      httpKeepAliveTimeoutMs: 7000,
+      redisWaitReplicas: 1,
+      redisFailoverRetryMs: 9000,
     });
     expect(tollgateOptions(c)).toEqual({
       redis: 'redis://:secret@redis.internal:6380/2',
       policy: './policy.yaml',
       allowEviction: true,
+      waitReplicas: 1,
+      failoverRetryMs: 9000,
     });
     const shown = JSON.stringify(describeConfig(c));
     expect(shown).not.toContain('secret');
@@ -130,6 +142,49 @@ describe('loadConfig', () => {
     );
     expect(e.message).toContain('REDIS_URL');
     expect(e.message).toContain('REDIS_CLUSTER_NODES');
+  });
+
+  it('Redis replicas and failover retry: defaults, range, Redis only', () => {
+    const redis = { REDIS_URL: 'redis://r:6379', TOLLGATE_ADMIN_TOKEN: TOKEN };
+    expect(loadConfig(redis)).toMatchObject({ redisWaitReplicas: 0, redisFailoverRetryMs: 8_000 });
+    expect(tollgateOptions(loadConfig(redis))).toMatchObject({
+      waitReplicas: 0,
+      failoverRetryMs: 8_000,
+    });
+    const c = loadConfig(
+      { ...redis, TOLLGATE_REDIS_WAIT_REPLICAS: '2' },
+      { redisFailoverRetryMs: '0' },
+    );
+    expect(tollgateOptions(c)).toMatchObject({ waitReplicas: 2, failoverRetryMs: 0 });
+    expect(describeConfig(c)).toMatchObject({ redisWaitReplicas: 2, redisFailoverRetryMs: 0 });
+    // The in-process engine has neither.
+    const embedded = tollgateOptions(loadConfig({ TOLLGATE_REDIS_WAIT_REPLICAS: '1' }));
+    expect(embedded).not.toHaveProperty('waitReplicas');
+    expect(embedded).not.toHaveProperty('failoverRetryMs');
+    expect(error(() => loadConfig({ TOLLGATE_REDIS_WAIT_REPLICAS: 'one' })).message).toContain(
+      'TOLLGATE_REDIS_WAIT_REPLICAS: expected replicas 0-16, got one',
+    );
+    expect(error(() => loadConfig({}, { redisFailoverRetryMs: '700000' })).message).toContain(
+      'TOLLGATE_REDIS_FAILOVER_RETRY_MS (--redis-failover-retry-ms): expected milliseconds 0-600000',
+    );
+  });
+
+  it('HTTP timeouts: defaults, range, headers not over the request timeout', () => {
+    expect(loadConfig({})).toMatchObject({
+      httpHeadersTimeoutMs: 20_000,
+      httpRequestTimeoutMs: 30_000,
+      httpKeepAliveTimeoutMs: 5_000,
+    });
+    expect(
+      error(() => loadConfig({ TOLLGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS: '50' })).message,
+    ).toContain('TOLLGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS: expected milliseconds 100-3600000, got 50');
+    const e = error(() =>
+      loadConfig({ TOLLGATE_HTTP_REQUEST_TIMEOUT_MS: '1000' }, { httpHeadersTimeoutMs: '2000' }),
+    );
+    expect(e.message).toContain(
+      'TOLLGATE_HTTP_HEADERS_TIMEOUT_MS (--http-headers-timeout-ms) / TOLLGATE_HTTP_REQUEST_TIMEOUT_MS',
+    );
+    expect(e.message).toContain('must not exceed');
   });
 
   it('reports every bad variable at once', () => {

@@ -92,7 +92,7 @@ export async function startApi(
   };
 }
 
-/** A DESIGN error envelope with this code. */
+/** An error envelope (docs/api.md, "Errors") with this code. */
 export function isError(r: Reply, code: string): boolean {
   return (
     r.body?.error?.code === code &&

@@ -20,13 +20,13 @@ import { ADMIN, type Api, type Reply, startApi } from './harness.js';
  * - hand-written: every field with every bad value, raw JSON that
  *   JSON.stringify cannot produce (20 000 levels deep), lying headers.
  *
- * None may be a 5xx; every refusal is a DESIGN error envelope
+ * None may be a 5xx; every refusal is an error envelope (docs/api.md, "Errors")
  * `{"error":{"code","message","details"}}` whose status is its code's, with
  * no stack trace; nothing reaches the internal-error log.
  */
-/** The request error codes of DESIGN.md ("Contracts"): INTERNAL is not one a client may see. */
-const DESIGN_CODES = API_ERROR_CODES.filter((c) => c !== 'INTERNAL');
-const ERROR_CODES: ReadonlySet<string> = new Set(DESIGN_CODES);
+/** The request error codes of docs/api.md ("Errors"): INTERNAL is not one a client may see. */
+const CLIENT_CODES = API_ERROR_CODES.filter((c) => c !== 'INTERNAL');
+const ERROR_CODES: ReadonlySet<string> = new Set(CLIENT_CODES);
 
 // Deterministic pseudo-random choices (mulberry32), so a failure replays.
 function rng(seed: number) {
@@ -604,7 +604,7 @@ afterAll(() => api.close());
 
 const NO_STACK = /\n\s+at |node_modules|\.ts:\d/;
 
-/** No 5xx, no stack; a refusal is the DESIGN envelope with its code's status. */
+/** No 5xx, no stack; a refusal is the error envelope with its code's status. */
 function checkReply(c: { name: string }, res: Reply): void {
   expect(res.status, c.name).toBeLessThan(500);
   expect(res.text, c.name).not.toMatch(NO_STACK);
@@ -654,7 +654,7 @@ async function fuzz(
 }
 
 describe('generated hostile input (fast-check)', () => {
-  it('the DESIGN request error codes are the API’s (INTERNAL aside)', () => {
+  it('the documented request error codes are the API’s (INTERNAL aside)', () => {
     expect([...ERROR_CODES].sort()).toEqual(
       Object.keys(STATUS_OF)
         .filter((c) => c !== 'INTERNAL')
@@ -662,7 +662,7 @@ describe('generated hostile input (fast-check)', () => {
     );
   });
 
-  it('admin token: 2,000 generated requests over every route, no 5xx, every refusal a DESIGN error', async () => {
+  it('admin token: 2,000 generated requests over every route, no 5xx, every refusal an error envelope', async () => {
     const { id } = await api.agent('coder');
     const { statuses, perRoute, runs } = await fuzz(
       requestArb(ALL_ROUTES, id, fc.constant(ADMIN)),
@@ -677,7 +677,7 @@ describe('generated hostile input (fast-check)', () => {
     expect([...statuses].filter(([s]) => s < 300).length).toBeGreaterThan(0);
   });
 
-  it('agent key: 2,000 generated requests over every route, no 5xx, every refusal a DESIGN error', async () => {
+  it('agent key: 2,000 generated requests over every route, no 5xx, every refusal an error envelope', async () => {
     const own = await api.agent('coder');
     const other = await api.agent('coder');
     const tokens = fc.oneof(
@@ -701,7 +701,7 @@ describe('generated hostile input (fast-check)', () => {
 });
 
 describe('hand-written hostile input', () => {
-  it('every field with every bad value, raw JSON, odd ids and headers: no 5xx, every refusal a DESIGN error', async () => {
+  it('every field with every bad value, raw JSON, odd ids and headers: no 5xx, every refusal an error envelope', async () => {
     const { id } = await api.agent('coder');
     const all = cases(ALL_ROUTES, id);
     expect(all.length).toBeGreaterThan(500);

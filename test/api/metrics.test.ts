@@ -326,6 +326,7 @@ describe('GET /metrics options', () => {
       sweeps: 4,
       sweptAgents: 120,
       sweepFreed: 5,
+      repairs: 1,
       lastError: null,
     };
     const api = await startApi({ app: { metrics: { worker: { stats: () => ({ ...stats }) } } } });
@@ -335,6 +336,7 @@ describe('GET /metrics options', () => {
       expect(value(s, 'tollgate_drain_inserted_total')).toBe(40);
       expect(value(s, 'tollgate_drain_rejected_total')).toBe(1);
       expect(value(s, 'tollgate_drain_failures_total')).toBe(2);
+      expect(value(s, 'tollgate_drain_repairs_total')).toBe(1);
       expect(value(s, 'tollgate_sweep_runs_total')).toBe(4);
       expect(value(s, 'tollgate_sweep_freed_total')).toBe(5);
       expect(value(s, 'tollgate_metrics_source_up', { source: 'drain' })).toBe(1);

@@ -16,7 +16,8 @@ import type { OutboxEntry } from '../../src/engine/types.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 
 /**
- * Embedded mode (DESIGN rule 9): MemoryEngine's outbox drained into PGlite in
+ * Embedded mode (ARCHITECTURE.md, rule 'Embedded by default'): MemoryEngine's
+ * outbox drained into PGlite in
  * a temp dir, and a new MemoryEngine restored from that dir.
  */
 

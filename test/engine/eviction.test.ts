@@ -16,6 +16,11 @@ describe('startup against a Redis that may evict keys', () => {
       code: 'VALIDATION_FAILED',
       message: expect.stringContaining("'allkeys-lru'"),
     });
+    // The message names both ways out.
+    const e = (await createTollgate({ redis: redis.url }).catch((err: unknown) => err)) as Error;
+    expect(e.message).toContain('CONFIG SET maxmemory-policy noeviction');
+    expect(e.message).toContain('--allow-eviction');
+    expect(e.message).toContain('TOLLGATE_ALLOW_EVICTION');
   });
 
   it('is accepted with allowEviction, with a warning', async () => {

@@ -98,7 +98,7 @@ describe('policy validation: each rule names the field', () => {
     });
   }
 
-  it('gives the message of the design for a bad session limit', () => {
+  it('names the file, the field and the rule for a bad session limit', () => {
     expect(rejection(role({ session_token_limit: -5 })).message).toMatch(
       /^Invalid policy in \.\/p\.yaml: roles\.coder\.session_token_limit: expected a positive integer/,
     );

@@ -9,6 +9,9 @@
  *
  *   startRedis()    one standalone node (noeviction, no RDB, no AOF)
  *   startCluster()  three masters, all 16384 slots assigned, no replicas
+ *
+ * A Cluster with replicas, for the failover tests, is in
+ * ./redis-cluster-replicas.ts (built on RedisProcess and startOnFreePorts).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,7 +22,7 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-const HOST = '127.0.0.1';
+export const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 const CLUSTER_READY_TIMEOUT_MS = 30_000;
@@ -41,6 +44,12 @@ export interface RedisServer {
    * persistence).
    */
   restart(): Promise<void>;
+  /**
+   * Sends `signal` (default SIGKILL: no shutdown, no save, the sockets cut)
+   * and resolves once the process is gone. The directory stays, so
+   * `restart()` brings the node back, empty, with its nodes.conf.
+   */
+  crash(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface RedisClusterNode {
@@ -210,7 +219,7 @@ export function redisCommand(port: number, args: string[], timeoutMs = 2_000): P
 // ---------------------------------------------------------------------------
 // One redis-server process
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function tail(file: string, lines = 20): string {
   try {
@@ -220,7 +229,7 @@ function tail(file: string, lines = 20): string {
   }
 }
 
-class RedisProcess implements RedisServer {
+export class RedisProcess implements RedisServer {
   readonly host = HOST;
   readonly url: string;
   private child: ChildProcess | undefined;
@@ -327,6 +336,14 @@ class RedisProcess implements RedisServer {
     clearTimeout(timer);
   }
 
+  async crash(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    await this.exited;
+  }
+
   async stop(): Promise<void> {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
@@ -356,7 +373,7 @@ function isAddressInUse(err: unknown): boolean {
 }
 
 /** Starts redis-server processes on fresh free ports, retrying when a port was taken meanwhile. */
-async function startOnFreePorts(
+export async function startOnFreePorts(
   makeArgs: (ports: number[]) => string[],
   portsNeeded: number,
   dirPrefix: string,

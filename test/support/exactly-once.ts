@@ -9,29 +9,17 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { inject } from 'vitest';
+import { CLIENT_OPTIONS, CLUSTER_OPTIONS } from '../../src/engine/connect.js';
 import { agentKeys, DEFAULT_SHARDS, shardOf } from '../../src/engine/keys.js';
 import { loadScript } from '../../src/engine/redis/lua.js';
 import { type Drop, type DropOptions, FaultProxy, proxyCluster } from './fault-proxy.js';
 import { shardEvents } from './outbox.js';
 
-/** The options src/engine/connect.ts gives the clients Tollgate makes (a copy: they are not exported). */
-export const TOLLGATE_CLIENT_OPTIONS: RedisOptions = {
-  enableAutoPipelining: true,
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  commandTimeout: 800,
-  connectTimeout: 2_000,
-  retryStrategy: (times) => Math.min(50 * times, 500),
-};
+/** The options src/engine/connect.ts gives the clients Tollgate makes. */
+export const TOLLGATE_CLIENT_OPTIONS: RedisOptions = CLIENT_OPTIONS;
 
 export function tollgateClusterOptions(natMap?: ClusterOptions['natMap']): ClusterOptions {
-  return {
-    enableAutoPipelining: true,
-    enableOfflineQueue: false,
-    redisOptions: TOLLGATE_CLIENT_OPTIONS,
-    clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
-    natMap,
-  };
+  return { ...CLUSTER_OPTIONS, natMap };
 }
 
 export interface Faulty {

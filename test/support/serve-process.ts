@@ -6,19 +6,32 @@ export interface ServeProcess {
   output(): string;
 }
 
+export interface SpawnServeOptions {
+  /** The CLI's entry: node's arguments before `serve` (default: the sources, through tsx). */
+  entry?: readonly string[];
+  /** The child's working directory. */
+  cwd?: string;
+  /** How long the banner may take (default 30 s; PGlite's first start is slow on a busy machine). */
+  startTimeoutMs?: number;
+}
+
 /**
- * Starts `tollgate serve` from source (`node --import tsx src/cli/main.ts serve
- * --port 0`) and waits until its output matches `ready` (the banner).
+ * Starts `tollgate serve --port 0` (then `args`), from source unless
+ * `opts.entry` names another CLI, and waits until its output matches `ready`
+ * (the banner).
  */
-export async function spawnServe(env: NodeJS.ProcessEnv, ready: RegExp): Promise<ServeProcess> {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0'],
-    {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+export async function spawnServe(
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  args: readonly string[] = [],
+  opts: SpawnServeOptions = {},
+): Promise<ServeProcess> {
+  const entry = opts.entry ?? ['--import', 'tsx', 'src/cli/main.ts'];
+  const proc = spawn(process.execPath, [...entry, 'serve', '--port', '0', ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -26,7 +39,7 @@ export async function spawnServe(env: NodeJS.ProcessEnv, ready: RegExp): Promise
   proc.stderr?.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000);
   while (!ready.test(out)) {
     if (Date.now() > deadline || proc.exitCode !== null) {
       proc.kill('SIGKILL');
@@ -35,6 +48,11 @@ export async function spawnServe(env: NodeJS.ProcessEnv, ready: RegExp): Promise
     await new Promise((r) => setTimeout(r, 50));
   }
   return { proc, output: () => out };
+}
+
+/** The port a started `serve` says it listens on. */
+export function servePort(s: ServeProcess): number {
+  return Number(/listening on http:\/\/localhost:(\d+)/.exec(s.output())?.[1]);
 }
 
 /** SIGTERM, then SIGKILL after 5 s; resolves when the process has exited. */
@@ -47,5 +65,33 @@ export function stopProcess(proc: ChildProcess): Promise<void> {
       resolve();
     });
     proc.kill('SIGTERM');
+  });
+}
+
+/**
+ * Runs `tollgate <args>` from source to its end (SIGKILL after `timeoutMs`):
+ * its exit code and everything it wrote.
+ */
+export function runCliProcess(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const add = (d: Buffer) => {
+    output += d.toString();
+  };
+  proc.stdout?.on('data', add);
+  proc.stderr?.on('data', add);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => {
+    proc.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
   });
 }

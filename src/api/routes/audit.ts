@@ -1,3 +1,4 @@
+import { StatementTimeoutError } from '../../audit/store/db.js';
 import { isTollgateError, TollgateError } from '../../errors.js';
 import { auditLag, pageToWire } from '../audit.js';
 import { PublicDetailsError } from '../errors.js';
@@ -20,6 +21,7 @@ export const auditRoutes: Route[] = [
       'Stored events, newest first, in pages (a keyset cursor on (at, event_id): pages never repeat an event, nor skip one stored before the listing began). Filters combine (AND).',
       'The admin token reads every agent’s events (`agent_id` optional); an agent key reads only its own (`agent_id` defaults to it; another agent’s id is 403). Key digests are never shown.',
       'Events reach the store through the drain (the worker in Redis mode, in process in embedded mode): an event appears once drained; see GET /v1/audit/lag. No store configured: 503 STORE_UNAVAILABLE with details `{store: "not configured"}`.',
+      'Every combination of filters is read from an index in page order (docs/store.md). On PostgreSQL a read is canceled at the store’s statement timeout (TOLLGATE_AUDIT_READ_TIMEOUT_MS, default 5 s): 503 STORE_UNAVAILABLE with details `{store: "read timeout", timeout_ms}`.',
     ].join('\n\n'),
     query: AuditQuery,
     response: AuditPageSchema,
@@ -46,6 +48,13 @@ export const auditRoutes: Route[] = [
         });
         return pageToWire(page);
       } catch (e) {
+        if (e instanceof StatementTimeoutError) {
+          throw new PublicDetailsError(
+            'STORE_UNAVAILABLE',
+            `The audit store did not finish the read within its read timeout (${e.timeoutMs} ms)`,
+            { store: 'read timeout', timeout_ms: e.timeoutMs },
+          );
+        }
         if (isTollgateError(e)) throw e;
         throw new TollgateError('STORE_UNAVAILABLE', 'The audit store is not answering');
       }

@@ -6,6 +6,26 @@ export {
   MAX_BATCH,
 } from './drain.js';
 export {
+  DEFAULT_HEAL_EVERY_MS,
+  type DrainHealer,
+  type DrainHealerOptions,
+  drainHealer,
+  type Healing,
+  type HealingOptions,
+  type Repair,
+  startHealing,
+} from './heal.js';
+export {
+  DRAIN_STALL_MS,
+  type DrainWatch,
+  type DrainWatchOptions,
+  degradedShards,
+  isDegraded,
+  type LagFacts,
+  watchDrain,
+  watchEngineDrain,
+} from './monitor.js';
+export {
   ackAndDelete,
   claimIdle,
   type DeadLetter,

@@ -5,7 +5,8 @@ import type { Engine } from '../../engine/types.js';
 import { storeRecovery } from '../recovery/index.js';
 import type { AuditStore } from '../store/types.js';
 import { createSweeper, type SweepEngine, type SweepRun } from '../sweep.js';
-import type { AuditWorkerStats, WorkerLog, WorkerRedisTarget } from './worker.js';
+import type { WorkerLog, WorkerRedisTarget } from './connection.js';
+import type { AuditWorkerStats } from './worker-options.js';
 
 /**
  * The background sweep as a job of the audit worker (Redis mode): a BullMQ
@@ -43,6 +44,10 @@ export interface WorkerSweepOptions {
 }
 
 export interface WorkerSweep {
+  /** Whether sweeps run (everyMs > 0): the `sweep` job scheduler must then exist. */
+  readonly enabled: boolean;
+  /** Told of each shard the engine the worker opened restored (Redis lost that shard). */
+  onRecovery(listener: () => void): void;
   /** Puts the `sweep` job scheduler in place (or removes it when everyMs is 0). */
   schedule(queue: Queue): Promise<void>;
   /** The `sweep` job: one run, counted in the worker's stats. */
@@ -69,9 +74,11 @@ export function workerSweep(opts: WorkerSweepOptions): WorkerSweep {
       source: storeRecovery(reads, { shards: opts.shards }),
       warn: (message) => opts.log('warn', message),
     });
+    engine.onRecovery(() => recovered?.());
     return engine;
   };
   let owned: Promise<Engine> | undefined;
+  let recovered: (() => void) | undefined;
   const openEngine = (): Promise<Engine> => {
     owned ??= open().catch((e: unknown) => {
       owned = undefined; // the next sweep tries again
@@ -92,6 +99,10 @@ export function workerSweep(opts: WorkerSweepOptions): WorkerSweep {
   const everyMs = opts.everyMs ?? DEFAULT_SWEEP_EVERY_MS;
   const { stats, log } = opts;
   return {
+    enabled: everyMs > 0,
+    onRecovery(listener) {
+      recovered = listener;
+    },
     async schedule(queue) {
       if (everyMs <= 0) {
         await queue.removeJobScheduler(SWEEP_SCHEDULER_ID);

@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Job, Queue, Worker } from 'bullmq';
-import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import { DEFAULT_SHARDS, outboxKey } from '../../engine/keys.js';
 import type { AuditStore } from '../store/types.js';
-import type { SweepEngine, SweepRun } from '../sweep.js';
+import type { SweepRun } from '../sweep.js';
+import { defaultLog, workerConnection } from './connection.js';
 import { type DrainResult, drainShard, MAX_BATCH } from './drain.js';
-import { outboxLag, pruneConsumers, type RedisClient, type ShardLag } from './redis-outbox.js';
-import { workerSweep } from './sweep-job.js';
+import { type Repair, startHealing } from './heal.js';
+import { ensureGroup, outboxLag, pruneConsumers, type ShardLag } from './redis-outbox.js';
+import { SWEEP_SCHEDULER_ID, workerSweep } from './sweep-job.js';
+import type { AuditWorkerOptions, AuditWorkerStats } from './worker-options.js';
 
 /**
- * The audit worker (DESIGN rule 6), Redis mode: a BullMQ worker that moves
+ * The audit worker (ARCHITECTURE.md, rule 'No decision without its audit
+ * event'), Redis mode: a BullMQ worker that moves
  * every shard's outbox into the store.
  *
  *  - Queue `tg-audit` under the prefix `{tg-audit}`: the hash tag puts all of
@@ -31,6 +34,11 @@ import { workerSweep } from './sweep-job.js';
  *  - A second job scheduler `sweep` (every 30 s) runs the background sweep:
  *    holds whose lease passed are freed on agents no call touches
  *    (sweep-job.ts).
+ *  - Redis losing its data (FLUSHALL, a restart without persistence) takes
+ *    the schedulers and the outbox groups with it: every 2 s, and after each
+ *    shard restore the engine reports, the worker checks them and re-creates
+ *    what is missing (heal.ts); it also logs each shard whose drain stops
+ *    advancing for 10 s, and when it drains again (monitor.ts).
  *  - close(): the running drains finish their current batch, then stop.
  */
 export const QUEUE_NAME = 'tg-audit';
@@ -41,84 +49,15 @@ export function drainJobId(shard: number): string {
   return `drain-s${shard}`;
 }
 
-export type WorkerRedisTarget =
-  | string
-  | { clusterNodes: (string | { host: string; port: number })[] };
+export {
+  defaultLog,
+  type WorkerLog,
+  type WorkerLogLevel,
+  type WorkerRedisTarget,
+  workerConnection,
+} from './connection.js';
 
-export type WorkerLogLevel = 'info' | 'warn' | 'error';
-export type WorkerLog = (
-  level: WorkerLogLevel,
-  message: string,
-  data?: Record<string, unknown>,
-) => void;
-
-export interface AuditWorkerOptions {
-  /** A Redis URL or Cluster seed nodes. The worker opens its own connections. */
-  redis: WorkerRedisTarget;
-  /** The store, or how to open it (retried by the drains until it opens). */
-  store: AuditStore | (() => Promise<AuditStore>);
-  /** Close the store on close(). Default: true when `store` is a function. */
-  ownsStore?: boolean;
-  /** Shards per deployment (the engine's). Default 16. */
-  shards?: number;
-  /** Jobs this process runs at once. Default 4. */
-  concurrency?: number;
-  /** How often the tick looks for outboxes to drain. Default 200 ms. */
-  everyMs?: number;
-  /** Events per insert (and about per read), up to 1000. Default 1000. */
-  batch?: number;
-  /** A drain yields after this long with entries left (the next tick goes on). Default 5 s. */
-  maxDrainMs?: number;
-  /** BullMQ job lock: a drain whose worker stopped renewing it for this long is stalled. Default 10 s. */
-  lockDurationMs?: number;
-  /** How often BullMQ looks for stalled jobs. Default 5 s. */
-  stalledIntervalMs?: number;
-  /** Claim outbox entries pending this long (their consumer died). Default: lockDurationMs. */
-  claimIdleMs?: number;
-  /** Attempts per drain job before it is dropped and started afresh by a tick. Default 10. */
-  attempts?: number;
-  /** First retry delay; doubles per attempt. Default 200 ms. */
-  backoffMs?: number;
-  /** Retry delay ceiling. Default 10 s. */
-  maxBackoffMs?: number;
-  /** This process's consumer name in the outbox groups. Default `<host>-<pid>-<random>`. */
-  consumer?: string;
-  /**
-   * The engine the background sweep runs with (not closed by the worker);
-   * none: the worker opens a RedisEngine on `redis` at the first sweep.
-   */
-  engine?: SweepEngine;
-  /** How often the background sweep runs; 0: never. Default 30 s. */
-  sweepEveryMs?: number;
-  /** Most Engine.sweepShard steps (about 100 agents each) per sweep run. Default 1,000. */
-  sweepMaxSteps?: number;
-  log?: WorkerLog;
-}
-
-export interface AuditWorkerStats {
-  /** Drain jobs completed. */
-  drains: number;
-  /** Drain attempts that failed (each is retried). */
-  failures: number;
-  /** Drain jobs BullMQ found stalled (their worker died) and handed on. */
-  stalled: number;
-  /** Events written to the store (new rows). */
-  stored: number;
-  /** Events the store already had (redelivered). */
-  duplicates: number;
-  /** Dead letters written (one per bad event; see DrainResult.deadLettered). */
-  deadLettered: number;
-  /** Outbox entries claimed from dead consumers. */
-  claimed: number;
-  /** Background sweep runs completed by this process. */
-  sweeps: number;
-  /** Agents the sweeps visited. */
-  sweptAgents: number;
-  /** Holds the sweeps freed (their lease passed and no call had freed them). */
-  sweepFreed: number;
-  /** The last failure, if any. */
-  lastError: { at: number; shard: number | null; message: string } | null;
-}
+export type { AuditWorkerOptions, AuditWorkerStats } from './worker-options.js';
 
 export interface AuditWorker {
   readonly consumer: string;
@@ -127,44 +66,16 @@ export interface AuditWorker {
   stats(): AuditWorkerStats;
   /** Backlog and oldest undrained age per shard. */
   lag(): Promise<ShardLag[]>;
+  /** Checks the worker's Redis state now and re-creates what is missing (as its timer does). */
+  repair(): Promise<Repair>;
+  /** The shards whose drain the worker last saw degraded (no progress for `stallMs`). */
+  degraded(): number[];
   /** Lets running drains finish their batch, then closes the worker, its connections and (if owned) the store. */
   close(): Promise<void>;
 }
 
 interface DrainData {
   shard: number;
-}
-
-const defaultLog: WorkerLog = (level, message, data) => {
-  const line = JSON.stringify({ level, msg: message, ...data });
-  if (level === 'info') process.stdout.write(`${line}\n`);
-  else process.stderr.write(`${line}\n`);
-};
-
-function parseNode(n: string | { host: string; port: number }): ClusterNode {
-  if (typeof n !== 'string') return n;
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(n);
-  return { host: m?.[1] || '127.0.0.1', port: Number(m?.[2]) };
-}
-
-/**
- * A connection for BullMQ: `maxRetriesPerRequest: null` (BullMQ requires it:
- * its commands wait out a reconnection instead of failing), separate from the
- * engine's fail-fast client.
- */
-export function workerConnection(target: WorkerRedisTarget): RedisClient {
-  const options: RedisOptions = {
-    maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(100 * times, 2_000),
-  };
-  const client =
-    typeof target === 'string'
-      ? new Redis(target, options)
-      : new Cluster(target.clusterNodes.map(parseNode), {
-          redisOptions: options,
-          clusterRetryStrategy: (times) => Math.min(100 * times, 2_000),
-        });
-  return client;
 }
 
 /** Starts the audit worker; resolves once it is connected and its scheduler is in place. */
@@ -189,6 +100,7 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     sweeps: 0,
     sweptAgents: 0,
     sweepFreed: 0,
+    repairs: 0,
     lastError: null,
   };
 
@@ -357,18 +269,48 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
   }, 600_000);
   pruneTimer.unref();
 
-  try {
-    await worker.waitUntilReady();
+  const schedule = async (): Promise<void> => {
     await queue.upsertJobScheduler(
       TICK_SCHEDULER_ID,
       { every: opts.everyMs ?? 200 },
       { name: 'tick', data: { shard: -1 }, opts: { removeOnComplete: true, removeOnFail: true } },
     );
     await sweep.schedule(queue);
+  };
+
+  // Redis losing its data takes the schedulers and the outbox groups with it: put them back (heal.ts).
+  const healing = startHealing({
+    queue,
+    outbox,
+    shards,
+    schedulers: () =>
+      sweep.enabled ? [TICK_SCHEDULER_ID, SWEEP_SCHEDULER_ID] : [TICK_SCHEDULER_ID],
+    schedule,
+    addDrains,
+    shouldStop: () => closing,
+    log,
+    everyMs: opts.healEveryMs,
+    stallMs: opts.stallMs,
+    engine: opts.engine,
+    onRepair: (n) => {
+      stats.repairs = n;
+    },
+  });
+  sweep.onRecovery(healing.restored);
+  const stopWatching = (): void => {
+    clearInterval(pruneTimer);
+    healing.stop();
+  };
+
+  try {
+    await worker.waitUntilReady();
+    await schedule();
+    // Every outbox's group from the start, so that a group found missing later means Redis lost it.
+    for (let s = 0; s < shards; s++) await ensureGroup(outbox, s);
     await addDrains();
   } catch (e) {
     closing = true;
-    clearInterval(pruneTimer);
+    stopWatching();
     await worker.close(true).catch(() => undefined);
     await queue.close().catch(() => undefined);
     await sweep.close().catch(() => undefined);
@@ -383,10 +325,12 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     worker,
     stats: () => ({ ...stats }),
     lag: () => outboxLag({ redis: outbox, shards }),
+    repair: () => healing.check({ groups: true, reason: 'asked' }),
+    degraded: () => healing.degraded(),
     close() {
       closed ??= (async () => {
         closing = true;
-        clearInterval(pruneTimer);
+        stopWatching();
         await worker.close();
         await queue.close();
         await sweep.close().catch(() => undefined);

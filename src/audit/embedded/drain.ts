@@ -3,7 +3,8 @@ import { type AuditEvent, EventParseError, parseOutboxFields } from '../event.js
 import type { AuditStore } from '../store/types.js';
 
 /**
- * The embedded drain (DESIGN rule 9): no Redis, so no BullMQ. An in-process
+ * The embedded drain (ARCHITECTURE.md, rule 'Embedded by default'): no Redis,
+ * so no BullMQ. An in-process
  * loop moves MemoryEngine's outbox into the store in batches with the same
  * store code as the worker (parseOutboxFields, then one insertEvents per
  * batch, ON CONFLICT (event_id) DO NOTHING). Entries leave the outbox only

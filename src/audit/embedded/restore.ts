@@ -13,7 +13,8 @@ export function dayStartOf(ms: number): number {
 }
 
 /**
- * The engine snapshot the store holds (DESIGN rules 8 and 9): its registry
+ * The engine snapshot the store holds (ARCHITECTURE.md, rules 'Redis decides;
+ * the store remembers and restores' and 'Embedded by default'): its registry
  * (agents not deleted, with role, status, current session, limits, key
  * digest, creation time, metadata) and, summed over its ledger, each agent's
  * spend on the UTC day of `nowMs` (and the overrun among it) and its current

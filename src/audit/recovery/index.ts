@@ -5,7 +5,8 @@ import { dayStartOf, snapshotFromStore } from '../embedded/restore.js';
 import type { AuditStore } from '../store/types.js';
 
 /**
- * Recovery in Redis mode (DESIGN rule 8, docs/recovery.md): the durable store
+ * Recovery in Redis mode (ARCHITECTURE.md, rule 'Redis decides; the store
+ * remembers and restores'; docs/recovery.md): the durable store
  * as the source RedisEngine restores a shard from when the shard's ready
  * marker is missing. The snapshot is the embedded restore's
  * (snapshotFromStore): the registry, each agent's spend (and overrun) on the
@@ -23,7 +24,9 @@ export interface StoreRecoveryOptions {
  * time. Each load is served by a read that started after it was asked for
  * (never by an older one, which could miss events the worker stored since),
  * and the loads that arrive while a read runs share the next one: at most
- * two reads for any burst of recoveries.
+ * two reads for any burst of recoveries. The reads are `agents()` and
+ * `totals()`, which a PostgresStore runs on a pool of their own (2
+ * connections): audit reads cannot take the connections recovery needs.
  */
 export function storeRecovery(
   store: Pick<AuditStore, 'agents' | 'totals'>,

@@ -51,17 +51,45 @@ const NET_CODES = new Set([
 ]);
 
 /**
+ * A statement the database canceled at the statement timeout its Db sets
+ * (SQLSTATE 57014 query_canceled; PostgresStore's read and recovery pools):
+ * STORE_UNAVAILABLE (HTTP 503), with the timeout it ran into.
+ */
+export class StatementTimeoutError extends TollgateError {
+  constructor(
+    readonly timeoutMs: number,
+    cause?: unknown,
+  ) {
+    super(
+      'STORE_UNAVAILABLE',
+      `The audit store canceled the read at its statement timeout (${timeoutMs} ms)`,
+      { store: 'read timeout', timeout_ms: timeoutMs },
+    );
+    this.name = 'StatementTimeoutError';
+    (this as { cause?: unknown }).cause = cause;
+  }
+}
+
+/**
  * Maps a driver error that means "the database is unreachable" (network
  * errors, SQLSTATE class 08 connection exceptions, 57P01-57P03 shutdown /
  * cannot connect now, a terminated connection) to STORE_UNAVAILABLE; returns
- * any other error unchanged.
+ * any other error unchanged. A statement canceled (57014) is STORE_UNAVAILABLE
+ * too: a StatementTimeoutError when the Db sets a statement timeout
+ * (`statementTimeoutMs`), else (an operator's pg_cancel_backend) the plain one.
  */
-export function mapDbError(e: unknown): unknown {
+export function mapDbError(e: unknown, statementTimeoutMs?: number): unknown {
   if (!(e instanceof Error) || e instanceof TollgateError) return e;
   const code = (e as { code?: unknown }).code;
+  if (code === '57014' && statementTimeoutMs !== undefined && statementTimeoutMs > 0) {
+    return new StatementTimeoutError(statementTimeoutMs, e);
+  }
   const unavailable =
     (typeof code === 'string' &&
-      (NET_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) ||
+      (NET_CODES.has(code) ||
+        code.startsWith('08') ||
+        code === '57014' ||
+        /^57P0[123]$/.test(code))) ||
     /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
       e.message,
     );

@@ -1,6 +1,6 @@
 import type { AuditStore } from './types.js';
 
-export type { Db } from './db.js';
+export { type Db, StatementTimeoutError } from './db.js';
 export { MIGRATIONS, type Migration, migrate } from './migrations.js';
 export { decodeCursor, encodeCursor, MAX_PAGE } from './queries.js';
 export { SqlStore } from './sql-store.js';
@@ -13,6 +13,12 @@ export interface StoreOptions {
   dataDir?: string;
   /** PostgreSQL only: keep the tables in this schema (tests). */
   schema?: string;
+  /**
+   * PostgreSQL only: the statement timeout of the API's reads (GET /v1/audit,
+   * the dashboard's spend), ms; default 5 000, 0: none. PGlite runs in
+   * process and cannot cancel a statement: no timeout applies there.
+   */
+  readTimeoutMs?: number;
 }
 
 /**
@@ -26,6 +32,7 @@ export async function createStore(opts: StoreOptions = {}): Promise<AuditStore> 
     return PostgresStore.open({
       databaseUrl: opts.databaseUrl,
       ...(opts.schema === undefined ? {} : { schema: opts.schema }),
+      ...(opts.readTimeoutMs === undefined ? {} : { readTimeoutMs: opts.readTimeoutMs }),
     });
   }
   const { PGliteStore } = await import('./pglite.js');

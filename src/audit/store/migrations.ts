@@ -94,6 +94,20 @@ CREATE TABLE session_summaries (
 ALTER TABLE audit_events ADD COLUMN overrun_tokens bigint, ADD COLUMN overrun_cost bigint;
 `,
   },
+  {
+    version: 3,
+    name: 'audit read indexes by kind (type, and a decision allowed or denied)',
+    sql: `
+-- An event's kind: its type, and for a decision '+' (allowed) or '-' (denied)
+-- (EVENT_KIND in queries.ts, which must stay this expression exactly). Every
+-- filter of GET /v1/audit (agent, type, allowed, a time range) is then an
+-- equality on a prefix of one index followed by the page order (at, event_id).
+CREATE INDEX audit_events_agent_kind_at ON audit_events
+  (agent_id, (type || CASE WHEN allowed THEN '+' WHEN NOT allowed THEN '-' ELSE '' END), at, event_id);
+CREATE INDEX audit_events_kind_at ON audit_events
+  ((type || CASE WHEN allowed THEN '+' WHEN NOT allowed THEN '-' ELSE '' END), at, event_id);
+`,
+  },
 ];
 
 /**

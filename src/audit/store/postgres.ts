@@ -13,11 +13,33 @@ export interface PostgresStoreOptions {
    * The tests give each suite its own.
    */
   schema?: string;
-  /** Pool size. Default 10. */
+  /** Connections for writes (insertEvents, migrations). Default 10. */
   max?: number;
   /** How long to wait for a connection before STORE_UNAVAILABLE. Default 5 s. */
   connectionTimeoutMillis?: number;
+  /**
+   * Statement timeout of the reads the API serves (queryEvents,
+   * sessionSummaries, spendByHour), ms: a read running longer is canceled by
+   * the server and rejects with StatementTimeoutError (STORE_UNAVAILABLE).
+   * Default 5 000; 0: none.
+   */
+  readTimeoutMs?: number;
+  /** Connections for those reads (a pool of their own). Default 5. */
+  readMax?: number;
+  /**
+   * Connections for recovery's reads (agents, totals: the RecoverySource and
+   * the embedded restore), a pool of their own so that no other read can take
+   * them. Default 2.
+   */
+  recoveryMax?: number;
+  /** Statement timeout of recovery's reads, ms. Default 60 000; 0: none. */
+  recoveryTimeoutMs?: number;
 }
+
+export const DEFAULT_READ_TIMEOUT_MS = 5_000;
+export const DEFAULT_READ_MAX = 5;
+export const DEFAULT_RECOVERY_MAX = 2;
+export const DEFAULT_RECOVERY_TIMEOUT_MS = 60_000;
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -57,8 +79,12 @@ function encode(params: readonly unknown[] | undefined): unknown[] | undefined {
   );
 }
 
+/** How a Db turns a driver error into its own (mapDbError, with the Db's statement timeout). */
+type MapError = (e: unknown) => unknown;
+
 async function send(
   c: Queryable,
+  map: MapError,
   text: string,
   params?: readonly unknown[],
   name?: string,
@@ -67,60 +93,48 @@ async function send(
     const values = encode(params);
     return await c.query(name === undefined ? { text, values } : { name, text, values });
   } catch (e) {
-    throw mapDbError(e);
+    throw map(e);
   }
 }
 
-async function run<R>(
-  c: Queryable,
-  text: string,
-  params?: readonly unknown[],
-  name?: string,
-): Promise<R[]> {
-  return (await send(c, text, params, name)).rows as R[];
-}
-
-async function command(
-  c: Queryable,
-  text: string,
-  params?: readonly unknown[],
-  name?: string,
-): Promise<number> {
-  return (await send(c, text, params, name)).rowCount ?? 0;
-}
-
-function clientDb(c: pg.PoolClient): Db {
+/** Db over one connection (or a Pool: each statement on any of its connections). */
+function queryableDb(c: Queryable, map: MapError): Omit<Db, 'transaction' | 'close'> {
   return {
-    query: (text, params, name) => run(c, text, params, name),
-    command: (text, params, name) => command(c, text, params, name),
+    query: async (text, params, name) => (await send(c, map, text, params, name)).rows,
+    command: async (text, params, name) => (await send(c, map, text, params, name)).rowCount ?? 0,
     exec: async (text) => {
-      await run(c, text);
+      await send(c, map, text);
     },
-    transaction: () => Promise.reject(new Error('Nested transactions are not supported')),
-    close: () => Promise.resolve(),
   };
 }
 
+export interface PoolDbOptions {
+  /** The statement timeout the pool's connections set (ms): its 57014 becomes StatementTimeoutError. */
+  statementTimeoutMs?: number;
+}
+
 /** Db over a pg Pool. */
-export function poolDb(pool: pg.Pool): Db {
+export function poolDb(pool: pg.Pool, opts: PoolDbOptions = {}): Db {
+  const map: MapError = (e) => mapDbError(e, opts.statementTimeoutMs);
   return {
-    query: (text, params, name) => run(pool, text, params, name),
-    command: (text, params, name) => command(pool, text, params, name),
-    exec: async (text) => {
-      await run(pool, text);
-    },
+    ...queryableDb(pool, map),
     async transaction(fn) {
       let client: pg.PoolClient;
       try {
         client = await pool.connect();
       } catch (e) {
-        throw mapDbError(e);
+        throw map(e);
       }
       let broken = false;
+      const tx = queryableDb(client, map);
       try {
-        await run(client, 'BEGIN');
-        const out = await fn(clientDb(client));
-        await run(client, 'COMMIT');
+        await tx.exec('BEGIN');
+        const out = await fn({
+          ...tx,
+          transaction: () => Promise.reject(new Error('Nested transactions are not supported')),
+          close: () => Promise.resolve(),
+        });
+        await tx.exec('COMMIT');
         return out;
       } catch (e) {
         try {
@@ -137,23 +151,78 @@ export function poolDb(pool: pg.Pool): Db {
   };
 }
 
-/** The durable store on PostgreSQL through a pg Pool (DATABASE_URL set). */
+function checkMillis(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v < 0 || v > 2_147_483_647) {
+    throw new Error(`Bad ${what} ${v}: expected milliseconds, 0 for none`);
+  }
+  return v;
+}
+
+/**
+ * The durable store on PostgreSQL (DATABASE_URL set), through three pg Pools,
+ * each opening connections only when used: writes (`pool`: inserts and
+ * migrations, no statement timeout: building an index may take long), the
+ * API's reads (`readPool`, `statement_timeout` set on its connections), and
+ * recovery's reads (`recoveryPool`, 2 connections): however many audit reads
+ * are in flight, or stuck, recovery finds its connections free.
+ */
 export class PostgresStore extends SqlStore {
   readonly pool: pg.Pool;
+  readonly readPool: pg.Pool;
+  readonly recoveryPool: pg.Pool;
+  /** The reads' statement timeout, ms (0: none). */
+  readonly readTimeoutMs: number;
 
   constructor(opts: PostgresStoreOptions) {
     const schema = opts.schema === undefined ? undefined : checkSchemaName(opts.schema);
-    const pool = new pg.Pool({
-      connectionString: opts.databaseUrl,
-      max: opts.max ?? 10,
-      connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 5000,
-      ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
-    });
-    // An idle connection that dies (server restart) must not crash the
-    // process: the next query gets a fresh connection or STORE_UNAVAILABLE.
-    pool.on('error', () => {});
-    super('postgres', poolDb(pool), schema);
+    const readTimeoutMs = checkMillis(
+      opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+      'read timeout',
+    );
+    const recoveryTimeoutMs = checkMillis(
+      opts.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS,
+      'recovery timeout',
+    );
+    const open = (max: number, statementTimeoutMs: number, more: string[] = []) => {
+      const settings = [
+        ...(schema === undefined ? [] : [`-c search_path=${schema}`]),
+        ...(statementTimeoutMs > 0 ? [`-c statement_timeout=${statementTimeoutMs}`] : []),
+        ...more,
+      ];
+      const pool = new pg.Pool({
+        connectionString: opts.databaseUrl,
+        max,
+        connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 5000,
+        ...(settings.length > 0 ? { options: settings.join(' ') } : {}),
+      });
+      // An idle connection that dies (server restart) must not crash the
+      // process: the next query gets a fresh connection or STORE_UNAVAILABLE.
+      pool.on('error', () => {});
+      return pool;
+    };
+    const pool = open(opts.max ?? 10, 0);
+    // The API's reads are pages: each is an ordered index range scan cut at
+    // the page size (queries.ts, eventsQuery). A bitmap scan reads every match
+    // before sorting them, which the planner picks when it underestimates the
+    // matches (a kind it cannot know in advance, LATERAL): not on these reads.
+    const readPool = open(opts.readMax ?? DEFAULT_READ_MAX, readTimeoutMs, [
+      '-c enable_bitmapscan=off',
+    ]);
+    const recoveryPool = open(opts.recoveryMax ?? DEFAULT_RECOVERY_MAX, recoveryTimeoutMs);
+    const timeout = (ms: number) => (ms > 0 ? { statementTimeoutMs: ms } : {});
+    super(
+      'postgres',
+      {
+        db: poolDb(pool),
+        reads: poolDb(readPool, timeout(readTimeoutMs)),
+        recovery: poolDb(recoveryPool, timeout(recoveryTimeoutMs)),
+      },
+      schema,
+    );
     this.pool = pool;
+    this.readPool = readPool;
+    this.recoveryPool = recoveryPool;
+    this.readTimeoutMs = readTimeoutMs;
   }
 
   /** Connects and applies the migrations. */

@@ -1,6 +1,7 @@
 import { TollgateError } from '../../errors.js';
 import type { AgentState, AuditEvent, EventType } from '../event.js';
-import type { Db } from './db.js';
+import { EVENT_TYPES } from '../event-types.js';
+import { type Db, SqlArray } from './db.js';
 import { NAMES } from './insert.js';
 import type {
   AgentTotals,
@@ -103,18 +104,56 @@ export function decodeCursor(cursor: string): { at: number; eventId: string } {
 }
 
 /**
- * A page of the ledger, newest first: ORDER BY at DESC, event_id DESC, keyset
- * on that pair (rows strictly after the cursor's), so pages never skip or
- * repeat an event even when many share one ms. Only the filters given become
- * conditions, so each shape of query uses its index: (agent_id, at, event_id)
- * with an agent, (at, event_id) without.
- *
- * With an agent and `incarnations` not 'all': only its current incarnation's
- * events, those at or after the `created_at` the registry holds for the id
- * (its last registration; a deleted agent's tombstone keeps it, so a deleted
- * agent shows its last incarnation). An id the registry does not know: all.
+ * An event's kind: its type, with `+` for an allowed decision and `-` for a
+ * denied one (`allowed` is a decision's outcome; other events carry NULL).
+ * Migration 3 indexes it, (agent_id, kind, at, event_id) and (kind, at,
+ * event_id), so every filter on type and allowed is an equality on a prefix
+ * of an index followed by the page order. The text must stay the migration's
+ * expression exactly (the planner matches the expression to the index).
  */
-export async function queryEvents(db: Db, f: AuditFilter): Promise<AuditPage> {
+export const EVENT_KIND = `(type || CASE WHEN allowed THEN '+' WHEN NOT allowed THEN '-' ELSE '' END)`;
+
+/** The kinds a filter on type and allowed admits; undefined: no such filter. */
+export function kindsOf(type?: EventType, allowed?: boolean): string[] | undefined {
+  if (type === undefined && allowed === undefined) return undefined;
+  const marks = allowed === undefined ? ['', '+', '-'] : [allowed ? '+' : '-'];
+  return (type === undefined ? EVENT_TYPES : [type]).flatMap((t) => marks.map((m) => `${t}${m}`));
+}
+
+/** queryEvents' statement, for a filter (exported so that the tests can EXPLAIN it). */
+export interface EventsQuery {
+  text: string;
+  params: unknown[];
+  /** The page size (the statement asks for one more row: is there a next page?). */
+  limit: number;
+}
+
+/**
+ * The statement of a page (see queryEvents). Only the filters given become
+ * conditions, and each shape is a backward range scan of one index, cut at
+ * the page size:
+ *
+ * - no agent, no type or allowed: (at, event_id);
+ * - an agent: (agent_id, at, event_id);
+ * - a type and/or allowed: for each kind the filter admits (kindsOf: 3 for a
+ *   type, 1 for a type and allowed, 13 for allowed alone), a LATERAL arm reads
+ *   that kind's page from (agent_id, kind, at, event_id) with an agent, from
+ *   (kind, at, event_id) without; the newest rows of the arms make the page.
+ *
+ * So a page reads at most (arms × page size) index entries, whatever the
+ * history, and a filter that matches nothing costs one index probe per arm.
+ *
+ * Where an index's leading column is compared with `= ANY(ARRAY[v])` and
+ * named in the ORDER BY, that is on purpose. With a plain `= v` the planner
+ * knows the column is constant and that (at, event_id) is then the order, so
+ * it may read the (at, event_id) index instead, dropping the rows of other
+ * agents or kinds: on a ledger written in time order that index looks cheaper
+ * (its heap is read in order), and it is, while the filter matches often; when
+ * it matches rarely or never, that reads the whole table. The array form keeps
+ * the column in the order, which only the intended index gives without a sort.
+ * (One element: btree still seeks it like an equality.)
+ */
+export function eventsQuery(f: AuditFilter): EventsQuery {
   const limit = pageLimit(f.limit);
   const where: string[] = [];
   const params: unknown[] = [];
@@ -122,27 +161,58 @@ export async function queryEvents(db: Db, f: AuditFilter): Promise<AuditPage> {
     params.push(v);
     return `$${params.length}`;
   };
-  if (f.agentId !== undefined) {
-    const id = p(f.agentId);
-    where.push(`agent_id = ${id}`);
+  const agent = f.agentId !== undefined ? p(new SqlArray('text', [f.agentId])) : undefined;
+  if (agent !== undefined) {
+    where.push(`agent_id = ANY(${agent}::text[])`);
     if (f.incarnations !== 'all') {
       where.push(
-        `at >= coalesce((SELECT created_at FROM agents WHERE agent_id = ${id}), 0)::bigint`,
+        `at >= coalesce((SELECT created_at FROM agents WHERE agent_id = ANY(${agent}::text[])), 0)::bigint`,
       );
     }
   }
-  if (f.type !== undefined) where.push(`type = ${p(f.type)}`);
-  if (f.allowed !== undefined) where.push(`allowed = ${p(f.allowed)}`);
   if (f.from !== undefined) where.push(`at >= ${p(f.from)}::bigint`);
   if (f.to !== undefined) where.push(`at < ${p(f.to)}::bigint`);
   if (f.cursor !== undefined) {
     const c = decodeCursor(f.cursor);
     where.push(`(at, event_id) < (${p(c.at)}::bigint, ${p(c.eventId)}::uuid)`);
   }
-  const sql = `SELECT ${NAMES} FROM audit_events${
-    where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''
-  } ORDER BY at DESC, event_id DESC LIMIT ${p(limit + 1)}`;
-  const rows = await db.query<Row>(sql, params);
+  const page = 'at DESC, event_id DESC';
+  const kinds = kindsOf(f.type, f.allowed);
+  const cond = (w: string[]) => (w.length > 0 ? ` WHERE ${w.join(' AND ')}` : '');
+  if (kinds === undefined) {
+    const order = agent !== undefined ? `agent_id DESC, ${page}` : page;
+    const text = `SELECT ${NAMES} FROM audit_events${cond(where)} ORDER BY ${order} LIMIT ${p(limit + 1)}`;
+    return { text, params, limit };
+  }
+  const k = p(new SqlArray('text', kinds));
+  const n = p(limit + 1);
+  // With an agent, the kind is the index's second column: an equality there
+  // (PostgreSQL 15 would not keep the order of `= ANY` on a later column).
+  const [kind, order] =
+    agent !== undefined
+      ? [`${EVENT_KIND} = k.kind`, `agent_id DESC, ${page}`]
+      : [`${EVENT_KIND} = ANY(ARRAY[k.kind])`, `${EVENT_KIND} DESC, ${page}`];
+  const text = `SELECT ${NAMES} FROM unnest(${k}::text[]) AS k(kind) CROSS JOIN LATERAL (SELECT ${NAMES} FROM audit_events${cond(
+    [kind, ...where],
+  )} ORDER BY ${order} LIMIT ${n}) e ORDER BY ${page} LIMIT ${n}`;
+  return { text, params, limit };
+}
+
+/**
+ * A page of the ledger, newest first: ORDER BY at DESC, event_id DESC, keyset
+ * on that pair (rows strictly after the cursor's), so pages never skip or
+ * repeat an event even when many share one ms. Every combination of filters
+ * is served by an index in the page order (eventsQuery; docs/store.md shows
+ * the plans).
+ *
+ * With an agent and `incarnations` not 'all': only its current incarnation's
+ * events, those at or after the `created_at` the registry holds for the id
+ * (its last registration; a deleted agent's tombstone keeps it, so a deleted
+ * agent shows its last incarnation). An id the registry does not know: all.
+ */
+export async function queryEvents(db: Db, f: AuditFilter): Promise<AuditPage> {
+  const { text, params, limit } = eventsQuery(f);
+  const rows = await db.query<Row>(text, params);
   const more = rows.length > limit;
   const events = (more ? rows.slice(0, limit) : rows).map(toEvent);
   const last = events[events.length - 1];
@@ -183,7 +253,8 @@ export async function agents(db: Db): Promise<StoredAgent[]> {
 }
 
 /**
- * Recovery sums per registered agent (DESIGN rule 8), the same rules the
+ * Recovery sums per registered agent (ARCHITECTURE.md, rule 'Redis decides;
+ * the store remembers and restores'), the same rules the
  * engine counts by: the day's cost (and the overrun among it) is every settle
  * and usage charged in [dayStart, dayStart + 24 h) (cost goes to the day of
  * the settle); the session's tokens, cost and overrun tokens are the settle

@@ -13,13 +13,36 @@ import type {
   StoredAgent,
 } from './types.js';
 
-/** The AuditStore over any Db: PostgresStore and PGliteStore differ only in how they connect. */
+/** Where a SqlStore sends each kind of statement. */
+export interface StoreDbs {
+  /** Writes: insertEvents and the migrations. */
+  db: Db;
+  /** The API's reads: queryEvents, sessionSummaries, spendByHour. Default: db. */
+  reads?: Db;
+  /** Recovery's reads: agents, totals (the RecoverySource, the embedded restore). Default: db. */
+  recovery?: Db;
+}
+
+/**
+ * The AuditStore over any Db: PostgresStore and PGliteStore differ only in how
+ * they connect. PostgresStore gives each kind of statement a pool of its own;
+ * PGlite has one connection for all.
+ */
 export class SqlStore implements AuditStore {
+  protected readonly db: Db;
+  private readonly reads: Db;
+  private readonly recovery: Db;
+
   constructor(
     readonly kind: AuditStore['kind'],
-    protected readonly db: Db,
+    dbs: Db | StoreDbs,
     private readonly schema?: string,
-  ) {}
+  ) {
+    const d: StoreDbs = 'db' in dbs ? dbs : { db: dbs };
+    this.db = d.db;
+    this.reads = d.reads ?? d.db;
+    this.recovery = d.recovery ?? d.db;
+  }
 
   async migrate(): Promise<void> {
     await migrate(this.db, this.schema === undefined ? {} : { schema: this.schema });
@@ -30,27 +53,30 @@ export class SqlStore implements AuditStore {
   }
 
   queryEvents(filter: AuditFilter): Promise<AuditPage> {
-    return q.queryEvents(this.db, filter);
+    return q.queryEvents(this.reads, filter);
   }
 
   agents(): Promise<StoredAgent[]> {
-    return q.agents(this.db);
+    return q.agents(this.recovery);
   }
 
   totals(dayStart: number): Promise<AgentTotals[]> {
-    return q.totals(this.db, dayStart);
+    return q.totals(this.recovery, dayStart);
   }
 
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]> {
-    return q.sessionSummaries(this.db, agentId);
+    return q.sessionSummaries(this.reads, agentId);
   }
 
   spendByHour(dayStart: number): Promise<HourlySpend[]> {
-    return spendByHour(this.db, dayStart);
+    return spendByHour(this.reads, dayStart);
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    const all = [...new Set([this.db, this.reads, this.recovery])];
+    const results = await Promise.allSettled(all.map((d) => d.close()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
 

@@ -1,7 +1,8 @@
 import type { AuditEvent, EventType } from '../event.js';
 
 /**
- * The durable store (DESIGN rule 8): PostgreSQL through `pg`, or PGlite in a
+ * The durable store (ARCHITECTURE.md, rule 'Redis decides; the store remembers
+ * and restores'): PostgreSQL through `pg`, or PGlite in a
  * data folder, with one set of migrations and queries. Redis decides; the
  * store remembers: the audit ledger, and the agent registry and session
  * summaries projected from it in the same transaction.
@@ -99,8 +100,12 @@ export interface AuditStore {
    */
   insertEvents(events: readonly AuditEvent[]): Promise<number>;
   queryEvents(filter: AuditFilter): Promise<AuditPage>;
+  /** The registry, for recovery (PostgresStore: on its recovery pool, docs/store.md). */
   agents(): Promise<StoredAgent[]>;
-  /** Sums for recovery: today's cost (the UTC day starting at dayStart ms) and the current sessions'. */
+  /**
+   * Sums for recovery: today's cost (the UTC day starting at dayStart ms) and
+   * the current sessions' (PostgresStore: on its recovery pool).
+   */
   totals(dayStart: number): Promise<AgentTotals[]>;
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]>;
   /**

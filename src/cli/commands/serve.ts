@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApp, startServer } from '../../api/index.js';
+import { watchEngineDrain } from '../../audit/drain/monitor.js';
 import {
   type ConfigOverrides,
   describeConfig,
@@ -8,6 +9,7 @@ import {
   tollgateOptions,
 } from '../../config/index.js';
 import { createTollgate } from '../../index.js';
+import { lockDataFolder, ownsDataFolder, type ServeAdmin, serveAdmin } from '../data-folder.js';
 import type { Out } from '../output.js';
 import { auditReadStore } from '../read-store.js';
 import { outLog, startWorkerFor, workerRedis } from './worker.js';
@@ -15,7 +17,9 @@ import { outLog, startWorkerFor, workerRedis } from './worker.js';
 export const SERVE_HELP = `Usage: tollgate serve [options]
 
 Runs the HTTP API. With no Redis configured it runs the embedded engine (single
-process, not shared) and generates an admin token unless one is given.
+process, not shared; one process per data folder) and, unless one is given,
+makes an admin token once and keeps its digest in <data dir>/admin-token.sha256
+(tollgate admin-token rotate makes a new one).
 
 Options (each also an environment variable):
   --port <n>                    PORT (default 8080)
@@ -24,8 +28,15 @@ Options (each also an environment variable):
   --admin-token <token>         TOLLGATE_ADMIN_TOKEN (required with Redis)
   --policy <file>               TOLLGATE_POLICY: a policy file (JSON or YAML)
   --database-url <url>          DATABASE_URL: the durable store (PostgreSQL); none: PGlite
+  --audit-read-timeout-ms <ms>  TOLLGATE_AUDIT_READ_TIMEOUT_MS: statement timeout of audit reads (default 5000)
+  --redis-wait-replicas <n>     TOLLGATE_REDIS_WAIT_REPLICAS: replicas a money write waits for (default 0)
+  --redis-failover-retry-ms <ms>  TOLLGATE_REDIS_FAILOVER_RETRY_MS: how long a call is repeated across a failover (default 8000)
   --data-dir <dir>              TOLLGATE_DATA_DIR: PGlite's folder is <dir>/pglite (default ./.tollgate)
   --allow-eviction              TOLLGATE_ALLOW_EVICTION: accept a Redis that may evict keys
+  --http-headers-timeout-ms <n> TOLLGATE_HTTP_HEADERS_TIMEOUT_MS: headers must arrive within (20000)
+  --http-request-timeout-ms <n> TOLLGATE_HTTP_REQUEST_TIMEOUT_MS: the whole request within (30000)
+  --http-keep-alive-timeout-ms <n>
+                                TOLLGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS: idle keep-alive (5000)
   --with-worker                 also run the audit worker in this process (Redis mode; see
                                 tollgate worker --help)
   -h, --help                    this text`;
@@ -46,8 +57,14 @@ export async function serve(
       'admin-token': { type: 'string' },
       policy: { type: 'string' },
       'database-url': { type: 'string' },
+      'audit-read-timeout-ms': { type: 'string' },
+      'redis-wait-replicas': { type: 'string' },
+      'redis-failover-retry-ms': { type: 'string' },
       'data-dir': { type: 'string' },
       'allow-eviction': { type: 'boolean' },
+      'http-headers-timeout-ms': { type: 'string' },
+      'http-request-timeout-ms': { type: 'string' },
+      'http-keep-alive-timeout-ms': { type: 'string' },
       'with-worker': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -64,11 +81,32 @@ export async function serve(
     adminToken: values['admin-token'],
     policyPath: values.policy,
     databaseUrl: values['database-url'],
+    auditReadTimeoutMs: values['audit-read-timeout-ms'],
+    redisWaitReplicas: values['redis-wait-replicas'],
+    redisFailoverRetryMs: values['redis-failover-retry-ms'],
     dataDir: values['data-dir'],
     allowEviction: values['allow-eviction'],
+    httpHeadersTimeoutMs: values['http-headers-timeout-ms'],
+    httpRequestTimeoutMs: values['http-request-timeout-ms'],
+    httpKeepAliveTimeoutMs: values['http-keep-alive-timeout-ms'],
   };
   const config = loadConfig(env, overrides);
   if (values['with-worker']) workerRedis(config); // refuses embedded mode before anything starts
+  // One owner per data folder, locked before anything in it is opened (src/cli/data-folder.ts).
+  const folderLock = ownsDataFolder(config, values['with-worker'] === true)
+    ? await lockDataFolder(config, `tollgate serve${values['with-worker'] ? ' --with-worker' : ''}`)
+    : undefined;
+  let admin: ServeAdmin;
+  try {
+    admin = serveAdmin(config);
+  } catch (e) {
+    folderLock?.release();
+    throw e;
+  }
+  const releaseFolder = () => {
+    admin.stop();
+    folderLock?.release();
+  };
   // Redis mode: the store GET /v1/audit reads (see src/cli/read-store.ts).
   const reads = auditReadStore(config, values['with-worker'] === true);
   const tollgate = await createTollgate({
@@ -76,6 +114,7 @@ export async function serve(
     ...(reads ? { store: reads.store } : {}),
   }).catch(async (e: unknown) => {
     await reads?.store.close();
+    releaseFolder();
     throw e;
   });
   const auditWorker = values['with-worker']
@@ -88,43 +127,62 @@ export async function serve(
       ).catch(async (e: unknown) => {
         await tollgate.close();
         await reads?.store.close();
+        releaseFolder();
         throw e;
       })
     : undefined;
+  // Redis mode, no worker here: log each shard whose drain stops advancing, and when it drains again.
+  const drainWatch = auditWorker ? undefined : watchEngineDrain(tollgate.engine, outLog(out));
   // On shutdown: the worker finishes its current batches before the engine closes.
   const closable = {
     close: async () => {
+      drainWatch?.stop();
       try {
         await auditWorker?.close();
         await tollgate.close();
       } finally {
         await reads?.store.close();
+        releaseFolder();
       }
     },
   };
   const app = createApp({
     tollgate,
-    adminToken: config.adminToken,
+    adminToken: admin.admin,
     ...(auditWorker ? { metrics: { worker: auditWorker } } : {}),
   });
+  let failed = false;
   const done = new Promise<void>((resolve) => {
     void startServer({
       app,
       port: config.port,
+      timeouts: {
+        headersTimeoutMs: config.httpHeadersTimeoutMs,
+        requestTimeoutMs: config.httpRequestTimeoutMs,
+        keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+      },
       tollgate: closable,
       onShutdown: () => resolve(),
     }).then(
       (running) => {
         const url = `http://localhost:${running.port}`;
+        try {
+          admin.save(); // a token made now is kept only once it is about to be shown
+        } catch (e) {
+          failed = true;
+          out.error(`tollgate: cannot keep the admin token: ${(e as Error).message}`);
+          void running.close().catch(() => undefined);
+          return;
+        }
         if (config.mode === 'embedded') {
           out.line(
             [
               `Tollgate listening on ${url}`,
-              `Dashboard: ${url}/dashboard (the admin token below)`,
+              `Dashboard: ${url}/dashboard (the admin token)`,
               'Mode: EMBEDDED (in-process engine): a single process, not shared between workers.',
               `      Agents, keys, today's spend and sessions are kept in ${config.databaseUrl ? 'PostgreSQL' : join(config.dataDir, 'pglite')};`,
               '      holds in flight are lost on restart. Set REDIS_URL to share budgets.',
-              `Admin token: ${config.adminToken}${config.adminTokenGenerated ? ' (generated; set TOLLGATE_ADMIN_TOKEN to choose one)' : ''}`,
+              admin.banner,
             ].join('\n'),
           );
         } else {
@@ -145,11 +203,21 @@ export async function serve(
         onReady?.(running.port, running.close);
       },
       (err: unknown) => {
-        out.error(`tollgate: cannot listen: ${(err as Error).message}`);
-        void closable.close().then(() => resolve());
+        failed = true;
+        const e = err as NodeJS.ErrnoException;
+        out.error(
+          `tollgate: cannot listen on port ${config.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (EADDRINUSE)' : e.message}`,
+        );
+        void closable.close().then(
+          () => resolve(),
+          (closeErr: unknown) => {
+            out.error(`tollgate: while stopping: ${(closeErr as Error).message}`);
+            resolve();
+          },
+        );
       },
     );
   });
   await done;
-  return 0;
+  return failed ? 1 : 0;
 }

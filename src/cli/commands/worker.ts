@@ -9,6 +9,7 @@ import {
 } from '../../audit/drain/index.js';
 import { type AuditStore, createStore } from '../../audit/store/index.js';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../../config/index.js';
+import { lockDataFolder, ownsDataFolder } from '../data-folder.js';
 import type { Out } from '../output.js';
 
 export const WORKER_HELP = `Usage: tollgate worker [options]
@@ -23,6 +24,7 @@ Options (each also an environment variable):
   --redis-url <url>             REDIS_URL: one Redis
   --redis-cluster-nodes <list>  REDIS_CLUSTER_NODES: host:port,host:port,... (Redis Cluster)
   --database-url <url>          DATABASE_URL: PostgreSQL (none: PGlite)
+  --audit-read-timeout-ms <ms>  TOLLGATE_AUDIT_READ_TIMEOUT_MS: statement timeout of audit reads (default 5000)
   --data-dir <dir>              TOLLGATE_DATA_DIR: PGlite's folder is <dir>/pglite (default ./.tollgate)
   --concurrency <n>             drains run at once by this process (default 4)
   --every-ms <ms>               how often outboxes are checked (default 200)
@@ -54,10 +56,16 @@ function sweepEvery(v: string | undefined): number | undefined {
 }
 
 /** The store the worker writes to: PostgreSQL (DATABASE_URL) or PGlite in <data dir>/pglite. */
-export function storeOptions(config: Config): { databaseUrl?: string; dataDir?: string } {
+export function storeOptions(config: Config): {
+  databaseUrl?: string;
+  dataDir?: string;
+  readTimeoutMs?: number;
+} {
+  const timeout =
+    config.auditReadTimeoutMs !== undefined ? { readTimeoutMs: config.auditReadTimeoutMs } : {};
   return config.databaseUrl !== undefined
-    ? { databaseUrl: config.databaseUrl }
-    : { dataDir: join(config.dataDir, 'pglite') };
+    ? { databaseUrl: config.databaseUrl, ...timeout }
+    : { dataDir: join(config.dataDir, 'pglite'), ...timeout };
 }
 
 /** The Redis the worker drains; a ConfigError in embedded mode (no Redis, nothing to drain). */
@@ -117,6 +125,7 @@ export async function worker(
       'redis-url': { type: 'string' },
       'redis-cluster-nodes': { type: 'string' },
       'database-url': { type: 'string' },
+      'audit-read-timeout-ms': { type: 'string' },
       'data-dir': { type: 'string' },
       concurrency: { type: 'string' },
       'every-ms': { type: 'string' },
@@ -139,6 +148,7 @@ export async function worker(
       redisUrl: values['redis-url'],
       redisClusterNodes: values['redis-cluster-nodes'],
       databaseUrl: values['database-url'],
+      auditReadTimeoutMs: values['audit-read-timeout-ms'],
       dataDir: values['data-dir'],
       // The worker serves no API: an admin token is neither needed nor used.
       adminToken: 'unused-by-the-audit-worker',
@@ -161,7 +171,14 @@ export async function worker(
     }
     throw e;
   }
-  const w = await startWorkerFor(config, outLog(out), tuning);
+  // PGlite (no DATABASE_URL): one owner per data folder (src/cli/data-folder.ts).
+  const folderLock = ownsDataFolder(config, true)
+    ? await lockDataFolder(config, 'tollgate worker')
+    : undefined;
+  const w = await startWorkerFor(config, outLog(out), tuning).catch((e: unknown) => {
+    folderLock?.release();
+    throw e;
+  });
   const { adminToken: _unused, port: _port, ...shown } = describeConfig(config);
   out.line(`Tollgate audit worker ready (consumer ${w.consumer})`);
   out.json(shown);
@@ -176,7 +193,11 @@ export async function worker(
     process.on('SIGINT', stop);
   });
   out.line('Tollgate audit worker stopping: finishing the current batches');
-  await w.close();
+  try {
+    await w.close();
+  } finally {
+    folderLock?.release();
+  }
   out.line(`Tollgate audit worker stopped: ${JSON.stringify(w.stats())}`);
   return 0;
 }

@@ -7,7 +7,8 @@ import { dayExpiry } from './records.js';
 import type { AgentRec, DayRec, MemoryState } from './state.js';
 
 /**
- * What MemoryEngine can be restored from (DESIGN rules 8 and 9): the agents
+ * What MemoryEngine can be restored from (ARCHITECTURE.md, rules 'Redis decides;
+ * the store remembers and restores' and 'Embedded by default'): the agents
  * as the durable store projected them, the spend (and overrun) of one UTC
  * day, and the counters of each agent's current session. Holds in flight are not part of
  * it: a restored engine holds nothing (a hold's worker settles it against a

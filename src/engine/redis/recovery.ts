@@ -11,7 +11,8 @@ import type { Scripts } from './scripts.js';
 import { storeErrors } from './store-errors.js';
 
 /**
- * Recovery in Redis mode (DESIGN rule 8, docs/recovery.md). Each shard has a
+ * Recovery in Redis mode (ARCHITECTURE.md, rule 'Redis decides; the store
+ * remembers and restores'; docs/recovery.md). Each shard has a
  * ready marker, `tg:{s<n>}:ready`, set once the shard was restored from the
  * durable store. A script that finds no agent (and registerAgent, before it
  * creates one) checks it; with no marker it answers SHARD_NOT_READY and the
@@ -66,11 +67,16 @@ export interface ShardRecovery {
   invalid: string[];
   /** The UTC day whose spend was restored. */
   dayStartMs?: number;
+  /** When this process found the shard without its marker (ms, process clock). */
+  atMs?: number;
 }
+
+/** The last shard recoveries this process made, kept for /readyz and the metrics. */
+const HISTORY = 64;
 
 const DIGEST = /^[0-9a-f]{64}$/;
 const MAX_METADATA = 16_384;
-/** restoreAgent calls in flight at once (auto-pipelined by the client). */
+/** restoreAgent calls in flight at once. */
 const RESTORE_CHUNK = 256;
 const POLL_MS = 50;
 
@@ -127,12 +133,16 @@ function message(e: unknown): string {
  */
 export class ShardRecoverer {
   private readonly inFlight = new Map<number, Promise<ShardRecovery>>();
+  private readonly listeners = new Set<(r: ShardRecovery) => void>();
   private source: RecoverySource | undefined;
   private warn: (message: string) => void;
   private readonly lockMs: number;
   private readonly waitMs: number;
   private readonly loadTimeoutMs: number;
-  private warnedNoSource = false;
+  /** Every time this process found a shard without its ready marker (newest last, bounded). */
+  readonly history: ShardRecovery[] = [];
+  /** How many times, since the start (the history is bounded). */
+  wipes = 0;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -154,14 +164,36 @@ export class ShardRecoverer {
     if (opts.warn !== undefined) this.warn = opts.warn;
   }
 
+  /** Told of each recovery this process made (a shard found without its marker); returns the unsubscribe. */
+  onRecovery(listener: (r: ShardRecovery) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Restores `shard` unless it is ready; shared by every caller in this process while it runs. */
   ensure(shard: number): Promise<ShardRecovery> {
     let p = this.inFlight.get(shard);
     if (p === undefined) {
-      p = this.run(shard).finally(() => this.inFlight.delete(shard));
+      p = this.run(shard)
+        .then((r) => {
+          if (r.outcome !== 'ready') this.notify(r);
+          return r;
+        })
+        .finally(() => this.inFlight.delete(shard));
       this.inFlight.set(shard, p);
     }
     return p;
+  }
+
+  /** A listener that throws is not the recovery's problem: the call that recovered goes on. */
+  private notify(r: ShardRecovery): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(r);
+      } catch (e) {
+        this.warn(`tollgate: a recovery listener failed: ${message(e)}`);
+      }
+    }
   }
 
   private async run(shard: number): Promise<ShardRecovery> {
@@ -192,19 +224,26 @@ export class ShardRecoverer {
     }
   }
 
-  /** No store to restore from: mark the shard ready (a new deployment), warning once. */
+  /** Remembers (and logs) that this process found `r.shard` without its marker. */
+  private found(r: ShardRecovery): ShardRecovery {
+    r.atMs = Date.now();
+    this.wipes++;
+    this.history.push(r);
+    if (this.history.length > HISTORY) this.history.shift();
+    return r;
+  }
+
+  /** No store to restore from: mark the shard ready (a new deployment, or lost data), warning each time. */
   private async markWithoutSource(shard: number): Promise<ShardRecovery> {
     // A plain SET NX (no script): the marker's value is information only.
-    await storeErrors(this.client.set(readyKey(shard), `${Date.now()} none 0`, 'NX'));
-    if (!this.warnedNoSource) {
-      this.warnedNoSource = true;
-      this.warn(
-        `tollgate: Redis shard ${shard} had no ready marker and no durable store is configured, ` +
-          'so nothing was restored: fine for a new deployment; if Redis lost its data, the agents ' +
-          'and spend of its shards are gone (give Tollgate the store so that recovery can restore them)',
-      );
-    }
-    return { shard, outcome: 'unrestored', restored: 0, existing: 0, invalid: [] };
+    const set = await storeErrors(this.client.set(readyKey(shard), `${Date.now()} none 0`, 'NX'));
+    if (set === null) return { shard, outcome: 'ready', restored: 0, existing: 0, invalid: [] };
+    this.warn(
+      `tollgate: Redis shard ${shard} had no ready marker and no durable store is configured, ` +
+        'so nothing was restored: fine for a new deployment; if Redis lost its data, the agents ' +
+        'and spend of this shard are gone (give Tollgate the store so that recovery can restore them)',
+    );
+    return this.found({ shard, outcome: 'unrestored', restored: 0, existing: 0, invalid: [] });
   }
 
   private async restore(
@@ -279,13 +318,13 @@ export class ShardRecoverer {
         if (done) throw e;
       });
     }
-    if (result.restored > 0) {
-      this.warn(
-        `tollgate: Redis shard ${shard} had lost its data: restored ${result.restored} agent(s) ` +
-          `from the durable store (holds in flight and undrained events are not recoverable)`,
-      );
-    }
-    return result;
+    if (result.outcome === 'ready') return result;
+    this.warn(
+      `tollgate: Redis shard ${shard} had no ready marker (a new deployment, or Redis lost its ` +
+        `data): restored ${result.restored} agent(s) from the durable store` +
+        (result.restored > 0 ? ' (holds in flight and undrained events are not recoverable)' : ''),
+    );
+    return this.found(result);
   }
 
   private async restoreOne(shard: number, a: RestoredAgent, dayStartMs: number): Promise<number> {

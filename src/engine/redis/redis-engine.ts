@@ -72,6 +72,23 @@ export interface RedisEngineOptions {
   /** Most expired holds one script call frees. Default 2048 (docs/engine.md). */
   maxFreePerCall?: number;
   observer?: ScriptObserver;
+  /**
+   * How long a script call is repeated (the same arguments: every script is
+   * safe to run twice) while Redis answers with a failover's error. Default
+   * 6,000 ms; 0: never repeated.
+   */
+  failoverRetryMs?: number;
+  /**
+   * Replicas that must acknowledge a write that settles money (settle, usage,
+   * register, agent updates such as limit changes) before it is answered
+   * (Redis WAIT after the script, on its connection). Default 0: Redis's
+   * asynchronous replication, which a failover can lose the last writes of
+   * (docs/recovery.md). Too few replicas in `waitTimeoutMs`: STORE_UNAVAILABLE,
+   * retryable with the same ids.
+   */
+  waitReplicas?: number;
+  /** How long WAIT waits for `waitReplicas`. Default 1,000 ms. */
+  waitTimeoutMs?: number;
   /** Most authorize decisions of one shard sent in one script call. Default 128. */
   maxBatch?: number;
   /** Most authorize batches of one shard on the way at once. Default 2. */
@@ -89,6 +106,14 @@ type AgentScript = Exclude<
   ScriptName,
   'authorizeBatch' | 'listAgents' | 'sweepShard' | 'beginRecovery' | 'restoreAgent' | 'endRecovery'
 >;
+
+/** The scripts whose writes settle money: they wait for replicas when asked (waitReplicas). */
+const WAITED: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  'settle',
+  'recordUsage',
+  'registerAgent',
+  'updateAgent',
+]);
 
 /** The shard in a key's hash tag `tg:{s<n>}:`. */
 function shardOfKey(key: string): number {
@@ -114,6 +139,8 @@ export class RedisEngine implements Engine {
   private readonly rnd = new RandomPool();
   private readonly maxFree: number;
   private readonly ownsClient: boolean;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
   private offsetMs = 0;
   private readonly keyCache: AgentKeyCache;
   private readonly recoverer: ShardRecoverer;
@@ -141,7 +168,9 @@ export class RedisEngine implements Engine {
     this.shards = opts.shards ?? DEFAULT_SHARDS;
     this.maxFree = opts.maxFreePerCall ?? MAX_FREE_PER_CALL;
     this.ownsClient = opts.ownsClient ?? false;
-    this.scripts = new Scripts(opts.client, opts.observer);
+    this.waitReplicas = opts.waitReplicas ?? 0;
+    this.waitTimeoutMs = opts.waitTimeoutMs ?? 1_000;
+    this.scripts = new Scripts(opts.client, opts.observer, opts.failoverRetryMs);
     this.keyCache = new AgentKeyCache(this.shards);
     this.batcher = new AuthorizeBatcher(
       this.shards,
@@ -168,6 +197,16 @@ export class RedisEngine implements Engine {
   }
 
   /**
+   * Calls `listener` after each shard this engine found without its ready
+   * marker and restored (or marked ready with nothing to restore): Redis lost
+   * that shard's data. The audit worker listens to put its own Redis state
+   * back at once (src/audit/drain/heal.ts). Returns the unsubscribe.
+   */
+  onRecovery(listener: (r: ShardRecovery) => void): () => void {
+    return this.recoverer.onRecovery(listener);
+  }
+
+  /**
    * Restores `shard` from the recovery source unless its ready marker is set
    * (what a call that meets SHARD_NOT_READY does first). Safe to call at any
    * time: an agent Redis still has is never overwritten.
@@ -190,13 +229,34 @@ export class RedisEngine implements Engine {
     keys: ScriptKeys<S>,
     args: readonly Scalar[],
   ): Promise<ScriptReply> {
-    const r = (await this.scripts.run(name, keys, args)) as ScriptReply;
+    const r = await this.runOnce(name, keys, args);
     if (r[0] !== Code.SHARD_NOT_READY) return r;
     const shard = shardOfKey(keys[0]);
     await this.recoverer.ensure(shard);
-    const again = (await this.scripts.run(name, keys, args)) as ScriptReply;
+    const again = await this.runOnce(name, keys, args);
     if (again[0] === Code.SHARD_NOT_READY) throw notReady(shard);
     return again;
+  }
+
+  /** One script call; with `waitReplicas`, the writes that settle money wait for replicas. */
+  private runOnce<S extends AgentScript>(
+    name: S,
+    keys: ScriptKeys<S>,
+    args: readonly Scalar[],
+  ): Promise<ScriptReply> {
+    if (this.waitReplicas > 0 && WAITED.has(name)) {
+      return this.scripts.runWaiting(name, keys, args, this.waitReplicas, this.waitTimeoutMs);
+    }
+    return this.scripts.run(name, keys, args) as Promise<ScriptReply>;
+  }
+
+  /**
+   * Every time this process found a shard without its ready marker (Redis lost
+   * the shard, or a new deployment): how many times, and the last ones (shard,
+   * when, what was restored). /readyz and the metrics show them.
+   */
+  shardRecoveries(): { total: number; recent: readonly ShardRecovery[] } {
+    return { total: this.recoverer.wipes, recent: this.recoverer.history };
   }
 
   /** The engine's Redis client (read-only: for the audit backlog, /readyz and GET /v1/audit/lag). */
