@@ -243,7 +243,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   const drainDegraded = new Gauge({
-    name: 'tollgate_drain_degraded',
+    name: 'tollgate_outbox_degraded',
     help: `Whether the shard's audit drain is degraded, per shard: 1 when its oldest undrained event is ${DRAIN_STALL_MS / 1000} s old or more (the drain stopped, fails, or is that far behind), else 0.`,
     labelNames: ['shard'] as const,
     registers,

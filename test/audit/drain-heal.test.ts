@@ -291,8 +291,8 @@ describe('a drain that does not advance', () => {
     expect(ready.body.drain.degraded[0].oldest_age_ms).toBeGreaterThanOrEqual(15_000);
 
     const metrics = await api.call('GET', '/metrics', { token: ADMIN });
-    expect(metrics.text).toMatch(/^tollgate_drain_degraded\{shard="5"\} 1$/m);
-    expect(metrics.text).toMatch(/^tollgate_drain_degraded\{shard="9"\} 0$/m);
+    expect(metrics.text).toMatch(/^tollgate_outbox_degraded\{shard="5"\} 1$/m);
+    expect(metrics.text).toMatch(/^tollgate_outbox_degraded\{shard="9"\} 0$/m);
 
     const lines: Line[] = [];
     const watch = watchDrain({
@@ -320,6 +320,6 @@ describe('a drain that does not advance', () => {
     const after = await api.call('GET', '/readyz', { token: null });
     expect(after.body.drain).toEqual({ status: 'ok', stalled_after_ms: 10_000, degraded: [] });
     const m2 = await api.call('GET', '/metrics', { token: ADMIN });
-    expect(m2.text).toMatch(/^tollgate_drain_degraded\{shard="5"\} 0$/m);
+    expect(m2.text).toMatch(/^tollgate_outbox_degraded\{shard="5"\} 0$/m);
   });
 });

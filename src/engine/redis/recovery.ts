@@ -319,6 +319,9 @@ export class ShardRecoverer {
       });
     }
     if (result.outcome === 'ready') return result;
+    // Nothing restored: the store has nothing of this shard (a new deployment, most
+    // likely): counted (/readyz, metrics), not warned about.
+    if (result.restored === 0) return this.found(result);
     this.warn(
       `tollgate: Redis shard ${shard} had no ready marker (a new deployment, or Redis lost its ` +
         `data): restored ${result.restored} agent(s) from the durable store` +
