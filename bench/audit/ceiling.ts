@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The Redis-side ceilings, in events/s: how many decision events per second
  * the engine's authorize script can append to the outboxes, measured here in
@@ -125,8 +126,13 @@ async function runOne(
   decisions: number,
 ): Promise<CeilingFigure> {
   const c = CONFIG.ceiling;
+  // Every script is safe to run twice: a repeated nonce is answered as a replay. Each
+  // call gets fresh nonces (redis-benchmark expands each `__rand_int__` on its own).
+  const isNonce = (a: string) => /^[0-9a-f]{16}$/.test(a);
+  const withNonces = (make: () => string) => call.keysAndArgs.map((a) => (isNonce(a) ? make() : a));
   const check = async (when: string) => {
-    const reply = await admin.evalsha(call.sha, call.numKeys, ...call.keysAndArgs);
+    const fresh = () => randomBytes(8).toString('hex');
+    const reply = await admin.evalsha(call.sha, call.numKeys, ...withNonces(fresh));
     // Each decision's values in turn (code 0: allowed, a new hold), then the call's time.
     const allowed = (Array.isArray(reply) ? (splitReplies(reply as Scalar[]) ?? []) : []).filter(
       (d) => d[0] === 0,
@@ -148,11 +154,12 @@ async function runOne(
   const { args, rps, stats, cpu } = await redisBenchmarkEvalsha(admin, port, {
     path: c.redisBenchmark,
     sha: call.sha,
-    call,
+    call: { ...call, keysAndArgs: withNonces(() => '0000__rand_int__') },
     calls,
     clients,
     pipeline,
     timeoutMs: 300_000,
+    randomInts: true,
   });
   await check('after the run');
   const shown = args
