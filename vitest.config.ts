@@ -1,19 +1,75 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import { SlowFirstSequencer } from './test/setup/slow-first.js';
 
 const ci = Boolean(process.env.CI);
 
+/**
+ * Test files that need nothing installed and take seconds: no Redis, no
+ * PostgreSQL, no PGlite database (starting one costs seconds of CPU), no
+ * browser, no child process. They run in the unit project only; every other
+ * file runs in the integration project. docs/testing.md, "Two projects".
+ */
+const UNIT_ONLY = [
+  'test/policy/*.test.ts',
+  'test/models/*.test.ts',
+  'test/engine/memory-unit.test.ts',
+  'test/engine/memory-res-index.test.ts',
+  'test/engine/outbox-format.test.ts',
+  'test/engine/store-errors.test.ts',
+  'test/api/config.test.ts',
+  'test/audit/embedded-outbox.test.ts',
+];
+
+/**
+ * Suites parametrized over ENGINE_KINDS (test/support/engines.ts): they run in
+ * both projects, on the engines each project provides, so each kind runs once.
+ */
+const PER_ENGINE = [
+  'test/engine/batch.test.ts',
+  'test/engine/conformance.test.ts',
+  'test/engine/no-overspend.test.ts',
+  'test/engine/replays.test.ts',
+  'test/audit/event.test.ts',
+  'test/audit/event-fast.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Starts one private Redis and one private 3-node Cluster for the run
-    // (never the shared instances): see docs/testing.md.
-    globalSetup: ['test/setup/global-setup.ts'],
     pool: 'forks',
+    // Both projects share one pool of workers: two on the 2-core CI machine,
+    // where vitest's default is one (docs/decisions.md has the figures).
+    maxWorkers: 2,
+    // The long files first (test/setup/slow-first.ts).
+    sequence: { sequencer: SlowFirstSequencer },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // CI: keep the console output and also write a machine-readable report
-    // that .ci/run summarises.
+    // (both projects in one file) that .ci/run summarises.
     reporters: ci ? ['default', 'json'] : ['default'],
     outputFile: ci ? { json: 'reports/vitest.json' } : undefined,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: [...UNIT_ONLY, ...PER_ENGINE],
+          provide: { engineKinds: ['memory'] },
+          // Starts nothing; a test that asks for a service fails at once.
+          setupFiles: ['test/setup/unit-guard.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...UNIT_ONLY],
+          provide: { engineKinds: ['redis', 'cluster'] },
+          // One private Redis, one private 3-node Cluster and a fresh
+          // PostgreSQL database for the whole run (never the shared ones).
+          globalSetup: ['test/setup/global-setup.ts'],
+        },
+      },
+    ],
   },
 });

@@ -3,8 +3,9 @@
   index (one incarnation ends: a later agent with the same id starts clean).
   Its key stops working at once. Today's spend key stays until it expires, so
   an agent deleted and registered again the same day keeps that day's spend.
-  Safe to run twice: the call's nonce is kept an hour in <agent>:gone with the
-  last status, and a second run with it answers that.
+  Safe to run twice: the call's nonce is kept an hour in the hash <agent>:gone
+  (`n` the nonce, `t` the call's time, `s` the last state, packed), and a
+  second run with it answers those.
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] agent index    tg:{s<n>}:agents
@@ -21,7 +22,8 @@
 
   Outbox: one entry (events.lua) holding the `agent_deleted` event (OK, not replayed).
 
-  Returns { code, {}, statusTuple (the last state) }
+  Returns { OK, {}, state (the last one, packed: includes/agent.lua stateReply), nowMs },
+  or { code }
   Codes: OK, AGENT_NOT_FOUND, SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
@@ -36,23 +38,17 @@ local goneKey = agentKey .. ':gone'
 local now = nowMs(ARGV[1])
 local a = loadAgent(agentKey)
 if not a then
-  local gone = rcall('GET', goneKey)
-  if gone then
-    local t = {}
-    for x in string.gmatch(gone, '[^\31]+') do t[#t + 1] = x end
-    if t[1] == ARGV[5] then
-      table.remove(t, 1)
-      return { C.OK, {}, t }
-    end
-  end
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+  local gone = rcall('HMGET', goneKey, 'n', 't', 's')
+  if gone[1] == ARGV[5] then return { C.OK, {}, gone[3], tonumber(gone[2]) } end
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
 end
 
 local fields = stateFields(agentKey, a, { 'type', 'agent_deleted', 'agent_id', ARGV[2], 'actor', ARGV[4] })
-local status = statusOf(a, dayCostOf(agentKey, a, now), now)
+local state = stateReply(agentKey, a, now)
 rcall('DEL', agentKey, leasesKey)
 rcall('SREM', index, ARGV[2])
-rcall('SET', goneKey, ARGV[5] .. '\31' .. table.concat(status, '\31'), 'PX', 3600000)
+rcall('HSET', goneKey, 'n', ARGV[5], 't', now, 's', state)
+rcall('PEXPIRE', goneKey, 3600000)
 emit(now, ARGV[3], fields)
 flushEvents(outbox)
-return { C.OK, {}, status }
+return { C.OK, {}, state, now }

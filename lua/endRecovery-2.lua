@@ -14,7 +14,7 @@
   ARGV[4] note      string kept in the marker after its time, e.g. 'store 12'
 
   Returns { code, nowMs }
-  Codes: 0 done
+  Codes: OK (done)
   The marker's value is '<Redis time ms> <note>' (information only; never expires).
 ]]
 local rcall = redis.call

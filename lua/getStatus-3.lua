@@ -15,7 +15,8 @@
   Outbox: one entry per call (events.lua) with a `release` event (lease_expired)
   per expired hold freed; none when no lease expired (the common case).
 
-  Returns { code, { keyDigest, createdMs, metadata }, statusTuple }
+  Returns { OK, { createdMs, metadata }, state, nowMs } (state: the packed
+  state, includes/agent.lua stateReply; it holds the key digest), or { code }
   Codes: OK, AGENT_NOT_FOUND, SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
@@ -31,9 +32,9 @@ freeBudget = tonumber(ARGV[4])
 local now = nowMs(ARGV[1])
 local a, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
 end
 tidyAgent(agentKey, leasesKey, a, ARGV[2], now, ARGV[3])
 if a.dirty then saveAgent(agentKey, a) end
 flushEvents(outbox)
-return { C.OK, { a.digest, created, meta }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+return { C.OK, { created, meta }, stateReply(agentKey, a, now), now }

@@ -7,8 +7,9 @@
 
   ARGV[1] offsetMs  integer ms added to TIME (tests only)
 
-  Returns { { agentId, createdMs, metadata, statusTuple }, ... }, or the integer
-  SHARD_NOT_READY (no ready marker; recover the shard, then list it).
+  Returns one flat array { nowMs, agentId, createdMs, metadata, state, agentId, … }
+  (4 values per agent; state: the packed state, includes/agent.lua stateReply),
+  or the integer SHARD_NOT_READY (no ready marker; recover the shard, then list it).
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
@@ -19,13 +20,15 @@ local rcall = redis.call
 local prefix = string.sub(KEYS[1], 1, -2) .. ':'
 if not shardReady(KEYS[1]) then return C.SHARD_NOT_READY end
 local now = nowMs(ARGV[1])
-local out = {}
+local out, n = { now }, 1
 local ids = rcall('SMEMBERS', KEYS[1])
 for i = 1, #ids do
   local key = prefix .. ids[i]
   local a, created, meta = loadAgent(key, nil, 'created', 'meta')
   if a then
-    out[#out + 1] = { ids[i], tonumber(created), meta, statusOf(a, dayCostOf(key, a, now), now) }
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] =
+      ids[i], tonumber(created), meta or '{}', stateReply(key, a, now)
+    n = n + 4
   end
 end
 return out

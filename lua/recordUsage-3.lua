@@ -28,7 +28,8 @@
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
   per expired hold freed, then the `usage` event (OK only).
 
-  Returns { code, { '', costMicros }, statusTuple }
+  Returns { code, { costMicros }, state, nowMs } (OK, ALREADY_CLOSED, IDEMPOTENCY_CONFLICT;
+  state: the packed state, includes/agent.lua stateReply), or { code }
   Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED,
          ALREADY_CLOSED (this usage id recorded the same usage: its cost; nothing written),
          IDEMPOTENCY_CONFLICT (this usage id recorded something else; nothing written),
@@ -53,15 +54,15 @@ local now = nowMs(offsetMs)
 
 local a, v = loadAgent(agentKey, nil, usageField)
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
 end
-if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED, {}, {} } end
+if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED } end
 
 local fingerprint = ARGV[3] .. '|' .. inTok .. '|' .. outTok .. '|' .. ARGV[8] .. '|' .. ARGV[9]
 if v then
   local kind, fp, cost = string.match(v, '^(%a)\31([^\31]*)\31([^\31]*)\31')
   local code = (kind == 'u' and fp == fingerprint) and C.ALREADY_CLOSED or C.IDEMPOTENCY_CONFLICT
-  return { code, { '', tonumber(cost) or 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+  return { code, { tonumber(cost) or 0 }, stateReply(agentKey, a, now), now }
 end
 
 tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
@@ -69,7 +70,7 @@ local cost = costMicros(inTok, tonumber(ARGV[6]), outTok, tonumber(ARGV[7]))
 a.s_used = a.s_used + inTok + outTok
 a.s_cost = a.s_cost + cost
 local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, 0)
-saveAgent(agentKey, a, usageField, 'u\31' .. fingerprint .. '\31' .. cost .. '\31')
+local state = saveAgent(agentKey, a, usageField, 'u\31' .. fingerprint .. '\31' .. cost .. '\31')
 rcall('ZADD', leasesKey, tombScore(now), usageField)
 emit(now, tail, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
   'role', a.role, 'operation', ARGV[3], 'input_tokens', inTok, 'output_tokens', outTok,
@@ -77,4 +78,4 @@ emit(now, tail, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
   'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
   'actor', ARGV[12] })
 flushEvents(outbox)
-return { C.OK, { '', cost }, statusOf(a, cUsed, now) }
+return { C.OK, { cost }, state, now }

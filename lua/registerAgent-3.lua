@@ -23,7 +23,8 @@
 
   Outbox: one entry (events.lua) holding the `agent_registered` event (OK only).
 
-  Returns { code, { createdMs, metadata, replayed (0|1) }, statusTuple }
+  Returns { OK, { createdMs, metadata, replayed (0|1) }, state, nowMs }, or { code }
+  (state: the packed state, includes/agent.lua stateReply)
   Codes: OK (replayed 1: the same creation, nothing written),
          CONFLICT (the agent exists with another key; nothing written),
          SHARD_NOT_READY (the shard has no ready marker: Redis may have lost it;
@@ -42,11 +43,10 @@ local agentId = ARGV[2]
 local now = nowMs(ARGV[1])
 local existing, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
 if existing then
-  if existing.digest ~= ARGV[6] then return { C.CONFLICT, {}, {} } end
-  return { C.OK, { tonumber(created), meta, 1 },
-    statusOf(existing, dayCostOf(agentKey, existing, now), now) }
+  if existing.digest ~= ARGV[6] then return { C.CONFLICT } end
+  return { C.OK, { tonumber(created), meta, 1 }, stateReply(agentKey, existing, now), now }
 end
-if not shardReady(agentKey) then return { C.SHARD_NOT_READY, {}, {} } end
+if not shardReady(agentKey) then return { C.SHARD_NOT_READY } end
 
 local a = newAgent(ARGV[3], 'active', ARGV[8], now, tonumber(ARGV[4]), tonumber(ARGV[5]), 0, 0, 0,
   ARGV[6], 0, now + KEEP_MS)
@@ -56,4 +56,4 @@ rcall('SADD', index, agentId)
 emit(now, ARGV[9], stateFields(agentKey, a,
   { 'type', 'agent_registered', 'agent_id', agentId, 'actor', ARGV[10] }))
 flushEvents(outbox)
-return { C.OK, { now, ARGV[7], 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+return { C.OK, { now, ARGV[7], 0 }, stateReply(agentKey, a, now), now }

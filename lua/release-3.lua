@@ -20,7 +20,8 @@
   per expired hold freed, then this hold's `release` event (released) when it
   was still open; nothing when neither happened.
 
-  Returns { code, { reservationId, 0 }, statusTuple }
+  Returns { code, {}, state, nowMs } (OK, RESERVATION_NOT_FOUND, ALREADY_CLOSED; state:
+  the packed state, includes/agent.lua stateReply), or { code }
   Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED, RESERVATION_NOT_FOUND,
          ALREADY_CLOSED (settled or released before; nothing written),
          SHARD_NOT_READY (nothing written)
@@ -42,9 +43,9 @@ local holdField = 'h:' .. nonce
 
 local a, v = loadAgent(agentKey, nil, holdField)
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
 end
-if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED, {}, {} } end
+if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED } end
 -- What was recorded answers first, writing nothing; only a release that closes a hold
 -- frees expired holds too.
 local r = readRecord(v)
@@ -71,4 +72,4 @@ else
 end
 if a.dirty then saveAgent(agentKey, a) end
 flushEvents(outbox)
-return { code, { resId, 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+return { code, {}, stateReply(agentKey, a, now), now }

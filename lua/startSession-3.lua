@@ -23,8 +23,9 @@
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
   per expired hold freed, then `session_ended`, then `session_started` (OK, not replayed).
 
-  Returns { code, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
-                    endedDayCostMicros, replayed (0|1) }, statusTuple (the current session) }
+  Returns { OK, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
+                  endedDayCostMicros, replayed (0|1) }, state (the current session's;
+                  packed: includes/agent.lua stateReply), nowMs }, or { code }
   Codes: OK, AGENT_NOT_FOUND, SESSION_NOT_FOUND (ARGV[4] is neither current nor the
          session ended last), CONFLICT (ARGV[3] is a session of this agent that did not
          begin with this call: the first one, or one that ended), SHARD_NOT_READY
@@ -45,7 +46,7 @@ freeBudget = tonumber(ARGV[7])
 local now = nowMs(ARGV[1])
 local a, last = loadAgent(agentKey, nil, 'e')
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
 end
 
 -- The summary stored when the current session began: { sid, start, tokens, cost, blocked, dayCost }.
@@ -57,14 +58,14 @@ end
 local function replayed()
   local e = lastEnded()
   e[7] = 1
-  return { C.OK, e, statusOf(a, dayCostOf(agentKey, a, now), now) }
+  return { C.OK, e, stateReply(agentKey, a, now), now }
 end
 -- The new session's id is current: this call ran before (its summary stored then).
-if newSid == a.sid then return last and replayed() or { C.CONFLICT, {}, {} } end
-if last and lastEnded()[1] == newSid then return { C.CONFLICT, {}, {} } end
+if newSid == a.sid then return last and replayed() or { C.CONFLICT } end
+if last and lastEnded()[1] == newSid then return { C.CONFLICT } end
 if expected ~= '' and expected ~= a.sid then
   if last and lastEnded()[1] == expected then return replayed() end
-  return { C.SESSION_NOT_FOUND, {}, {} }
+  return { C.SESSION_NOT_FOUND }
 end
 
 tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
@@ -78,9 +79,9 @@ emit(now, tail, { 'type', 'session_ended', 'agent_id', agentId, 'session_id', a.
 
 a.sid, a.s_start = newSid, now
 a.s_used, a.s_cost, a.blocked, a.s_ovr = 0, 0, 0, 0
-saveAgent(agentKey, a, 'e', table.concat(ended, '\31'))
+local state = saveAgent(agentKey, a, 'e', table.concat(ended, '\31'))
 emit(now, tail, stateFields(agentKey, a,
   { 'type', 'session_started', 'agent_id', agentId, 'actor', actor }))
 flushEvents(outbox)
 ended[7] = 0
-return { C.OK, ended, statusOf(a, cUsed, now) }
+return { C.OK, ended, state, now }

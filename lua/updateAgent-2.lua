@@ -20,7 +20,8 @@
 
   Outbox: one entry (events.lua) holding the ARGV[3] event (when something changed).
 
-  Returns { code, { createdMs, metadata, replayed (0|1: nothing to change) }, statusTuple }
+  Returns { OK, { createdMs, metadata, replayed (0|1: nothing to change) }, state, nowMs },
+  or { code } (state: the packed state, includes/agent.lua stateReply)
   Codes: OK, AGENT_NOT_FOUND, INVALID_FIELD (unknown field; nothing written),
          SHARD_NOT_READY (nothing written)
 ]]
@@ -35,11 +36,11 @@ local agentKey, outbox = KEYS[1], KEYS[2]
 local now = nowMs(ARGV[1])
 local settable = { role = true, status = true, s_limit = true, d_limit = true, digest = true, meta = true }
 for i = 6, #ARGV, 2 do
-  if not settable[ARGV[i]] or ARGV[i + 1] == nil then return { C.INVALID_FIELD, {}, {} } end
+  if not settable[ARGV[i]] or ARGV[i + 1] == nil then return { C.INVALID_FIELD } end
 end
 local a, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY, {}, {} }
+  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
 end
 
 local changed, extra = false, {}
@@ -54,10 +55,10 @@ for i = 6, #ARGV, 2 do
   end
 end
 if not changed then
-  return { C.OK, { tonumber(created), meta, 1 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+  return { C.OK, { tonumber(created), meta, 1 }, stateReply(agentKey, a, now), now }
 end
 saveAgent(agentKey, a, unpack(extra))
 emit(now, ARGV[4], stateFields(agentKey, a,
   { 'type', ARGV[3], 'agent_id', ARGV[2], 'actor', ARGV[5] }))
 flushEvents(outbox)
-return { C.OK, { tonumber(created), meta, 0 }, statusOf(a, dayCostOf(agentKey, a, now), now) }
+return { C.OK, { tonumber(created), meta, 0 }, stateReply(agentKey, a, now), now }

@@ -1,19 +1,24 @@
 /**
  * Request and infrastructure failures: typed errors with a `code`. "Over budget"
  * and "not allowed" are never errors; they are ordinary decision results.
- * The HTTP mapping of these codes lives in one place (src/api/errors.ts).
+ * The codes are listed here once; the HTTP status of each is mapped in one
+ * place (src/api/errors.ts), and the API's error schema takes this list
+ * (src/api/routes/shared.schemas.ts).
  */
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'RESERVATION_NOT_FOUND'
-  | 'CONFLICT'
-  | 'IDEMPOTENCY_CONFLICT'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'STORE_UNAVAILABLE'
-  | 'INTERNAL';
+export const ERROR_CODES = [
+  'VALIDATION_FAILED',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'RESERVATION_NOT_FOUND',
+  'CONFLICT',
+  'IDEMPOTENCY_CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'STORE_UNAVAILABLE',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class TollgateError extends Error {
   readonly code: ErrorCode;

@@ -1,27 +1,15 @@
-/** The knobs of `npm run bench:audit`, in one place. */
-
-function envNumber(name: string, fallback: number): number {
-  const v = Number(process.env[name] ?? '');
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
+/** The knobs of `npm run bench:audit`, in one place (the agents and the decision: bench/lib/workload.ts). */
+import { envNumber } from '../lib/env.js';
 
 export const CONFIG = {
-  /** Agents registered up front; decisions go round-robin over them (all 16 shards). */
-  agents: 1_000,
-  role: 'coder',
-  operation: 'read_file',
-  estimatedTokens: 1_000,
-  /** Limits that never deny in a run. */
-  limits: { sessionTokenLimit: 1e12, dailyCostLimit: 1e6 },
   /** Decision events put in the outboxes before each drain run; BENCH_AUDIT_EVENTS overrides. */
   events: Math.round(envNumber('BENCH_AUDIT_EVENTS', 100_000)),
   /** Concurrent checkPermission loops that fill the outboxes (bench/engine's head-to-head level). */
   fillConcurrency: 512,
   /** drainShard run directly: this many shards drained at once (the worker's default concurrency). */
   drainConcurrency: 4,
-  /** The Redis-side ceilings (ceiling.ts): authorizeBatch calls by redis-benchmark. */
+  /** The Redis-side ceilings (ceiling.ts): authorize script calls by redis-benchmark. */
   ceiling: {
-    redisBenchmark: '/usr/bin/redis-benchmark',
     /** Decisions per call: a lone decision, what 512 callers over 16 shards make, the batcher's most. */
     decisionsPerCall: [1, 32, 128],
     /** Calls per figure: this many decisions in all (at least minCalls calls). */
@@ -55,8 +43,3 @@ export const CONFIG = {
     lagP99Ms: 1_000,
   },
 } as const;
-
-/** `bench-0000` … */
-export function agentIds(n: number = CONFIG.agents): string[] {
-  return Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(4, '0')}`);
-}

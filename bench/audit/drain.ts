@@ -21,13 +21,12 @@ import { type AuditEvent, parseOutboxFields } from '../../src/audit/event.js';
 import type { AuditStore } from '../../src/audit/store/types.js';
 import { outboxKey } from '../../src/engine/keys.js';
 import { unpackEntry } from '../../src/engine/outbox-format.js';
-import { machineBusyCores, machineTicks } from '../http/machine-load.js';
-import { startProfile, stopProfile } from '../http/profiler.js';
 import { fullGc } from '../lib/gc.js';
-import { redisCpuSeconds } from '../lib/redis.js';
+import { otherCores, startMeter } from '../lib/meter.js';
+import { startProfile, stopProfile } from '../lib/profiler.js';
+import type { BenchDatabase } from '../lib/services.js';
+import { outboxTotal, trimOutboxes, type Workload } from '../lib/workload.js';
 import { CONFIG } from './config.js';
-import { type Decider, outboxTotal, trimOutboxes } from './fill.js';
-import { type BenchDatabase, postgresCpu, postgresCpuDelta } from './postgres.js';
 import { openStore, type StoreKind } from './stores.js';
 import { timedStore } from './timed-store.js';
 
@@ -41,7 +40,7 @@ export interface DrainRun {
   perSec: number;
   /** The fill before it: library checkPermission rate at CONFIG.fillConcurrency (decisions = events /s). */
   fillPerSec: number;
-  /** Outbox entries the fill left (one per authorizeBatch call): events ÷ entries = decisions per call. */
+  /** Outbox entries the fill left (one per authorize script call): events ÷ entries = decisions per call. */
   entries: number;
   /** insertEvents statements (batches) the drains made, and the mean events in one. */
   batches: number;
@@ -171,7 +170,7 @@ async function runWorker(
 export async function drainRun(o: {
   mode: DrainMode;
   kind: StoreKind;
-  decider: Decider;
+  work: Workload;
   admin: Redis;
   redisUrl: string;
   db: BenchDatabase;
@@ -179,12 +178,12 @@ export async function drainRun(o: {
   /** A folder: write a CPU profile of this process over the drain (<store>-<mode>.cpuprofile). */
   profileDir?: string;
 }): Promise<DrainRun> {
-  const { admin, decider } = o;
+  const { admin, work } = o;
   const events = CONFIG.events;
   const problems: string[] = [];
-  await trimOutboxes(admin, decider.shards);
-  const fill = await decider.fill(events);
-  const queued = await outboxTotal(admin, decider.shards);
+  await trimOutboxes(admin, work.shards);
+  const fill = await work.fill(events, CONFIG.fillConcurrency);
+  const queued = await outboxTotal(admin, work.shards);
   // An entry holds one script call's events: one per decision, or several for a batched authorize.
   if (queued === 0 || queued > events) {
     problems.push(`outboxes hold ${queued} entries after ${events} decisions`);
@@ -193,53 +192,42 @@ export async function drainRun(o: {
   const bs = await openStore(o.kind, o.db.url, o.schema);
   const timed = timedStore(bs.store);
   try {
-    const parsed = o.mode === 'insertOnly' ? await readBatches(admin, decider.shards) : [];
+    const parsed = o.mode === 'insertOnly' ? await readBatches(admin, work.shards) : [];
     fullGc();
-    const pg0 = postgresCpu();
-    const redis0 = await redisCpuSeconds(admin);
     if (o.profileDir) await startProfile();
-    const cpu0 = process.cpuUsage();
-    const m0 = machineTicks();
-    const t0 = performance.now();
+    const meter = await startMeter({ redis: admin, db: o.kind === 'postgres' ? o.db : undefined });
     let stored: number;
     let stopWorker: (() => Promise<void>) | undefined;
     if (o.mode === 'insertOnly') {
       ({ stored } = await runInsertOnly(timed.store, parsed));
     } else if (o.mode === 'drainShard') {
-      ({ stored } = await runDrainShards(o.redisUrl, timed.store, decider.shards));
+      ({ stored } = await runDrainShards(o.redisUrl, timed.store, work.shards));
     } else {
-      const w = await runWorker(o.redisUrl, timed.store, decider.shards, events, problems);
+      const w = await runWorker(o.redisUrl, timed.store, work.shards, events, problems);
       ({ stored } = w);
       stopWorker = w.stop;
     }
-    const ms = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    const machine = machineBusyCores(m0, machineTicks());
+    const usage = await meter.stop();
     if (o.profileDir) {
       const file = join(o.profileDir, `${o.kind}-${o.mode}.cpuprofile`);
       await stopProfile(file);
       // For bench/http/profile-summary.ts: its "requests" are events here.
       writeFileSync(file.replace(/\.cpuprofile$/, '.json'), JSON.stringify({ requests: events }));
     }
-    const redisCpu = (await redisCpuSeconds(admin)) - redis0;
-    const pg =
-      o.kind === 'postgres'
-        ? postgresCpuDelta(pg0, postgresCpu(), await o.db.otherBackendPids())
-        : Number.NaN;
     await stopWorker?.();
     await clearQueue(admin);
     // insertOnly leaves the outboxes as they were: empty them for the next run.
-    if (o.mode === 'insertOnly') await trimOutboxes(admin, decider.shards);
+    if (o.mode === 'insertOnly') await trimOutboxes(admin, work.shards);
 
     if (stored !== events) problems.push(`the drain stored ${stored} of ${events} events`);
     const { rows, distinct } = await bs.count();
     if (rows !== events || distinct !== events) {
       problems.push(`store holds ${rows} rows (${distinct} distinct) for ${events} events`);
     }
-    const left = await outboxTotal(admin, decider.shards);
+    const left = await outboxTotal(admin, work.shards);
     if (left !== 0) problems.push(`${left} entries left in the outboxes`);
-    const secs = ms / 1000;
-    const nodeCpu = (cpu.user + cpu.system) / 1e6;
+    const { seconds: secs, nodeCpu, redisCpu, pgCpu: pg } = usage;
+    const ms = secs * 1000;
     return {
       store: o.kind,
       mode: o.mode,
@@ -260,7 +248,7 @@ export async function drainRun(o: {
       nodePct: (nodeCpu / secs) * 100,
       redisPct: (redisCpu / secs) * 100,
       pgPct: (pg / secs) * 100,
-      otherCores: machine - (nodeCpu + redisCpu + (Number.isNaN(pg) ? 0 : pg)) / secs,
+      otherCores: otherCores(usage),
       problems,
     };
   } finally {

@@ -12,14 +12,13 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { startAuditWorker } from '../../src/audit/drain/worker.js';
-import { machineBusyCores, machineTicks } from '../http/machine-load.js';
 import { fullGc } from '../lib/gc.js';
-import { redisCpuSeconds } from '../lib/redis.js';
+import { otherCores, startMeter } from '../lib/meter.js';
+import type { BenchDatabase } from '../lib/services.js';
 import { LatencyRecorder, percentile } from '../lib/stats.js';
+import { outboxTotal, trimOutboxes, type Workload } from '../lib/workload.js';
 import { CONFIG } from './config.js';
 import { clearQueue } from './drain.js';
-import { type Decider, outboxTotal, trimOutboxes } from './fill.js';
-import { type BenchDatabase, postgresCpu, postgresCpuDelta } from './postgres.js';
 import { openStore } from './stores.js';
 import { timedStore } from './timed-store.js';
 
@@ -70,16 +69,16 @@ function describe(e: unknown): string {
 }
 
 export async function lagRun(o: {
-  decider: Decider;
+  work: Workload;
   admin: Redis;
   redisUrl: string;
   db: BenchDatabase;
   schema: string;
 }): Promise<LagRun> {
-  const { admin, decider } = o;
+  const { admin, work } = o;
   const c = CONFIG.lag;
   const problems: string[] = [];
-  await trimOutboxes(admin, decider.shards);
+  await trimOutboxes(admin, work.shards);
   const bs = await openStore('postgres', o.db.url, o.schema);
   const timed = timedStore(bs.store, true);
   let worker: Awaited<ReturnType<typeof startAuditWorker>> | undefined;
@@ -88,7 +87,7 @@ export async function lagRun(o: {
     worker = await startAuditWorker({
       redis: o.redisUrl,
       store: timed.store,
-      shards: decider.shards,
+      shards: work.shards,
       ownsStore: false,
       log: (level, message, data) => {
         if (level !== 'info') problems.push(`worker ${level}: ${message} ${JSON.stringify(data)}`);
@@ -118,7 +117,7 @@ export async function lagRun(o: {
           const started = performance.now();
           const counted = recording;
           inFlight++;
-          decider.decide(seq).then(
+          work.authorize(seq).then(
             () => {
               inFlight--;
               if (counted && recording) {
@@ -143,7 +142,7 @@ export async function lagRun(o: {
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const n = await outboxTotal(admin, decider.shards);
+        const n = await outboxTotal(admin, work.shards);
         if (recording) maxBacklog = Math.max(maxBacklog, n);
         await sleep(c.backlogEveryMs);
       }
@@ -154,22 +153,15 @@ export async function lagRun(o: {
     loop.enable();
     const inserts0 = timed.inserts;
     const events0 = timed.events;
-    const pg0 = postgresCpu();
-    const redis0 = await redisCpuSeconds(admin);
-    const cpu0 = process.cpuUsage();
-    const m0 = machineTicks();
+    const meter = await startMeter({ redis: admin, db: o.db });
     const windowStart = Date.now();
-    const w0 = performance.now();
     recording = true;
     await sleep(c.durationMs);
     recording = false;
     loop.disable();
-    const windowMs = performance.now() - w0;
     const windowEnd = Date.now();
-    const cpu = process.cpuUsage(cpu0);
-    const machine = machineBusyCores(m0, machineTicks());
-    const redisCpu = (await redisCpuSeconds(admin)) - redis0;
-    const pg = postgresCpuDelta(pg0, postgresCpu(), await o.db.otherBackendPids());
+    const usage = await meter.stop();
+    const windowMs = usage.seconds * 1000;
     const inserts = timed.inserts - inserts0;
     const insertedEvents = timed.events - events0;
     stop = true;
@@ -180,10 +172,10 @@ export async function lagRun(o: {
 
     // Catch-up: every decision's event in the store (stored entries are deleted: XLEN 0).
     const s0 = performance.now();
-    let backlog = await outboxTotal(admin, decider.shards);
+    let backlog = await outboxTotal(admin, work.shards);
     while (backlog > 0 && performance.now() - s0 < c.settleTimeoutMs) {
       await sleep(5);
-      backlog = await outboxTotal(admin, decider.shards);
+      backlog = await outboxTotal(admin, work.shards);
     }
     const catchUpMs = performance.now() - s0;
     if (backlog > 0) {
@@ -203,11 +195,10 @@ export async function lagRun(o: {
     if (rows !== distinct || rows > issued || (failed === 0 && rows !== issued)) {
       problems.push(`store holds ${rows} rows (${distinct} distinct) for ${issued} decisions`);
     }
-    const left = await outboxTotal(admin, decider.shards);
+    const left = await outboxTotal(admin, work.shards);
     if (left !== 0) problems.push(`${left} entries left in the outboxes`);
     const { p50, p99 } = latency.summary();
-    const secs = windowMs / 1000;
-    const nodeCpu = (cpu.user + cpu.system) / 1e6;
+    const { seconds: secs, nodeCpu, redisCpu, pgCpu: pg } = usage;
     return {
       targetRate: c.rate,
       achievedRate: answeredInWindow / secs,
@@ -231,7 +222,7 @@ export async function lagRun(o: {
       nodePct: (nodeCpu / secs) * 100,
       redisPct: (redisCpu / secs) * 100,
       pgPct: (pg / secs) * 100,
-      otherCores: machine - (nodeCpu + redisCpu + pg) / secs,
+      otherCores: otherCores(usage),
       problems,
     };
   } finally {

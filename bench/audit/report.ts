@@ -1,42 +1,36 @@
-/** The console tables and the `## bench/audit` section of docs/BENCHMARKS.md. */
-import type { MachineInfo } from '../lib/system.js';
-import { type Column, fmt, fmtInt, markdownTable, textTable } from '../lib/table.js';
+/** The `## bench/audit` section of docs/BENCHMARKS.md. */
+import { AUTHORIZE_SCRIPT } from '../lib/evalsha.js';
+import type { BenchContext, Floor, Section } from '../lib/harness.js';
+import { type Column, fmt, fmtInt } from '../lib/table.js';
+import { WORKLOAD } from '../lib/workload.js';
 import type { Ceiling } from './ceiling.js';
 import { CONFIG } from './config.js';
 import type { DrainRun } from './drain.js';
 import type { LagRun } from './lag.js';
 
 export interface AuditReport {
-  machine: MachineInfo;
   versions: { redis: string; postgres: string; pglite: string; bullmq: string; pg: string };
   pgSettings: Record<string, string>;
   ceiling: Ceiling;
   drains: DrainRun[];
   lag: LagRun;
-  elapsedSeconds: number;
+  nproc: number;
 }
-
-export interface Floor {
-  text: string;
-  pass: boolean;
-}
-
-const pf = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
 
 /**
  * The rate to beat, this run, as the issue defines the floor: the best
  * script-call rate bench/engine measures, in decision events per second:
- * authorizeBatch with one decision per call by redis-benchmark (bench/engine's
+ * the authorize script with one decision per call by redis-benchmark (bench/engine's
  * Redis-side ceiling) or the library itself batching at concurrency 512 (the
  * fills, as bench:engine's authorize), whichever is higher.
  */
-export function rateToBeat(r: AuditReport): { rate: number; what: string } {
+function rateToBeat(r: AuditReport): { rate: number; what: string } {
   const library = Math.max(...r.drains.map((d) => d.fillPerSec));
   const lone = r.ceiling.figures.find((f) => f.decisions === 1);
   return lone !== undefined && lone.eventsPerSec >= library
     ? {
         rate: lone.eventsPerSec,
-        what: "authorizeBatch-1 with 1 decision per call by EVALSHA from redis-benchmark (bench/engine's Redis-side ceiling)",
+        what: `${AUTHORIZE_SCRIPT} with 1 decision per call by EVALSHA from redis-benchmark (bench/engine's Redis-side ceiling)`,
       }
     : {
         rate: library,
@@ -50,18 +44,18 @@ export function rateToBeat(r: AuditReport): { rate: number; what: string } {
  * no Node client), the most events/s one Redis could append if enough client
  * processes kept it busy.
  */
-export function batchedCeiling(r: AuditReport): { rate: number; what: string } {
+function batchedCeiling(r: AuditReport): { rate: number; what: string } {
   const b = r.ceiling.best;
   return {
     rate: b.eventsPerSec,
     what:
-      `authorizeBatch-1 with ${b.decisions} decision${b.decisions === 1 ? '' : 's'} per call by EVALSHA from redis-benchmark ` +
+      `${AUTHORIZE_SCRIPT} with ${b.decisions} decision${b.decisions === 1 ? '' : 's'} per call by EVALSHA from redis-benchmark ` +
       `(${fmtInt(b.callsPerSec)} calls/s × ${b.decisions} events each; Redis alone, no Node client)`,
   };
 }
 
 /** The drain against batchedCeiling: printed beside the floors, not one of them. */
-export function comparisons(r: AuditReport): string[] {
+function comparisons(r: AuditReport): string[] {
   const c = batchedCeiling(r);
   const w = find(r, 'postgres', 'worker');
   if (!w) return [];
@@ -81,7 +75,7 @@ const MODE_LABEL = {
   worker: 'BullMQ worker',
 } as const;
 
-export function floors(r: AuditReport): Floor[] {
+function floors(r: AuditReport): Floor[] {
   const best = rateToBeat(r);
   const out: Floor[] = [];
   for (const mode of ['worker', 'drainShard'] as const) {
@@ -147,7 +141,7 @@ const RATE_COLUMNS: Column[] = [
 
 function rateRows(r: AuditReport): string[][] {
   const rows = r.ceiling.figures.map((f) => [
-    `authorizeBatch-1 by EVALSHA, redis-benchmark (-c ${f.clients} -P ${f.pipeline}, ${fmtInt(f.calls)} calls), no Node client`,
+    `${AUTHORIZE_SCRIPT} by EVALSHA, redis-benchmark (-c ${f.clients} -P ${f.pipeline}, ${fmtInt(f.calls)} calls), no Node client`,
     fmtInt(f.decisions),
     fmtInt(f.callsPerSec),
     fmtInt(f.eventsPerSec),
@@ -204,12 +198,12 @@ function lagRows(r: AuditReport): string[][] {
 }
 
 /** Per-event CPU of the worker's drain into PostgreSQL against the insert alone and the engine, this run. */
-export function whereTimeGoes(r: AuditReport): string {
+function whereTimeGoes(r: AuditReport): string {
   const w = find(r, 'postgres', 'worker');
   const ins = find(r, 'postgres', 'insertOnly');
   if (!w || !ins) return '';
   const total = w.nodeUsPerEvent + w.pgUsPerEvent + w.redisUsPerEvent;
-  const n = r.machine.nproc;
+  const n = r.nproc;
   const busy = (w.nodePct + w.pgPct + w.redisPct) / 100 + w.otherCores;
   const b = r.ceiling.best;
   const sides: [string, number][] = [
@@ -231,53 +225,28 @@ export function whereTimeGoes(r: AuditReport): string {
   );
 }
 
-function header(r: AuditReport): string {
-  const m = r.machine;
-  const v = r.versions;
-  return (
-    `${m.date} · node ${m.node} · redis ${v.redis} · PostgreSQL ${v.postgres} · PGlite ${v.pglite} · ` +
-    `bullmq ${v.bullmq} · pg ${v.pg} · nproc ${m.nproc} (${m.cpu}) · ${m.os} · ${fmt(r.elapsedSeconds, 0)} s`
-  );
-}
-
-export function consoleReport(r: AuditReport): string {
-  const best = rateToBeat(r);
-  return [
-    '',
-    `bench/audit — ${header(r)}`,
-    '',
-    textTable(RATE_COLUMNS, rateRows(r)),
-    `the rate to beat: ${fmtInt(best.rate)} events/s, ${best.what}`,
-    '',
-    textTable(DRAIN_COLUMNS, drainRows(r)),
-    '',
-    textTable(LAG_COLUMNS, lagRows(r)),
-    '',
-    ...floors(r).map((f) => `${f.text}: ${pf(f.pass)}`),
-    ...comparisons(r),
-    '',
-    whereTimeGoes(r),
-    '',
-  ].join('\n');
-}
-
-export function markdownSection(r: AuditReport): string {
+export function auditSection(ctx: BenchContext, r: AuditReport): Section {
   const best = rateToBeat(r);
   const l = r.lag;
   const s = r.pgSettings;
-  return `## bench/audit
-
-\`\`\`sh
-npm run bench:audit    # BENCH_AUDIT_EVENTS=200000 BENCH_AUDIT_RATE=5000 BENCH_SECONDS=30 to change the sizes
-\`\`\`
-
-Last run: ${header(r)}
-
-One process, one private \`redis-server\` (no persistence), a fresh PostgreSQL database
-(\`tollgate_bench_<random>\` on the local server, dropped at the end; ${Object.entries(s)
-    .map(([k, v]) => `\`${k}=${v}\``)
-    .join(', ')}), PGlite in a temporary folder. ${CONFIG.agents.toLocaleString('en-US')} agents
-registered through the library (role \`${CONFIG.role}\`, limits that never deny), spread over the
+  const v = r.versions;
+  return {
+    heading: '## bench/audit',
+    command:
+      'npm run bench:audit    # BENCH_AUDIT_EVENTS=200000 BENCH_AUDIT_RATE=5000 BENCH_SECONDS=30 to change the sizes',
+    lastRun: ctx.lastRun([
+      `redis ${v.redis}`,
+      `PostgreSQL ${v.postgres}`,
+      `PGlite ${v.pglite}`,
+      `bullmq ${v.bullmq}`,
+      `pg ${v.pg}`,
+    ]),
+    blocks: [
+      `One process, one private \`redis-server\` (no persistence), a fresh PostgreSQL database
+(\`tollgate_test_<random>\` on the local server, dropped at the end; ${Object.entries(s)
+        .map(([k, v]) => `\`${k}=${v}\``)
+        .join(', ')}), PGlite in a temporary folder. ${fmtInt(WORKLOAD.agents)} agents
+registered through the library (role \`${WORKLOAD.role}\`, limits that never deny), spread over the
 16 shards.
 
 - **Drain throughput.** Before each run the outboxes are emptied and refilled with exactly
@@ -294,10 +263,10 @@ registered through the library (role \`${CONFIG.role}\`, limits that never deny)
   issue words the floor: the best script-call rate bench/engine measures. bench/engine
   measures two: authorize through the library at concurrency ${CONFIG.fillConcurrency} (batched by the
   library; here, the fills: ${CONFIG.fillConcurrency} concurrent \`checkPermission\` loops) and redis-benchmark running
-  \`authorizeBatch-1\` with one decision per call. This run, the best was ${best.what},
+  \`${AUTHORIZE_SCRIPT}\` with one decision per call. This run, the best was ${best.what},
   ${fmtInt(best.rate)} events/s: a drain at least this fast shrinks any backlog the library makes
   on this machine.
-- **A stricter comparison, not the floor**: one \`authorizeBatch-1\` call decides up to 128
+- **A stricter comparison, not the floor**: one \`${AUTHORIZE_SCRIPT}\` call decides up to 128
   decisions of one shard (one outbox entry, one event each), so redis-benchmark also runs calls
   of 32 decisions (what ${CONFIG.fillConcurrency} concurrent callers over 16 shards make) and 128 (the batcher's most),
   each captured from real \`checkPermission\` calls and checked before and after the run (every
@@ -315,19 +284,15 @@ registered through the library (role \`${CONFIG.role}\`, limits that never deny)
   before the clock starts, then handed to the store's \`insertEvents\` in the same batches,
   ${CONFIG.drainConcurrency} at a time: what the drain would reach if reading and parsing were free.
 
-### Decision events per second the engine appends (the rate to beat and the ceilings)
-
-${markdownTable(RATE_COLUMNS, rateRows(r))}
-
-_events per call_: decisions per \`authorizeBatch-1\` call, one event each (for the
+### Decision events per second the engine appends (the rate to beat and the ceilings)`,
+      { columns: RATE_COLUMNS, rows: rateRows(r) },
+      `_events per call_: decisions per \`${AUTHORIZE_SCRIPT}\` call, one event each (for the
 library: the fills' events ÷ outbox entries). _in script_: time inside one call (\`INFO
 commandstats\`); _Redis CPU_: \`INFO cpu\` over the run ÷ events.
 
-### Drain throughput
-
-${markdownTable(DRAIN_COLUMNS, drainRows(r))}
-
-_÷ rate to beat_: events/s over ${fmtInt(best.rate)} events/s. _inserts_: \`insertEvents\` statements ×
+### Drain throughput`,
+      { columns: DRAIN_COLUMNS, rows: drainRows(r) },
+      `_÷ rate to beat_: events/s over ${fmtInt(best.rate)} events/s. _inserts_: \`insertEvents\` statements ×
 mean events in one. _inserts in flight_: time inside \`insertEvents\` summed over the run ÷ its
 length (how many statements were running at once, on average). _node CPU_: this process
 (the drain code, ioredis, pg, or PGlite itself, which runs in the process). _PostgreSQL CPU_:
@@ -336,11 +301,9 @@ not other databases' backends), from /proc. _Redis CPU_: \`INFO cpu\`. _CPU %_: 
 core each side used over the run. _other load_: cores busy with processes that are not this
 benchmark's during the run (\`/proc/stat\` minus the three): a run next to other work reads lower.
 
-### Lag under a steady load (worker → PostgreSQL)
-
-${markdownTable(LAG_COLUMNS, lagRows(r))}
-
-_events_: events with \`at\` in the window (= the decisions made in it). _decision_: the
+### Lag under a steady load (worker → PostgreSQL)`,
+      { columns: LAG_COLUMNS, rows: lagRows(r) },
+      `_events_: events with \`at\` in the window (= the decisions made in it). _decision_: the
 checkPermission latency in the window, with the drain running. _max backlog_: the most
 undrained entries (sum of XLEN, sampled every ${CONFIG.lag.backlogEveryMs} ms). _inserts/s × events_: the
 worker's statements per second of the window, and their mean size. _catch-up_: after the
@@ -348,14 +311,11 @@ load stopped, the time until the last event was stored. _loop delay_: this proce
 delay in the window (load generator and worker share it). Rows in the store = ${fmtInt(l.rows)} = decisions made
 (warm-up included).
 
-### Floors
-
-${floors(r)
-  .map((f) => `- ${f.text}: ${pf(f.pass)}`)
-  .join('\n')}
-${comparisons(r)
-  .map((c) => `- ${c}`)
-  .join('\n')}
+### Floors`,
+      floors(r),
+      `${comparisons(r)
+        .map((c) => `- ${c}`)
+        .join('\n')}
 
 The floor is checked against the rate to beat of the same run: ${best.what}.
 The worker's figure is the one that counts (it is what \`tollgate worker\` runs); drainShard alone
@@ -363,8 +323,8 @@ shows what the queue costs on top.
 
 ### How to read it
 
-- The machine drifts between runs (shared, ${r.machine.nproc} cores): compare figures **within one run**.
-- With ${r.machine.nproc} cores, Node (the drain, and PGlite inside it), PostgreSQL and Redis share the
+- The machine drifts between runs (shared, ${r.nproc} cores): compare figures **within one run**.
+- With ${r.nproc} cores, Node (the drain, and PGlite inside it), PostgreSQL and Redis share the
   machine; the CPU columns say what each side spent per event and how busy it was.
 - PGlite runs in the worker's own process, one connection: its inserts never overlap, and
   its CPU is in the node column.
@@ -373,6 +333,7 @@ shows what the queue costs on top.
 - ${whereTimeGoes(r)}
 - To see where the drain's Node time goes: \`BENCH_AUDIT_PROF=/tmp/prof npm run bench:audit\`, then
   \`npx tsx bench/http/profile-summary.ts /tmp/prof/postgres-worker.cpuprofile\` (the last
-  breakdown: [decisions.md](decisions.md#audit-drain-and-store)).
-`;
+  breakdown: [decisions.md](decisions.md#audit-drain-and-store)).`,
+    ],
+  };
 }

@@ -1,41 +1,29 @@
 /**
  * The Cluster part of bench:engine: Tollgate through the library on a private
- * 3-master Redis Cluster, with the Cluster client's auto-pipelining on (what
- * src/engine/connect.ts makes) and off; then on a Cluster with replicas
- * (3 masters + 3 replicas), with and without `waitReplicas: 1`.
+ * 3-master Redis Cluster, with the Cluster client's auto-pipelining off (what
+ * src/engine/connect.ts makes) and on, alternating over several rounds; then
+ * on a Cluster with replicas (3 masters + 3 replicas), with and without
+ * `waitReplicas: 1`.
  *
- *   npx tsx bench/engine/cluster-part.ts     this part alone (prints its table)
+ *   npx tsx bench/engine/cluster-part.ts     this part alone (its own section)
  */
-import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
 import { CLUSTER_OPTIONS } from '../../src/engine/connect.js';
-import { outboxKey } from '../../src/engine/keys.js';
-import { startReplicatedCluster } from '../../test/setup/redis-cluster-replicas.js';
-import {
-  type RedisClusterNode,
-  redisCommand,
-  startCluster,
-} from '../../test/setup/redis-servers.js';
-import { writeClusterReport } from './cluster-report.js';
+import { type RedisClusterNode, redisCommand } from '../../test/setup/redis-servers.js';
+import { type BenchContext, isMain, runBench } from '../lib/harness.js';
+import { alternate } from '../lib/rounds.js';
+import { privateCluster } from '../lib/services.js';
+import { setupWorkload, trimOutboxes } from '../lib/workload.js';
+import { clusterSection } from './cluster-report.js';
 import { CONFIG } from './config.js';
 import { logMeasurement, type Measurement, measure } from './measure.js';
-import { setupTollgate } from './tollgate-ops.js';
 
-const log = (text: string) => process.stderr.write(`${text}\n`);
+export type ClusterKind = 'Cluster, 3 masters' | 'Cluster, 3 masters + 3 replicas';
 
 export interface ClusterRow extends Measurement {
-  cluster: 'Cluster, 3 masters' | 'Cluster, 3 masters + 3 replicas';
+  cluster: ClusterKind;
   autoPipelining: boolean;
   waitReplicas: number;
-}
-
-/** The concurrency levels of the 3-master runs; the replica runs use the last. */
-export const CLUSTER_CONCURRENCY = [64, 512] as const;
-
-/** Empties every master (agents, outboxes, holds) between configurations. */
-async function flushAll(client: Cluster): Promise<void> {
-  // ASYNC: a large data set is freed in the background (the client's command timeout is 800 ms).
-  await Promise.all(client.nodes('master').map((n) => n.flushall('ASYNC')));
 }
 
 /** CPU seconds (user + sys) every node of the Cluster used so far, replicas included. */
@@ -50,15 +38,10 @@ async function clusterCpuSeconds(nodes: RedisClusterNode[]): Promise<number> {
   return each.reduce((a, b) => a + b, 0);
 }
 
-async function trimOutboxes(client: Cluster, shards: number): Promise<void> {
-  await Promise.all(
-    Array.from({ length: shards }, (_, s) => client.xtrim(outboxKey(s), 'MAXLEN', 0)),
-  );
-}
-
-export async function runConfig(
+/** authorize and pair at each level through one client; the Cluster emptied first. */
+async function runConfig(
   nodes: RedisClusterNode[],
-  cluster: ClusterRow['cluster'],
+  cluster: ClusterKind,
   autoPipelining: boolean,
   waitReplicas: number,
   levels: readonly number[],
@@ -73,110 +56,64 @@ export async function runConfig(
         resolve();
       });
     });
-    await flushAll(client);
-    return await measureAll(client, nodes, cluster, autoPipelining, waitReplicas, levels);
+    // ASYNC: a large data set is freed in the background (the client's command timeout is 800 ms).
+    await Promise.all(client.nodes('master').map((n) => n.flushall('ASYNC')));
+    const ours = await setupWorkload({ redis: client, waitReplicas, warn: () => undefined });
+    const rows: ClusterRow[] = [];
+    try {
+      for (const op of ['authorize', 'pair'] as const) {
+        for (const c of levels) {
+          await trimOutboxes(client, ours.shards);
+          const m = await measure('tollgate/cluster', op, c, ours[op], {
+            serverCpuSeconds: () => clusterCpuSeconds(nodes),
+          });
+          logMeasurement(
+            m,
+            `  (${cluster}, auto-pipelining ${autoPipelining ? 'on' : 'off'}, waitReplicas ${waitReplicas})`,
+          );
+          rows.push({ ...m, cluster, autoPipelining, waitReplicas });
+        }
+      }
+    } finally {
+      await ours.tollgate.close();
+    }
+    return rows;
   } finally {
     client.disconnect();
   }
 }
 
-async function measureAll(
-  client: Cluster,
-  nodes: RedisClusterNode[],
-  cluster: ClusterRow['cluster'],
-  autoPipelining: boolean,
-  waitReplicas: number,
-  levels: readonly number[],
-): Promise<ClusterRow[]> {
-  const ours = await setupTollgate({ redis: client, waitReplicas, warn: () => undefined });
-  const rows: ClusterRow[] = [];
-  try {
-    for (const op of ['authorize', 'pair'] as const) {
-      for (const concurrency of levels) {
-        await trimOutboxes(client, ours.tollgate.engine.shards);
-        const m = await measure({
-          target: 'tollgate/cluster',
-          op,
-          concurrency,
-          run: op === 'authorize' ? ours.authorize : ours.pair,
-          serverCpuSeconds: () => clusterCpuSeconds(nodes),
-        });
-        logMeasurement(
-          m,
-          `  (${cluster}, auto-pipelining ${autoPipelining ? 'on' : 'off'}, waitReplicas ${waitReplicas})`,
-        );
-        rows.push({ ...m, cluster, autoPipelining, waitReplicas });
-      }
-    }
-  } finally {
-    await ours.tollgate.close();
-  }
-  return rows;
-}
-
-/** Alternating rounds (on, off / off, on) of the 3-master runs; BENCH_CLUSTER_ROUNDS overrides. */
-export const CLUSTER_ROUNDS = Math.max(1, Number(process.env.BENCH_CLUSTER_ROUNDS ?? '2') || 2);
-
 /**
- * Both Clusters, started here and stopped at the end. On the 3-master
- * Cluster, auto-pipelining on and off alternate over CLUSTER_ROUNDS rounds
- * (the machine drifts); on the Cluster with replicas, one of each, at the
- * highest concurrency, with waitReplicas 0 and 1.
+ * Both Clusters, one after the other. On the 3-master Cluster, auto-pipelining
+ * off and on alternate (the machine drifts); on the Cluster with replicas, one
+ * of each, at the highest level, with waitReplicas 0 and 1.
  */
-export async function clusterPart(): Promise<ClusterRow[]> {
-  // Ctrl-C: exit, so that the servers' exit handler (test/setup) kills them.
-  const onSignal = (signal: NodeJS.Signals) => process.exit(signal === 'SIGINT' ? 130 : 143);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await bothClusters();
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
-async function bothClusters(): Promise<ClusterRow[]> {
-  const rows: ClusterRow[] = [];
-  const plain = await startCluster();
-  try {
-    log(`private 3-master Cluster on :${plain.nodes.map((n) => n.port).join(', :')}`);
-    for (let round = 0; round < CLUSTER_ROUNDS; round++) {
-      for (const ap of round % 2 === 0 ? [false, true] : [true, false]) {
-        rows.push(
-          ...(await runConfig(plain.nodes, 'Cluster, 3 masters', ap, 0, CLUSTER_CONCURRENCY)),
-        );
-      }
+export async function clusterPart(ctx: BenchContext): Promise<ClusterRow[]> {
+  const levels = CONFIG.cluster.concurrency;
+  const plain = await privateCluster(ctx, false);
+  const rounds = await alternate(
+    CONFIG.cluster.rounds,
+    () => runConfig(plain.nodes, 'Cluster, 3 masters', false, 0, levels),
+    () => runConfig(plain.nodes, 'Cluster, 3 masters', true, 0, levels),
+    { rate: () => Number.NaN, swap: true },
+  );
+  await plain.stop();
+  const rows = rounds.rounds.flatMap((r) => [...r.ours, ...r.peer]);
+  const replicated = await privateCluster(ctx, true);
+  const top = [levels[levels.length - 1] as number];
+  for (const wait of [0, 1]) {
+    for (const ap of [false, true]) {
+      rows.push(
+        ...(await runConfig(replicated.nodes, 'Cluster, 3 masters + 3 replicas', ap, wait, top)),
+      );
     }
-  } finally {
-    await plain.stop();
   }
-  const replicated = await startReplicatedCluster();
-  try {
-    log(`private Cluster with replicas on :${replicated.nodes.map((n) => n.port).join(', :')}`);
-    const top = [CLUSTER_CONCURRENCY[CLUSTER_CONCURRENCY.length - 1] as number];
-    for (const wait of [0, 1]) {
-      for (const ap of [false, true]) {
-        rows.push(
-          ...(await runConfig(replicated.nodes, 'Cluster, 3 masters + 3 replicas', ap, wait, top)),
-        );
-      }
-    }
-  } finally {
-    await replicated.stop();
-  }
+  await replicated.stop();
   return rows;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const started = performance.now();
-  log(
-    `bench/engine, Cluster part: ${CONFIG.durationMs / 1000} s windows after ${CONFIG.warmupMs / 1000} s warm-up`,
-  );
-  clusterPart()
-    .then((rows) => writeClusterReport(rows, (performance.now() - started) / 1000))
-    .catch((err: unknown) => {
-      process.stderr.write(`failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exitCode = 1;
-    });
+if (isMain(import.meta.url)) {
+  runBench('bench/engine (Cluster)', async (ctx) => {
+    ctx.publish(clusterSection(ctx, await clusterPart(ctx)));
+  });
 }

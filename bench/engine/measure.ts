@@ -1,23 +1,24 @@
 /**
  * One measurement: a closed-loop load (bench/lib/load.ts) plus, when a Redis
- * is involved, what the server spent on it: its CPU time per operation (INFO
- * cpu: script, commands, network I/O) and the time inside its scripts
- * (INFO commandstats, EVALSHA `usec`).
+ * is involved, what the server spent on it (bench/lib/meter.ts): its CPU time
+ * per operation (INFO cpu: script, commands, network I/O) and the time inside
+ * its scripts (INFO commandstats, EVALSHA `usec`).
  */
-import type { Redis } from 'ioredis';
 import { fullGc } from '../lib/gc.js';
 import { type LoadResult, runLoad } from '../lib/load.js';
-import { commandStats, redisCpuSeconds } from '../lib/redis.js';
+import { type MeterSources, startMeter, type Usage } from '../lib/meter.js';
 import { CONFIG } from './config.js';
 
 export type Target = 'tollgate/redis' | 'rlf/redis' | 'tollgate/memory' | 'tollgate/cluster';
-export type OpName = 'authorize' | 'pair' | 'consume';
+/** `pair`: authorize then settle; `consume+reward`: the peer's pair. */
+export type OpName = 'authorize' | 'pair' | 'consume' | 'consume+reward';
+
+/** Script calls (round trips) per operation. */
+const CALLS: Record<OpName, number> = { authorize: 1, consume: 1, pair: 2, 'consume+reward': 2 };
 
 export interface Measurement extends LoadResult {
   target: Target;
   op: OpName;
-  /** Script calls (round trips) per operation: 2 for a pair, else 1. */
-  callsPerOp: number;
   /** Redis CPU time (user + sys) per operation, µs; NaN without Redis. */
   redisCpuUsPerOp: number;
   /** Share of one core the Redis process used in the window, %. */
@@ -26,57 +27,44 @@ export interface Measurement extends LoadResult {
   scriptUsPerOp: number;
 }
 
-export interface MeasureOptions {
-  target: Target;
-  op: OpName;
-  concurrency: number;
-  run: (seq: number) => Promise<void>;
-  /** The private Redis's admin connection; none for the in-process engine. */
-  admin?: Redis;
-  /** Without `admin`: the servers' CPU seconds so far (a Cluster: every node's sum). */
-  serverCpuSeconds?: () => Promise<number>;
-}
-
-export async function measure(o: MeasureOptions): Promise<Measurement> {
-  const callsPerOp = o.op === 'pair' ? 2 : 1;
-  const admin = o.admin;
-  const serverCpu = admin ? () => redisCpuSeconds(admin) : o.serverCpuSeconds;
-  let cpu0 = 0;
-  let t0 = 0;
-  let cpu = Number.NaN;
-  let wall = Number.NaN;
-  let evalsha = { calls: 0, usec: 0 };
+export async function measure(
+  target: Target,
+  op: OpName,
+  concurrency: number,
+  run: (seq: number) => Promise<void>,
+  /** The Redis side; none for the in-process engine. */
+  servers: MeterSources = {},
+): Promise<Measurement> {
+  const metered = servers.redis !== undefined || servers.serverCpuSeconds !== undefined;
+  let meter: Awaited<ReturnType<typeof startMeter>> | undefined;
+  let usage: Usage | undefined;
   // Start every measurement with a clean heap (no garbage of the last one).
   fullGc();
   const load = await runLoad({
-    concurrency: o.concurrency,
+    concurrency,
     warmupMs: CONFIG.warmupMs,
     durationMs: CONFIG.durationMs,
-    op: o.run,
-    onWindowStart: serverCpu
+    op: run,
+    onWindowStart: metered
       ? async () => {
-          await admin?.config('RESETSTAT');
-          cpu0 = await serverCpu();
-          t0 = performance.now();
+          meter = await startMeter(servers);
         }
       : undefined,
-    onWindowEnd: serverCpu
+    onWindowEnd: metered
       ? async () => {
-          cpu = (await serverCpu()) - cpu0;
-          wall = (performance.now() - t0) / 1000;
-          if (admin) evalsha = (await commandStats(admin)).get('evalsha') ?? evalsha;
+          usage = await meter?.stop();
         }
       : undefined,
   });
-  const redisShare = cpu / wall;
+  const share = usage ? usage.redisCpu / usage.seconds : Number.NaN;
+  const evalsha = usage?.commands.get('evalsha');
   return {
     ...load,
-    target: o.target,
-    op: o.op,
-    callsPerOp,
-    redisCpuUsPerOp: (redisShare * 1e6) / load.opsPerSec,
-    redisCpuPct: redisShare * 100,
-    scriptUsPerOp: evalsha.calls > 0 ? (evalsha.usec / evalsha.calls) * callsPerOp : Number.NaN,
+    target,
+    op,
+    redisCpuUsPerOp: (share * 1e6) / load.opsPerSec,
+    redisCpuPct: share * 100,
+    scriptUsPerOp: evalsha ? (evalsha.usec / evalsha.calls) * CALLS[op] : Number.NaN,
   };
 }
 
@@ -86,7 +74,7 @@ export function logMeasurement(m: Measurement, note = ''): void {
     ? `  redis ${m.redisCpuUsPerOp.toFixed(1)} µs/op (${m.redisCpuPct.toFixed(0)}% of a core)`
     : '';
   process.stderr.write(
-    `  ${m.target.padEnd(15)} ${m.op.padEnd(9)} c=${String(m.concurrency).padEnd(3)} ` +
+    `  ${m.target.padEnd(15)} ${m.op.padEnd(14)} c=${String(m.concurrency).padEnd(3)} ` +
       `${Math.round(m.opsPerSec).toLocaleString('en-US').padStart(9)} ops/s  ` +
       `p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  ` +
       `node ${m.nodeCpuUsPerOp.toFixed(1)} µs/op${redis}${note}\n`,

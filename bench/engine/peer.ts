@@ -1,20 +1,23 @@
 /**
- * The peer: rate-limiter-flexible's RateLimiterRedis `consume(key)`, on its
- * own ioredis client with the options Tollgate gives its own (auto-pipelining,
- * one retry), over the same keys (the agent ids), round-robin.
+ * The peer: rate-limiter-flexible's RateLimiterRedis on its own ioredis
+ * client with the options Tollgate gives its own (auto-pipelining, one
+ * retry), over the same keys (the agent ids), round-robin: `consume(key)`
+ * beside our authorize, and `consume` then `reward` (its way to hold a point
+ * and give it back) beside our authorize+settle pair.
  */
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { agentIds } from './config.js';
+import { agentIds } from '../lib/workload.js';
 
-export interface PeerLoad {
-  limiter: RateLimiterRedis;
-  consume(seq: number): Promise<void>;
+export interface Peer {
   consumeKey(key: string): Promise<void>;
+  rewardKey(key: string): Promise<void>;
+  consume(seq: number): Promise<void>;
+  pair(seq: number): Promise<void>;
   close(): Promise<void>;
 }
 
-export function setupPeer(url: string): PeerLoad {
+export function setupPeer(url: string): Peer {
   const client = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   // Points so many that it never rejects; a window long enough to outlast the run.
   const limiter = new RateLimiterRedis({
@@ -24,14 +27,21 @@ export function setupPeer(url: string): PeerLoad {
     duration: 3600,
   });
   const keys = agentIds();
-  const n = keys.length;
-  const consumeKey = async (key: string) => {
-    await limiter.consume(key, 1);
+  const key = (seq: number) => keys[seq % keys.length] as string;
+  const consumeKey = async (k: string) => {
+    await limiter.consume(k, 1);
+  };
+  const rewardKey = async (k: string) => {
+    await limiter.reward(k, 1);
   };
   return {
-    limiter,
-    consume: (seq) => consumeKey(keys[seq % n] as string),
     consumeKey,
+    rewardKey,
+    consume: (seq) => consumeKey(key(seq)),
+    async pair(seq) {
+      await consumeKey(key(seq));
+      await rewardKey(key(seq));
+    },
     close: async () => {
       await client.quit().catch(() => undefined);
     },

@@ -1,140 +1,171 @@
 /**
  * The Redis half of bench:engine: Tollgate through the library and
- * rate-limiter-flexible on one private Redis, the ours/peer rounds, and the
- * redis-benchmark ceiling of both scripts.
+ * rate-limiter-flexible on one private Redis, each level measured once, the
+ * ours/peer rounds at the head-to-head level (authorize against consume, and
+ * authorize+settle against consume+reward), and the redis-benchmark ceiling
+ * of both scripts.
  */
-import type { Redis } from 'ioredis';
-import { outboxKey } from '../../src/engine/keys.js';
-import { commandsOfOneCall, describeCalls, type RedisServer } from '../lib/redis.js';
+import {
+  allowedDecisions,
+  callOnce,
+  captureDecisions,
+  captureScriptCall,
+  redisBenchmarkEvalsha,
+  type ScriptCall,
+} from '../lib/evalsha.js';
+import { commandsOfOneCall, describeCalls } from '../lib/redis-stats.js';
+import { alternate, type Rounds } from '../lib/rounds.js';
+import type { BenchRedis } from '../lib/services.js';
+import { setupWorkload, trimOutboxes, type Workload } from '../lib/workload.js';
 import { CONFIG } from './config.js';
-import { logMeasurement, type Measurement, measure } from './measure.js';
-import { type PeerLoad, setupPeer } from './peer.js';
-import { authorizeScript, captureScriptCall, expectAllowed, runCeiling } from './redis-ceiling.js';
-import type { Round } from './report.js';
-import { type GuardLoad, setupTollgate } from './tollgate-ops.js';
+import { logMeasurement, type Measurement, measure, type OpName } from './measure.js';
+import { type Peer, setupPeer } from './peer.js';
+
+export interface Ceiling {
+  label: string;
+  redisCalls: string;
+  requestsPerSec: number;
+  scriptUsPerCall: number;
+  redisCpuUsPerCall: number;
+  command: string;
+}
+
+export interface RedisPart {
+  /** One per target, operation and level; the head-to-head level's are the median rounds'. */
+  rows: Measurement[];
+  authorize: Rounds<Measurement>;
+  pair: Rounds<Measurement>;
+  ceilings: Ceiling[];
+  /** redis.calls measured per script call, e.g. authorize → "5 (HGET, …)". */
+  calls: Record<'authorize' | 'settle' | 'consume' | 'reward', string>;
+}
 
 const log = (text: string) => process.stderr.write(`${text}\n`);
 
-/** Empties the outbox streams between measurements (nobody drains them here). */
-async function trimOutboxes(admin: Redis, shards: number): Promise<void> {
-  const p = admin.pipeline();
-  for (let s = 0; s < shards; s++) p.xtrim(outboxKey(s), 'MAXLEN', 0);
-  await p.exec();
+/** redis.calls per script call, counted by Redis on the steady allowed path. */
+async function countCalls(redis: BenchRedis, ours: Workload, peer: Peer) {
+  const agent = ours.agents[0] as string;
+  // One warm pair first, so the scripts are loaded and the day key exists:
+  // the calls counted take the steady path (no first-of-the-day EXPIREAT).
+  await ours.settle(agent, await ours.decide(agent, 1));
+  await peer.consumeKey(agent);
+  const count = async (call: () => Promise<unknown>) =>
+    describeCalls(await commandsOfOneCall(redis.admin, call));
+  let reservation = '';
+  const calls = {
+    authorize: await count(async () => {
+      reservation = await ours.decide(agent, 1);
+    }),
+    settle: await count(() => ours.settle(agent, reservation)),
+    consume: await count(() => peer.consumeKey(agent)),
+    reward: await count(() => peer.rewardKey(agent)),
+  };
+  log(
+    `redis.calls per call: authorize ${calls.authorize}; settle ${calls.settle}; rlf consume ${calls.consume}; rlf reward ${calls.reward}`,
+  );
+  return calls;
 }
 
-/** The measurement whose ops/s is the median of the list (odd lengths). */
-function medianOf(list: Measurement[]): Measurement {
-  const sorted = [...list].sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return sorted[Math.floor((sorted.length - 1) / 2)] as Measurement;
+async function ceiling(
+  redis: BenchRedis,
+  label: string,
+  call: ScriptCall,
+  redisCalls: string,
+  freshNonces: boolean,
+): Promise<Ceiling> {
+  const rb = CONFIG.redisBenchmark;
+  const r = await redisBenchmarkEvalsha(redis.admin, redis.port, {
+    call,
+    calls: rb.n,
+    clients: rb.c,
+    pipeline: rb.P,
+    freshNonces,
+  });
+  log(`  ${label}: ${Math.round(r.requestsPerSec)} requests/s`);
+  return {
+    label,
+    redisCalls,
+    requestsPerSec: r.requestsPerSec,
+    scriptUsPerCall: r.evalsha.usecPerCall,
+    redisCpuUsPerCall: (r.redisCpu * 1e6) / rb.n,
+    command: r.command,
+  };
 }
 
-export async function redisPart(server: RedisServer, admin: Redis) {
-  const ours: GuardLoad = await setupTollgate({ redis: server.url });
-  const peer: PeerLoad = setupPeer(server.url);
+export async function redisPart(redis: BenchRedis): Promise<RedisPart> {
+  const ours = await setupWorkload({ redis: redis.url });
+  const peer = setupPeer(redis.url);
   try {
-    log(`registered ${ours.agents.length} agents on ${server.url}`);
-    const agent = ours.agents[0] as string;
-    const { guard } = ours.tollgate;
-    const shards = ours.tollgate.engine.shards;
-
-    // redis.calls per script call, counted by Redis. One warm pair first, so
-    // the scripts are loaded and the day key exists: the calls counted below
-    // take the steady allowed path (no first-of-the-day EXPIREAT).
-    const d = await guard.checkPermission(agent, CONFIG.operation, { estimatedTokens: 1 });
-    if (!d.allowed) throw new Error(`warm-up authorize denied: ${d.error_code}`);
-    await guard.recordOperation(agent, CONFIG.operation, CONFIG.usage, 'success', d.reservation_id);
-    await peer.consumeKey(agent);
-    let reservation = '';
-    const authorizeCalls = describeCalls(
-      await commandsOfOneCall(admin, async () => {
-        const r = await guard.checkPermission(agent, CONFIG.operation, { estimatedTokens: 1 });
-        if (!r.allowed) throw new Error(`authorize denied: ${r.error_code}`);
-        reservation = r.reservation_id;
-      }),
-    );
-    const settleCalls = describeCalls(
-      await commandsOfOneCall(admin, () =>
-        guard.recordOperation(agent, CONFIG.operation, CONFIG.usage, 'success', reservation),
-      ),
-    );
-    const consumeCalls = describeCalls(
-      await commandsOfOneCall(admin, () => peer.consumeKey(agent)),
-    );
-    log(
-      `redis.calls per call: authorize ${authorizeCalls.text}; settle ${settleCalls.text}; rlf consume ${consumeCalls.text}`,
-    );
-
-    const rows: Measurement[] = [];
-    const run = async (
-      target: 'tollgate/redis' | 'rlf/redis',
-      op: 'authorize' | 'pair' | 'consume',
-      concurrency: number,
-    ) => {
-      await trimOutboxes(admin, shards);
-      const fn = op === 'authorize' ? ours.authorize : op === 'pair' ? ours.pair : peer.consume;
-      const m = await measure({ target, op, concurrency, run: fn, admin });
+    log(`registered ${ours.agents.length} agents on ${redis.url}`);
+    const calls = await countCalls(redis, ours, peer);
+    const run = async (op: OpName, concurrency: number) => {
+      await trimOutboxes(redis.admin, ours.shards);
+      const [target, fn] =
+        op === 'authorize'
+          ? (['tollgate/redis', ours.authorize] as const)
+          : op === 'pair'
+            ? (['tollgate/redis', ours.pair] as const)
+            : op === 'consume'
+              ? (['rlf/redis', peer.consume] as const)
+              : (['rlf/redis', peer.pair] as const);
+      const m = await measure(target, op, concurrency, fn, { redis: redis.admin });
       logMeasurement(m);
       return m;
     };
 
+    const rows: Measurement[] = [];
     for (const c of CONFIG.concurrency) {
       if (c === CONFIG.headToHeadConcurrency) continue;
-      rows.push(await run('tollgate/redis', 'authorize', c));
-      rows.push(await run('rlf/redis', 'consume', c));
+      for (const op of ['authorize', 'consume', 'pair', 'consume+reward'] as const) {
+        rows.push(await run(op, c));
+      }
     }
-    for (const c of CONFIG.concurrency) rows.push(await run('tollgate/redis', 'pair', c));
 
-    log(`head to head at concurrency ${CONFIG.headToHeadConcurrency}: ${CONFIG.rounds} rounds`);
-    const rounds: Round[] = [];
-    for (let i = 0; i < CONFIG.rounds; i++) {
-      const o = await run('tollgate/redis', 'authorize', CONFIG.headToHeadConcurrency);
-      const p = await run('rlf/redis', 'consume', CONFIG.headToHeadConcurrency);
-      rounds.push({ ours: o, peer: p, ratio: o.opsPerSec / p.opsPerSec });
-      log(`  round ${i + 1}: ratio ${(o.opsPerSec / p.opsPerSec).toFixed(2)}×`);
-    }
-    rows.push(medianOf(rounds.map((r) => r.ours)), medianOf(rounds.map((r) => r.peer)));
+    const c = CONFIG.headToHeadConcurrency;
+    log(`head to head at concurrency ${c}: ${CONFIG.rounds} rounds`);
+    const rate = (m: Measurement) => m.opsPerSec;
+    const onRound = (what: string) => (r: { ratio: number }, i: number) =>
+      log(`  round ${i + 1}, ${what}: ratio ${r.ratio.toFixed(2)}×`);
+    const authorize = await alternate(
+      CONFIG.rounds,
+      () => run('authorize', c),
+      () => run('consume', c),
+      { rate, onRound: onRound('authorize ÷ consume') },
+    );
+    const pair = await alternate(
+      CONFIG.rounds,
+      () => run('pair', c),
+      () => run('consume+reward', c),
+      { rate, onRound: onRound('pair ÷ consume+reward') },
+    );
+    rows.push(authorize.ours, authorize.peer, pair.ours, pair.peer);
 
     log('redis-benchmark (EVALSHA, the Redis-side ceiling)');
-    const ceilingAgent = ours.agents[1] as string;
-    const authorizeCall = await captureScriptCall(
-      admin,
-      () => guard.checkPermission(ceilingAgent, CONFIG.operation, { estimatedTokens: 1 }),
-      (keysAndArgs) => keysAndArgs.includes(ceilingAgent),
-    );
+    const agent = ours.agents[1] as string;
+    const authorizeCall = await captureDecisions(redis.admin, ours, [agent]);
     const consumeCall = await captureScriptCall(
-      admin,
-      () => peer.consumeKey(ceilingAgent),
-      (keysAndArgs) => keysAndArgs.some((k) => k.endsWith(`:${ceilingAgent}`)),
+      redis.admin,
+      () => peer.consumeKey(agent),
+      (keysAndArgs) => keysAndArgs.some((k) => k.endsWith(`:${agent}`)),
     );
-    await trimOutboxes(admin, shards);
-    const a = await runCeiling(admin, server.port, {
-      label: 'tollgate authorizeBatch-1, 1 decision (allowed)',
-      script: authorizeScript(),
-      call: authorizeCall,
-      check: expectAllowed,
-      varyNonce: true,
-    });
-    log(`  ${a.label}: ${Math.round(a.requestsPerSec)} requests/s`);
-    const p = await runCeiling(admin, server.port, {
-      label: 'rate-limiter-flexible consume',
-      call: consumeCall,
-    });
-    log(`  ${p.label}: ${Math.round(p.requestsPerSec)} requests/s`);
+    await trimOutboxes(redis.admin, ours.shards);
+    const reply = await callOnce(redis.admin, authorizeCall);
+    if (allowedDecisions(reply) !== 1) {
+      throw new Error(
+        `authorize by EVALSHA did not take the allowed path: ${JSON.stringify(reply)}`,
+      );
+    }
     const ceilings = [
-      { ...a, redisCalls: authorizeCalls.text },
-      { ...p, redisCalls: consumeCalls.text },
+      await ceiling(
+        redis,
+        'tollgate authorize, 1 decision (allowed)',
+        authorizeCall,
+        calls.authorize,
+        true,
+      ),
+      await ceiling(redis, 'rate-limiter-flexible consume', consumeCall, calls.consume, false),
     ];
-
-    return {
-      rows,
-      rounds,
-      ceilings,
-      calls: {
-        authorize: authorizeCalls.text,
-        settle: settleCalls.text,
-        consume: consumeCalls.text,
-      },
-    };
+    return { rows, authorize, pair, ceilings, calls };
   } finally {
     await Promise.allSettled([ours.tollgate.close(), peer.close()]);
   }

@@ -1,34 +1,20 @@
-/** The console tables and the `## bench/engine` section of docs/BENCHMARKS.md. */
-
-import type { MachineInfo } from '../lib/system.js';
-import { type Column, fmt, fmtInt, markdownTable, textTable } from '../lib/table.js';
+/** The `## bench/engine` section of docs/BENCHMARKS.md. */
+import { type BenchContext, type Floor, type Section, type Table, times } from '../lib/harness.js';
+import { type Rounds, roundsFloor } from '../lib/rounds.js';
+import { type Column, fmt, fmtInt } from '../lib/table.js';
+import { WORKLOAD } from '../lib/workload.js';
 import { CONFIG } from './config.js';
 import type { Measurement } from './measure.js';
-import type { CeilingResult } from './redis-ceiling.js';
+import type { RedisPart } from './redis-part.js';
 
-export interface Round {
-  ours: Measurement;
-  peer: Measurement;
-  ratio: number;
-}
-
-export interface BenchReport {
-  machine: MachineInfo;
-  redisVersion: string;
-  /** Main table rows; the head-to-head level shows the median round. */
-  rows: Measurement[];
-  rounds: Round[];
-  medianRatio: number;
-  ratioPass: boolean;
-  memoryMinAuthorize: number;
-  memoryPass: boolean;
-  ceilings: (CeilingResult & { redisCalls: string })[];
-  /** redis.call counts measured per script call, e.g. authorize → "7 (TIME, …)". */
-  calls: Record<'authorize' | 'settle' | 'consume', string>;
-  elapsedSeconds: number;
-}
-
-const pf = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
+const OP_LABEL = {
+  authorize: 'authorize',
+  consume: 'consume',
+  pair: 'pair (authorize+settle)',
+  'consume+reward': 'pair (consume+reward)',
+} as const;
+const TARGET_ORDER = ['tollgate/redis', 'rlf/redis', 'tollgate/memory'];
+const OP_ORDER = Object.keys(OP_LABEL);
 
 const MAIN_COLUMNS: Column[] = [
   { title: 'target' },
@@ -43,43 +29,53 @@ const MAIN_COLUMNS: Column[] = [
   { title: 'Redis CPU %', align: 'right' },
 ];
 
-function mainRows(r: BenchReport): string[][] {
-  return r.rows.map((m) => [
-    m.target,
-    m.op === 'pair' ? 'pair (authorize+settle)' : m.op,
-    m.concurrency === CONFIG.headToHeadConcurrency &&
-    m.target !== 'tollgate/memory' &&
-    m.op !== 'pair'
-      ? `${m.concurrency}*`
-      : String(m.concurrency),
-    fmtInt(m.opsPerSec),
-    fmt(m.p50Ms, 3),
-    fmt(m.p99Ms, 3),
-    fmt(m.nodeCpuUsPerOp, 1),
-    fmt(m.redisCpuUsPerOp, 1),
-    fmt(m.scriptUsPerOp, 1),
-    Number.isFinite(m.redisCpuPct) ? fmt(m.redisCpuPct, 0) : '–',
-  ]);
+function mainTable(rows: Measurement[]): Table {
+  const sorted = [...rows].sort(
+    (a, b) =>
+      TARGET_ORDER.indexOf(a.target) - TARGET_ORDER.indexOf(b.target) ||
+      OP_ORDER.indexOf(a.op) - OP_ORDER.indexOf(b.op) ||
+      a.concurrency - b.concurrency,
+  );
+  return {
+    columns: MAIN_COLUMNS,
+    rows: sorted.map((m) => [
+      m.target,
+      OP_LABEL[m.op],
+      m.concurrency === CONFIG.headToHeadConcurrency && m.target !== 'tollgate/memory'
+        ? `${m.concurrency}*`
+        : String(m.concurrency),
+      fmtInt(m.opsPerSec),
+      fmt(m.p50Ms, 3),
+      fmt(m.p99Ms, 3),
+      fmt(m.nodeCpuUsPerOp, 1),
+      fmt(m.redisCpuUsPerOp, 1),
+      fmt(m.scriptUsPerOp, 1),
+      Number.isFinite(m.redisCpuPct) ? fmt(m.redisCpuPct, 0) : '–',
+    ]),
+  };
 }
 
-const ROUND_COLUMNS: Column[] = [
-  { title: 'round' },
-  { title: 'tollgate authorize ops/s', align: 'right' },
-  { title: 'rlf consume ops/s', align: 'right' },
-  { title: 'ratio', align: 'right' },
-  { title: 'node CPU µs/op (ours / rlf)', align: 'right' },
-  { title: 'Redis CPU µs/op (ours / rlf)', align: 'right' },
-];
-
-function roundRows(r: BenchReport): string[][] {
-  return r.rounds.map((x, i) => [
-    String(i + 1),
-    fmtInt(x.ours.opsPerSec),
-    fmtInt(x.peer.opsPerSec),
-    `${fmt(x.ratio, 2)}×`,
-    `${fmt(x.ours.nodeCpuUsPerOp, 1)} / ${fmt(x.peer.nodeCpuUsPerOp, 1)}`,
-    `${fmt(x.ours.redisCpuUsPerOp, 1)} / ${fmt(x.peer.redisCpuUsPerOp, 1)}`,
-  ]);
+function roundsTable(r: Rounds<Measurement>): Table {
+  const ours = OP_LABEL[r.ours.op];
+  const peer = OP_LABEL[r.peer.op];
+  return {
+    columns: [
+      { title: 'round' },
+      { title: `tollgate ${ours} ops/s`, align: 'right' },
+      { title: `rlf ${peer} ops/s`, align: 'right' },
+      { title: 'ratio', align: 'right' },
+      { title: 'node CPU µs/op (ours / rlf)', align: 'right' },
+      { title: 'Redis CPU µs/op (ours / rlf)', align: 'right' },
+    ],
+    rows: r.rounds.map((x, i) => [
+      String(i + 1),
+      fmtInt(x.ours.opsPerSec),
+      fmtInt(x.peer.opsPerSec),
+      times(x.ratio),
+      `${fmt(x.ours.nodeCpuUsPerOp, 1)} / ${fmt(x.peer.nodeCpuUsPerOp, 1)}`,
+      `${fmt(x.ours.redisCpuUsPerOp, 1)} / ${fmt(x.peer.redisCpuUsPerOp, 1)}`,
+    ]),
+  };
 }
 
 const CEILING_COLUMNS: Column[] = [
@@ -90,116 +86,111 @@ const CEILING_COLUMNS: Column[] = [
   { title: 'Redis CPU µs/call', align: 'right' },
 ];
 
-function ceilingRows(r: BenchReport): string[][] {
-  return r.ceilings.map((c) => [
-    c.label,
-    c.redisCalls,
-    fmtInt(c.requestsPerSec),
-    fmt(c.scriptUsPerCall, 2),
-    fmt(c.redisCpuUsPerCall, 2),
-  ]);
-}
-
-function verdicts(r: BenchReport): string[] {
+export function floors(part: RedisPart, memory: Measurement[]): Floor[] {
   const f = CONFIG.floors;
+  const c = CONFIG.headToHeadConcurrency;
+  const lowest = Math.min(...memory.filter((m) => m.op === 'authorize').map((m) => m.opsPerSec));
   return [
-    `Tollgate authorize ÷ rate-limiter-flexible consume at concurrency ${CONFIG.headToHeadConcurrency}, ` +
-      `median of ${r.rounds.length} rounds: ${fmt(r.medianRatio, 2)}× ` +
-      `(rounds: ${r.rounds.map((x) => `${fmt(x.ratio, 2)}×`).join(', ')}); ` +
-      `floor ≥ ${f.ratioVsPeer}×: ${pf(r.ratioPass)}`,
-    `MemoryEngine authorize, lowest of concurrency ${CONFIG.memoryConcurrency.join(' and ')}: ` +
-      `${fmtInt(r.memoryMinAuthorize)}/s; floor ≥ ${fmtInt(f.memoryAuthorizePerSec)}/s: ${pf(r.memoryPass)}`,
+    roundsFloor(
+      `Tollgate authorize ÷ rate-limiter-flexible consume at concurrency ${c}`,
+      part.authorize,
+      f.authorizeVsConsume,
+    ),
+    roundsFloor(
+      `Tollgate authorize+settle ÷ rate-limiter-flexible consume+reward (pairs/s) at concurrency ${c}`,
+      part.pair,
+      f.pairVsPeerPair,
+    ),
+    {
+      text: `MemoryEngine authorize, lowest of concurrency ${CONFIG.memoryConcurrency.join(' and ')}: ${fmtInt(lowest)}/s; floor ≥ ${fmtInt(f.memoryAuthorizePerSec)}/s`,
+      pass: lowest >= f.memoryAuthorizePerSec,
+    },
   ];
 }
 
-export function consoleReport(r: BenchReport): string {
-  const m = r.machine;
-  return [
-    '',
-    `bench/engine — ${m.date}, node ${m.node}, redis ${r.redisVersion}, nproc ${m.nproc}, ${m.cpu}`,
-    '',
-    textTable(MAIN_COLUMNS, mainRows(r)),
-    `* median of the ${r.rounds.length} alternating rounds below`,
-    '',
-    textTable(ROUND_COLUMNS, roundRows(r)),
-    '',
-    textTable(CEILING_COLUMNS, ceilingRows(r)),
-    '',
-    ...verdicts(r),
-    '',
-    `(${fmt(r.elapsedSeconds, 0)} s)`,
-    '',
-  ].join('\n');
+/** Node + Redis CPU per operation of the median rounds, and the ratio they predict. */
+function whereTimeGoes(r: Rounds<Measurement>, what: string, peer: string): string {
+  const o = r.ours.nodeCpuUsPerOp + r.ours.redisCpuUsPerOp;
+  const p = r.peer.nodeCpuUsPerOp + r.peer.redisCpuUsPerOp;
+  return (
+    `${what} cost ${fmt(r.ours.nodeCpuUsPerOp, 1)} µs of Node CPU + ${fmt(r.ours.redisCpuUsPerOp, 1)} µs ` +
+    `of Redis CPU, ${peer} ${fmt(r.peer.nodeCpuUsPerOp, 1)} + ${fmt(r.peer.redisCpuUsPerOp, 1)} µs: ` +
+    `${fmt(p, 1)} / ${fmt(o, 1)} = ${times(p / o)} predicted, ${times(r.ratio)} measured`
+  );
 }
 
-export function markdownSection(r: BenchReport): string {
-  const m = r.machine;
+export function engineSection(
+  ctx: BenchContext,
+  redisVersion: string,
+  part: RedisPart,
+  memory: Measurement[],
+): Section {
+  const c = CONFIG.headToHeadConcurrency;
   const secs = CONFIG.durationMs / 1000;
-  return `## bench/engine
-
-\`\`\`sh
-npm run bench:engine        # BENCH_SECONDS=5 npm run bench:engine for longer windows
-\`\`\`
-
-Last run: ${m.date} · node ${m.node} · redis ${r.redisVersion} · nproc ${m.nproc} (${m.cpu}) · ${m.os} · ${fmt(r.elapsedSeconds, 0)} s
-
-One process, one private \`redis-server\` on a free port (no persistence), ${CONFIG.agents.toLocaleString('en-US')}
-agents registered up front (role \`${CONFIG.role}\`, limits that never deny). Each figure is a
+  return {
+    heading: '## bench/engine',
+    command:
+      'npm run bench:engine        # BENCH_SECONDS=5 for longer windows, BENCH_ROUNDS=5 for more rounds',
+    lastRun: ctx.lastRun([`redis ${redisVersion}`]),
+    blocks: [
+      `One process, one private \`redis-server\` on a free port (no persistence), ${fmtInt(WORKLOAD.agents)}
+agents registered up front (role \`${WORKLOAD.role}\`, limits that never deny). Each figure is a
 closed loop of N async callers sharing one client (one \`createTollgate({ redis: url })\`, whose
 ioredis client auto-pipelines), spread round-robin over the agents, measured for ${secs} s after a
-${CONFIG.warmupMs / 1000} s warm-up. \`authorize\` is \`guard.checkPermission(agent, '${CONFIG.operation}', { estimatedTokens: ${CONFIG.estimatedTokens} })\`;
-\`pair\` is that plus \`guard.recordOperation(…, reservation_id)\` (ops/s counts pairs; latency is
-the pair's). The peer is rate-limiter-flexible ${'`RateLimiterRedis.consume(key)`'} on its own ioredis
-client with the same options, over the same keys.
+${CONFIG.warmupMs / 1000} s warm-up. \`authorize\` is \`guard.checkPermission(agent, '${WORKLOAD.operation}', { estimatedTokens: ${WORKLOAD.estimatedTokens} })\`;
+\`pair (authorize+settle)\` is that plus \`guard.recordOperation(…, reservation_id)\` (ops/s counts pairs; latency is
+the pair's). The peer is rate-limiter-flexible \`RateLimiterRedis\` on its own ioredis
+client with the same options, over the same keys: \`consume(key)\`, and \`pair (consume+reward)\`,
+\`consume(key)\` then \`reward(key)\` (its way to hold a point and give it back).
 
-### Results
-
-${markdownTable(MAIN_COLUMNS, mainRows(r))}
-
-\\* median of the alternating rounds below. _node CPU_: this process's CPU time per operation
+### Results`,
+      mainTable(part.rows.concat(memory)),
+      `\\* median of the alternating rounds below. _node CPU_: this process's CPU time per operation
 (the client side: ours or rlf, ioredis, the event loop). _Redis CPU_: the server's CPU time per
 operation (\`INFO cpu\`: scripts, commands, network I/O). _in script_: time inside EVALSHA
 (\`INFO commandstats\`). _Redis CPU %_: share of one core the server used.
 
-### Tollgate vs rate-limiter-flexible (alternating rounds, concurrency ${CONFIG.headToHeadConcurrency})
+### Tollgate vs rate-limiter-flexible (alternating rounds, concurrency ${c})`,
+      roundsTable(part.authorize),
+      roundsTable(part.pair),
+      '### The Redis-side ceiling (redis-benchmark, one Redis core, no Node client)',
+      {
+        columns: CEILING_COLUMNS,
+        rows: part.ceilings.map((x) => [
+          x.label,
+          x.redisCalls,
+          fmtInt(x.requestsPerSec),
+          fmt(x.scriptUsPerCall, 2),
+          fmt(x.redisCpuUsPerCall, 2),
+        ]),
+      },
+      `Each repeats one EVALSHA captured (MONITOR) from a real call through the library, so KEYS
+and ARGV are exactly what the client sends (that call's event tail, no request id, a fresh
+nonce per call; one call is checked to take the allowed path first):
 
-${markdownTable(ROUND_COLUMNS, roundRows(r))}
-
-### The Redis-side ceiling (redis-benchmark, one Redis core, no Node client)
-
-${markdownTable(CEILING_COLUMNS, ceilingRows(r))}
-
-Each repeats one EVALSHA captured (MONITOR) from a real call through the library, so KEYS
-and ARGV are exactly what the client sends (that call's nonce and event tail, no request id;
-one call is checked to take the allowed path first):
-
-${r.ceilings.map((c) => `- \`${c.command}\``).join('\n')}
+${part.ceilings.map((x) => `- \`${x.command}\``).join('\n')}
 
 The redis.call counts are measured (INFO commandstats around one call of the steady allowed
-path), not read from the source. A pair is authorize + settle: ${r.calls.authorize} +
-${r.calls.settle} redis.calls.
+path), not read from the source. A pair is authorize + settle: ${part.calls.authorize} +
+${part.calls.settle} redis.calls; the peer's, consume + reward: ${part.calls.consume} + ${part.calls.reward}.
 
-### Floors
+### Floors`,
+      floors(part, memory),
+      `### How to read it
 
-${verdicts(r)
-  .map((v) => `- ${v}`)
-  .join('\n')}
-
-### How to read it
-
-- The machine drifts 1.3–3× between runs and between hours of one day (shared, 2 cores):
+- The machine drifts 1.3–3× between runs and between hours of one day (shared, ${ctx.machine.nproc} cores):
   compare figures **within one run**, not across runs. That is why ours and the peer alternate and the ratio is a median.
-- With 2 cores, this Node process and Redis share the machine; the node CPU and Redis CPU
+- With ${ctx.machine.nproc} cores, this Node process and Redis share the machine; the node CPU and Redis CPU
   columns give each side's cost per operation.
 - Per call, the peer does much less: RLF's \`consume\` is one small script on a string key
-  (redis.calls: ${r.calls.consume}) and returns two numbers. Our \`authorize\` goes to Redis
-  coalesced: the decisions of one shard that arrive together are one \`authorizeBatch-1\` call
-  (each still atomic, in order). Per decision it reads the agent's packed state and the day's
-  spend, checks status, role, session and daily limits, holds the estimate (state and hold in
-  one HSET, lease zset) and emits the decision event; per call one TIME and one XADD
-  (redis.calls of a one-decision call: ${r.calls.authorize}). It returns the reservation and the
-  agent's full budget status, which the library turns into the decision object.
-- ${whereTimeGoes(r)}
+  (redis.calls: ${part.calls.consume}) and returns two numbers; its \`reward\` is the same script
+  adding −1. Our \`authorize\` goes to Redis coalesced: the decisions of one shard that arrive
+  together are one script call (each still atomic, in order). Per decision it reads the agent's
+  packed state and the day's spend, checks status, role, session and daily limits, holds the
+  estimate and emits the decision event (redis.calls of a one-decision call: ${part.calls.authorize}).
+  It returns the reservation and the agent's full budget status, which the library turns into the
+  decision object. The settle prices the usage, frees the hold, records the spend and emits its event.
+- Where the time goes (this run, concurrency ${c}, median rounds): ${whereTimeGoes(part.authorize, 'an authorize', 'a consume')}; ${whereTimeGoes(part.pair, 'a pair (authorize+settle)', 'a consume+reward')}. On one auto-pipelined connection Node and Redis mostly take turns (neither reaches 100% of a core), so ops/s follows 1 / (Node + Redis µs per op).
 - \`tollgate/memory\` runs in this process on a fresh engine per figure (a full GC before
   each measurement). No drain runs, so every audit event and every open hold of the
   authorize-only loop stays on the heap: its figures include the GC of a growing heap.
@@ -207,24 +198,7 @@ ${verdicts(r)
   library's figures sit below it by the client-side cost per call; it runs one decision per
   call, so it shows the lone-call cost, not the batched one. Redis-side instructions per
   decision by batch size (deterministic, callgrind): \`npx tsx bench/engine/instructions.ts\`
-  ([decisions](decisions.md#engine-redis-side)).
-`;
-}
-
-/** Node + Redis CPU per operation of the median rounds, and the ratio they predict. */
-function whereTimeGoes(r: BenchReport): string {
-  const head = r.rows.filter((m) => m.concurrency === CONFIG.headToHeadConcurrency);
-  const ours = head.find((m) => m.target === 'tollgate/redis' && m.op === 'authorize');
-  const peer = head.find((m) => m.target === 'rlf/redis');
-  if (!ours || !peer) return '';
-  const o = ours.nodeCpuUsPerOp + ours.redisCpuUsPerOp;
-  const p = peer.nodeCpuUsPerOp + peer.redisCpuUsPerOp;
-  return (
-    `Where the time goes (this run, concurrency ${CONFIG.headToHeadConcurrency}, median rounds): ` +
-    `an authorize cost ${fmt(ours.nodeCpuUsPerOp, 1)} µs of Node CPU + ${fmt(ours.redisCpuUsPerOp, 1)} µs ` +
-    `of Redis CPU, a consume ${fmt(peer.nodeCpuUsPerOp, 1)} + ${fmt(peer.redisCpuUsPerOp, 1)} µs. ` +
-    'On one auto-pipelined connection Node and Redis mostly take turns (neither reaches 100% ' +
-    'of a core), so ops/s follows 1 / (Node + Redis µs per op): ' +
-    `${fmt(p, 1)} / ${fmt(o, 1)} = ${fmt(p / o, 2)}× predicted, ${fmt(r.medianRatio, 2)}× measured.`
-  );
+  ([decisions](decisions.md#engine-redis-side)).`,
+    ],
+  };
 }

@@ -7,7 +7,7 @@
  *   ← { type: 'profile-stop', file }   → { type: 'ok' }   (writes the .cpuprofile)
  *   ← { type: 'stop' }  closes the server and the Tollgate, then exits.
  */
-import { startProfile, stopProfile } from './profiler.js';
+import { startProfile, stopProfile } from '../lib/profiler.js';
 import { startBenchServer } from './server.js';
 import { currentUsage, type ServerUsage } from './usage.js';
 

@@ -1,12 +1,12 @@
 /**
  * One scenario with what each side spent on it: the server's CPU time and
  * event-loop busy share (its own process, read over IPC), this process's CPU
- * (the load generator), and Redis's CPU and time inside scripts (INFO cpu,
- * INFO commandstats), per HTTP request of the measured run.
+ * (the load generator), and Redis's CPU and time inside scripts
+ * (bench/lib/meter.ts), per HTTP request of the measured run.
  */
 import type { Redis } from 'ioredis';
-import { commandStats, parseInfo, redisCpuSeconds } from '../lib/redis.js';
-import { machineBusyCores, machineTicks } from './machine-load.js';
+import { type MeterSources, otherCores, startMeter, type Usage } from '../lib/meter.js';
+import { parseInfo } from '../lib/redis-stats.js';
 import type { UsageSource } from './remote.js';
 import { type RunResult, runScenario, type ScenarioName } from './scenarios.js';
 import type { ServerUsage } from './usage.js';
@@ -44,74 +44,57 @@ export async function measureScenario(
   /** Profile the server over the measured run into this .cpuprofile file. */
   profileFile?: string,
 ): Promise<Measured> {
-  let u0: ServerUsage = { cpuUs: 0, idle: 0, active: 0, gcMs: 0, gcCount: 0, gcMaxMs: 0 };
-  let u1 = u0;
-  let cpu0 = process.cpuUsage();
-  let cpu = cpu0;
-  let redis0 = 0;
-  let redis1 = 0;
-  let t0 = 0;
-  let wallMs = 0;
-  let m0 = machineTicks();
-  let m1 = m0;
+  const sources: MeterSources = admin ? { redis: admin } : {};
+  let meter: Awaited<ReturnType<typeof startMeter>> | undefined;
+  let u0: ServerUsage | undefined;
+  let u1: ServerUsage | undefined;
+  let usage: Usage | undefined;
   const run = await runScenario(server.port, scenario, {
     async before() {
       if (profileFile) await server.profileStart();
-      if (admin) {
-        await admin.config('RESETSTAT');
-        redis0 = await redisCpuSeconds(admin);
-      }
       u0 = await server.usage();
-      cpu0 = process.cpuUsage();
-      m0 = machineTicks();
-      t0 = performance.now();
+      meter = await startMeter(sources);
     },
     async after() {
-      wallMs = performance.now() - t0;
-      m1 = machineTicks();
-      cpu = process.cpuUsage(cpu0);
+      usage = await meter?.stop();
       u1 = await server.usage();
-      if (admin) redis1 = await redisCpuSeconds(admin);
       if (profileFile) await server.profileStop(profileFile);
     },
   });
+  if (!u0 || !u1 || !usage) throw new Error('the measured run did not start');
   const requests = run.reqPerSec * run.seconds;
   const per = (us: number) => (requests > 0 ? us / requests : Number.NaN);
   const busy = u1.active - u0.active;
   const idle = u1.idle - u0.idle;
+  const serverCpuUs = u1.cpuUs - u0.cpuUs;
+  const inline = server.mode === 'inline';
+  const redisUs = usage.redisCpu * 1e6;
 
-  let scriptUs = Number.NaN;
   let redisCalls = '';
   let redisReads = Number.NaN;
   if (admin) {
-    // Socket reads Redis made (RESETSTAT zeroes it): how well commands were batched.
+    // Socket reads Redis made (the meter's RESETSTAT zeroed it): how well commands were batched.
     redisReads = Number(parseInfo(await admin.info('stats')).get('total_reads_processed'));
-    const stats = [...(await commandStats(admin))].filter(
-      ([name]) => !/^(config|info)(\||$)/.test(name),
-    );
-    scriptUs = stats.filter(([n]) => n === 'evalsha').reduce((s, [, c]) => s + c.usec, 0);
-    redisCalls = stats
+    redisCalls = [...usage.commands]
+      .filter(([name]) => !/^(config|info)(\||$)/.test(name))
       .sort((a, b) => b[1].calls - a[1].calls)
       .map(([n, c]) => `${n} ${(c.calls / requests).toFixed(2)}`)
       .join(', ');
   }
-  const inline = server.mode === 'inline';
-  // CPU of the benchmark's own processes in the run (inline: the server's figure is this process).
-  const oursUs =
-    u1.cpuUs - u0.cpuUs + (inline ? 0 : cpu.user + cpu.system) + (redis1 - redis0) * 1e6;
   return {
     ...run,
     engine: server.engine,
-    serverCpuUsPerReq: per(u1.cpuUs - u0.cpuUs),
+    serverCpuUsPerReq: per(serverCpuUs),
     serverBusyPct: busy + idle > 0 ? (100 * busy) / (busy + idle) : Number.NaN,
-    gcPct: wallMs > 0 ? (100 * (u1.gcMs - u0.gcMs)) / wallMs : Number.NaN,
+    gcPct: (100 * (u1.gcMs - u0.gcMs)) / (usage.seconds * 1000),
     gcMaxMs: u1.gcMaxMs,
-    loadgenCpuUsPerReq: inline ? Number.NaN : per(cpu.user + cpu.system),
-    redisCpuUsPerReq: admin ? per((redis1 - redis0) * 1e6) : Number.NaN,
-    redisCpuPct: admin && wallMs > 0 ? (100 * (redis1 - redis0) * 1000) / wallMs : Number.NaN,
-    scriptUsPerReq: admin ? per(scriptUs) : Number.NaN,
+    loadgenCpuUsPerReq: inline ? Number.NaN : per(usage.nodeCpu * 1e6),
+    redisCpuUsPerReq: admin ? per(redisUs) : Number.NaN,
+    redisCpuPct: admin ? (100 * usage.redisCpu) / usage.seconds : Number.NaN,
+    scriptUsPerReq: admin ? per(usage.commands.get('evalsha')?.usec ?? 0) : Number.NaN,
     redisCalls,
     redisReadsPerReq: per(redisReads),
-    otherCores: machineBusyCores(m0, m1) - oursUs / (wallMs * 1000),
+    // Inline, the server's CPU is this process's (counted once).
+    otherCores: otherCores(usage, inline ? 0 : serverCpuUs / 1e6),
   };
 }

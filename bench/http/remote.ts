@@ -5,8 +5,8 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { startProfile, stopProfile } from '../lib/profiler.js';
 import type { FromChild, ToChild } from './child.js';
-import { startProfile, stopProfile } from './profiler.js';
 import { startBenchServer } from './server.js';
 import type { ServerUsage } from './usage.js';
 

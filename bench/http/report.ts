@@ -1,25 +1,16 @@
-/** The console tables and the `## bench/http` section of docs/BENCHMARKS.md. */
-import type { MachineInfo } from '../lib/system.js';
-import { type Column, fmt, fmtInt, markdownTable, textTable } from '../lib/table.js';
+/** The `## bench/http` section of docs/BENCHMARKS.md. */
+import type { BenchContext, Floor, Section } from '../lib/harness.js';
+import { type Column, fmt, fmtInt } from '../lib/table.js';
+import { WORKLOAD } from '../lib/workload.js';
 import { CONFIG } from './config.js';
 import type { Measured } from './measure.js';
 import type { ServerMode } from './remote.js';
 import type { KindFigures, RequestKind, ScenarioName } from './scenarios.js';
 
 export interface HttpReport {
-  machine: MachineInfo;
   redisVersion: string;
   mode: ServerMode;
   results: Measured[];
-  elapsedSeconds: number;
-}
-
-export interface Floor {
-  engine: 'redis' | 'memory';
-  ratio: number;
-  ratioPass: boolean;
-  p99Ms: number;
-  p99Pass: boolean;
 }
 
 const ENGINE_LABEL = { redis: 'redis', memory: 'embedded' } as const;
@@ -28,23 +19,26 @@ function find(r: HttpReport, engine: 'redis' | 'memory', s: ScenarioName): Measu
   return r.results.find((m) => m.engine === engine && m.scenario === s);
 }
 
-export function floors(r: HttpReport): Floor[] {
-  const out: Floor[] = [];
-  for (const engine of ['redis', 'memory'] as const) {
+function floors(r: HttpReport): Floor[] {
+  const f = CONFIG.floors;
+  return (['redis', 'memory'] as const).flatMap((engine) => {
     const trivial = find(r, engine, 'trivial');
     const auth = find(r, engine, 'authorize');
-    if (!trivial || !auth) continue;
+    if (!trivial || !auth) return [];
     const ratio = auth.reqPerSec / trivial.reqPerSec;
     const p99Ms = auth.kinds.authorize?.p99Ms ?? Number.NaN;
-    out.push({
-      engine,
-      ratio,
-      ratioPass: ratio >= CONFIG.floors.ratioVsTrivial,
-      p99Ms,
-      p99Pass: p99Ms <= CONFIG.floors.p99Ms,
-    });
-  }
-  return out;
+    const e = ENGINE_LABEL[engine];
+    return [
+      {
+        text: `${e}: authorize ÷ GET /healthz req/s = ${ratio.toFixed(2)}× (floor ≥ ${f.ratioVsTrivial}×)`,
+        pass: ratio >= f.ratioVsTrivial,
+      },
+      {
+        text: `${e}: authorize p99 = ${fmt(p99Ms, 2)} ms (floor ≤ ${f.p99Ms} ms)`,
+        pass: p99Ms <= f.p99Ms,
+      },
+    ];
+  });
 }
 
 const COLUMNS: Column[] = [
@@ -114,41 +108,6 @@ function rows(r: HttpReport): string[][] {
   return out;
 }
 
-function floorLines(r: HttpReport): string[] {
-  const pf = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
-  return floors(r).flatMap((f) => [
-    `${ENGINE_LABEL[f.engine]}: authorize ÷ GET /healthz req/s = ${f.ratio.toFixed(2)}× (floor ≥ ${CONFIG.floors.ratioVsTrivial}×): ${pf(f.ratioPass)}`,
-    `${ENGINE_LABEL[f.engine]}: authorize p99 = ${fmt(f.p99Ms, 2)} ms (floor ≤ ${CONFIG.floors.p99Ms} ms): ${pf(f.p99Pass)}`,
-  ]);
-}
-
-function runLine(r: HttpReport): string {
-  const m = r.machine;
-  const where =
-    r.mode === 'child'
-      ? 'server in a child process'
-      : 'server in the load generator’s process (inline)';
-  return `Last run: ${m.date} · node ${m.node} · redis ${r.redisVersion} · nproc ${m.nproc} (${m.cpu}) · ${m.os} · ${where} · ${Math.round(r.elapsedSeconds)} s`;
-}
-
-export function consoleReport(r: HttpReport): string {
-  return [
-    '',
-    runLine(r),
-    '',
-    textTable(COLUMNS, rows(r)),
-    '',
-    ...floorLines(r),
-    ...r.results
-      .filter((m) => m.redisCalls !== '')
-      .map(
-        (m) =>
-          `redis ${m.scenario}: per HTTP request, Redis socket reads ${fmt(m.redisReadsPerReq, 2)}, commands: ${m.redisCalls}`,
-      ),
-    '',
-  ].join('\n');
-}
-
 /** Per engine: req/s predicted from the server's CPU per request (one core) against measured. */
 function timeLines(r: HttpReport): string[] {
   const out: string[] = [];
@@ -181,34 +140,35 @@ function tailLines(r: HttpReport): string {
     .join('; ');
 }
 
-export function markdownSection(r: HttpReport): string {
+export function httpSection(ctx: BenchContext, r: HttpReport): Section {
   const c = CONFIG;
-  return `## bench/http
-
-\`\`\`sh
-npm run bench:http        # BENCH_SECONDS=15 npm run bench:http for longer windows
-\`\`\`
-
-${runLine(r)}
-
-The HTTP API end to end: \`createTollgate\` + \`createApp\` served by \`startServer\` on a free
+  const w = WORKLOAD;
+  const nproc = ctx.machine.nproc;
+  const where =
+    r.mode === 'child'
+      ? 'server in a child process'
+      : 'server in the load generator’s process (inline)';
+  return {
+    heading: '## bench/http',
+    command: 'npm run bench:http        # BENCH_SECONDS=15 npm run bench:http for longer windows',
+    lastRun: ctx.lastRun([`redis ${r.redisVersion}`], [where]),
+    blocks: [
+      `The HTTP API end to end: \`createTollgate\` + \`createApp\` served by \`startServer\` on a free
 port, in a **child process** (\`bench/http/child.ts\`, so that the server's event loop and CPU
 are its own; \`BENCH_HTTP_SERVER=inline\` runs it in the load generator's process instead),
 once on a private \`redis-server\` (no persistence) and once embedded (\`createTollgate()\`,
-no Redis). ${fmtInt(c.agents)} agents are registered up front through the library (role \`${c.role}\`,
+no Redis). ${fmtInt(w.agents)} agents are registered up front through the library (role \`${w.role}\`,
 limits that never deny). autocannon, in the parent process, opens ${c.connections} connections (no
 pipelining) and runs each load for ${c.durationSeconds} s after a ${c.warmupSeconds} s warm-up run, with the admin token:
 \`GET /healthz\` (the trivial route: same app, same middleware, no store), \`POST /v1/authorize\`
-alone (\`${c.operation}\`, ${fmtInt(c.estimatedTokens)} estimated tokens, round-robin over the agents), and
+alone (\`${w.operation}\`, ${fmtInt(w.estimatedTokens)} estimated tokens, round-robin over the agents), and
 authorize → settle chained on each connection (autocannon \`requests\` with
 \`setupRequest\`/\`onResponse\`: the settle body carries the \`reservation_id\` the authorize
 returned). Every response is checked (200, \`allowed\`, \`settled\`).
 
-### Results
-
-${markdownTable(COLUMNS, rows(r))}
-
-_rate_: completed requests (or pairs) per second of the measured run. _p50/p99_: per request,
+### Results`,
+      { columns: COLUMNS, rows: rows(r) },
+      `_rate_: completed requests (or pairs) per second of the measured run. _p50/p99_: per request,
 timed in the load generator from building the request to its full response
 (\`performance.now()\`); a pair's is authorize sent → settle answered. _÷ healthz_: the
 route's req/s over \`GET /healthz\`'s on the same server in the same run. _server CPU_: the
@@ -219,17 +179,13 @@ commandstats\`) per request. _autocannon CPU_: the load generator's CPU per requ
 load_: cores busy with processes that are not this benchmark's during the run (\`/proc/stat\`
 minus the server, autocannon and Redis): a run next to other work reads lower.
 
-### Floors
+### Floors`,
+      floors(r),
+      `### How to read it
 
-${floorLines(r)
-  .map((l) => `- ${l}`)
-  .join('\n')}
-
-### How to read it
-
-- The machine drifts 1.3–1.9× between runs (shared, ${r.machine.nproc} cores): compare figures **within one
+- The machine drifts 1.3–1.9× between runs (shared, ${nproc} cores): compare figures **within one
   run** (authorize against \`/healthz\` on the same server a few seconds apart), not across runs.
-- With ${r.machine.nproc} cores, autocannon, the server and Redis share the machine: each side's CPU per request
+- With ${nproc} cores, autocannon, the server and Redis share the machine: each side's CPU per request
   is in the table, so a rate can be read as "the busiest side's µs/req".
 - The ratio is the price of the decision on top of the HTTP stack: \`/healthz\` goes through the
   same Express app, headers middleware and router but reads no body, validates nothing and
@@ -246,6 +202,7 @@ ${floorLines(r)
   slows it, so the figures of that run are not written here), then
   \`npx tsx bench/http/profile-summary.ts /tmp/prof/*.cpuprofile\` sums self time by area, and
   \`… --diff /tmp/prof/redis-trivial.cpuprofile /tmp/prof/redis-authorize.cpuprofile\` shows, in
-  µs per request, what a decision adds to the HTTP stack.
-`;
+  µs per request, what a decision adds to the HTTP stack.`,
+    ],
+  };
 }

@@ -9,7 +9,8 @@
  */
 import autocannon from 'autocannon';
 import { LatencyRecorder } from '../lib/stats.js';
-import { agentIds, CONFIG } from './config.js';
+import { agentIds, WORKLOAD } from '../lib/workload.js';
+import { CONFIG } from './config.js';
 
 export type ScenarioName = 'trivial' | 'authorize' | 'pair';
 export type RequestKind = 'healthz' | 'authorize' | 'settle' | 'pair';
@@ -86,8 +87,8 @@ function requestsFor(scenario: ScenarioName, sink: () => Sink): autocannon.Reque
   const bodies = agentIds().map((agent_id) =>
     JSON.stringify({
       agent_id,
-      operation: CONFIG.operation,
-      estimated_tokens: CONFIG.estimatedTokens,
+      operation: WORKLOAD.operation,
+      estimated_tokens: WORKLOAD.estimatedTokens,
     }),
   );
   let seq = 0;
@@ -123,7 +124,7 @@ function requestsFor(scenario: ScenarioName, sink: () => Sink): autocannon.Reque
       ctx.t0 = performance.now();
       return {
         ...req,
-        body: `{"reservation_id":"${ctx.reservation}","input_tokens":${CONFIG.usage.input_tokens},"output_tokens":${CONFIG.usage.output_tokens},"result":"success"}`,
+        body: `{"reservation_id":"${ctx.reservation}","input_tokens":${WORKLOAD.usage.inputTokens},"output_tokens":${WORKLOAD.usage.outputTokens},"result":"success"}`,
       };
     },
     onResponse: (status, body, c) => {

@@ -1,14 +1,13 @@
 /**
  * The server under test: createTollgate (Redis URL or embedded) with the
- * bench agents registered through the library, createApp, startServer on a
- * free port. Used by child.ts (its own process, the default) or directly
+ * workload's agents registered through the library, createApp, startServer
+ * on a free port. Used by child.ts (its own process, the default) or directly
  * (BENCH_HTTP_SERVER=inline: the load generator's process).
  */
 import { createApp } from '../../src/api/app.js';
 import { startServer } from '../../src/api/server.js';
-import { createTollgate } from '../../src/index.js';
-import { registerAgents } from '../lib/agents.js';
-import { agentIds, CONFIG } from './config.js';
+import { setupWorkload } from '../lib/workload.js';
+import { CONFIG } from './config.js';
 import { currentUsage, type ServerUsage } from './usage.js';
 
 export interface BenchServer {
@@ -21,9 +20,7 @@ export interface BenchServer {
 }
 
 export async function startBenchServer(redisUrl: string | undefined): Promise<BenchServer> {
-  const tollgate = await createTollgate(redisUrl ? { redis: redisUrl } : {});
-  const ids = agentIds();
-  await registerAgents(tollgate, ids, CONFIG.role, CONFIG.limits);
+  const { tollgate } = await setupWorkload(redisUrl ? { redis: redisUrl } : {});
   const app = createApp({ tollgate, adminToken: CONFIG.adminToken });
   const running = await startServer({ app, port: 0, host: '127.0.0.1', tollgate, signals: [] });
   return {

@@ -18,7 +18,10 @@
     e          the summary of the session ended last (a replayed end answers it)
     created, meta  creation time (ms, text) and metadata (JSON), read by the
                lifecycle scripts
-  (src/engine/redis/state.ts reads `s` in Node.) The day's spend lives in
+  Every script answers the state as `s` is packed (stateReply below) and Node
+  reads it with one decoder, src/engine/redis/state.ts, which takes the field
+  names and types from STATE_FORMAT and unpackAgent here (keep its unpack one
+  statement). The day's spend lives in
   <agentKey>:day:<yyyymmdd>, fields `cost` and `ovr`: that key is the record
   (the day in its name). The state keeps a copy, so that a decision need not
   read it: every script that changes the day key (chargeDay) updates the copy
@@ -133,9 +136,10 @@ local function stateFields(key, a, fields)
   return t
 end
 
--- The status tuple every agent script returns (see src/engine/redis/replies.ts);
--- `cUsed` from dayCostOf or chargeDay (which make a.c_dovr today's).
-local function statusOf(a, cUsed, now)
-  return { a.role, a.status, a.sid, a.s_start, a.s_used, a.s_res, a.s_limit, a.s_cost,
-    cUsed, a.c_res, a.d_limit, a.blocked, now, a.s_ovr, a.c_dovr }
+-- The state as a script answers it (src/engine/redis/state.ts): packed as `s`
+-- is, with its copy of the day's spend made today's (dayCostOf), which the
+-- stored state may not hold yet. Scripts answer it beside nowMs.
+local function stateReply(agentKey, a, now)
+  dayCostOf(agentKey, a, now)
+  return packAgent(a)
 end

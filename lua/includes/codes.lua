@@ -1,8 +1,8 @@
 --[[
   The status codes every script answers with (the first value of its reply),
-  named once here; src/engine/codes.ts maps each to its TypeScript result.
-  A script names them (C.OK, C.AGENT_NOT_FOUND, …); its header lists the ones
-  it answers.
+  named once here; src/engine/codes.ts maps each to its TypeScript result or
+  error. A script names them (C.OK, C.AGENT_NOT_FOUND, …), never by number;
+  its header lists the ones it answers.
 ]]
 local C = {
   OK = 0,
@@ -25,3 +25,6 @@ local C = {
   REPLAYED_DENIAL = 17,
   NO_HOLD = 18,
 }
+
+-- Where a reservation stands, as authorize's REPLAYED answers it (src/engine/codes.ts RES_STATES).
+local RES_STATE = { open = 0, settled = 1, released = 2, expired = 3 }

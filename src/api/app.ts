@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
 import type { Tollgate } from '../index.js';
-import { createMetrics, type MetricsOptions, metricsRouter } from '../metrics/index.js';
+import { createMetrics, type MetricsOptions } from '../metrics/index.js';
 import { type AdminCredential, adminMatcher } from './auth.js';
 import { dashboardRouter } from './dashboard.js';
 import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
+import { metricsRouter } from './metrics-route.js';
 import { buildOpenApi } from './openapi.js';
 import { mountRoutes, type Route } from './route.js';
 import { agentRoutes } from './routes/agents.js';

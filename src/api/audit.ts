@@ -1,15 +1,14 @@
-import { outboxLag, type ShardLag } from '../audit/drain/redis-outbox.js';
 import type { AgentState, AuditEvent } from '../audit/event.js';
 import type { AuditPage } from '../audit/store/types.js';
-import { MemoryEngine } from '../engine/memory/memory-engine.js';
-import { RedisEngine } from '../engine/redis/redis-engine.js';
 import type { Tollgate } from '../index.js';
-import type { AuditEventWire, AuditLagWire, AuditPageWire } from './schemas.js';
+import { readBacklog } from '../metrics/backlog.js';
+import type { AuditEventWire, AuditLagWire, AuditPageWire } from './routes/audit.schemas.js';
 
 /**
  * The audit ledger and its backlog at the HTTP edge: stored events in their
  * wire shape (times as ISO 8601, money in USD next to the exact
- * micro-dollars), and the undrained backlog per shard.
+ * micro-dollars), and the undrained backlog per shard (read by
+ * src/metrics/backlog.ts).
  *
  * Events are copied field by field (an allow-list, never a spread), so what
  * the store keeps and the API does not show, the key's digest in an event's
@@ -86,11 +85,13 @@ export function pageToWire(p: AuditPage): AuditPageWire {
   };
 }
 
-function summarize(
-  engine: 'memory' | 'redis',
-  shards: ShardLag[],
-  drain: AuditLagWire['drain'],
-): AuditLagWire {
+/**
+ * The undrained audit backlog in its wire shape (GET /v1/audit/lag, /readyz):
+ * per shard, the totals, and the embedded drain's counters. Rejects when
+ * Redis does not answer.
+ */
+export async function auditLag(tollgate: Tollgate): Promise<AuditLagWire> {
+  const { engine, shards, drain: d } = await readBacklog(tollgate);
   let backlog = 0;
   let pending = 0;
   let deadLetters = 0;
@@ -114,39 +115,7 @@ function summarize(
       oldest_age_ms: s.oldestAgeMs,
       dead_letters: s.deadLetters,
     })),
-    drain,
-    measured_at: new Date().toISOString(),
-  };
-}
-
-/**
- * The undrained audit backlog. Redis mode: each shard's outbox stream
- * (`outboxLag`: XLEN, the oldest entry's age by Redis TIME, XPENDING, the
- * dead letters), read with the engine's own client. Embedded mode: the
- * MemoryEngine's outbox, and the in-process drain's counters when a store is
- * attached. Rejects when Redis does not answer.
- */
-export async function auditLag(tollgate: Tollgate): Promise<AuditLagWire> {
-  const { engine } = tollgate;
-  if (engine instanceof RedisEngine) {
-    const shards = await outboxLag({ redis: engine.redisClient, shards: engine.shards });
-    return summarize('redis', shards, null);
-  }
-  if (engine instanceof MemoryEngine) {
-    const now = Date.now();
-    const shards = engine.outboxBacklog().map(
-      (b): ShardLag => ({
-        shard: b.shard,
-        backlog: b.length,
-        pending: 0,
-        oldestAgeMs: b.oldestMs === null ? 0 : Math.max(0, now - b.oldestMs),
-        deadLetters: 0,
-      }),
-    );
-    const d = tollgate.drain?.stats();
-    return summarize(
-      'memory',
-      shards,
+    drain:
       d === undefined
         ? null
         : {
@@ -157,8 +126,6 @@ export async function auditLag(tollgate: Tollgate): Promise<AuditLagWire> {
             last_error: d.lastError,
             last_success_at: d.lastSuccessAt === null ? null : iso(d.lastSuccessAt),
           },
-    );
-  }
-  // An engine of another kind: nothing known about its outbox.
-  return summarize(engine.kind, [], null);
+    measured_at: new Date().toISOString(),
+  };
 }

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { Engine } from '../engine/types.js';
-import { TollgateError } from '../errors.js';
+import { isTollgateError, TollgateError } from '../errors.js';
 import { API_KEY, agentOfKey, digestKey, keyMatches } from '../identity/api-key.js';
 
 /**
@@ -124,6 +124,53 @@ export async function requireAgentKey(
 }
 
 /** The key names this agent but is not its current key (or the agent is gone): 401. */
-export function notThisAgentsKey(agentId: string): TollgateError {
+function notThisAgentsKey(agentId: string): TollgateError {
   return new TollgateError('UNAUTHENTICATED', 'Invalid agent key', { agent_id: agentId });
+}
+
+/** What the library passes to the engine for this caller: an agent key's digest, or nothing. */
+export function callerKey(caller: Caller | undefined): { keyDigest?: string } {
+  return caller?.kind === 'agent' ? { keyDigest: caller.keyDigest } : {};
+}
+
+/**
+ * Routes whose engine call checks the agent key (`verify: 'engine'`: the
+ * deciding script compares the digest, and a wrong one is the engine's own
+ * 401). The one place where what the engine answers for an agent key whose
+ * agent does not exist becomes 401, the answer for any key that is not its
+ * agent's current key (a revoked key: its agent was deleted). The named agent
+ * is the key's own: a key naming another agent was refused with 403 before.
+ * For an agent key:
+ * - a decision denied AGENT_NOT_FOUND, or NOT_FOUND: 401;
+ * - RESERVATION_NOT_FOUND when the agent does not exist: 401 (the scripts
+ *   check the key right after loading the agent: a missing reservation of an
+ *   existing agent got past that check; of a missing agent, it did not).
+ * The admin token gets the engine's answers as they are.
+ */
+export async function verifiedByEngine<T>(
+  caller: Caller | undefined,
+  agentId: string,
+  engine: Engine,
+  call: Promise<T>,
+): Promise<T> {
+  let answer: T;
+  try {
+    answer = await call;
+  } catch (e) {
+    if (caller?.kind === 'agent' && isTollgateError(e)) {
+      if (e.code === 'NOT_FOUND') throw notThisAgentsKey(agentId);
+      if (e.code === 'RESERVATION_NOT_FOUND' && !(await engine.getAgent(agentId))) {
+        throw notThisAgentsKey(agentId);
+      }
+    }
+    throw e;
+  }
+  if (caller?.kind === 'agent' && deniedAgentNotFound(answer)) throw notThisAgentsKey(agentId);
+  return answer;
+}
+
+/** A decision (src/guard/decision.ts) denied because the agent does not exist. */
+function deniedAgentNotFound(answer: unknown): boolean {
+  const d = answer as { allowed?: unknown; error_code?: unknown } | null;
+  return d?.allowed === false && d.error_code === 'AGENT_NOT_FOUND';
 }

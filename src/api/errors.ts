@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { type ErrorCode, isTollgateError, TollgateError } from '../errors.js';
+import type { ErrorSchema } from './routes/shared.schemas.js';
 
 /**
  * The one place where errors become HTTP responses:
@@ -21,9 +22,8 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   INTERNAL: 500,
 };
 
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; details: Record<string, unknown> };
-}
+/** `{"error":{"code","message","details"}}`: the schema `Error` of /openapi.json. */
+export type ErrorBody = z.output<typeof ErrorSchema>;
 
 export interface HttpError {
   status: number;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { ERROR_CODES } from '../errors.js';
 import { STATUS_OF } from './errors.js';
 import type { Route } from './route.js';
-import { components, ERROR_CODES } from './schemas.js';
+import { components } from './routes/shared.schemas.js';
 
 type Json = Record<string, unknown>;
 

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { Budget } from '../budget/budget.js';
 import type { Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
+import { Guard } from '../guard/guard.js';
 import { Identity } from '../identity/identity.js';
 import type { Tollgate } from '../index.js';
 import type { DecisionRecorder } from '../metrics/index.js';
@@ -15,7 +16,7 @@ import {
   requireSameAgent,
 } from './auth.js';
 import { type FieldIssue, fieldIssues, validationError } from './errors.js';
-import { NoBody, NoParams, NoQuery } from './schemas.js';
+import { NoBody, NoParams, NoQuery } from './routes/shared.schemas.js';
 
 /**
  * A route is data: method, path, who may call it, the zod schemas of its
@@ -28,10 +29,12 @@ import { NoBody, NoParams, NoQuery } from './schemas.js';
  *   agent  the admin token, or the key of the agent the request names
  *          (`agentOf`). A key naming another agent is 403 at once (no store
  *          read). An `agentOf` that names no agent (an optional filter left
- *          out) means the caller's own agent for an agent key. With `verify: 'lookup'` the key is then checked here
- *          before the handler; with `verify: 'engine'` the handler passes the
- *          key's digest to the engine, whose script checks it in the same
- *          round trip as the decision (a wrong key: 401).
+ *          out) means the caller's own agent for an agent key. With
+ *          `verify: 'lookup'` the key is then checked here before the
+ *          handler; with `verify: 'engine'` the handler passes the key's
+ *          digest to the library, whose engine call checks it in the same
+ *          round trip as the decision (a wrong key, or one whose agent is
+ *          gone: 401, auth.ts `verifiedByEngine`).
  */
 export type Auth = 'open' | 'admin' | 'agent';
 
@@ -49,6 +52,7 @@ export interface Services {
   policy: Policy;
   identity: Identity;
   budget: Budget;
+  guard: Guard;
 }
 
 export interface Ctx<P, Q, B> {
@@ -159,6 +163,7 @@ function servicesFor(tollgate: Tollgate, actor: 'admin' | 'agent' | 'library'): 
     policy: tollgate.policy,
     identity: new Identity(deps),
     budget: new Budget(deps),
+    guard: new Guard(deps),
   };
 }
 

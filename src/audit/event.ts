@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { unpackEvent } from '../engine/outbox-format.js';
-import { fastParseOutboxText, SLOT_NAMES } from './event-fast.js';
+import { FastEventParser, SLOT_NAMES } from './event-fast.js';
 import {
   AgentStateSchema,
   type AuditEvent,
@@ -9,7 +9,7 @@ import {
   STATE_TYPES,
 } from './event-types.js';
 
-export { fastParseOutboxText, SLOT_NAMES } from './event-fast.js';
+export { FastEventParser, fastParseOutboxText, SLOT_NAMES } from './event-fast.js';
 export * from './event-types.js';
 
 /**
@@ -165,10 +165,14 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
 /**
  * One event's text from an outbox entry, parsed: the fast path, or (for
  * anything it does not take) `unpackEvent` and the schema, which throw
- * OutboxFormatError or EventParseError naming what is wrong.
+ * OutboxFormatError or EventParseError naming what is wrong. A drain passes
+ * its own `fast` parser (one per drain); without one, one is made for the call.
  */
-export function parseOutboxText(text: string): AuditEvent {
-  return fastParseOutboxText(text) ?? parseOutboxFields(unpackEvent(text));
+export function parseOutboxText(
+  text: string,
+  fast: FastEventParser = new FastEventParser(),
+): AuditEvent {
+  return fast.parse(text) ?? parseOutboxFields(unpackEvent(text));
 }
 
 function parseWith<T>(

@@ -11,7 +11,7 @@ import type { Engine } from '../engine/types.js';
  *
  * Runs as a BullMQ repeatable job of the audit worker in Redis mode
  * (src/audit/drain/sweep-job.ts) and as an unref'd timer in embedded mode
- * (createTollgate, src/index.ts).
+ * (createTollgate, src/tollgate.ts).
  */
 
 export type SweepEngine = Pick<Engine, 'shards' | 'sweepShard'>;

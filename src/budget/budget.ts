@@ -1,4 +1,5 @@
-import { costMicros, usdToMicros } from '../engine/money.js';
+import type { UsageAnswer } from '../api/routes/gate.schemas.js';
+import { costMicros, microsToUsd, usdToMicros } from '../engine/money.js';
 import type { Actor, Engine, Exceeded } from '../engine/types.js';
 import { digestKey, generateApiKey } from '../identity/api-key.js';
 import type { Policy } from '../policy/index.js';
@@ -10,6 +11,22 @@ export interface BudgetDeps {
   engine: Engine;
   policy: Policy;
   actor: Actor;
+}
+
+/** Usage that happened with nothing held (Budget.recordUsage). */
+export interface UsageRecord {
+  agentId: string;
+  inputTokens: number;
+  outputTokens: number;
+  /** Prices the usage (the policy's rates; unknown or none: its default rates). */
+  model?: string;
+  operation?: string;
+  /** Names this usage: recorded again with it, nothing counts twice. */
+  usageId?: string;
+  /** Default 'success'. */
+  result?: 'success' | 'failure';
+  /** SHA-256 (hex) of the caller's agent key: the engine checks it in the same step (src/api). */
+  keyDigest?: string;
 }
 
 export interface BudgetCheck {
@@ -133,17 +150,39 @@ export class Budget {
     operation?: string,
     usageId: string = newUsageId(),
   ): Promise<BudgetStatus> {
-    const r = await this.deps.engine.recordUsage({
+    const r = await this.recordUsage({
       agentId,
       usageId,
       operation,
       inputTokens,
       outputTokens,
-      rates: this.deps.policy.rates(model),
-      result: 'success',
+      model,
+    });
+    return r.budget_status;
+  }
+
+  /**
+   * deductBudget with its cost and whether it was a replay, as POST /v1/usage
+   * answers: the one place usage with no hold is priced (the policy's rates
+   * for `model`). Without a `usageId` the engine makes one.
+   */
+  async recordUsage(usage: UsageRecord): Promise<UsageAnswer> {
+    const r = await this.deps.engine.recordUsage({
+      agentId: usage.agentId,
+      usageId: usage.usageId,
+      operation: usage.operation,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      rates: this.deps.policy.rates(usage.model),
+      result: usage.result ?? 'success',
+      keyDigest: usage.keyDigest,
       actor: this.deps.actor,
     });
-    return toBudgetStatus(r.status);
+    return {
+      cost: microsToUsd(r.costMicros),
+      replayed: r.replayed,
+      budget_status: toBudgetStatus(r.status),
+    };
   }
 
   /**

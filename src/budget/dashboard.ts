@@ -1,18 +1,9 @@
+import type { DashboardRow } from '../api/routes/budget.schemas.js';
 import type { AgentSnapshot } from '../engine/types.js';
-import { type BudgetStatus, toBudgetStatus } from './status.js';
+import { toBudgetStatus } from './status.js';
 
-/** One row of the guide's budget dashboard, with the full status beside it. */
-export interface DashboardRow {
-  agent_id: string;
-  role: string;
-  session_utilization: string;
-  daily_utilization: string;
-  cost_used: string;
-  operations_blocked: number;
-  /** SUSPENDED (by an admin), BLOCKED (today's cost limit reached), else ACTIVE. */
-  status: 'ACTIVE' | 'BLOCKED' | 'SUSPENDED';
-  budget_status: BudgetStatus;
-}
+/** One row of the guide's budget dashboard (its schema: src/api/routes/budget.schemas.ts). */
+export type { DashboardRow };
 
 /** The guide's getBudgetDashboard rows, from one read of every agent. */
 export function toDashboardRow(snap: AgentSnapshot): DashboardRow {

@@ -1,38 +1,10 @@
+import type { BudgetStatus } from '../api/routes/shared.schemas.js';
 import { isoDay, nextMidnightIso } from '../engine/clock.js';
 import { microsToUsd, pctNumber } from '../engine/money.js';
 import type { EngineStatus } from '../engine/types.js';
 
-/** The budget status contract (ARCHITECTURE.md, "Contracts"), snake_case as in the integration guide. */
-export interface BudgetStatus {
-  agent_id: string;
-  role: string;
-  session: {
-    session_id: string;
-    tokens_used: number;
-    tokens_reserved: number;
-    tokens_limit: number;
-    tokens_remaining: number;
-    utilization_pct: number;
-    /** Tokens settled above their holds' estimates in this session (usage is never refused). */
-    tokens_overrun: number;
-  };
-  daily: {
-    date: string;
-    cost_used: number;
-    cost_reserved: number;
-    cost_limit: number;
-    cost_remaining: number;
-    utilization_pct: number;
-    resets_at: string;
-    /** USD settled above their holds' cost today. */
-    cost_overrun: number;
-  };
-  operations_blocked: number;
-  is_session_exhausted: boolean;
-  is_daily_exhausted: boolean;
-  /** Used past a limit (session tokens used > limit, or today's cost > limit): the next authorize is denied. */
-  is_over_limit: boolean;
-}
+/** The budget status contract (ARCHITECTURE.md, "Contracts"): its schema is the API's (src/api/routes/shared.schemas.ts). */
+export type { BudgetStatus };
 
 /**
  * Builds the status from one atomic engine read. Remaining = limit - used -

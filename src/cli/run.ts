@@ -1,12 +1,14 @@
 import { ConfigError } from '../config/index.js';
-import { adminToken } from './commands/admin-token.js';
-import { agents } from './commands/agents.js';
-import { audit } from './commands/audit.js';
-import { demo } from './commands/demo.js';
-import { policyCheck } from './commands/policy.js';
-import { serve } from './commands/serve.js';
-import { status } from './commands/status.js';
-import { worker } from './commands/worker.js';
+import {
+  adminToken,
+  agents,
+  audit,
+  demo,
+  policyCheck,
+  serve,
+  status,
+  worker,
+} from './commands/index.js';
 import type { Out } from './output.js';
 
 const HELP = `tollgate: budget and permission gate for fleets of AI agents

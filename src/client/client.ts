@@ -1,40 +1,41 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AuditLagWire, AuditPageWire } from '../api/schemas.js';
+import type {
+  AgentList,
+  AgentRecord,
+  AgentWithKey,
+  DeletedAgent,
+  RegisterAgentBody,
+  Verification,
+} from '../api/routes/agents.schemas.js';
+import type { AuditLagWire, AuditPageWire } from '../api/routes/audit.schemas.js';
+import type {
+  Dashboard,
+  SessionStarted,
+  SessionSummary,
+  SetLimitsBody,
+} from '../api/routes/budget.schemas.js';
+import type {
+  AuthorizeBody,
+  Decision,
+  ReleaseAnswer,
+  SettleAnswer,
+  SettleBody,
+  UsageAnswer,
+  UsageBody,
+} from '../api/routes/gate.schemas.js';
+import type { BudgetStatus } from '../api/routes/shared.schemas.js';
 import type { EventType } from '../audit/event.js';
-import type { DashboardRow } from '../budget/dashboard.js';
-import type { BudgetStatus } from '../budget/status.js';
-import type { Decision } from '../guard/decision.js';
-import type { AgentRecord, SessionSummary } from '../identity/index.js';
+import { newUsageId } from '../budget/usage-id.js';
 import { PermissionDenied } from './errors.js';
 import { Http, type HttpOptions } from './http.js';
 
+/**
+ * The SDK's types are the API's schemas' (src/api/routes/*.schemas.ts): what
+ * a route parses (`z.input`) and what it answers (`z.output`).
+ */
+export type { ReleaseAnswer, SettleAnswer, UsageAnswer };
+
 export type ClientOptions = HttpOptions;
-
-export interface SettleAnswer {
-  /** `already_closed`: the same settle was recorded before (a retry); nothing counted again. */
-  outcome: 'settled' | 'already_closed';
-  reservation_id: string;
-  /** USD recorded for the reservation's usage, priced at the hold's model. */
-  cost: number;
-  /** Tokens used above the hold's estimate (0 within it). */
-  overrun_tokens: number;
-  /** USD above the hold's cost (0 within it). */
-  overrun_cost: number;
-  budget_status: BudgetStatus;
-}
-
-export interface UsageAnswer {
-  cost: number;
-  /** True when this usage id was recorded before (a retry): nothing counted again. */
-  replayed: boolean;
-  budget_status: BudgetStatus;
-}
-
-export interface ReleaseAnswer {
-  outcome: 'released' | 'already_closed';
-  reservation_id: string;
-  budget_status: BudgetStatus;
-}
 
 export interface RunUsage {
   inputTokens?: number;
@@ -132,13 +133,8 @@ export class TollgateClient {
    * not given (the server only stores its digest), so the call is retried
    * safely: a retry answers the agent the first attempt created.
    */
-  registerAgent(body: {
-    agent_id: string;
-    role: string;
-    metadata?: Record<string, unknown>;
-    api_key?: string;
-  }) {
-    return this.http.request<AgentRecord & { api_key: string }>(
+  registerAgent(body: RegisterAgentBody) {
+    return this.http.request<AgentWithKey>(
       'POST',
       '/v1/agents',
       { ...body, api_key: body.api_key ?? newApiKey(body.agent_id) },
@@ -146,18 +142,13 @@ export class TollgateClient {
     );
   }
   listAgents() {
-    return this.http.request<{ agents: AgentRecord[] }>('GET', '/v1/agents', undefined, true);
+    return this.http.request<AgentList>('GET', '/v1/agents', undefined, true);
   }
   getAgent(id: string) {
     return this.http.request<AgentRecord>('GET', `/v1/agents/${enc(id)}`, undefined, true);
   }
   verifyAgent(id: string) {
-    return this.http.request<{ valid: boolean; reason: string | null }>(
-      'GET',
-      `/v1/agents/${enc(id)}/verify`,
-      undefined,
-      true,
-    );
+    return this.http.request<Verification>('GET', `/v1/agents/${enc(id)}/verify`, undefined, true);
   }
   suspendAgent(id: string) {
     return this.http.request<AgentRecord>('POST', `/v1/agents/${enc(id)}/suspend`, {}, true);
@@ -166,27 +157,17 @@ export class TollgateClient {
     return this.http.request<AgentRecord>('POST', `/v1/agents/${enc(id)}/resume`, {}, true);
   }
   rotateKey(id: string) {
-    return this.http.request<AgentRecord & { api_key: string }>(
-      'POST',
-      `/v1/agents/${enc(id)}/keys`,
-      {},
-      false,
-    );
+    return this.http.request<AgentWithKey>('POST', `/v1/agents/${enc(id)}/keys`, {}, false);
   }
   deleteAgent(id: string) {
-    return this.http.request<{ agent_id: string; deleted: true; budget_status: BudgetStatus }>(
-      'DELETE',
-      `/v1/agents/${enc(id)}`,
-      undefined,
-      false,
-    );
+    return this.http.request<DeletedAgent>('DELETE', `/v1/agents/${enc(id)}`, undefined, false);
   }
-  setLimits(id: string, body: { session_token_limit?: number; daily_cost_limit?: number }) {
+  setLimits(id: string, body: SetLimitsBody) {
     return this.http.request<BudgetStatus>('PUT', `/v1/agents/${enc(id)}/budget`, body, true);
   }
   /** GET /v1/dashboard (admin): one row per agent. */
   getDashboard() {
-    return this.http.request<{ agents: DashboardRow[] }>('GET', '/v1/dashboard', undefined, true);
+    return this.http.request<Dashboard>('GET', '/v1/dashboard', undefined, true);
   }
   getBudgetStatus(id: string) {
     return this.http.request<BudgetStatus>('GET', `/v1/agents/${enc(id)}/budget`, undefined, true);
@@ -197,7 +178,7 @@ export class TollgateClient {
    * session and ends nothing more.
    */
   startSession(id: string, sessionId: string = newSessionId(id)) {
-    return this.http.request<{ session_id: string; started_at: string }>(
+    return this.http.request<SessionStarted>(
       'POST',
       `/v1/agents/${enc(id)}/sessions`,
       { session_id: sessionId },
@@ -215,13 +196,7 @@ export class TollgateClient {
   }
 
   /** POST /v1/authorize; a request_id is generated when not given and reused on retries. */
-  authorize(body: {
-    agent_id: string;
-    operation: string;
-    estimated_tokens?: number;
-    model?: string;
-    request_id?: string;
-  }) {
+  authorize(body: AuthorizeBody) {
     return this.http.request<Decision>(
       'POST',
       '/v1/authorize',
@@ -233,13 +208,7 @@ export class TollgateClient {
    * POST /v1/settle; retried safely (idempotent by reservation id). The usage
    * is priced at the hold's model: `model` is accepted and ignored.
    */
-  settle(body: {
-    reservation_id: string;
-    input_tokens: number;
-    output_tokens: number;
-    model?: string;
-    result: 'success' | 'failure';
-  }) {
+  settle(body: SettleBody) {
     return this.http.request<SettleAnswer>('POST', '/v1/settle', body, true);
   }
   release(reservationId: string) {
@@ -254,19 +223,11 @@ export class TollgateClient {
    * POST /v1/usage: usage with nothing held. A `usage_id` is made here when
    * not given and reused on retries, so a retried record counts once.
    */
-  recordUsage(body: {
-    agent_id: string;
-    usage_id?: string;
-    operation?: string;
-    input_tokens: number;
-    output_tokens: number;
-    model?: string;
-    result?: 'success' | 'failure';
-  }) {
+  recordUsage(body: UsageBody) {
     return this.http.request<UsageAnswer>(
       'POST',
       '/v1/usage',
-      { ...body, usage_id: body.usage_id ?? `u-${randomUUID()}` },
+      { ...body, usage_id: body.usage_id ?? newUsageId() },
       true,
     );
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HTTP_TIMEOUTS } from '../api/server.js';
 import { DEFAULT_FAILOVER_RETRY_MS } from '../engine/redis/scripts.js';
-import type { TollgateOptions } from '../index.js';
+import type { TollgateOptions } from '../tollgate.js';
 
 /**
  * The server's configuration, from the environment (and, for a CLI, flags

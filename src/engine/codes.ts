@@ -1,9 +1,18 @@
-import type { DenialCode, Exceeded } from './types.js';
+import { TollgateError } from '../errors.js';
+import type {
+  AuthorizeResult,
+  DenialCode,
+  EngineStatus,
+  Exceeded,
+  ReservationState,
+} from './types.js';
 
 /**
- * The status codes every script returns as the first element of its reply
- * (see each lua/*.lua header; named in lua/includes/codes.lua), mapped to
- * TypeScript in this one place.
+ * The status codes every operation answers with, named once for Lua
+ * (lua/includes/codes.lua) and once here; both engines map them to results
+ * and errors through this one module (docs/engine.md#codes). RedisEngine reads
+ * them from each script's reply; MemoryEngine's functions reach the same
+ * codes and build their results and errors with the same builders.
  */
 export const Code = {
   OK: 0,
@@ -33,6 +42,22 @@ export const Code = {
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
+/** The operations: each is `lua/<op>-<n>.lua`, `src/engine/redis/ops/<op>.ts` and `src/engine/memory/<op>.ts`. */
+export type OpName =
+  | 'authorize'
+  | 'settle'
+  | 'release'
+  | 'recordUsage'
+  | 'getStatus'
+  | 'registerAgent'
+  | 'updateAgent'
+  | 'deleteAgent'
+  | 'startSession'
+  | 'listAgents'
+  | 'sweepShard';
+
+// ---- Results ----
+
 export interface Denial {
   code: DenialCode;
   exceeded?: Exceeded;
@@ -46,6 +71,180 @@ const DENIALS: Partial<Record<number, Denial>> = {
   [Code.BUDGET_DAILY]: { code: 'BUDGET_EXCEEDED', exceeded: 'daily' },
 };
 
+/** The denial a code stands for (authorize), or undefined when it is not one. */
 export function denialOf(code: number): Denial | undefined {
   return DENIALS[code];
+}
+
+/**
+ * authorize's answer for a denial code: `replayed` when an earlier run
+ * recorded it; the status is null only for AGENT_NOT_FOUND.
+ */
+export function denied(
+  code: number,
+  replayed: boolean,
+  status: EngineStatus | null,
+): AuthorizeResult {
+  const denial = DENIALS[code];
+  if (denial === undefined) throw unexpected('authorize', code);
+  return { allowed: false, ...denial, replayed, status };
+}
+
+/** authorize's REPLAYED `resState` values (lua/authorize-1.lua), in order. */
+export const RES_STATES: readonly ReservationState[] = ['open', 'settled', 'released', 'expired'];
+
+const SETTLE_OUTCOMES: Partial<Record<number, 'settled' | 'already_closed' | 'no_hold'>> = {
+  [Code.OK]: 'settled',
+  [Code.ALREADY_CLOSED]: 'already_closed',
+  [Code.NO_HOLD]: 'no_hold',
+};
+
+/** settle's outcome for a code that is a result (OK, ALREADY_CLOSED, NO_HOLD). */
+export function settleOutcome(code: number): 'settled' | 'already_closed' | 'no_hold' {
+  const o = SETTLE_OUTCOMES[code];
+  if (o === undefined) throw unexpected('settle', code);
+  return o;
+}
+
+/** release's outcome for a code that is a result (OK, ALREADY_CLOSED). */
+export function releaseOutcome(code: number): 'released' | 'already_closed' {
+  if (code === Code.OK) return 'released';
+  if (code === Code.ALREADY_CLOSED) return 'already_closed';
+  throw unexpected('release', code);
+}
+
+/**
+ * How many values one decision of lua/authorize-1.lua's flat reply holds,
+ * by its code: 1 for the codes that write nothing and carry no state, 6 for
+ * REPLAYED, 3 for the others (OK, the denials, REPLAYED_DENIAL).
+ */
+export function authorizeReplyLength(code: unknown): number {
+  if (
+    code === Code.AGENT_NOT_FOUND ||
+    code === Code.UNAUTHENTICATED ||
+    code === Code.IDEMPOTENCY_CONFLICT ||
+    code === Code.SHARD_NOT_READY
+  ) {
+    return 1;
+  }
+  return code === Code.REPLAYED ? 6 : 3;
+}
+
+/**
+ * How many values one settle of lua/settle-1.lua's flat reply holds, by its
+ * code; 0 for a code settle never answers.
+ */
+export function settleReplyLength(code: unknown): number {
+  switch (code) {
+    case Code.AGENT_NOT_FOUND:
+    case Code.UNAUTHENTICATED:
+    case Code.RESERVATION_NOT_FOUND:
+    case Code.INVALID_FIELD:
+    case Code.SHARD_NOT_READY:
+      return 1;
+    case Code.NO_HOLD:
+      return 2;
+    case Code.OK:
+    case Code.ALREADY_CLOSED:
+      return 6;
+    case Code.IDEMPOTENCY_CONFLICT:
+      return 7;
+    default:
+      return 0;
+  }
+}
+
+// ---- Errors ----
+
+/** What a settle that conflicts answers as `details.recorded`. */
+export type Recorded =
+  | { state: 'released' }
+  | { state: 'settled'; input_tokens: number; output_tokens: number; result: string; cost: number }
+  | { state: string };
+
+/** What an error names: the call's own ids, as the caller gave them. */
+export interface Subject {
+  op: OpName;
+  agentId: string;
+  /** release, and settle of a reservation. */
+  reservationId?: string;
+  /** recordUsage, and settle by operation. */
+  usageId?: string;
+  /** startSession: the new session's id. */
+  sessionId?: string;
+  /** startSession: the session to end. */
+  endSessionId?: string;
+  /** settle of a reservation, IDEMPOTENCY_CONFLICT: what was recorded. */
+  recorded?: Recorded;
+}
+
+const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
+  // A settle or release names a reservation: its agent missing is the reservation missing.
+  [Code.AGENT_NOT_FOUND]: (s) =>
+    s.reservationId !== undefined
+      ? reservationNotFound(s.reservationId)
+      : new TollgateError('NOT_FOUND', `Agent ${s.agentId} not found`, { agent_id: s.agentId }),
+  [Code.RESERVATION_NOT_FOUND]: (s) => reservationNotFound(s.reservationId),
+  [Code.UNAUTHENTICATED]: (s) =>
+    new TollgateError('UNAUTHENTICATED', 'Invalid agent key', { agent_id: s.agentId }),
+  [Code.IDEMPOTENCY_CONFLICT]: (s) => {
+    if (s.op === 'authorize') {
+      return new TollgateError(
+        'IDEMPOTENCY_CONFLICT',
+        'request_id was already used for a different request',
+        { agent_id: s.agentId },
+      );
+    }
+    if (s.reservationId === undefined) {
+      return new TollgateError(
+        'IDEMPOTENCY_CONFLICT',
+        'usage_id was already used for a different usage',
+        { agent_id: s.agentId, usage_id: s.usageId },
+      );
+    }
+    const recorded = s.recorded ?? { state: '' };
+    return new TollgateError(
+      'IDEMPOTENCY_CONFLICT',
+      recorded.state === 'released'
+        ? 'Reservation was released'
+        : 'Reservation was already settled with other usage',
+      { reservation_id: s.reservationId, recorded },
+    );
+  },
+  [Code.CONFLICT]: (s) =>
+    s.op === 'startSession'
+      ? new TollgateError('CONFLICT', 'session_id is already used', { session_id: s.sessionId })
+      : new TollgateError('CONFLICT', `Agent ${s.agentId} already exists`, {
+          agent_id: s.agentId,
+        }),
+  [Code.SESSION_NOT_FOUND]: (s) =>
+    new TollgateError('NOT_FOUND', 'Session not found or already ended', {
+      session_id: s.endSessionId,
+    }),
+};
+
+/** The error of a code that is not a result of the operation (both engines throw these). */
+export function failure(code: number, s: Subject): TollgateError {
+  const make = FAILURES[code];
+  return make === undefined ? unexpected(s.op, code) : make(s);
+}
+
+function reservationNotFound(reservationId: string | undefined): TollgateError {
+  return new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {
+    reservation_id: reservationId,
+  });
+}
+
+/** SHARD_NOT_READY again after the shard was recovered. */
+export function notReady(shard: number): TollgateError {
+  return new TollgateError(
+    'STORE_UNAVAILABLE',
+    `Redis shard ${shard} is not ready after recovery`,
+    { shard },
+  );
+}
+
+/** A code the operation never answers: a bug of ours. */
+export function unexpected(op: string, code: unknown): TollgateError {
+  return new TollgateError('INTERNAL', `Unexpected status ${code} from ${op}`);
 }

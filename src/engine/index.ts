@@ -19,6 +19,7 @@ export {
   unpackEntry,
   unpackEvent,
 } from './outbox-format.js';
+export { compileProfile, type Profile } from './profile.js';
 export { RedisEngine } from './redis/index.js';
 export * from './types.js';
 

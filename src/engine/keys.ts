@@ -8,11 +8,13 @@
  *                                        script safe to run twice (lua/includes/records.lua)
  *   tg:{s<n>}:agent:<id>:day:<yyyymmdd>  the day's spend (derived by the scripts)
  *   tg:{s<n>}:agent:<id>:leases          zset: open holds by lease end, records by expiry
- *   tg:{s<n>}:agent:<id>:gone            a delete's nonce and last status, an hour
+ *   tg:{s<n>}:agent:<id>:gone            a delete's nonce, time and last state (a hash), an hour
  *   tg:{s<n>}:agents                     set of agent ids in the shard
  *   tg:{s<n>}:outbox                     the shard's audit outbox stream
  *   tg:{s<n>}:stats                      the shard's counters (leases_freed)
  */
+import { checkAgentId } from './ids.js';
+
 export const DEFAULT_SHARDS = 16;
 
 /** FNV-1a 32-bit of the id, mod the shard count: stable across processes and versions. */
@@ -64,7 +66,11 @@ export function indexKey(shard: number): string {
   return `${shardTag(shard)}agents`;
 }
 
-/** Key names of many agents, built once each (bounded: cleared past `max` entries). */
+/**
+ * Key names of many agents, built once each (bounded: cleared past `max`
+ * entries), and only for ids that pass their check (ids.ts): the first use of
+ * an id checks it (VALIDATION_FAILED).
+ */
 export class AgentKeyCache {
   private readonly map = new Map<string, AgentKeys>();
   constructor(
@@ -75,6 +81,7 @@ export class AgentKeyCache {
   get(agentId: string): AgentKeys {
     let k = this.map.get(agentId);
     if (k === undefined) {
+      checkAgentId(agentId);
       if (this.map.size >= this.max) this.map.clear();
       k = agentKeys(agentId, this.shards);
       this.map.set(agentId, k);

@@ -18,7 +18,7 @@ export const EVENT_FIELD = 'e';
 export const UNIT_SEPARATOR = '\x1f';
 
 /**
- * The decision event, positional (lua/authorizeBatch-1.lua, the hot path: no
+ * The decision event, positional (lua/authorize-1.lua, the hot path: no
  * field names to build, append, read and parse): `decision US value US …`,
  * the values of these fields in this order, the first being the type itself.
  * No field name is `decision`, so a text starting with it is this format.

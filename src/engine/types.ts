@@ -7,6 +7,8 @@
  * that does not exist, a conflict) and infrastructure failures throw a
  * TollgateError with a code.
  */
+import type { Profile } from './profile.js';
+
 export type Actor = 'admin' | 'agent' | 'library' | 'system';
 export type AgentStatus = 'active' | 'suspended';
 export type DenialCode = 'AGENT_NOT_FOUND' | 'AGENT_SUSPENDED' | 'RBAC_DENIED' | 'BUDGET_EXCEEDED';
@@ -115,19 +117,30 @@ export interface SessionChange {
   replayed: boolean;
 }
 
-export interface AuthorizeInput {
+interface AuthorizeCommon {
   agentId: string;
-  operation: string;
   estimatedTokens: number;
-  rates: Rates;
-  leaseMs: number;
-  /** Roles the policy allows for the operation. */
-  allowedRoles: readonly string[];
   requestId?: string;
   /** sha-256 hex of the caller's agent key; absent for admin and library callers. */
   keyDigest?: string;
   actor: Actor;
 }
+
+/**
+ * An authorize: the operation's compiled profile (`policy.profile(operation,
+ * model)`, checked once when the policy was loaded), or the raw values, which
+ * are checked and compiled on every call (docs/engine.md#profiles).
+ */
+export type AuthorizeInput =
+  | (AuthorizeCommon & { profile: Profile })
+  | (AuthorizeCommon & {
+      operation: string;
+      rates: Rates;
+      leaseMs: number;
+      /** Roles the policy allows for the operation. */
+      allowedRoles: readonly string[];
+      profile?: undefined;
+    });
 
 export type AuthorizeResult =
   | {

@@ -1,4 +1,5 @@
 import { TollgateError } from '../errors.js';
+import { Code, failure } from './codes.js';
 import {
   checkAgentId,
   checkCount,
@@ -10,6 +11,7 @@ import {
   parseScopedId,
   type ScopedId,
 } from './ids.js';
+import type { ProfileValues } from './profile.js';
 import type {
   AuthorizeInput,
   Rates,
@@ -85,45 +87,32 @@ export function checkUpdate(i: UpdateInput): void {
 }
 
 /**
- * What an engine already checked and that cannot change since: frozen rates
- * and role lists (the policy's own objects, passed on every decision) and the
- * last operation name. A memo skips only checks that would pass again; every
- * other value is checked as usual. One per engine (no shared state).
+ * What a profile is made of (src/engine/profile.ts): checked once, when it
+ * is compiled (a policy's, when the policy is loaded).
  */
-export class CheckMemo {
-  readonly rates = new WeakSet<Rates>();
-  readonly roleLists = new WeakSet<readonly string[]>();
-  /** The last operation that passed; until one did, a symbol no input can equal. */
-  operation: unknown = Symbol('none');
-}
-
-/** Remembers `x` as checked if it is an object that cannot change. */
-function rememberIfFrozen<T extends object>(set: WeakSet<T>, x: T): void {
-  if (typeof x === 'object' && x !== null && Object.isFrozen(x)) set.add(x);
+export function checkProfile(p: ProfileValues): void {
+  checkOperation(p.operation);
+  checkRates(p.rates);
+  checkCount(p.leaseMs, 'lease_ms', MAX_LEASE_MS, 1);
+  for (const r of p.allowedRoles) checkRole(r);
 }
 
 /**
- * `agentIdKnown`: the caller knows the agent id passed this check before (it
- * is a key of the engine's state), so its pattern is not tested again.
+ * The values of an authorize that its profile does not hold. `agentIdKnown`:
+ * the caller knows the agent id passed its check before (it is a key of the
+ * engine's state), so its pattern is not tested again.
  */
-export function checkAuthorize(i: AuthorizeInput, memo?: CheckMemo, agentIdKnown = false): void {
+export function checkAuthorize(i: AuthorizeInput, agentIdKnown = false): void {
   if (!agentIdKnown) checkAgentId(i.agentId);
-  if (memo === undefined || i.operation !== memo.operation) {
-    checkOperation(i.operation);
-    if (memo !== undefined) memo.operation = i.operation;
-  }
   checkCount(i.estimatedTokens, 'estimated_tokens', MAX_TOKENS, 1);
-  if (memo === undefined || !memo.rates.has(i.rates)) {
-    checkRates(i.rates);
-    if (memo !== undefined) rememberIfFrozen(memo.rates, i.rates);
-  }
-  checkCount(i.leaseMs, 'lease_ms', MAX_LEASE_MS, 1);
   if (i.requestId !== undefined) checkRequestId(i.requestId);
   checkDigest(i.keyDigest);
-  const roles = i.allowedRoles;
-  if (memo === undefined || !memo.roleLists.has(roles)) {
-    for (const r of roles) checkRole(r);
-    if (memo !== undefined) rememberIfFrozen(memo.roleLists, roles);
+}
+
+/** A shard of the deployment (recoverShard, sweepShard). */
+export function checkShard(shard: number, shards: number): void {
+  if (!Number.isSafeInteger(shard) || shard < 0 || shard >= shards) {
+    throw new TollgateError('VALIDATION_FAILED', `No shard ${shard}`, { field: 'shard', shard });
   }
 }
 
@@ -140,8 +129,10 @@ export function checkSettle(i: SettleInput): ScopedId {
   }
   const scoped = parseScopedId(i.reservationId, 'reservation_id');
   if (i.agentId !== undefined && scoped.agentId !== i.agentId) {
-    throw new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {
-      reservation_id: i.reservationId,
+    throw failure(Code.RESERVATION_NOT_FOUND, {
+      op: 'settle',
+      agentId: i.agentId,
+      reservationId: i.reservationId,
     });
   }
   return scoped;

@@ -1,32 +1,10 @@
+import type { Decision } from '../api/routes/gate.schemas.js';
 import { budgetReason } from '../budget/budget.js';
-import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
-import type { AuthorizeResult, DenialCode, Exceeded, ReservationState } from '../engine/types.js';
+import { toBudgetStatus } from '../budget/status.js';
+import type { AuthorizeResult } from '../engine/types.js';
 
-/**
- * The decision contract (ARCHITECTURE.md, "Contracts"): what checkPermission and POST /v1/authorize return.
- * `replayed`: this answers an earlier decision of the same request id (nothing
- * new was held or counted); `reservation_state`: where the hold stands now
- * ('open' for a fresh decision).
- */
-export type Decision =
-  | {
-      allowed: true;
-      reservation_id: string;
-      expires_at: string;
-      reason: null;
-      replayed: boolean;
-      reservation_state: ReservationState;
-      budget_status: BudgetStatus;
-    }
-  | {
-      allowed: false;
-      error_code: DenialCode;
-      exceeded?: Exceeded;
-      reason: string;
-      suggestion?: string;
-      replayed: boolean;
-      budget_status: BudgetStatus | null;
-    };
+/** The decision contract (ARCHITECTURE.md, "Contracts"): its schema is the API's (src/api/routes/gate.schemas.ts). */
+export type { Decision };
 
 const isoTime = (ms: number): string => new Date(ms).toISOString();
 

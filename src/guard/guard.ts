@@ -1,7 +1,11 @@
+import type { ReleaseAnswer, SettleAnswer } from '../api/routes/gate.schemas.js';
+import { Budget } from '../budget/budget.js';
 import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
 import { newUsageId } from '../budget/usage-id.js';
 import { IsoTimeMemo } from '../engine/clock.js';
-import type { Actor, Engine } from '../engine/types.js';
+import { microsToUsd } from '../engine/money.js';
+import type { Actor, Engine, SettleResult } from '../engine/types.js';
+import { TollgateError } from '../errors.js';
 import type { Policy } from '../policy/index.js';
 import { type Decision, toDecision } from './decision.js';
 
@@ -11,7 +15,13 @@ export interface GuardDeps {
   actor: Actor;
 }
 
-export interface PermissionContext {
+/** Who calls with an agent key (the HTTP API): the engine checks the key in the same step. */
+export interface CallerKey {
+  /** SHA-256 (hex) of the caller's agent key (src/identity/api-key.ts `digestKey`). */
+  keyDigest?: string;
+}
+
+export interface PermissionContext extends CallerKey {
   estimatedTokens?: number;
   model?: string;
   requestId?: string;
@@ -27,23 +37,15 @@ export interface Usage {
   model?: string;
 }
 
-export interface RecordResult {
-  success: true;
-  /**
-   * `settled`; `already_closed`: the same settle was recorded before (nothing
-   * counted again); `no_hold`: nothing was held for this operation, recorded
-   * as plain usage.
-   */
-  outcome: 'settled' | 'already_closed' | 'no_hold';
-  reservation_id: string | null;
-  /** USD. */
-  cost: number;
-  /** Tokens used above the hold's estimate (0 within it, and with no hold). */
-  overrun_tokens: number;
-  /** USD above the hold's cost (0 within it, and with no hold). */
-  overrun_cost: number;
-  budget_status: BudgetStatus;
-}
+/** What recordOperation answers: a settle's answer, or usage recorded with no hold. */
+export type RecordResult = { success: true } & (
+  | SettleAnswer
+  | (Omit<SettleAnswer, 'outcome' | 'reservation_id'> & {
+      /** Nothing was held for this operation: the usage was recorded as plain usage. */
+      outcome: 'no_hold';
+      reservation_id: null;
+    })
+);
 
 /** Thrown by executeAgentOperation when the decision is a denial (as the guide's executor does). */
 export class PermissionDeniedError extends Error {
@@ -63,8 +65,11 @@ export class Guard {
   /** The lease ends of decisions, as ISO text (consecutive decisions mostly share one). */
   private readonly leaseEnds = new IsoTimeMemo();
   private readonly iso = (ms: number): string => this.leaseEnds.iso(ms);
+  private readonly budget: Budget;
 
-  constructor(private readonly deps: GuardDeps) {}
+  constructor(private readonly deps: GuardDeps) {
+    this.budget = new Budget(deps);
+  }
 
   checkRBAC(role: string, operation: string): { allowed: boolean; reason: string | null } {
     return this.deps.policy.isAllowed(role, operation)
@@ -76,7 +81,11 @@ export class Guard {
     return this.deps.policy.estimate(operation);
   }
 
-  /** Authorize: a yes holds the estimate under `reservation_id` until settled, released or expired. */
+  /**
+   * Authorize: a yes holds the estimate under `reservation_id` until settled,
+   * released or expired. The one place a decision's engine input is built
+   * (POST /v1/authorize calls this too, with the caller's key digest).
+   */
   async checkPermission(
     agentId: string,
     operation: string,
@@ -85,12 +94,10 @@ export class Guard {
     const p = this.deps.policy;
     const r = await this.deps.engine.authorize({
       agentId,
-      operation,
+      profile: p.profile(operation, context.model),
       estimatedTokens: context.estimatedTokens ?? p.estimate(operation),
-      rates: p.rates(context.model),
-      leaseMs: p.leaseMs,
-      allowedRoles: p.rolesAllowed(operation),
       requestId: context.requestId,
+      keyDigest: context.keyDigest,
       actor: this.deps.actor,
     });
     return toDecision(r, agentId, operation, this.iso);
@@ -128,41 +135,74 @@ export class Guard {
       actor: this.deps.actor,
     });
     if (s.outcome !== 'no_hold') {
-      return {
-        success: true,
-        outcome: s.outcome,
-        reservation_id: s.reservationId,
-        cost: s.costMicros / 1_000_000,
-        overrun_tokens: s.overrunTokens,
-        overrun_cost: s.overrunMicros / 1_000_000,
-        budget_status: toBudgetStatus(s.status),
-      };
+      return { success: true, ...settleAnswer(s, s.outcome, s.reservationId) };
     }
-    const u = await this.deps.engine.recordUsage({
+    const u = await this.budget.recordUsage({
       agentId,
       usageId,
       operation,
       inputTokens,
       outputTokens,
-      rates: this.deps.policy.rates(usage.model),
+      model: usage.model,
       result,
-      actor: this.deps.actor,
     });
     return {
       success: true,
       outcome: 'no_hold',
       reservation_id: null,
-      cost: u.costMicros / 1_000_000,
+      cost: u.cost,
       overrun_tokens: 0,
       overrun_cost: 0,
-      budget_status: toBudgetStatus(u.status),
+      budget_status: u.budget_status,
+    };
+  }
+
+  /**
+   * Settles hold `reservationId` with the usage it had, as POST /v1/settle
+   * answers. Priced at the hold's model; idempotent by reservation id (the
+   * same usage again: `already_closed` and the recorded cost; other usage, or
+   * a released hold: IDEMPOTENCY_CONFLICT).
+   */
+  async settle(
+    reservationId: string,
+    usage: { inputTokens: number; outputTokens: number },
+    result: 'success' | 'failure',
+    key: CallerKey = {},
+  ): Promise<SettleAnswer> {
+    const s = await this.deps.engine.settle({
+      reservationId,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      result,
+      keyDigest: key.keyDigest,
+      actor: this.deps.actor,
+    });
+    if (s.outcome === 'no_hold') {
+      // Only a settle by operation (no reservation id) can find no hold.
+      throw new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {
+        reservation_id: reservationId,
+      });
+    }
+    return settleAnswer(s, s.outcome, reservationId);
+  }
+
+  /** Frees hold `reservationId` without usage, as POST /v1/release answers. Idempotent. */
+  async release(reservationId: string, key: CallerKey = {}): Promise<ReleaseAnswer> {
+    const r = await this.deps.engine.release({
+      reservationId,
+      keyDigest: key.keyDigest,
+      actor: this.deps.actor,
+    });
+    return {
+      outcome: r.outcome,
+      reservation_id: reservationId,
+      budget_status: toBudgetStatus(r.status),
     };
   }
 
   /** Frees a hold without usage (the operation did not run). Idempotent. */
   async releaseReservation(reservationId: string): Promise<BudgetStatus> {
-    const r = await this.deps.engine.release({ reservationId, actor: this.deps.actor });
-    return toBudgetStatus(r.status);
+    return (await this.release(reservationId)).budget_status;
   }
 
   /**
@@ -221,4 +261,20 @@ export class Guard {
   ) {
     return this.executeAgentOperation(agentId, operation, context, fn);
   }
+}
+
+/** A settle's answer from the engine's result (a settle that found its hold). */
+function settleAnswer(
+  s: SettleResult,
+  outcome: SettleAnswer['outcome'],
+  reservationId: string,
+): SettleAnswer {
+  return {
+    outcome,
+    reservation_id: reservationId,
+    cost: microsToUsd(s.costMicros),
+    overrun_tokens: s.overrunTokens,
+    overrun_cost: microsToUsd(s.overrunMicros),
+    budget_status: toBudgetStatus(s.status),
+  };
 }

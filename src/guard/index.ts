@@ -1,5 +1,6 @@
 export { type Decision, toDecision } from './decision.js';
 export {
+  type CallerKey,
   Guard,
   type GuardDeps,
   type PermissionContext,

@@ -1,3 +1,4 @@
+import type { SessionSummary } from '../api/routes/budget.schemas.js';
 import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
 import { parseScopedId } from '../engine/ids.js';
 import { usdToMicros } from '../engine/money.js';
@@ -19,18 +20,8 @@ export interface LimitsInput {
   dailyCostLimit?: number;
 }
 
-export interface SessionSummary {
-  agent_id: string;
-  session_id: string;
-  started_at: string;
-  ended_at: string;
-  tokens_used: number;
-  cost_incurred: number;
-  operations_blocked: number;
-  daily_cost_used: number;
-  next_session_id: string;
-  budget_status: BudgetStatus;
-}
+/** What endSession answers (the wire shape of POST /v1/sessions/end). */
+export type { SessionSummary };
 
 /**
  * Agents, their keys and sessions: the guide's identity.js, async, on the

@@ -1,16 +1,9 @@
-import type { AgentSnapshot, AgentStatus } from '../engine/types.js';
+import type { AgentRecord } from '../api/routes/agents.schemas.js';
+import type { AgentSnapshot } from '../engine/types.js';
 import type { Policy } from '../policy/index.js';
 
 /** The agent record contract (ARCHITECTURE.md, "Contracts"): what getAgent and GET /v1/agents/:id return. */
-export interface AgentRecord {
-  agent_id: string;
-  role: string;
-  status: AgentStatus;
-  permissions: string[];
-  session_id: string;
-  created_at: string;
-  metadata: Record<string, unknown>;
-}
+export type { AgentRecord };
 
 export function parseMetadata(text: string): Record<string, unknown> {
   try {

@@ -1,3 +1,4 @@
+export { type Backlog, readBacklog } from './backlog.js';
 export {
   createMetrics,
   DECISION_BUCKETS,
@@ -11,4 +12,3 @@ export {
   type SettleObservation,
   UNMATCHED_ROUTE,
 } from './metrics.js';
-export { type MetricsRouteOptions, metricsRouter } from './router.js';

@@ -1,10 +1,10 @@
 import type { RequestHandler } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { auditLag } from '../api/audit.js';
 import { DRAIN_STALL_MS, isDegraded } from '../audit/drain/monitor.js';
 import type { AuditWorkerStats } from '../audit/drain/worker.js';
 import type { AgentSnapshot } from '../engine/types.js';
 import type { Tollgate } from '../index.js';
+import { type Backlog, readBacklog } from './backlog.js';
 import { backgroundMetrics, setCounter } from './drain.js';
 import { perAgentGauges } from './per-agent.js';
 import { shardRecoveryMetrics } from './recoveries.js';
@@ -21,7 +21,7 @@ import { shardRecoveryMetrics } from './recoveries.js';
  *   STORE_UNAVAILABLE answers;
  * - read once per scrape, each within `scrapeTimeoutMs`: the fleet from
  *   `engine.listAgents()` (one script per shard, as the dashboard reads it),
- *   the outbox backlog per shard (`auditLag`: `outboxLag` on Redis, the
+ *   the outbox backlog per shard (backlog.ts: `outboxLag` on Redis, the
  *   MemoryEngine's outbox in embedded mode);
  * - the in-process drain's and background sweep's counters (`tg.drain` and
  *   `tg.sweep` in embedded mode, or an in-process audit worker's `stats()`
@@ -302,9 +302,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
   };
 
   const readOutbox = async () => {
-    let lag: Awaited<ReturnType<typeof auditLag>> | undefined;
+    let lag: Backlog | undefined;
     try {
-      lag = await within(auditLag(tollgate), scrapeTimeoutMs);
+      lag = await within(readBacklog(tollgate), scrapeTimeoutMs);
     } catch {
       lag = undefined;
     }
@@ -317,9 +317,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
       const l = { shard: String(s.shard) };
       outboxBacklog.set(l, s.backlog);
       outboxPending.set(l, s.pending);
-      outboxAge.set(l, s.oldest_age_ms / 1000);
-      outboxDead.set(l, s.dead_letters);
-      drainDegraded.set(l, isDegraded({ ...s, oldestAgeMs: s.oldest_age_ms }) ? 1 : 0);
+      outboxAge.set(l, s.oldestAgeMs / 1000);
+      outboxDead.set(l, s.deadLetters);
+      drainDegraded.set(l, isDegraded(s) ? 1 : 0);
     }
   };
 

@@ -1,3 +1,4 @@
+export type { Profile } from '../engine/profile.js';
 export { DEFAULT_POLICY_DOC } from './defaults.js';
 export { PolicyError, type PolicyIssue } from './errors.js';
 export { loadPolicy } from './load.js';

@@ -1,13 +1,19 @@
-/** Names that may appear in a policy: roles, operations and models. */
+import { MODEL, OPERATION, ROLE } from '../engine/ids.js';
+
+/**
+ * Names that may appear in a policy: roles, operations and models, with the
+ * engine's own patterns (src/engine/ids.ts), so every name a policy accepts
+ * the engine accepts too.
+ */
 
 /** A role name: 1–64 letters, digits, `_` or `-`, starting with a letter or digit. */
-export const ROLE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const ROLE_NAME_PATTERN = ROLE;
 
 /** An operation name: like a role name, and may also contain `.`. */
-export const OPERATION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const OPERATION_NAME_PATTERN = OPERATION;
 
 /** A model name: 1–128 letters, digits, `.`, `_`, `:`, `/` or `-`, starting with a letter or digit. */
-export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+export const MODEL_NAME_PATTERN = MODEL;
 
 /** The permission entry that grants every operation. */
 export const WILDCARD_PERMISSION = '*';

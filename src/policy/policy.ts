@@ -1,5 +1,7 @@
+import type { Profile } from '../engine/profile.js';
 import { usdToMicros } from './money.js';
 import { compareNames, DEFAULT_MODEL, DEFAULT_ROLE, WILDCARD_PERMISSION } from './names.js';
+import { compileProfiles } from './profiles.js';
 import { resolvePolicyDoc } from './resolve.js';
 import type { PolicyDoc } from './schema.js';
 
@@ -33,6 +35,12 @@ export interface Policy {
   estimate(operation: string): number;
   /** The model's rates; for no model or an unknown one, the `default` entry's (`model: 'default'`). */
   rates(model?: string): ModelRates;
+  /**
+   * What an authorize of the operation with the model passes the engine: the
+   * operation, the model's rates, the lease and the roles allowed, compiled
+   * and checked when the policy was loaded (src/policy/profiles.ts).
+   */
+  profile(operation: string, model?: string): Profile;
   /** Every role named in the policy except `default`, sorted. */
   knownRoles(): readonly string[];
 }
@@ -96,20 +104,30 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
   }
   const defaultRates = rateTable.get(DEFAULT_MODEL);
   if (defaultRates === undefined) throw new Error('policy document has no default model');
+  const leaseMs = doc.reservation_lease_seconds * 1000;
+  const rolesAllowed = (operation: string) => allowedByOperation.get(operation) ?? wildcardRoles;
+  const rates = (model?: string) =>
+    model === undefined ? defaultRates : (rateTable.get(model) ?? defaultRates);
 
   return Object.freeze({
     doc,
-    leaseMs: doc.reservation_lease_seconds * 1000,
+    leaseMs,
     roleBudget: (role: string) => budgets.get(role) ?? defaultBudget,
     permissions: (role: string) => grants.get(role) ?? NO_PERMISSIONS,
     isAllowed: (role: string, operation: string) => {
       const set = grantSets.get(role);
       return set !== undefined && (set.has(operation) || set.has(WILDCARD_PERMISSION));
     },
-    rolesAllowed: (operation: string) => allowedByOperation.get(operation) ?? wildcardRoles,
+    rolesAllowed,
     estimate: (operation: string) => estimates.get(operation) ?? doc.default_estimate,
-    rates: (model?: string) =>
-      model === undefined ? defaultRates : (rateTable.get(model) ?? defaultRates),
+    rates,
+    profile: compileProfiles({
+      operations: namedOperations,
+      models: rateTable,
+      leaseMs,
+      rolesAllowed,
+      rates,
+    }),
     knownRoles: () => roles,
   });
 }

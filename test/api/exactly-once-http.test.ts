@@ -59,7 +59,7 @@ const CASES: Case[] = [
   },
   {
     name: 'authorize',
-    script: 'authorizeBatch',
+    script: 'authorize',
     request: () => 'POST /v1/authorize ',
     op: (sdk, id) =>
       sdk.authorize({ agent_id: id, operation: 'read_file', estimated_tokens: 5000 }),

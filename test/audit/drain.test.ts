@@ -513,11 +513,15 @@ describe('entries of several events (one entry per script call)', () => {
     expect(await redis.xlen(outboxKey(shard))).toBe(0);
   });
 
-  it('an entry in the earlier flat format drains as one event; fields beside events are dead-lettered', async () => {
+  it('an entry with no `e` field is a dead letter (no earlier flat format); fields beside events are dead-lettered', async () => {
     const agent = uid('flat');
     const shard = shardOf(agent, DEFAULT_SHARDS);
     const flat = usage(agent);
-    await redis.xadd(outboxKey(shard), '*', ...Object.entries(flat).flat());
+    const flatId = (await redis.xadd(
+      outboxKey(shard),
+      '*',
+      ...Object.entries(flat).flat(),
+    )) as string;
     const inner = usage(agent, 1);
     const mixed = (await redis.xadd(
       outboxKey(shard),
@@ -528,12 +532,17 @@ describe('entries of several events (one entry per script call)', () => {
       'x',
     )) as string;
     const r = await drainShard({ redis, store, shard, consumer: 'c1' });
-    expect(r).toMatchObject({ read: 2, events: 2, stored: 2, deadLettered: 1 });
-    expect((await storedEventsOf(store, agent)).map((e) => e.event_id).sort()).toEqual(
-      [flat.event_id, inner.event_id].sort(),
-    );
+    expect(r).toMatchObject({ read: 2, events: 1, stored: 1, deadLettered: 2 });
+    expect((await storedEventsOf(store, agent)).map((e) => e.event_id)).toEqual([inner.event_id]);
     const dead = await redis.xrange(deadLetterKey(shard), '-', '+');
     expect(dead.map(([, f]) => f)).toEqual([
+      [
+        'source_id',
+        flatId,
+        'error',
+        `Bad outbox entry: ${Object.keys(flat).join(', ')}: no "e" field, no events`,
+        ...Object.entries(flat).flatMap(([k, v]) => [`f:${k}`, v]),
+      ],
       [
         'source_id',
         mixed,

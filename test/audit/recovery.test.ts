@@ -525,7 +525,7 @@ describe.each(['pglite', 'postgres'] as const)('recovery after FLUSHALL (%s)', (
     }
     expect(seen).toEqual(
       new Set([
-        'authorizeBatch',
+        'authorize',
         'beginRecovery',
         'deleteAgent',
         'endRecovery',
@@ -638,15 +638,11 @@ describe('recovery without a store', () => {
     const tail = '-7000-8000-000000000000';
     const cases: [string, string[], (string | number)[]][] = [
       [
-        'authorizeBatch-1',
+        'authorize-1',
         [k.outbox],
         [0, tail, 8, 1, 'read_file', 'm', 1, 1, 1000, 'agent', '|coder|', id, 1, 10, nonce, '', ''],
       ],
-      [
-        'settle-3',
-        [k.agent, k.leases, k.outbox],
-        [0, id, nonce, '', 1, 1, 'success', '', tail, 'agent', 8, ''],
-      ],
+      ['settle-1', [k.outbox], [0, tail, 8, id, nonce, '', 1, 1, 'success', '', 'agent', '']],
       ['release-3', [k.agent, k.leases, k.outbox], [0, id, nonce, '', tail, 'agent', 8]],
       [
         'recordUsage-3',
@@ -667,7 +663,7 @@ describe('recovery without a store', () => {
         [0, id, 'coder', 100, 100, 'a'.repeat(64), '{}', nonce, tail, 'admin'],
       ],
     ];
-    // authorizeBatch answers one array per decision: the code is its first value.
+    // authorize answers one array per decision: the code is its first value.
     const codeOf = (reply: unknown[]) => (Array.isArray(reply[0]) ? reply[0][0] : reply[0]);
     for (const [file, ks, args] of cases) {
       const reply = (await redis.eval(loadScript(file), ks.length, ...ks, ...args)) as unknown[];

@@ -220,7 +220,7 @@ describe('audit reads on PostgreSQL, 200,000 events', () => {
     return blocks;
   };
 
-  it('a filter that matches nothing answers within 200 ms, from its index (no Seq Scan)', async () => {
+  it('a filter that matches nothing answers from its index (no Seq Scan)', async () => {
     const nothing: AuditFilter[] = [
       { agentId: BIG, type: 'agent_deleted' }, // 99,500 events, none of that type
       { agentId: BIG, allowed: false }, // only allowed decisions
@@ -230,17 +230,12 @@ describe('audit reads on PostgreSQL, 200,000 events', () => {
       { type: 'settle', allowed: true }, // only decisions carry allowed
     ];
     for (const f of nothing) {
-      const t = performance.now();
       const page = await store.queryEvents({ ...f, limit: 100 });
-      const ms = performance.now() - t;
       expect(page.events, describeFilter(f)).toEqual([]);
-      expect(ms, describeFilter(f)).toBeLessThan(200);
       // One probe per kind (13 for allowed alone): a few blocks each, not the agent's history.
       const blocks = await expectIndexed(f);
       expect(blocks, describeFilter(f)).toBeLessThan(100);
-      console.log(
-        `[store-reads] nothing matches ${describeFilter(f)}: ${ms.toFixed(1)} ms, ${blocks} blocks`,
-      );
+      console.log(`[store-reads] nothing matches ${describeFilter(f)}: ${blocks} blocks`);
     }
   });
 

@@ -356,20 +356,4 @@ describe.each(['postgres', 'pglite'] as const)('audit store on %s', (kind) => {
       expect(await again.insertEvents(events)).toBe(0);
     });
   }
-
-  it('insert rate: 50,000 events in batches of 1,000 (printed, not asserted)', async () => {
-    const { store } = await h.fresh();
-    const batches = chunks(synthetic(uid('rate'), 50_000, Date.now() - 60_000, 10), 1000);
-    await store.insertEvents(synthetic(uid('warm'), 1000, Date.now(), 10)); // warm-up
-    const t0 = performance.now();
-    let n = 0;
-    for (const b of batches) n += await store.insertEvents(b);
-    const s = (performance.now() - t0) / 1000;
-    expect(n).toBe(50_000);
-    console.log(
-      `[store] ${kind}: inserted 50,000 events in batches of 1,000 in ${s.toFixed(2)} s = ${Math.round(
-        50_000 / s,
-      ).toLocaleString('en-US')} events/s`,
-    );
-  }, 120_000);
 });

@@ -1,6 +1,6 @@
 /**
  * Coalesced authorize (src/engine/redis/authorize-batcher.ts,
- * lua/authorizeBatch-1.lua): decisions that arrive together go to Redis in one
+ * lua/authorize-1.lua): decisions that arrive together go to Redis in one
  * script call per shard, and each must come out exactly as if it had been
  * called alone, in order. The same scenarios run on MemoryEngine, which
  * decides one at a time: it is the reference.
@@ -84,7 +84,7 @@ describe.each(ENGINE_KINDS)('%s engine: decisions that arrive together', (kind) 
     expect(new Set(ids).size).toBe(10);
     if (kind !== 'memory') {
       // One script call for all 14 (they share a shard and a tick).
-      const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorizeBatch');
+      const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorize');
       expect(batches.length).toBe(1);
       // One profile (same operation), then 6 values per decision.
       const args = batches[0]?.args ?? [];
@@ -168,7 +168,7 @@ describe.each(ENGINE_KINDS)('%s engine: decisions that arrive together', (kind) 
       expect(a.leaseEndMs - short.leaseEndMs).toBeGreaterThanOrEqual(55_000 - 1_000);
     }
     if (kind !== 'memory') {
-      const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorizeBatch');
+      const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorize');
       expect(batches.length).toBe(1);
       expect(batches[0]?.args[3]).toBe(4); // four distinct profiles, each sent once
     }

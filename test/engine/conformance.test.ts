@@ -715,13 +715,13 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       scripts.add(c.script);
       const slots = new Set(c.keys.map(keySlot));
       expect(slots.size, `${c.script} ${c.keys.join(' ')}`).toBe(1);
-      if (c.script !== 'authorizeBatch') continue;
+      if (c.script !== 'authorize') continue;
       // The batch derives each agent's keys from the outbox's hash tag: every
       // agent of the call must be one of that shard's (its own key, exactly).
       const outbox = c.keys[0] as string;
       const profiles = Number(c.args[3]);
       const first = 4 + 7 * profiles;
-      expect((c.args.length - first) % 6, 'authorizeBatch arguments').toBe(0);
+      expect((c.args.length - first) % 6, 'authorize arguments').toBe(0);
       for (let j = first; j < c.args.length; j += 6) {
         const agentId = String(c.args[j]);
         expect(outbox.replace(/outbox$/, `agent:${agentId}`)).toBe(
@@ -730,7 +730,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       }
     }
     expect([...scripts].sort()).toEqual([
-      'authorizeBatch',
+      'authorize',
       'deleteAgent',
       'getStatus',
       'listAgents',

@@ -67,7 +67,7 @@ const CASES: Case[] = [
   },
   {
     name: 'checkPermission (authorize, allowed)',
-    script: 'authorizeBatch',
+    script: 'authorize',
     op: (tg, id) => tg.guard.checkPermission(id, 'read_file', { estimatedTokens: 5000 }),
     events: ['decision'],
     check: async (tg, id, answer) => {
@@ -79,7 +79,7 @@ const CASES: Case[] = [
   },
   {
     name: 'checkPermission with a request id',
-    script: 'authorizeBatch',
+    script: 'authorize',
     op: (tg, id) =>
       tg.guard.checkPermission(id, 'read_file', { estimatedTokens: 5000, requestId: 'req-eo-1' }),
     events: ['decision'],
@@ -90,7 +90,7 @@ const CASES: Case[] = [
   },
   {
     name: 'checkPermission (authorize, denied: blocked counted once)',
-    script: 'authorizeBatch',
+    script: 'authorize',
     op: (tg, id) => tg.guard.checkPermission(id, 'unauthorized_op'),
     events: ['decision'],
     check: async (tg, id, answer) => {

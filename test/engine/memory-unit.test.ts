@@ -546,47 +546,6 @@ describe('MemoryEngine', () => {
     }
     await e.close();
   });
-
-  it('runs authorize + settle pairs fast', async () => {
-    const e = new MemoryEngine();
-    const agents = 100;
-    for (let k = 0; k < agents; k++) {
-      await register(e, `p${k}`, {
-        sessionTokenLimit: 1_000_000_000_000,
-        dailyLimitMicros: 1_000_000_000_000,
-      });
-    }
-    const n = 50_000;
-    const input: AuthorizeInput = {
-      agentId: 'p0',
-      operation: 'read_file',
-      estimatedTokens: 5000,
-      rates: RATES,
-      leaseMs: 60_000,
-      allowedRoles: ['coder'],
-      actor: 'library',
-    };
-    let settled = 0;
-    const t = performance.now();
-    for (let k = 0; k < n; k++) {
-      const r = await e.authorize({ ...input, agentId: `p${k % agents}` });
-      if (!r.allowed) continue;
-      const s = await e.settle({
-        reservationId: r.reservationId,
-        inputTokens: 100,
-        outputTokens: 100,
-        result: 'success',
-        actor: 'library',
-      });
-      if (s.outcome === 'settled') settled++;
-    }
-    const ms = performance.now() - t;
-    console.log(
-      `MemoryEngine: ${n} authorize+settle pairs in ${ms.toFixed(0)} ms: ` +
-        `${Math.round((n / ms) * 1000)} pairs/s (${Math.round(((2 * n) / ms) * 1000)} operations/s)`,
-    );
-    expect(settled).toBe(n);
-  });
 });
 
 function usage(e: MemoryEngine, agentId: string, over: Partial<UsageInput> = {}) {

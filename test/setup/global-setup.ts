@@ -1,27 +1,14 @@
 /**
- * vitest globalSetup: one private standalone Redis and one private 3-node
- * Redis Cluster for the whole run, started once in the main vitest process,
- * and a fresh PostgreSQL database on the local server (dropped at the end).
- * Tests read their addresses with `inject('redisUrl')`,
- * `inject('clusterNodes')` and `inject('databaseUrl')` (import { inject } from 'vitest').
+ * The integration project's globalSetup (vitest.config.ts): one private
+ * standalone Redis and one private 3-node Redis Cluster for the whole run,
+ * started once in the main vitest process, and a fresh PostgreSQL database on
+ * the local server (dropped at the end). Tests read their addresses with
+ * `inject('redisUrl')`, `inject('clusterNodes')` and `inject('databaseUrl')`
+ * (types in ./provided.ts).
  */
-// Brings 'vitest' into the program so the augmentation below always resolves
-// (type-only: globalSetup must not load the test runner's entry at run time).
-import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { createTestDatabase } from './postgres.js';
 import { startCluster, startRedis } from './redis-servers.js';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** `redis://127.0.0.1:<port>` of the run's private standalone Redis. */
-    redisUrl: string;
-    /** Seed nodes of the run's private 3-master Redis Cluster. */
-    clusterNodes: { host: string; port: number }[];
-    /** `postgres://postgres@127.0.0.1:5432/tollgate_test_<random>`: the run's fresh database. */
-    databaseUrl: string;
-  }
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const [redis, cluster, database] = await Promise.allSettled([

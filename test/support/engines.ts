@@ -22,7 +22,23 @@ export interface EngineUnderTest {
 }
 
 export type EngineKind = 'memory' | 'redis' | 'cluster';
-export const ENGINE_KINDS: EngineKind[] = ['memory', 'redis', 'cluster'];
+
+/**
+ * The engines a parametrized suite runs on in this vitest project: the unit
+ * project provides `['memory']`, the integration project `['redis',
+ * 'cluster']` (vitest.config.ts), so each kind runs once (docs/testing.md).
+ */
+export const ENGINE_KINDS: EngineKind[] = engineKinds();
+
+function engineKinds(): EngineKind[] {
+  const kinds = inject('engineKinds');
+  if (kinds === undefined || kinds.length === 0) {
+    throw new Error(
+      'no engineKinds provided: run the tests through vitest.config.ts (docs/testing.md)',
+    );
+  }
+  return kinds;
+}
 
 export function redisClient(kind: 'redis' | 'cluster'): Redis | Cluster {
   return kind === 'redis'

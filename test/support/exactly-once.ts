@@ -6,12 +6,13 @@
  * agent, run once, and the agent whose reply was dropped).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { inject } from 'vitest';
 import { CLIENT_OPTIONS, CLUSTER_OPTIONS } from '../../src/engine/connect.js';
 import { agentKeys, DEFAULT_SHARDS, shardOf } from '../../src/engine/keys.js';
 import { loadScript } from '../../src/engine/redis/lua.js';
+import { StateReader } from '../../src/engine/redis/state.js';
 import { type Drop, type DropOptions, FaultProxy, proxyCluster } from './fault-proxy.js';
 import { shardEvents } from './outbox.js';
 
@@ -103,7 +104,7 @@ export async function faultyStore(kind: 'redis' | 'cluster'): Promise<Faulty> {
 
 const LUA_DIR = new URL('../../lua/', import.meta.url);
 
-/** The lua/ file (without .lua) of a script name: `settle` → `settle-4`. */
+/** The lua/ file (without .lua) of a script name: `settle` → `settle-1`. */
 function scriptFile(name: string): string {
   const files = readdirSync(LUA_DIR).filter((f) => f.startsWith(`${name}-`) && f.endsWith('.lua'));
   if (files.length !== 1) throw new Error(`no single lua/${name}-<keys>.lua (found ${files})`);
@@ -147,45 +148,13 @@ export function twinIds(prefix = 'eo'): [string, string] {
   }
 }
 
-/** The packed state's layout, read from lua/includes/agent.lua: value types and names. */
-function stateLayout(): { types: string; names: string[] } | undefined {
-  const src = readFileSync(new URL('includes/agent.lua', LUA_DIR), 'utf8');
-  const fmt = /STATE_FORMAT\s*=\s*'<B([a-z]+)'/.exec(src)?.[1];
-  const list = /version\s*,([\s\S]*?)=\s*struct\.unpack\(STATE_FORMAT/.exec(src)?.[1];
-  if (fmt === undefined) return undefined;
-  const names = (list ?? '')
-    .split(',')
-    .map((s) => s.trim().replace(/^a\./, ''))
-    .filter((s) => s !== '');
-  return {
-    types: fmt,
-    names: names.length === fmt.length ? names : [...fmt].map((_, i) => `v${i}`),
-  };
-}
-
 /** The agent hash's packed state `s` as named values (text of its bytes when it cannot be read). */
 export function decodeState(buf: Buffer): Record<string, string | number> | string {
-  const layout = stateLayout();
-  if (layout === undefined) return buf.toString('latin1');
-  const out: Record<string, string | number> = {};
-  let i = 1;
   try {
-    for (let k = 0; k < layout.types.length; k++) {
-      const name = layout.names[k] as string;
-      if (layout.types[k] === 'd') {
-        out[name] = buf.readDoubleLE(i);
-        i += 8;
-      } else if (layout.types[k] === 's') {
-        const z = buf.indexOf(0, i);
-        if (z < 0) throw new Error('unterminated');
-        out[name] = buf.toString('utf8', i, z);
-        i = z + 1;
-      } else throw new Error(`type ${layout.types[k]}`);
-    }
+    return new StateReader().fields(buf);
   } catch {
     return buf.toString('latin1');
   }
-  return out;
 }
 
 /** Every key of one agent (`<agent key>` and `<agent key>:*`) with its value; hashes field by field. */

@@ -2,14 +2,14 @@ import { TollgateError } from '../../errors.js';
 import { defineRoute, type Route } from '../route.js';
 import {
   AgentListSchema,
-  AgentParams,
   AgentRecordSchema,
   AgentWithKeySchema,
   DeletedSchema,
   ListAgentsQuery,
   RegisterAgentRequest,
   VerifySchema,
-} from '../schemas.js';
+} from './agents.schemas.js';
+import { AgentParams } from './shared.schemas.js';
 
 const TAG = 'agents';
 

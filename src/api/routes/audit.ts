@@ -3,7 +3,12 @@ import { isTollgateError, TollgateError } from '../../errors.js';
 import { auditLag, pageToWire } from '../audit.js';
 import { PublicDetailsError } from '../errors.js';
 import { defineRoute, type Route } from '../route.js';
-import { AuditLagSchema, AuditPageSchema, AuditQuery, DEFAULT_AUDIT_PAGE } from '../schemas.js';
+import {
+  AuditLagSchema,
+  AuditPageSchema,
+  AuditQuery,
+  DEFAULT_AUDIT_PAGE,
+} from './audit.schemas.js';
 
 /** The audit ledger (GET /v1/audit) and its undrained backlog (GET /v1/audit/lag). */
 const TAG = 'audit';

@@ -5,8 +5,6 @@ import { isTollgateError, TollgateError } from '../../errors.js';
 import { PublicDetailsError, validationError } from '../errors.js';
 import { defineRoute, type Route } from '../route.js';
 import {
-  AgentParams,
-  BudgetStatusSchema,
   DashboardSchema,
   DashboardSpendQuery,
   DashboardSpendSchema,
@@ -15,7 +13,8 @@ import {
   SessionSummarySchema,
   SetLimitsRequest,
   StartSessionRequest,
-} from '../schemas.js';
+} from './budget.schemas.js';
+import { AgentParams, BudgetStatusSchema } from './shared.schemas.js';
 
 /** Limits, budget status and sessions of one agent; the fleet's dashboard rows. */
 export const budgetRoutes: Route[] = [

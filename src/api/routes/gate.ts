@@ -1,9 +1,7 @@
-import { toBudgetStatus } from '../../budget/status.js';
 import { parseScopedId } from '../../engine/ids.js';
-import { isTollgateError, TollgateError } from '../../errors.js';
-import { toDecision } from '../../guard/decision.js';
-import { type Caller, notThisAgentsKey } from '../auth.js';
-import { defineRoute, type Route, type Services } from '../route.js';
+import { usdToMicros } from '../../engine/money.js';
+import { callerKey, verifiedByEngine } from '../auth.js';
+import { defineRoute, type Route } from '../route.js';
 import {
   AuthorizeRequest,
   DecisionSchema,
@@ -13,53 +11,19 @@ import {
   SettleResponseSchema,
   UsageRequest,
   UsageResponseSchema,
-} from '../schemas.js';
+} from './gate.schemas.js';
 
 /**
- * The hot path: authorize, settle, release, usage. These call the engine
- * directly so that an agent key's digest travels with the operation and the
- * deciding script checks it (no extra round trip; a revoked key fails at once
- * on every API process).
+ * The hot path: authorize, settle, release, usage. These call the library
+ * (`guard`, `budget`) with the agent key's digest, so that it travels with
+ * the operation and the deciding script checks it (no extra round trip; a
+ * revoked key fails at once on every API process); what the engine answers
+ * for a key whose agent is gone becomes 401 in src/api/auth.ts.
  */
 const TAG = 'gate';
 
-function keyOf(caller: Caller | undefined): string | undefined {
-  return caller?.kind === 'agent' ? caller.keyDigest : undefined;
-}
-
-function actorOf(caller: Caller | undefined): 'admin' | 'agent' {
-  return caller?.kind === 'agent' ? 'agent' : 'admin';
-}
-
 const agentOfReservation = ({ body }: { body: { reservation_id: string } }) =>
   parseScopedId(body.reservation_id, 'reservation_id').agentId;
-
-/**
- * For an agent key, the agent named here is the key's own (a key naming
- * another agent was refused with 403 before the handler). If that agent does
- * not exist, the key is a revoked one (its agent was deleted): 401, the same
- * answer as for any key that is not the agent's current key.
- */
-async function hideMissingAgent<T>(
-  caller: Caller | undefined,
-  svc: Services,
-  agentId: string,
-  p: Promise<T>,
-): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    if (caller?.kind === 'agent' && isTollgateError(e)) {
-      if (e.code === 'NOT_FOUND') throw notThisAgentsKey(agentId);
-      // The scripts check the key right after loading the agent: a missing
-      // reservation of an existing agent got past that check; of a missing agent, it did not.
-      if (e.code === 'RESERVATION_NOT_FOUND' && !(await svc.engine.getAgent(agentId))) {
-        throw notThisAgentsKey(agentId);
-      }
-    }
-    throw e;
-  }
-}
 
 export const gateRoutes: Route[] = [
   defineRoute({
@@ -76,33 +40,29 @@ export const gateRoutes: Route[] = [
     response: DecisionSchema,
     errors: ['IDEMPOTENCY_CONFLICT'],
     handler: async ({ body, svc, caller, metrics }) => {
-      const p = svc.policy;
       const started = performance.now();
-      const r = await svc.engine.authorize({
-        agentId: body.agent_id,
-        operation: body.operation,
-        estimatedTokens: body.estimated_tokens ?? p.estimate(body.operation),
-        rates: p.rates(body.model),
-        leaseMs: p.leaseMs,
-        allowedRoles: p.rolesAllowed(body.operation),
-        requestId: body.request_id,
-        keyDigest: keyOf(caller),
-        actor: actorOf(caller),
-      });
-      if (!r.allowed && r.code === 'AGENT_NOT_FOUND' && caller?.kind === 'agent') {
-        throw notThisAgentsKey(body.agent_id);
-      }
+      const d = await verifiedByEngine(
+        caller,
+        body.agent_id,
+        svc.engine,
+        svc.guard.checkPermission(body.agent_id, body.operation, {
+          estimatedTokens: body.estimated_tokens,
+          model: body.model,
+          requestId: body.request_id,
+          ...callerKey(caller),
+        }),
+      );
       metrics?.decision(
         {
-          allowed: r.allowed,
-          code: r.allowed ? null : r.code,
-          role: r.status?.role ?? null,
+          allowed: d.allowed,
+          code: d.allowed ? null : d.error_code,
+          role: d.budget_status?.role ?? null,
           // A replay (allowed or denied) decided nothing new.
-          replayed: r.replayed,
+          replayed: d.replayed,
         },
         (performance.now() - started) / 1000,
       );
-      return toDecision(r, body.agent_id, body.operation);
+      return d;
     },
   }),
   defineRoute({
@@ -121,42 +81,26 @@ export const gateRoutes: Route[] = [
     response: SettleResponseSchema,
     errors: ['RESERVATION_NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
     handler: async ({ body, svc, caller, metrics }) => {
-      const agentId = agentOfReservation({ body });
-      const s = await hideMissingAgent(
+      const s = await verifiedByEngine(
         caller,
-        svc,
-        agentId,
-        svc.engine.settle({
-          reservationId: body.reservation_id,
-          inputTokens: body.input_tokens,
-          outputTokens: body.output_tokens,
-          // body.model is ignored: the hold's model prices the usage.
-          result: body.result,
-          keyDigest: keyOf(caller),
-          actor: actorOf(caller),
-        }),
+        agentOfReservation({ body }),
+        svc.engine,
+        // body.model is ignored: the hold's model prices the usage.
+        svc.guard.settle(
+          body.reservation_id,
+          { inputTokens: body.input_tokens, outputTokens: body.output_tokens },
+          body.result,
+          callerKey(caller),
+        ),
       );
-      if (s.outcome === 'no_hold') {
-        // Only a settle by operation (no reservation id) can find no hold.
-        throw new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {
-          reservation_id: body.reservation_id,
-        });
-      }
       if (s.outcome === 'settled') {
         metrics?.settled?.({
-          role: s.status.role,
-          overrunTokens: s.overrunTokens,
-          overrunMicros: s.overrunMicros,
+          role: s.budget_status.role,
+          overrunTokens: s.overrun_tokens,
+          overrunMicros: usdToMicros(s.overrun_cost),
         });
       }
-      return {
-        outcome: s.outcome,
-        reservation_id: body.reservation_id,
-        cost: s.costMicros / 1_000_000,
-        overrun_tokens: s.overrunTokens,
-        overrun_cost: s.overrunMicros / 1_000_000,
-        budget_status: toBudgetStatus(s.status),
-      };
+      return s;
     },
   }),
   defineRoute({
@@ -171,24 +115,13 @@ export const gateRoutes: Route[] = [
     body: ReleaseRequest,
     response: ReleaseResponseSchema,
     errors: ['RESERVATION_NOT_FOUND'],
-    handler: async ({ body, svc, caller }) => {
-      const agentId = agentOfReservation({ body });
-      const r = await hideMissingAgent(
+    handler: ({ body, svc, caller }) =>
+      verifiedByEngine(
         caller,
-        svc,
-        agentId,
-        svc.engine.release({
-          reservationId: body.reservation_id,
-          keyDigest: keyOf(caller),
-          actor: actorOf(caller),
-        }),
-      );
-      return {
-        outcome: r.outcome,
-        reservation_id: body.reservation_id,
-        budget_status: toBudgetStatus(r.status),
-      };
-    },
+        agentOfReservation({ body }),
+        svc.engine,
+        svc.guard.release(body.reservation_id, callerKey(caller)),
+      ),
   }),
   defineRoute({
     method: 'post',
@@ -203,28 +136,21 @@ export const gateRoutes: Route[] = [
     body: UsageRequest,
     response: UsageResponseSchema,
     errors: ['NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
-    handler: async ({ body, svc, caller }) => {
-      const u = await hideMissingAgent(
+    handler: ({ body, svc, caller }) =>
+      verifiedByEngine(
         caller,
-        svc,
         body.agent_id,
-        svc.engine.recordUsage({
+        svc.engine,
+        svc.budget.recordUsage({
           agentId: body.agent_id,
           usageId: body.usage_id,
           operation: body.operation,
           inputTokens: body.input_tokens,
           outputTokens: body.output_tokens,
-          rates: svc.policy.rates(body.model),
-          result: body.result ?? 'success',
-          keyDigest: keyOf(caller),
-          actor: actorOf(caller),
+          model: body.model,
+          result: body.result,
+          ...callerKey(caller),
         }),
-      );
-      return {
-        cost: u.costMicros / 1_000_000,
-        replayed: u.replayed,
-        budget_status: toBudgetStatus(u.status),
-      };
-    },
+      ),
   }),
 ];

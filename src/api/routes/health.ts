@@ -4,14 +4,14 @@ import type { Engine } from '../../engine/types.js';
 import { TollgateError } from '../../errors.js';
 import { auditLag } from '../audit.js';
 import { defineRoute, type Route } from '../route.js';
+import type { AuditLagWire } from './audit.schemas.js';
 import {
-  type AuditLagWire,
   type DrainHealthWire,
   HealthSchema,
   OpenApiDocumentSchema,
   ReadySchema,
   type ShardRecoveriesWire,
-} from '../schemas.js';
+} from './health.schemas.js';
 
 /**
  * The drain's health from the backlog: degraded when a shard's oldest

@@ -1,11 +1,6 @@
-import { EVENT_FIELD, OutboxFormatError, unpackEvent } from '../../engine/outbox-format.js';
-import {
-  type AuditEvent,
-  EventParseError,
-  fastParseOutboxText,
-  parseOutboxFields,
-} from '../event.js';
+import { FastEventParser } from '../event.js';
 import type { AuditStore } from '../store/types.js';
+import { addEntry, type Group, insertGroup, newGroup } from './group.js';
 import {
   ackAndDelete,
   claimIdle,
@@ -78,16 +73,6 @@ export interface DrainResult {
   ms: number;
 }
 
-/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint): this data, not the database. */
-function isDataError(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /**
  * The shards being drained in this process, per client and consumer. BullMQ
  * runs one drain job per shard at a time, but a job whose lock lapsed (its
@@ -115,81 +100,14 @@ function entriesPerRead(entries: readonly StreamEntry[], batch: number): number 
 }
 
 /**
- * Where an event came from, for its dead letter if the store refuses it: its
- * text in the entry, or (an entry in the earlier flat format) its fields.
- */
-type Source = string | Record<string, string>;
-
-/** A dead letter for a parsed event the store refused. */
-function refusedLetter(id: string, source: Source, error: string): DeadLetter {
-  if (typeof source !== 'string') return { id, fields: source, error };
-  return { id, fields: unpackEvent(source), error, event: source };
-}
-
-/**
- * Stores `events[lo, hi)` in one insert. If the database refuses the data
- * itself (a value out of range, a constraint), splits the range in halves and
- * goes on down to the single event it refuses, which is returned to be
- * dead-lettered; the rest is stored. Any other error (the store is down) is
- * thrown: nothing is acknowledged, and the entries are retried.
- */
-async function insertSplitting(
-  store: AuditStore,
-  g: Group,
-  lo: number,
-  hi: number,
-): Promise<{ inserted: number; refused: DeadLetter[] }> {
-  if (hi <= lo) return { inserted: 0, refused: [] };
-  try {
-    const slice = lo === 0 && hi === g.evs.length ? g.evs : g.evs.slice(lo, hi);
-    return { inserted: await store.insertEvents(slice), refused: [] };
-  } catch (e) {
-    if (!isDataError(e)) throw e;
-    if (hi - lo === 1) {
-      return {
-        inserted: 0,
-        refused: [
-          refusedLetter(g.from[lo] as string, g.source[lo] as Source, `store: ${message(e)}`),
-        ],
-      };
-    }
-    const mid = lo + Math.ceil((hi - lo) / 2);
-    const a = await insertSplitting(store, g, lo, mid);
-    const b = await insertSplitting(store, g, mid, hi);
-    return { inserted: a.inserted + b.inserted, refused: [...a.refused, ...b.refused] };
-  }
-}
-
-/**
- * One insert group: entries whose events are inserted (≤ `batch` per
- * insert), then acknowledged together. The events are kept as parallel
- * arrays (no wrapper object per event).
- */
-interface Group {
-  /** The entries, to acknowledge. */
-  ids: string[];
-  /** The parsed events, in outbox order. */
-  evs: AuditEvent[];
-  /** Per event: its entry's id and its source (for a dead letter). */
-  from: string[];
-  source: Source[];
-  dead: DeadLetter[];
-  /** Events read (parsed, or dead-lettered as unreadable). */
-  events: number;
-}
-
-function newGroup(): Group {
-  return { ids: [], evs: [], from: [], source: [], dead: [], events: 0 };
-}
-
-/**
  * Drains one shard's outbox into the store: claims what dead consumers left
  * pending, handles this consumer's pending entries (a batch whose store write
  * failed before), then reads new entries, batch after batch, while the stream
  * has more. An entry holds one script call's events (`e` fields, see
  * src/engine/outbox-format.ts); a read asks for about `batch` events. Per
- * read: parse each event (parseOutboxText's fast path, the zod schema for
- * anything else; a malformed event goes to the dead-letter stream, alone,
+ * read: parse each event into an insert group (src/audit/drain/group.ts: the
+ * drain's own FastEventParser, the zod schema for anything else; a malformed
+ * event, or an entry's fields other than `e`, goes to the dead-letter stream
  * instead of blocking the shard), store the events in inserts of at most
  * `batch` events (`ON CONFLICT (event_id) DO NOTHING`: a batch delivered
  * twice is stored once), then acknowledge and delete the entries whose events
@@ -199,10 +117,6 @@ function newGroup(): Group {
  * store throws, the entries not yet acknowledged stay pending for this
  * consumer, the error is thrown (after the group in flight has finished), and
  * the next drain retries them.
- *
- * An entry with no `e` field is read as one event in the earlier flat format
- * (`event_id`, value, `at`, value, …): entries written before the format
- * changed, or a flat dead letter replayed by hand, still drain.
  */
 export async function drainShard(opts: DrainShardOptions): Promise<DrainResult> {
   const { redis, store, shard, consumer } = opts;
@@ -237,82 +151,13 @@ export async function drainShard(opts: DrainShardOptions): Promise<DrainResult> 
   const me = { since: started };
   mine.set(key, me);
 
-  /** Parses one event's text into the group; a bad one becomes its dead letter. */
-  const accept = (g: Group, id: string, text: string): void => {
-    g.events++;
-    let event = fastParseOutboxText(text);
-    if (event === undefined) {
-      // Not a plain valid event: the schema decides, and names what is wrong.
-      try {
-        event = parseOutboxFields(unpackEvent(text));
-      } catch (e) {
-        if (e instanceof OutboxFormatError) {
-          g.dead.push({ id, fields: {}, error: e.message, event: text });
-          return;
-        }
-        if (e instanceof EventParseError) {
-          g.dead.push({ id, fields: e.fields, error: e.message, event: text });
-          return;
-        }
-        throw e;
-      }
-    }
-    g.evs.push(event);
-    g.from.push(id);
-    g.source.push(text);
-  };
-
-  /** An entry in the earlier flat format: its fields are one event. */
-  const acceptFlat = (g: Group, id: string, fields: Record<string, string>): void => {
-    g.events++;
-    try {
-      g.evs.push(parseOutboxFields(fields));
-      g.from.push(id);
-      g.source.push(fields);
-    } catch (e) {
-      if (!(e instanceof EventParseError)) throw e;
-      g.dead.push({ id, fields, error: e.message });
-    }
-  };
-
-  const unpack = (g: Group, id: string, flat: readonly string[]): void => {
-    let stray: Record<string, string> | undefined;
-    let hasEvents = false;
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const name = flat[i] as string;
-      const value = flat[i + 1] as string;
-      if (name === EVENT_FIELD) {
-        hasEvents = true;
-        accept(g, id, value);
-      } else {
-        stray ??= {};
-        stray[name] = value;
-      }
-    }
-    if (stray === undefined) return;
-    if (!hasEvents) {
-      acceptFlat(g, id, stray);
-    } else {
-      const names = Object.keys(stray).join(', ');
-      g.dead.push({
-        id,
-        fields: stray,
-        error: `Bad outbox entry: fields beside its events: ${names}`,
-      });
-    }
-  };
+  /** This drain's fast parser (it remembers the field order of the shard's events). */
+  const fast = new FastEventParser();
 
   /** Stores a group's events (inserts of ≤ `batch`), then acknowledges and deletes its entries. */
   const store_ = async (g: Group): Promise<void> => {
-    let inserted = 0;
-    let refused = 0;
     const n = g.evs.length;
-    for (let k = 0; k < n; k += batch) {
-      const r = await insertSplitting(store, g, k, Math.min(n, k + batch));
-      inserted += r.inserted;
-      refused += r.refused.length;
-      for (const d of r.refused) g.dead.push(d);
-    }
+    const { inserted, refused } = await insertGroup(store, g, batch);
     await ackAndDelete(redis, shard, g.ids, g.dead);
     result.read += g.ids.length;
     result.events += g.events;
@@ -362,7 +207,7 @@ export async function drainShard(opts: DrainShardOptions): Promise<DrainResult> 
       }
       g.ids.push(entry.id);
       // A pending id whose entry was deleted: nothing to store, just acknowledge.
-      if (entry.flat !== null) unpack(g, entry.id, entry.flat);
+      if (entry.flat !== null) addEntry(g, entry.id, entry.flat, fast);
     }
     await submit(g);
     result.batches++;

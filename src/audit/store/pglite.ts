@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { type Db, mapDbError, SqlArray } from './db.js';
 import { migrated, SqlStore } from './sql-store.js';
@@ -61,6 +62,15 @@ export class PGliteStore extends SqlStore {
   static async open(opts: PGliteStoreOptions = {}): Promise<PGliteStore> {
     const dataDir = opts.dataDir ?? DEFAULT_PGLITE_DIR;
     await mkdir(dataDir, { recursive: true });
-    return migrated(new PGliteStore(await PGlite.create(dataDir)));
+    const pg = await PGlite.create(dataDir).catch(async (e: unknown) => {
+      // A folder of another PostgreSQL major does not open (docs/embedded.md#where-the-data-lives).
+      const major = (await readFile(join(dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
+      if (major === '') throw e;
+      throw new Error(
+        `PGlite cannot open ${dataDir}, a PostgreSQL ${major} data folder (written by another PGlite release?): ${(e as Error).message}`,
+        { cause: e },
+      );
+    });
+    return migrated(new PGliteStore(pg));
   }
 }

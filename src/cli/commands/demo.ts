@@ -1,4 +1,4 @@
-import { createTollgate } from '../../index.js';
+import { createTollgate } from '../../tollgate.js';
 import type { Out } from '../output.js';
 
 /**

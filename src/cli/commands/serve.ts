@@ -8,7 +8,7 @@ import {
   loadConfig,
   tollgateOptions,
 } from '../../config/index.js';
-import { createTollgate } from '../../index.js';
+import { createTollgate } from '../../tollgate.js';
 import { lockDataFolder, ownsDataFolder, type ServeAdmin, serveAdmin } from '../data-folder.js';
 import type { Out } from '../output.js';
 import { auditReadStore } from '../read-store.js';

@@ -1,9 +1,10 @@
-import { Code, denialOf } from '../codes.js';
+import { Code, denialOf, denied, failure } from '../codes.js';
 import { costMicros } from '../money.js';
+import { type Profile, profileOf } from '../profile.js';
 import type { AuthorizeInput, AuthorizeResult, Exceeded, ReservationState } from '../types.js';
-import { checkAuthorize } from '../validate.js';
+import { checkAgentId, checkAuthorize } from '../validate.js';
 import { allowedEvent, deniedEvent } from './decision-events.js';
-import { idempotencyConflict, unauthenticated, wrongKey } from './errors.js';
+import { statusNow, statusWith } from './getStatus.js';
 import { addLease, freeExpired } from './leases.js';
 import { findReq, findRes, putReq, today } from './records.js';
 import {
@@ -13,52 +14,45 @@ import {
   type Reservation,
   type Scope,
   saveCounters,
+  wrongKey,
 } from './state.js';
-import { statusNow, statusWith } from './status.js';
-
-const DENIAL_NAMES: Record<number, string> = {
-  [Code.AGENT_SUSPENDED]: 'AGENT_SUSPENDED',
-  [Code.RBAC_DENIED]: 'RBAC_DENIED',
-  [Code.BUDGET_SESSION]: 'BUDGET_EXCEEDED',
-  [Code.BUDGET_DAILY]: 'BUDGET_EXCEEDED',
-};
 
 /**
- * authorizeBatch-1.lua (one decision of it): may the agent do the operation, and does the estimate fit
+ * authorize-1.lua (one decision of it): may the agent do the operation, and does the estimate fit
  * every limit? If so, hold the estimate under a reservation with a lease.
  * Every decision appends its decision event and is remembered under its
  * request id, whose replay answers it again and writes nothing. A missing
  * agent and request errors write nothing.
  */
 export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
+  const agentId = i.agentId;
   // Every key of `scopes` is an agent id that passed its check.
-  checkAuthorize(i, st.checks, st.scopes.has(i.agentId));
+  const known = st.scopes.has(agentId);
+  if (!known) checkAgentId(agentId);
+  const p = profileOf(i);
+  checkAuthorize(i, true);
   st.tick();
   const now = st.now;
-  const agentId = i.agentId;
 
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
-  if (!sc || !a) return { allowed: false, code: 'AGENT_NOT_FOUND', replayed: false, status: null };
-  if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
+  if (!sc || !a) return denied(Code.AGENT_NOT_FOUND, false, null);
+  if (wrongKey(i.keyDigest, a.digest)) {
+    throw failure(Code.UNAUTHENTICATED, { op: 'authorize', agentId });
+  }
 
   const requestId = i.requestId ?? '';
   if (requestId !== '') {
     const prior = findReq(st, sc, requestId);
     if (prior) {
-      const replay = replayOf(st, sc, a, prior, i);
+      const replay = replayOf(st, sc, a, prior, i, p);
       if (replay) return replay;
     }
   }
 
   const estimate = i.estimatedTokens;
-  const rates = i.rates;
-  const holdCost = costMicros(
-    estimate,
-    Math.max(rates.inputMicrosPerMillion, rates.outputMicrosPerMillion),
-    0,
-    0,
-  );
+  const rates = p.rates;
+  const holdCost = costMicros(estimate, p.holdRate, 0, 0);
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
   const d = today(st, sc);
@@ -68,7 +62,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   let exceeded: Exceeded | '' = '';
   if (a.status !== 'active') {
     code = Code.AGENT_SUSPENDED;
-  } else if (!i.allowedRoles.includes(a.role)) {
+  } else if (!p.allowedRoles.includes(a.role)) {
     code = Code.RBAC_DENIED;
   } else if (a.sUsed + a.sRes + estimate > a.sLimit) {
     code = Code.BUDGET_SESSION;
@@ -81,18 +75,13 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   if (code !== Code.OK) {
     a.blocked += 1;
     if (st.dirty) saveCounters(a);
-    if (requestId !== '') putReq(st, sc, requestId, code, 0, '', fingerprint(i));
-    const name = DENIAL_NAMES[code] as string;
-    deniedEvent(st, sc.shard, tail, n, i, a, name, exceeded, cUsed);
-    return {
-      allowed: false,
-      ...denialOf(code),
-      replayed: false,
-      status: statusWith(sc, a, d, now),
-    } as AuthorizeResult;
+    if (requestId !== '') putReq(st, sc, requestId, code, 0, '', fingerprint(i, p));
+    const name = denialOf(code)?.code as string;
+    deniedEvent(st, sc.shard, tail, n, i, p, a, name, exceeded, cUsed);
+    return denied(code, false, statusWith(sc, a, d, now));
   }
 
-  const leaseEnd = now + i.leaseMs;
+  const leaseEnd = now + p.leaseMs;
   const nonce = st.rnd.nonce();
   a.sRes += estimate;
   a.cRes += holdCost;
@@ -107,7 +96,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     cost: holdCost,
     rin: rates.inputMicrosPerMillion,
     rout: rates.outputMicrosPerMillion,
-    op: i.operation,
+    op: p.operation,
     model: rates.model,
     exp: leaseEnd,
     req: requestId,
@@ -121,7 +110,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   };
   sc.res.set(r);
   addLease(sc.leases, r);
-  if (requestId !== '') putReq(st, sc, requestId, Code.OK, leaseEnd, nonce, fingerprint(i));
+  if (requestId !== '') putReq(st, sc, requestId, Code.OK, leaseEnd, nonce, fingerprint(i, p));
   allowedEvent(st, tail, n, a, r, cUsed, i.actor);
   return {
     allowed: true,
@@ -146,16 +135,12 @@ function replayOf(
   a: AgentRec,
   prior: RequestRec,
   i: AuthorizeInput,
+  p: Profile,
 ): AuthorizeResult | undefined {
-  if (prior.fp !== fingerprint(i)) throw idempotencyConflict(sc.agentId);
-  if (prior.code !== Code.OK) {
-    return {
-      allowed: false,
-      ...denialOf(prior.code),
-      replayed: true,
-      status: statusNow(st, sc, a),
-    } as AuthorizeResult;
+  if (prior.fp !== fingerprint(i, p)) {
+    throw failure(Code.IDEMPOTENCY_CONFLICT, { op: 'authorize', agentId: sc.agentId });
   }
+  if (prior.code !== Code.OK) return denied(prior.code, true, statusNow(st, sc, a));
   const r = findRes(st, sc, prior.nonce);
   if (!r) return undefined;
   return {
@@ -175,6 +160,6 @@ export function stateOf(r: Reservation, now: number): ReservationState {
 }
 
 /** What a request id stands for: `operation|estimate|model`. */
-function fingerprint(i: AuthorizeInput): string {
-  return `${i.operation}|${i.estimatedTokens}|${i.rates.model}`;
+function fingerprint(i: AuthorizeInput, p: Profile): string {
+  return `${p.operation}|${i.estimatedTokens}|${p.rates.model}`;
 }

@@ -1,17 +1,18 @@
 import { bpText, pctBp } from '../money.js';
+import type { Profile } from '../profile.js';
 import type { EventTailBits } from '../random.js';
 import type { Actor, AuthorizeInput } from '../types.js';
 import type { AgentRec, MemoryState, Reservation } from './state.js';
 import { appendEvent, ValueEvent } from './stored-event.js';
 
 /**
- * The decision event of authorizeBatch-1.lua (decisionEvent), one per
+ * The decision event of authorize-1.lua (decisionEvent), one per
  * authorize outcome, kept as values and turned into text when read (see
  * events.ts): an allowed decision refers to the hold it made, whose fields in
  * the event never change; a denial keeps its own.
  */
 
-/** decisionEvent of authorizeBatch-1.lua, for a decision that held `r`. */
+/** decisionEvent of authorize-1.lua, for a decision that held `r`. */
 class AllowedEvent extends ValueEvent {
   constructor(
     st: MemoryState,
@@ -52,7 +53,7 @@ class AllowedEvent extends ValueEvent {
   }
 }
 
-/** decisionEvent of authorizeBatch-1.lua, for a denial of an agent (a missing agent has none). */
+/** decisionEvent of authorize-1.lua, for a denial of an agent (a missing agent has none). */
 class DeniedEvent extends ValueEvent {
   constructor(
     st: MemoryState,
@@ -121,6 +122,7 @@ export function deniedEvent(
   tail: EventTailBits,
   n: number,
   i: AuthorizeInput,
+  p: Profile,
   a: AgentRec,
   code: string,
   exceeded: string,
@@ -136,11 +138,11 @@ export function deniedEvent(
       i.agentId,
       a.sid,
       a.role,
-      i.operation,
+      p.operation,
       code,
       exceeded,
       i.estimatedTokens,
-      i.rates.model,
+      p.rates.model,
       i.requestId ?? '',
       pctBp(a.sUsed, a.sLimit),
       pctBp(cUsed, a.dLimit),

@@ -19,17 +19,20 @@ import type {
   UsageInput,
   UsageResult,
 } from '../types.js';
-import { deleteAgent, getAgent, listAgents, registerAgent, updateAgent } from './agents.js';
 import { authorize } from './authorize.js';
+import { deleteAgent } from './deleteAgent.js';
+import { getAgent, getStatus } from './getStatus.js';
+import { listAgents } from './listAgents.js';
 import { ackOutbox, outboxBacklog, type ShardBacklog, takeOutbox } from './outbox.js';
+import { recordUsage } from './recordUsage.js';
+import { registerAgent } from './registerAgent.js';
 import { release } from './release.js';
 import { type EngineSnapshot, restore } from './restore.js';
-import { startSession } from './session.js';
 import { settle } from './settle.js';
+import { startSession } from './startSession.js';
 import { MemoryState } from './state.js';
-import { getStatus } from './status.js';
-import { sweepShard } from './sweep.js';
-import { recordUsage } from './usage.js';
+import { sweepShard } from './sweepShard.js';
+import { updateAgent } from './updateAgent.js';
 
 export interface MemoryEngineOptions {
   /** Shards (outboxes) per deployment, as for RedisEngine. Default 16. */

@@ -1,14 +1,14 @@
+import { Code, failure, releaseOutcome } from '../codes.js';
 import type { ReleaseInput, ReleaseResult } from '../types.js';
 import { checkRelease } from '../validate.js';
-import { reservationNotFound, unauthenticated, wrongKey } from './errors.js';
 import { releaseEvent } from './events.js';
+import { statusNow } from './getStatus.js';
 import { freeExpired, removeLease } from './leases.js';
 import { findRes, keepClosedRes } from './records.js';
-import { type MemoryState, saveCounters } from './state.js';
-import { statusNow } from './status.js';
+import { type MemoryState, saveCounters, wrongKey } from './state.js';
 
 /**
- * release-4.lua: free a hold without usage. Idempotent by reservation id (a
+ * release-3.lua: free a hold without usage. Idempotent by reservation id (a
  * hold settled or released before: `already_closed`, nothing written);
  * releasing a hold whose lease already expired only closes it (no event).
  */
@@ -17,14 +17,15 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
   st.tick();
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
-  if (!sc || !a) throw reservationNotFound(i);
-  if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
+  const subject = { op: 'release' as const, agentId, reservationId: i.reservationId };
+  if (!sc || !a) throw failure(Code.AGENT_NOT_FOUND, subject);
+  if (wrongKey(i.keyDigest, a.digest)) throw failure(Code.UNAUTHENTICATED, subject);
 
   const r = findRes(st, sc, nonce);
-  if (!r) throw reservationNotFound(i);
+  if (!r) throw failure(Code.RESERVATION_NOT_FOUND, subject);
   if (r.st === 'settled' || r.st === 'released') {
     return {
-      outcome: 'already_closed',
+      outcome: releaseOutcome(Code.ALREADY_CLOSED),
       reservationId: i.reservationId,
       status: statusNow(st, sc, a),
     };
@@ -42,5 +43,9 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
   r.result = 'released';
   keepClosedRes(st, r);
   if (st.dirty) saveCounters(a);
-  return { outcome: 'released', reservationId: i.reservationId, status: statusNow(st, sc, a) };
+  return {
+    outcome: releaseOutcome(Code.OK),
+    reservationId: i.reservationId,
+    status: statusNow(st, sc, a),
+  };
 }

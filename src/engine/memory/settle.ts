@@ -1,16 +1,10 @@
+import { Code, failure, type Subject, settleOutcome } from '../codes.js';
 import { costMicros } from '../money.js';
 import type { EventTailBits } from '../random.js';
 import type { SettleInput, SettleResult } from '../types.js';
 import { checkSettle } from '../validate.js';
-import {
-  notFound,
-  reservationNotFound,
-  settleConflict,
-  unauthenticated,
-  usageConflict,
-  wrongKey,
-} from './errors.js';
 import { settleEvent } from './events.js';
+import { statusNow, statusWith } from './getStatus.js';
 import { freeExpired, removeLease } from './leases.js';
 import { chargeDay, findRes, findUse, keepClosedRes, putUse } from './records.js';
 import {
@@ -19,14 +13,14 @@ import {
   type Reservation,
   type Scope,
   saveCounters,
+  wrongKey,
 } from './state.js';
-import { statusNow, statusWith } from './status.js';
 
 /** How far settle-by-operation looks into the leases (ZRANGE leases 0 63). */
 const SCAN = 64;
 
 /**
- * settle-4.lua: record what an authorized operation really used and free its
+ * settle (lua/settle-*.lua): record what an authorized operation really used and free its
  * hold. Usage is never refused: it is priced at the hold's rates, counts for
  * the session current at the settle and for the day of the settle, and what
  * goes above the hold is recorded as overrun. Idempotent by reservation id (a
@@ -38,12 +32,13 @@ export function settle(st: MemoryState, i: SettleInput): SettleResult {
   st.tick();
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
-  if (!sc || !a) throw given === '' ? notFound(agentId) : reservationNotFound(i);
-  if (wrongKey(i.keyDigest, a.digest)) throw unauthenticated(agentId);
+  const subject = subjectOf(agentId, i);
+  if (!sc || !a) throw failure(Code.AGENT_NOT_FOUND, subject);
+  if (wrongKey(i.keyDigest, a.digest)) throw failure(Code.UNAUTHENTICATED, subject);
   if (given === '') return settleByOperation(st, sc, a, i);
 
   const r = findRes(st, sc, given);
-  if (!r) throw reservationNotFound(i);
+  if (!r) throw failure(Code.RESERVATION_NOT_FOUND, subject);
   if (r.st === 'settled' || r.st === 'released') return closed(st, sc, a, r, i);
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
@@ -62,24 +57,35 @@ function closed(
   i: SettleInput,
 ): SettleResult {
   const resId = `${sc.agentId}.${r.nonce}`;
-  if (r.st === 'released') throw settleConflict(resId, { state: 'released' });
+  const conflict = { ...subjectOf(sc.agentId, i), reservationId: resId };
+  if (r.st === 'released') {
+    throw failure(Code.IDEMPOTENCY_CONFLICT, { ...conflict, recorded: { state: 'released' } });
+  }
   if (r.inTokens !== i.inputTokens || r.outTokens !== i.outputTokens || r.result !== i.result) {
-    throw settleConflict(resId, {
-      state: 'settled',
-      input_tokens: r.inTokens,
-      output_tokens: r.outTokens,
-      result: r.result,
-      cost: r.charged,
+    throw failure(Code.IDEMPOTENCY_CONFLICT, {
+      ...conflict,
+      recorded: {
+        state: 'settled',
+        input_tokens: r.inTokens,
+        output_tokens: r.outTokens,
+        result: r.result,
+        cost: r.charged,
+      },
     });
   }
   return {
-    outcome: 'already_closed',
+    outcome: settleOutcome(Code.ALREADY_CLOSED),
     reservationId: resId,
     costMicros: r.charged,
     overrunTokens: r.overTokens,
     overrunMicros: r.overMicros,
     status: statusNow(st, sc, a),
   };
+}
+
+/** What a settle's errors name (src/engine/codes.ts failure). */
+function subjectOf(agentId: string, i: SettleInput): Subject {
+  return { op: 'settle', agentId, reservationId: i.reservationId, usageId: i.usageId };
 }
 
 /** What a usage id of a settle by operation stands for: `operation|in|out|result`. */
@@ -99,9 +105,9 @@ function settleByOperation(st: MemoryState, sc: Scope, a: AgentRec, i: SettleInp
     const u = findUse(st, sc, i.usageId);
     if (u) {
       if (u.kind === 'usage') return noHold(st, sc, a);
-      if (u.fp !== fp) throw usageConflict(sc.agentId, i.usageId);
+      if (u.fp !== fp) throw failure(Code.IDEMPOTENCY_CONFLICT, subjectOf(sc.agentId, i));
       return {
-        outcome: 'already_closed',
+        outcome: settleOutcome(Code.ALREADY_CLOSED),
         reservationId: `${sc.agentId}.${u.nonce}`,
         costMicros: u.cost,
         overrunTokens: u.overTokens,
@@ -142,7 +148,7 @@ function settleByOperation(st: MemoryState, sc: Scope, a: AgentRec, i: SettleInp
 
 function noHold(st: MemoryState, sc: Scope, a: AgentRec): SettleResult {
   return {
-    outcome: 'no_hold',
+    outcome: settleOutcome(Code.NO_HOLD),
     reservationId: '',
     costMicros: 0,
     overrunTokens: 0,
@@ -190,7 +196,7 @@ function settleHold(
   keepClosedRes(st, r);
   settleEvent(st, tail, n, a, r, d === undefined ? 0 : d.cost, i.actor);
   return {
-    outcome: 'settled',
+    outcome: settleOutcome(Code.OK),
     reservationId: `${sc.agentId}.${r.nonce}`,
     costMicros: cost,
     overrunTokens: overTokens,

@@ -2,7 +2,7 @@ import { DAY_MS, dayOf } from '../clock.js';
 import { DEFAULT_SHARDS, shardOf } from '../keys.js';
 import { RandomPool } from '../random.js';
 import type { AgentStatus, EndedSession } from '../types.js';
-import { CheckMemo, MAX_FREE_PER_CALL } from '../validate.js';
+import { MAX_FREE_PER_CALL } from '../validate.js';
 import { ExpiryQueue } from './queue.js';
 import { ResIndex } from './res-index.js';
 import type { StoredEvent, StreamStamp } from './stored-event.js';
@@ -143,8 +143,6 @@ export class MemoryState implements StreamStamp {
   readonly maxFree: number;
   private readonly sweep: number;
   readonly rnd = new RandomPool();
-  /** Inputs already checked that cannot change (validate.ts). */
-  readonly checks = new CheckMemo();
   readonly scopes = new Map<string, Scope>();
   /** tg:{s<n>}:agents */
   readonly index: Set<string>[];
@@ -313,6 +311,11 @@ export class MemoryState implements StreamStamp {
     if (d.expireAt < this.real && sc.days.get(d.day) === d) sc.days.delete(d.day);
     this.dropIfEmpty(sc);
   };
+}
+
+/** The scripts' `digest ~= '' and a.digest ~= digest`: a key given that is not the agent's. */
+export function wrongKey(given: string | undefined, digest: string): boolean {
+  return given !== undefined && given !== '' && given !== digest;
 }
 
 /** saveCounters of lua/includes/agent.lua: reserved counters never go below 0. */

@@ -1,22 +1,20 @@
-import { Code } from '../codes.js';
+import { authorizeReplyLength } from '../codes.js';
+import type { ScriptProfile } from '../profile.js';
+import type { ReplyValue } from './ops/context.js';
 import type { Scalar } from './scripts.js';
 
 /**
- * What the decisions of one operation share (lua/authorizeBatch-1.lua, 7
- * values: operation, model, inRate, outRate, leaseMs, actor, allowed roles).
- * Sent once per batch, however many decisions use it; callers reuse the same
- * array for the same values (the batcher matches profiles by identity).
+ * What the decisions of one operation share (lua/authorize-1.lua, 7 values:
+ * src/engine/profile.ts). Sent once per batch, however many decisions use it:
+ * the batcher matches profiles by their key text.
  */
-export type Profile = readonly Scalar[];
+type Profile = ScriptProfile;
 
 /** One decision's own values: agentId, estimate, nonce, requestId, keyDigest. */
 export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar];
 
-/** A value of the script's reply: bulk strings come as Buffers (the packed state is binary). */
-export type ReplyValue = number | Buffer;
-
 /**
- * One decision's reply (see lua/authorizeBatch-1.lua): `[code]`,
+ * One decision's reply (see lua/authorize-1.lua): `[code]`,
  * `[code, state, holdCostMicros]`, `[REPLAYED_DENIAL, state, code]` or
  * `[REPLAYED, state, holdCostMicros, nonce, leaseEndMs, resState]`, cut from
  * the script's flat reply; the batcher appends the call's time (nowMs).
@@ -41,7 +39,7 @@ interface Queue {
 
 /**
  * Coalesces the authorize decisions of one shard that arrive together into one
- * script call (lua/authorizeBatch-1.lua): each decision is still atomic and
+ * script call (lua/authorize-1.lua): each decision is still atomic and
  * sees the ones before it, but Redis pays the call, the clock read and the
  * XADD once per batch, and Node one command instead of many.
  *
@@ -105,7 +103,7 @@ export class AuthorizeBatcher {
           for (let i = 0; i < waiters.length; i++) {
             const w = waiters[i] as Waiter;
             if (replies !== null) w.resolve(replies[i] as DecisionReply);
-            else w.reject(new Error(`authorizeBatch answered ${flat.length} values, unreadable`));
+            else w.reject(new Error(`authorize answered ${flat.length} values, unreadable`));
           }
         },
         (error: unknown) => {
@@ -124,19 +122,6 @@ export class AuthorizeBatcher {
   }
 }
 
-/** The values of a decision with this code (lua/authorizeBatch-1.lua). */
-function replyLength(code: unknown): number {
-  if (
-    code === Code.AGENT_NOT_FOUND ||
-    code === Code.UNAUTHENTICATED ||
-    code === Code.IDEMPOTENCY_CONFLICT ||
-    code === Code.SHARD_NOT_READY
-  ) {
-    return 1;
-  }
-  return code === Code.REPLAYED ? 6 : 3;
-}
-
 /**
  * The script's flat reply, `[d1…, d2…, …, nowMs]`, split into one array per
  * decision with nowMs appended to each; null if it does not hold exactly
@@ -149,7 +134,7 @@ export function splitReplies<T>(flat: readonly T[], count?: number): T[][] | nul
   const out: T[][] = [];
   let p = 0;
   while (p < end) {
-    const n = replyLength(flat[p]);
+    const n = authorizeReplyLength(flat[p]);
     if (p + n > end) return null;
     const d = flat.slice(p, p + n + 1);
     d[n] = now;
@@ -159,20 +144,27 @@ export function splitReplies<T>(flat: readonly T[], count?: number): T[][] | nul
   return count === undefined || out.length === count ? out : null;
 }
 
-/** ARGV from ARGV[4]: the profile count, each distinct profile once, then the decisions. */
+/**
+ * ARGV from ARGV[4]: the profile count, each distinct profile once (equal
+ * keys: one profile), then the decisions.
+ */
 function batchArgs(profiles: Profile[], decisions: DecisionArgs[]): Scalar[] {
-  const index = new Map<Profile, number>();
+  const index = new Map<string, number>();
+  const numbers: number[] = [];
   const out: Scalar[] = [0];
   for (const p of profiles) {
-    if (!index.has(p)) {
-      index.set(p, index.size + 1);
-      for (const v of p) out.push(v);
+    let k = index.get(p.key);
+    if (k === undefined) {
+      k = index.size + 1;
+      index.set(p.key, k);
+      for (const v of p.args) out.push(v);
     }
+    numbers.push(k);
   }
   out[0] = index.size;
   for (let i = 0; i < decisions.length; i++) {
     const d = decisions[i] as DecisionArgs;
-    out.push(d[0], index.get(profiles[i] as Profile) as number, d[1], d[2], d[3], d[4]);
+    out.push(d[0], numbers[i] as number, d[1], d[2], d[3], d[4]);
   }
   return out;
 }

@@ -10,3 +10,4 @@ export {
 } from './recovery.js';
 export { RedisEngine, type RedisEngineOptions } from './redis-engine.js';
 export type { ScriptName, ScriptObserver } from './scripts.js';
+export { readStateLayout, type StateLayout, StateReader } from './state.js';

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { TollgateError } from '../../errors.js';
 import { DAY_MS } from '../clock.js';
-import { Code } from '../codes.js';
+import { Code, unexpected } from '../codes.js';
 import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
 import { agentKeys, indexKey, shardOf, shardTag } from '../keys.js';
 import type { EngineSnapshot, RestoredAgent } from '../memory/index.js';
@@ -211,7 +211,7 @@ export class ShardRecoverer {
       }
       if (code === Code.OK) return this.restore(shard, source, Number(nowMs), token);
       if (code !== Code.RECOVERY_BUSY) {
-        throw new TollgateError('INTERNAL', `Unexpected status ${code} from beginRecovery`);
+        throw unexpected('beginRecovery', code);
       }
       if (Date.now() >= deadline) {
         throw new TollgateError(
@@ -300,7 +300,7 @@ export class ShardRecoverer {
           if (c === Code.OK) result.restored++;
           else if (c === Code.CONFLICT) result.existing++;
           else if (c === Code.SHARD_READY) overtaken = true;
-          else throw new TollgateError('INTERNAL', `Unexpected status ${c} from restoreAgent`);
+          else throw unexpected('restoreAgent', c);
         }
       }
       done = true;

@@ -8,8 +8,8 @@ import { isFailoverReply, isRetryableStoreError } from './store-errors.js';
  * key count is the number in the file name.
  */
 const SCRIPTS = {
-  authorizeBatch: { file: 'authorizeBatch-1', keys: 1 },
-  settle: { file: 'settle-3', keys: 3 },
+  authorize: { file: 'authorize-1', keys: 1 },
+  settle: { file: 'settle-1', keys: 1 },
   release: { file: 'release-3', keys: 3 },
   recordUsage: { file: 'recordUsage-3', keys: 3 },
   getStatus: { file: 'getStatus-3', keys: 3 },
@@ -26,16 +26,12 @@ const SCRIPTS = {
 
 export type ScriptName = keyof typeof SCRIPTS;
 export type Scalar = string | number;
-/** { code, details, statusTuple } — see the lua headers. */
-export type ScriptReply = [number, Scalar[], Scalar[]];
-/** listAgents: one row per agent, or 14 (SHARD_NOT_READY). */
-export type ListReply = [string, number, string, Scalar[]][] | number;
 
-/** Replies whose shape is not ScriptReply (see the lua headers). */
-interface OtherReplies {
-  /** Each decision's values in turn, then the call's time (see the lua header; runBuffer). */
-  authorizeBatch: unknown[];
-  listAgents: ListReply;
+/**
+ * The replies `run` reads as text (see the lua headers); the others are read
+ * with `runBuffer` (binary: they carry the packed agent state).
+ */
+interface TextReplies {
   /** { nextCursor, agentsVisited, holdsFreed } */
   sweepShard: [string, number, number];
   /** { code, nowMs } */
@@ -45,9 +41,7 @@ interface OtherReplies {
   /** { code, nowMs } */
   endRecovery: [number, number];
 }
-export type ReplyOf<S extends ScriptName> = S extends keyof OtherReplies
-  ? OtherReplies[S]
-  : ScriptReply;
+export type ReplyOf<S extends ScriptName> = S extends keyof TextReplies ? TextReplies[S] : unknown;
 
 type KeysOf<N> = N extends 1
   ? [string]
@@ -64,7 +58,7 @@ export type ScriptKeys<S extends ScriptName> = KeysOf<(typeof SCRIPTS)[S]['keys'
 
 /**
  * Called before every script call with its keys and arguments (tests check
- * that the keys, and the keys authorizeBatch derives from its arguments, share
+ * that the keys, and the keys authorize derives from its arguments, share
  * one slot).
  */
 export type ScriptObserver = (
@@ -128,13 +122,15 @@ export class Scripts {
    * (sent on the same connection, after the script, in one pipeline), at most
    * `timeoutMs`. Fewer replicas in time: a retryable error (NOREPLICAS): the
    * write is on the master, and repeating the call (the same ids) is safe.
+   * `binary`: bulk strings come as Buffers (as runBuffer).
    */
   async runWaiting<S extends ScriptName>(
     name: S,
-    keys: ScriptKeys<S>,
+    keys: readonly string[],
     args: readonly Scalar[],
     replicas: number,
     timeoutMs: number,
+    binary = false,
   ): Promise<ReplyOf<S>> {
     this.observer?.(name, keys, args);
     const run = async (): Promise<unknown> => {
@@ -142,7 +138,7 @@ export class Scripts {
         string,
         (...a: unknown[]) => unknown
       > & { call(...a: unknown[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
-      const script = pipeline[`tg_${name}`];
+      const script = pipeline[binary ? `tg_${name}Buffer` : `tg_${name}`];
       if (!script) throw new Error(`script ${name} is not defined`);
       script.call(pipeline, ...keys, ...args);
       pipeline.call('WAIT', replicas, timeoutMs);

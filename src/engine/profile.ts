@@ -1,0 +1,82 @@
+import type { Actor, AuthorizeInput, Rates } from './types.js';
+import { checkProfile } from './validate.js';
+
+/**
+ * What every authorize of one operation and model shares: the operation, the
+ * model's rates, the hold's lease and the roles allowed, checked once and
+ * frozen, with the values lua/authorize-1.lua takes for it (docs/engine.md#profiles).
+ * A policy compiles one per operation and model when it is loaded
+ * (src/policy/profiles.ts); an authorize given raw values compiles its own.
+ */
+export interface Profile {
+  readonly operation: string;
+  readonly rates: Readonly<Rates>;
+  readonly leaseMs: number;
+  /** The roles allowed for the operation. */
+  readonly allowedRoles: readonly string[];
+  /** The rate a hold is priced at: the higher of the two, so a hold never under-reserves. */
+  readonly holdRate: number;
+  /** The values as one text: profiles with equal values have equal keys. */
+  readonly key: string;
+  /** lua/authorize-1.lua's profile values for each actor. */
+  readonly script: Readonly<Record<Actor, ScriptProfile>>;
+}
+
+/** One actor's profile as lua/authorize-1.lua takes it (ARGV p … p+6). */
+export interface ScriptProfile {
+  /** operation, model, inRate, outRate, leaseMs, actor, the allowed roles as `|a|b|`. */
+  readonly args: readonly (string | number)[];
+  /** The values as one text: a batch sends each distinct profile once. */
+  readonly key: string;
+}
+
+/** What a profile is made of. */
+export interface ProfileValues {
+  operation: string;
+  rates: Rates;
+  leaseMs: number;
+  allowedRoles: readonly string[];
+}
+
+const ACTORS: readonly Actor[] = ['admin', 'agent', 'library', 'system'];
+
+/** Checks the values (VALIDATION_FAILED) and builds their frozen profile. */
+export function compileProfile(v: ProfileValues): Profile {
+  checkProfile(v);
+  const rates = Object.freeze({
+    model: v.rates.model,
+    inputMicrosPerMillion: v.rates.inputMicrosPerMillion,
+    outputMicrosPerMillion: v.rates.outputMicrosPerMillion,
+  });
+  const allowedRoles = Object.freeze([...v.allowedRoles]);
+  const roles = `|${allowedRoles.join('|')}|`;
+  const key = `${v.operation}|${rates.model}|${rates.inputMicrosPerMillion}|${rates.outputMicrosPerMillion}|${v.leaseMs}`;
+  const script = {} as Record<Actor, ScriptProfile>;
+  for (const actor of ACTORS) {
+    const args = Object.freeze([
+      v.operation,
+      rates.model,
+      rates.inputMicrosPerMillion,
+      rates.outputMicrosPerMillion,
+      v.leaseMs,
+      actor,
+      roles,
+    ]);
+    // Names never hold '|' (src/engine/ids.ts), and the roles come last: the text is unambiguous.
+    script[actor] = Object.freeze({ args, key: `${key}|${actor}|${roles}` });
+  }
+  return Object.freeze({
+    operation: v.operation,
+    rates,
+    leaseMs: v.leaseMs,
+    allowedRoles,
+    holdRate: Math.max(rates.inputMicrosPerMillion, rates.outputMicrosPerMillion),
+    key: `${key}|${roles}`,
+    script: Object.freeze(script),
+  });
+}
+
+/** An authorize's profile: the one it carries, else its raw values compiled (no cache). */
+export function profileOf(i: AuthorizeInput): Profile {
+  return i.profile !== undefined ? i.profile : compileProfile(i);
+}

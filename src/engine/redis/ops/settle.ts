@@ -1,0 +1,109 @@
+import { Code, failure, notReady, type Recorded, settleOutcome } from '../../codes.js';
+import { outboxKey } from '../../keys.js';
+import type { SettleInput, SettleResult } from '../../types.js';
+import { checkSettle } from '../../validate.js';
+import { type SettleArgs, SettleBatcher, type SettleReply } from '../settle-batcher.js';
+import { type OpContext, text } from './context.js';
+
+/** The engine's batcher (made on first use): one lua/settle-1.lua call per shard and tick. */
+function batcherOf(ctx: OpContext): SettleBatcher {
+  return ctx.once(
+    'settle',
+    () =>
+      new SettleBatcher(
+        ctx.shards,
+        (shard, args) =>
+          ctx.run(
+            'settle',
+            [outboxKey(shard)],
+            [ctx.offsetMs, ctx.rnd.eventTail(), ctx.maxFree, ...args],
+          ),
+        ctx.maxBatch,
+        ctx.maxInFlight,
+      ),
+  );
+}
+
+/**
+ * Records what an authorized operation used and frees its hold
+ * (lua/settle-1.lua; the settles of one shard that arrive together go as one
+ * call, src/engine/redis/settle-batcher.ts): by reservation id, or without
+ * one the agent's oldest open hold for the operation, under the caller's
+ * usage id.
+ */
+export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResult> {
+  const { agentId, nonce } = checkSettle(i);
+  const shard = ctx.keys.get(agentId).shard;
+  const byOperation = nonce === '';
+  const args: SettleArgs = [
+    agentId,
+    nonce,
+    byOperation ? (i.operation ?? '') : '',
+    i.inputTokens,
+    i.outputTokens,
+    i.result,
+    i.keyDigest ?? '',
+    i.actor,
+    byOperation ? (i.usageId ?? `u-${ctx.rnd.nonce()}`) : '',
+  ];
+  const batcher = batcherOf(ctx);
+  let r = await batcher.submit(shard, args);
+  if (r[0] === Code.SHARD_NOT_READY) {
+    // Nothing was written: restore the shard, then settle once more.
+    await ctx.recover(shard);
+    r = await batcher.submit(shard, args);
+    if (r[0] === Code.SHARD_NOT_READY) throw notReady(shard);
+  }
+  return settleResult(ctx, r, agentId, i);
+}
+
+/** A settle's reply (lua/settle-1.lua) as its result, or its error. */
+function settleResult(
+  ctx: OpContext,
+  r: SettleReply,
+  agentId: string,
+  i: SettleInput,
+): SettleResult {
+  const code = r[0] as number;
+  const now = r[r.length - 1];
+  if (code === Code.OK || code === Code.ALREADY_CLOSED) {
+    return {
+      outcome: settleOutcome(code),
+      reservationId: `${agentId}.${text(r[2])}`,
+      costMicros: r[3] as number,
+      overrunTokens: r[4] as number,
+      overrunMicros: r[5] as number,
+      status: ctx.status(agentId, r[1], now),
+    };
+  }
+  if (code === Code.NO_HOLD) {
+    return {
+      outcome: 'no_hold',
+      reservationId: '',
+      costMicros: 0,
+      overrunTokens: 0,
+      overrunMicros: 0,
+      status: ctx.status(agentId, r[1], now),
+    };
+  }
+  throw failure(code, {
+    op: 'settle',
+    agentId,
+    reservationId: i.reservationId,
+    usageId: i.usageId,
+    recorded: code === Code.IDEMPOTENCY_CONFLICT ? recordedOf(r) : undefined,
+  });
+}
+
+/** What an IDEMPOTENCY_CONFLICT reply says was recorded (nonce, state, in, out, result, cost). */
+function recordedOf(r: SettleReply): Recorded {
+  const state = text(r[2]);
+  if (state !== 'settled') return { state };
+  return {
+    state,
+    input_tokens: Number(r[3]),
+    output_tokens: Number(r[4]),
+    result: text(r[5]),
+    cost: Number(r[6]),
+  };
+}
