@@ -2,13 +2,7 @@ import { authorizeReplyLength } from '../codes.js';
 import type { ScriptProfile } from '../profile.js';
 import type { ReplyValue } from './ops/context.js';
 import type { Scalar } from './scripts.js';
-
-/**
- * What the decisions of one operation share (lua/authorize-1.lua, 7 values:
- * src/engine/profile.ts). Sent once per batch, however many decisions use it:
- * the batcher matches profiles by their key text.
- */
-type Profile = ScriptProfile;
+import { ShardQueue, splitFlat } from './shard-queue.js';
 
 /** One decision's own values: agentId, estimate, nonce, requestId, keyDigest. */
 export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar];
@@ -21,105 +15,17 @@ export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar];
  */
 export type DecisionReply = ReplyValue[];
 
-/** Sends one batch of a shard: the script's ARGV from ARGV[4] on; resolves to its reply. */
-export type SendBatch = (shard: number, args: Scalar[]) => Promise<ReplyValue[]>;
-
-interface Waiter {
-  resolve(reply: DecisionReply): void;
-  reject(error: unknown): void;
-}
-
-interface Queue {
-  profiles: Profile[];
-  decisions: DecisionArgs[];
-  waiters: Waiter[];
-  /** Batches of this shard sent and not yet answered. */
-  inFlight: number;
-}
+/** Runs one authorize call of a shard (ARGV from ARGV[4]); resolves to its flat reply. */
+export type RunDecisions = (shard: number, args: Scalar[]) => Promise<ReplyValue[]>;
 
 /**
- * Coalesces the authorize decisions of one shard that arrive together into one
- * script call (lua/authorize-1.lua): each decision is still atomic and
- * sees the ones before it, but Redis pays the call, the clock read and the
- * XADD once per batch, and Node one command instead of many.
- *
- * A decision waits at most until the current burst of JavaScript is done
- * (`process.nextTick`): nothing is delayed by a timer. While a shard has
- * `maxInFlight` batches on the way, new decisions gather and go together when
- * one returns. A batch holds at most `maxBatch` decisions, which bounds how
- * long one script call runs.
+ * A decision queued: the profile (what the decisions of one operation share,
+ * lua/authorize-1.lua's 7 values, src/engine/profile.ts; sent once per batch,
+ * matched by its key text) and the decision's own values.
  */
-export class AuthorizeBatcher {
-  private readonly queues: Queue[];
-  private readonly ready: number[] = [];
-  private scheduled = false;
-
-  constructor(
-    shards: number,
-    private readonly send: SendBatch,
-    private readonly maxBatch = 128,
-    private readonly maxInFlight = 2,
-  ) {
-    this.queues = Array.from({ length: shards }, () => ({
-      profiles: [],
-      decisions: [],
-      waiters: [],
-      inFlight: 0,
-    }));
-  }
-
-  /** Queues one decision; resolves to its reply. */
-  submit(shard: number, profile: Profile, decision: DecisionArgs): Promise<DecisionReply> {
-    const q = this.queues[shard] as Queue;
-    return new Promise<DecisionReply>((resolve, reject) => {
-      q.profiles.push(profile);
-      q.decisions.push(decision);
-      if (q.waiters.push({ resolve, reject }) === 1) this.ready.push(shard);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        process.nextTick(this.flush);
-      }
-    });
-  }
-
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    const shards = this.ready.splice(0);
-    for (const shard of shards) this.drain(shard);
-  };
-
-  /** Sends what the shard has queued, as far as its in-flight allowance goes. */
-  private drain(shard: number): void {
-    const q = this.queues[shard] as Queue;
-    while (q.waiters.length > 0 && q.inFlight < this.maxInFlight) {
-      const n = Math.min(q.waiters.length, this.maxBatch);
-      const waiters = q.waiters.splice(0, n);
-      const args = batchArgs(q.profiles.splice(0, n), q.decisions.splice(0, n));
-      q.inFlight++;
-      this.send(shard, args).then(
-        (flat) => {
-          this.done(shard);
-          const replies = splitReplies(flat, waiters.length);
-          for (let i = 0; i < waiters.length; i++) {
-            const w = waiters[i] as Waiter;
-            if (replies !== null) w.resolve(replies[i] as DecisionReply);
-            else w.reject(new Error(`authorize answered ${flat.length} values, unreadable`));
-          }
-        },
-        (error: unknown) => {
-          this.done(shard);
-          for (const w of waiters) w.reject(error);
-        },
-      );
-    }
-    // What is left waits for an answer (done → drain).
-  }
-
-  private done(shard: number): void {
-    const q = this.queues[shard] as Queue;
-    q.inFlight--;
-    if (q.waiters.length > 0) this.drain(shard);
-  }
+interface Queued {
+  profile: ScriptProfile;
+  decision: DecisionArgs;
 }
 
 /**
@@ -128,42 +34,60 @@ export class AuthorizeBatcher {
  * `count` decisions (any number when `count` is not given).
  */
 export function splitReplies<T>(flat: readonly T[], count?: number): T[][] | null {
-  const end = flat.length - 1;
-  if (end < 0) return null;
-  const now = flat[end] as T;
-  const out: T[][] = [];
-  let p = 0;
-  while (p < end) {
-    const n = authorizeReplyLength(flat[p]);
-    if (p + n > end) return null;
-    const d = flat.slice(p, p + n + 1);
-    d[n] = now;
-    out.push(d);
-    p += n;
+  return splitFlat(flat, authorizeReplyLength, count);
+}
+
+/**
+ * Coalesces the authorize decisions of one shard that arrive together into one
+ * call of lua/authorize-1.lua (src/engine/redis/shard-queue.ts; docs/engine.md,
+ * coalesced authorize): each decision is still atomic and sees the ones
+ * before it, but Redis pays the call, the clock read and the XADD once per
+ * batch, and Node one command instead of many.
+ */
+export class AuthorizeBatcher {
+  private readonly queue: ShardQueue<Queued, DecisionReply>;
+
+  constructor(shards: number, run: RunDecisions, maxBatch?: number, maxInFlight?: number) {
+    this.queue = new ShardQueue(
+      shards,
+      async (shard, items) => {
+        const flat = await run(shard, batchArgs(items));
+        const replies = splitReplies(flat, items.length);
+        if (replies === null)
+          throw new Error(`authorize answered ${flat.length} values, unreadable`);
+        return replies;
+      },
+      maxBatch,
+      maxInFlight,
+    );
   }
-  return count === undefined || out.length === count ? out : null;
+
+  /** Queues one decision of `shard`; resolves to its reply. */
+  submit(shard: number, profile: ScriptProfile, decision: DecisionArgs): Promise<DecisionReply> {
+    return this.queue.submit(shard, { profile, decision });
+  }
 }
 
 /**
  * ARGV from ARGV[4]: the profile count, each distinct profile once (equal
  * keys: one profile), then the decisions.
  */
-function batchArgs(profiles: Profile[], decisions: DecisionArgs[]): Scalar[] {
+function batchArgs(items: readonly Queued[]): Scalar[] {
   const index = new Map<string, number>();
   const numbers: number[] = [];
   const out: Scalar[] = [0];
-  for (const p of profiles) {
-    let k = index.get(p.key);
+  for (const { profile } of items) {
+    let k = index.get(profile.key);
     if (k === undefined) {
       k = index.size + 1;
-      index.set(p.key, k);
-      for (const v of p.args) out.push(v);
+      index.set(profile.key, k);
+      for (const v of profile.args) out.push(v);
     }
     numbers.push(k);
   }
   out[0] = index.size;
-  for (let i = 0; i < decisions.length; i++) {
-    const d = decisions[i] as DecisionArgs;
+  for (let i = 0; i < items.length; i++) {
+    const d = (items[i] as Queued).decision;
     out.push(d[0], numbers[i] as number, d[1], d[2], d[3], d[4]);
   }
   return out;

@@ -1,7 +1,7 @@
 import { settleReplyLength } from '../codes.js';
 import type { ReplyValue } from './ops/context.js';
 import type { Scalar } from './scripts.js';
-import { ShardQueue } from './shard-queue.js';
+import { ShardQueue, splitFlat } from './shard-queue.js';
 
 /**
  * One settle's values (lua/settle-1.lua, 9 per settle): agentId, nonce ('' =
@@ -34,19 +34,8 @@ export type RunSettles = (shard: number, args: Scalar[]) => Promise<ReplyValue[]
  * settle with nowMs appended to each; throws unless it holds exactly `count`.
  */
 export function splitSettles(flat: readonly ReplyValue[], count: number): SettleReply[] {
-  const end = flat.length - 1;
-  const now = flat[end] as ReplyValue;
-  const out: SettleReply[] = [];
-  let p = 0;
-  while (p < end) {
-    const n = settleReplyLength(flat[p]);
-    if (n === 0 || p + n > end) break;
-    const s = flat.slice(p, p + n + 1);
-    s[n] = now;
-    out.push(s);
-    p += n;
-  }
-  if (p !== end || out.length !== count) {
+  const out = splitFlat(flat, settleReplyLength, count);
+  if (out === null) {
     throw new Error(`settle answered ${flat.length} values for ${count} settles, unreadable`);
   }
   return out;

@@ -100,3 +100,30 @@ export class ShardQueue<I, R> {
     if (q.waiters.length > 0) this.drain(shard);
   }
 }
+
+/**
+ * A batch script's flat reply, `[r1…, r2…, …, nowMs]`, split into one array
+ * per item with nowMs appended to each; `lengthOf` reads an item's reply
+ * length from its first value (its code, src/engine/codes.ts). Null unless it
+ * holds exactly `count` items (any number when `count` is not given).
+ */
+export function splitFlat<T>(
+  flat: readonly T[],
+  lengthOf: (code: T) => number,
+  count?: number,
+): T[][] | null {
+  const end = flat.length - 1;
+  if (end < 0) return null;
+  const now = flat[end] as T;
+  const out: T[][] = [];
+  let p = 0;
+  while (p < end) {
+    const n = lengthOf(flat[p] as T);
+    if (n <= 0 || p + n > end) return null;
+    const item = flat.slice(p, p + n + 1);
+    item[n] = now;
+    out.push(item);
+    p += n;
+  }
+  return count === undefined || out.length === count ? out : null;
+}
