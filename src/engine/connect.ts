@@ -10,10 +10,13 @@ export type RedisTarget =
 /**
  * Fail closed, fast: no offline queue (a command while Redis is away fails at
  * once), a command timeout, one retry per request; reconnection goes on in
- * the background so service resumes by itself.
+ * the background so service resumes by itself. No auto-pipelining: authorize
+ * and settle already send one call per shard and tick (the batchers), and
+ * ioredis 6's auto-pipeline on top of them measured 44k authorize/s against
+ * 61–68k without it at concurrency 512 (docs/decisions.md).
  */
 export const CLIENT_OPTIONS: RedisOptions = {
-  enableAutoPipelining: true,
+  enableAutoPipelining: false,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   commandTimeout: 800,
@@ -22,7 +25,7 @@ export const CLIENT_OPTIONS: RedisOptions = {
 };
 
 /**
- * A Cluster client: the same, per node, without auto-pipelining. ioredis
+ * A Cluster client: the same, per node, also without auto-pipelining. ioredis
  * auto-pipelines a Cluster per master with one pipeline in flight per master
  * at a time, which costs more than it saves once authorize batches by shard:
  * off takes less CPU per operation (Node and Redis) in every case
