@@ -224,6 +224,7 @@ describe.each(['pglite', 'postgres'] as const)(
         await sleep(1_000);
         watch.times.lossAt = Date.now();
         await server.stop();
+        watch.times.deadAt = Date.now(); // DIAG
         await sleep(1_000);
         watch.times.upAt = Date.now();
         await server.restart();
@@ -246,7 +247,15 @@ describe.each(['pglite', 'postgres'] as const)(
           ...once,
           late_agents: watch.late.size,
         };
-        await expectRestoredSpend(tg, redis, agents, watch.late);
+        const diagLine = () =>
+          `DIAG ${kind} ${JSON.stringify({ dieMs: watch.times.deadAt - watch.times.lossAt, late: [...watch.late], lateByDeath: [...watch.diag.lateByDeath], afterLoss: watch.diag.afterLoss.length, lateAfterLoss: watch.diag.lateAfterLoss })}`;
+        try {
+          await expectRestoredSpend(tg, redis, agents, watch.late);
+        } catch (e) {
+          console.log(`${diagLine()} FAILED`);
+          throw e;
+        }
+        console.log(diagLine());
         // And the drain goes on after that second loss too (no engine to tell it: its check finds it).
         await tg.guard.checkPermission(agents[0] as string, 'read_file');
         await drained(redis);

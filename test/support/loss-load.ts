@@ -190,17 +190,28 @@ async function spend(tg: Tollgate, agents: string[]): Promise<Record<string, Spe
  */
 export function lateWatch(store: AuditStore) {
   const late = new Set<string>();
-  const times = { lossAt: Number.POSITIVE_INFINITY, upAt: Number.POSITIVE_INFINITY };
+  const times = { lossAt: Number.POSITIVE_INFINITY, upAt: Number.POSITIVE_INFINITY, deadAt: Number.POSITIVE_INFINITY };
+  // DIAG (temporary)
+  const diag = { lateByDeath: new Set<string>(), afterLoss: [] as string[], lateAfterLoss: [] as string[] };
   const watched: AuditStore = Object.assign(Object.create(store) as AuditStore, {
     async insertEvents(events: readonly AuditEvent[]) {
       const n = await store.insertEvents(events);
-      if (Date.now() >= times.upAt) {
+      const now = Date.now();
+      for (const e of events) {
+        if (e.at >= times.lossAt && e.at <= times.deadAt) {
+          const d = `${e.agent_id}:${e.type}:+${e.at - times.lossAt}:stored+${now - times.lossAt}`;
+          diag.afterLoss.push(d);
+          if (now >= times.upAt) diag.lateAfterLoss.push(d);
+        }
+      }
+      if (now >= times.upAt) {
         for (const e of events) if (e.at < times.lossAt) late.add(e.agent_id);
+        for (const e of events) if (e.at <= times.deadAt) diag.lateByDeath.add(e.agent_id);
       }
       return n;
     },
   });
-  return { store: watched, late, times };
+  return { store: watched, late, times, diag };
 }
 
 /**
