@@ -28,6 +28,7 @@ const PER_ENGINE = [
   'test/engine/batch.test.ts',
   'test/engine/conformance.test.ts',
   'test/engine/no-overspend.test.ts',
+  'test/engine/priced.test.ts',
   'test/engine/replays.test.ts',
   'test/audit/event.test.ts',
   'test/audit/event-fast.test.ts',

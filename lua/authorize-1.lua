@@ -31,13 +31,16 @@
   ARGV[p+5]  actor      string ('admin' | 'agent' | 'library')
   ARGV[p+6]  allowed    string, the roles allowed for the operation, each
                         between bars: '|coder|tester|' ('' = none)
-  then 6 per decision, from j = 5 + 7P, step 6:
+  then 7 per decision, from j = 5 + 7P, step 7:
   ARGV[j]    agentId    string
   ARGV[j+1]  profile    integer k, 1-based
   ARGV[j+2]  estimate   integer tokens (> 0)
   ARGV[j+3]  nonce      string (16 hex), made by the caller: the reservation id is <agentId>.<nonce>
   ARGV[j+4]  requestId  string ('' = none)
   ARGV[j+5]  keyDigest  string hex sha-256 of the caller's agent key ('' = not an agent key)
+  ARGV[j+6]  holdCost   integer micro-dollars >= 0, the hold's cost as trusted code priced it
+                        ('' = not given: estimate × the higher of the profile's rates, rounded
+                        up); part of a request id's fingerprint when given
 
   Returns one flat array, { d1…, d2…, …, nowMs }: each decision's values in
   turn, numbers as integers:
@@ -158,6 +161,7 @@ local agentTable, costTexts = {}, {}
 
 local function decide(j)
   local agentId, nonce, requestId, digest = ARGV[j], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5]
+  local priced = ARGV[j + 6]
   local pr = profiles[ARGV[j + 1]]
   local estimate = tonumber(ARGV[j + 2])
   local agentKey = shardPrefix .. agentId
@@ -174,6 +178,7 @@ local function decide(j)
   local fingerprint
   if reqField then
     fingerprint = pr.op .. '|' .. ARGV[j + 2] .. '|' .. pr.model
+    if priced ~= '' then fingerprint = fingerprint .. '|' .. priced end
     if req then
       local priorNonce, priorFp = string.match(req, '^([^\31]*)\31(.*)$')
       -- A request id whose record is gone (its time passed) is decided afresh.
@@ -192,7 +197,7 @@ local function decide(j)
   end
   if a.p_next <= now then purgeRecords(agentKey, leasesKey, a, now) end
   local cUsed = a.c_day == dayNumber and a.c_dcost or dayCostOf(agentKey, a, now)
-  local holdCost = costMicros(estimate, pr.rate, 0, 0)
+  local holdCost = priced == '' and costMicros(estimate, pr.rate, 0, 0) or tonumber(priced)
 
   local code, exceeded = C.OK, ''
   if a.status ~= 'active' then
@@ -250,7 +255,7 @@ local function decide(j)
   return reply(C.OK, state, holdCost)
 end
 
-for j = firstDecision, #ARGV, 6 do
+for j = firstDecision, #ARGV, 7 do
   decide(j)
 end
 out[nOut + 1] = now

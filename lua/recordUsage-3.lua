@@ -24,6 +24,9 @@
   ARGV[12] actor         string
   ARGV[13] maxFree       integer, most expired holds freed in this call
   ARGV[14] usageId       string, the caller's id of this usage
+  ARGV[15] costMicros    integer micro-dollars >= 0, the usage's cost as trusted code priced it
+                         ('' = not given: the tokens at ARGV[6], ARGV[7], rounded up); a
+                         repeat that gives one matches only if the recorded cost is exactly it
 
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
   per expired hold freed, then the `usage` event (OK only).
@@ -50,6 +53,7 @@ local inTok, outTok = tonumber(ARGV[4]), tonumber(ARGV[5])
 local digest, tail = ARGV[10], ARGV[11]
 freeBudget = tonumber(ARGV[13])
 local usageField = 'u:' .. ARGV[14]
+local priced = ARGV[15] ~= '' and tonumber(ARGV[15]) or nil
 local now = nowMs(offsetMs)
 
 local a, v = loadAgent(agentKey, nil, usageField)
@@ -61,12 +65,13 @@ if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED } end
 local fingerprint = ARGV[3] .. '|' .. inTok .. '|' .. outTok .. '|' .. ARGV[8] .. '|' .. ARGV[9]
 if v then
   local kind, fp, cost = string.match(v, '^(%a)\31([^\31]*)\31([^\31]*)\31')
-  local code = (kind == 'u' and fp == fingerprint) and C.ALREADY_CLOSED or C.IDEMPOTENCY_CONFLICT
+  local same = kind == 'u' and fp == fingerprint and (not priced or tonumber(cost) == priced)
+  local code = same and C.ALREADY_CLOSED or C.IDEMPOTENCY_CONFLICT
   return { code, { tonumber(cost) or 0 }, stateReply(agentKey, a, now), now }
 end
 
 tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
-local cost = costMicros(inTok, tonumber(ARGV[6]), outTok, tonumber(ARGV[7]))
+local cost = priced or costMicros(inTok, tonumber(ARGV[6]), outTok, tonumber(ARGV[7]))
 a.s_used = a.s_used + inTok + outTok
 a.s_cost = a.s_cost + cost
 local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, 0)

@@ -27,7 +27,7 @@
   ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx';
                       its last 4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[3]  maxFree    integer, most expired holds freed in this call (all settles)
-  then 9 per settle, from j = 4, step 9:
+  then 10 per settle, from j = 4, step 10:
   ARGV[j]    agentId       string
   ARGV[j+1]  nonce         string (16 hex) of the reservation <agentId>.<nonce>
                            ('' = the oldest open hold for ARGV[j+2])
@@ -38,6 +38,10 @@
   ARGV[j+6]  keyDigest     string hex sha-256 of the caller's agent key ('' = not an agent key)
   ARGV[j+7]  actor         string ('admin' | 'agent' | 'library')
   ARGV[j+8]  usageId       string, the caller's id of this settle (with ARGV[j+1] ''; else '')
+  ARGV[j+9]  costMicros    integer micro-dollars >= 0, the usage's cost as trusted code priced
+                           it ('' = not given: the tokens at the hold's rates, rounded up); a
+                           settle recorded before matches a repeat that gives one only if it
+                           charged exactly that
 
   Outbox: one entry per call (events.lua): for each settle in turn, a
   `release` event (lease_expired) per expired hold it freed, then its `settle`
@@ -61,9 +65,9 @@
   the reservation settled (<agentId>.<nonce>).
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, UNAUTHENTICATED,
   RESERVATION_NOT_FOUND, ALREADY_CLOSED, IDEMPOTENCY_CONFLICT, NO_HOLD,
-  INVALID_FIELD (a token count that is not a plain integer: the caller checks
-  them, so never in practice), SHARD_NOT_READY (no agent and no ready marker:
-  recover the shard, call again).
+  INVALID_FIELD (a token count or cost that is not a plain integer: the
+  caller checks them, so never in practice), SHARD_NOT_READY (no agent and
+  no ready marker: recover the shard, call again).
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
@@ -175,6 +179,14 @@ local function settleOne(j)
   local inText, outText = ARGV[j + 3], ARGV[j + 4]
   local inTok, outTok = tokens(inText), tokens(outText)
   if not inTok or not outTok then return short(C.INVALID_FIELD) end
+  -- The cost trusted code priced (nil: priced at the hold's rates below).
+  local priced = ARGV[j + 9]
+  if priced ~= '' then
+    priced = tokens(priced)
+    if not priced then return short(C.INVALID_FIELD) end
+  else
+    priced = nil
+  end
   local agentKey = shardPrefix .. agentId
   local byOperation = nonce == ''
   local holdField = not byOperation and 'h:' .. nonce or nil
@@ -191,10 +203,12 @@ local function settleOne(j)
   if byOperation then
     fingerprint = operation .. '|' .. inText .. '|' .. outText .. '|' .. result
     if v then
-      local kind, fp, _, prior = string.match(v, '^(%a)\31([^\31]*)\31([^\31]*)\31(.*)$')
+      local kind, fp, charged, prior = string.match(v, '^(%a)\31([^\31]*)\31([^\31]*)\31(.*)$')
       if kind == 'u' then return noHold(agentKey, a) end
       local r = readRecord(rcall('HGET', agentKey, 'h:' .. prior))
-      if fp ~= fingerprint then return conflict(prior, r) end
+      if fp ~= fingerprint or (priced and tonumber(charged) ~= priced) then
+        return conflict(prior, r)
+      end
       return closed(agentKey, a, prior, r)
     end
     tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
@@ -215,7 +229,8 @@ local function settleOne(j)
   local r = recordOf(v)
   if not r or r.st == 'denied' then return short(C.RESERVATION_NOT_FOUND) end
   if r.st == 'settled' then
-    if r.inTok == inTok and r.outTok == outTok and r.result == result then
+    if r.inTok == inTok and r.outTok == outTok and r.result == result
+      and (not priced or r.charged == priced) then
       return closed(agentKey, a, nonce, r)
     end
     return conflict(nonce, r)
@@ -232,7 +247,7 @@ local function settleOne(j)
     a.s_res = a.s_res - r.tok
     a.c_res = a.c_res - r.cost
   end
-  local cost = costMicros(inTok, r.rin, outTok, r.rout)
+  local cost = priced or costMicros(inTok, r.rin, outTok, r.rout)
   local ovrT = math.max(0, inTok + outTok - r.tok)
   local ovrC = math.max(0, cost - r.cost)
   a.s_used = a.s_used + inTok + outTok
@@ -265,7 +280,7 @@ local function settleOne(j)
   nOut = k + 6
 end
 
-for j = 4, #ARGV, 9 do
+for j = 4, #ARGV, 10 do
   settleOne(j)
 end
 out[nOut + 1] = now

@@ -18,9 +18,9 @@
     closed     \5 US st (settled|released|expired) <the open hold's text from
                its first US> US in US out US charged US result US ovrTok US ovrCost
     denial     \4 US code
-    r:<req>    nonce US fingerprint (operation|estimate|model)
+    r:<req>    nonce US fingerprint (operation|estimate|model, then |holdCost when priced)
     u:<usage>  kind (s: a settle by operation, u: a usage) US fingerprint US
-               cost US nonce
+               cost US nonce (the cost charged: a repeat that gives a cost must give it)
   Needs: agent.lua, events.lua, clock.lua; `freeBudget` set by the script.
 ]]
 local US = '\31'

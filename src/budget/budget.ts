@@ -25,6 +25,12 @@ export interface UsageRecord {
   usageId?: string;
   /** Default 'success'. */
   result?: 'success' | 'failure';
+  /**
+   * The exact cost in micro-dollars, priced by trusted code; absent: the
+   * tokens at `model`'s rates. POST /v1/usage never passes it
+   * (docs/engine.md#priced-holds-and-settles).
+   */
+  costMicros?: number;
   /** SHA-256 (hex) of the caller's agent key: the engine checks it in the same step (src/api). */
   keyDigest?: string;
 }
@@ -174,6 +180,7 @@ export class Budget {
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
       rates: this.deps.policy.rates(usage.model),
+      costMicros: usage.costMicros,
       result: usage.result ?? 'success',
       keyDigest: usage.keyDigest,
       actor: this.deps.actor,

@@ -123,6 +123,12 @@ interface AuthorizeCommon {
   requestId?: string;
   /** sha-256 hex of the caller's agent key; absent for admin and library callers. */
   keyDigest?: string;
+  /**
+   * The hold's exact cost in micro-dollars, priced by trusted code (a model
+   * call's price from src/models); absent: `estimatedTokens` at the profile's
+   * hold rate. Never taken from an HTTP body (docs/engine.md#priced-holds-and-settles).
+   */
+  holdCostMicros?: number;
   actor: Actor;
 }
 
@@ -180,6 +186,12 @@ export interface SettleInput {
   usageId?: string;
   inputTokens: number;
   outputTokens: number;
+  /**
+   * The usage's exact cost in micro-dollars, priced by trusted code; absent:
+   * the tokens at the hold's rates. A repeated settle that gives one must
+   * give the recorded cost (docs/engine.md#priced-holds-and-settles).
+   */
+  costMicros?: number;
   result: 'success' | 'failure';
   keyDigest?: string;
   actor: Actor;
@@ -231,6 +243,8 @@ export interface UsageInput {
   inputTokens: number;
   outputTokens: number;
   rates: Rates;
+  /** The usage's exact cost in micro-dollars, priced by trusted code; absent: the tokens at `rates`. */
+  costMicros?: number;
   result: 'success' | 'failure';
   keyDigest?: string;
   actor: Actor;

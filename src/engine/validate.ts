@@ -32,6 +32,11 @@ import type {
 export const MAX_TOKENS = 10_000_000;
 export const MAX_RATE = 500_000_000;
 export const MAX_LIMIT = 1_000_000_000_000;
+/**
+ * The most a priced hold or settle may cost (micro-dollars): what a call's
+ * tokens cost at the bounds, 2 × MAX_TOKENS × MAX_RATE / 1e6 ($10,000).
+ */
+export const MAX_COST = (2 * MAX_TOKENS * MAX_RATE) / 1_000_000;
 const MAX_LEASE_MS = 86_400_000;
 /**
  * Most expired holds one call frees (both engines' default `maxFreePerCall`):
@@ -105,6 +110,7 @@ export function checkProfile(p: ProfileValues): void {
 export function checkAuthorize(i: AuthorizeInput, agentIdKnown = false): void {
   if (!agentIdKnown) checkAgentId(i.agentId);
   checkCount(i.estimatedTokens, 'estimated_tokens', MAX_TOKENS, 1);
+  if (i.holdCostMicros !== undefined) checkCount(i.holdCostMicros, 'hold_cost_micros', MAX_COST);
   if (i.requestId !== undefined) checkRequestId(i.requestId);
   checkDigest(i.keyDigest);
 }
@@ -120,6 +126,7 @@ export function checkShard(shard: number, shards: number): void {
 export function checkSettle(i: SettleInput): ScopedId {
   checkCount(i.inputTokens, 'input_tokens', MAX_TOKENS);
   checkCount(i.outputTokens, 'output_tokens', MAX_TOKENS);
+  if (i.costMicros !== undefined) checkCount(i.costMicros, 'cost_micros', MAX_COST);
   checkDigest(i.keyDigest);
   checkResult(i.result);
   if (i.usageId !== undefined) checkUsageId(i.usageId);
@@ -148,6 +155,7 @@ export function checkUsage(i: UsageInput): void {
   if (i.operation !== undefined) checkOperation(i.operation);
   checkCount(i.inputTokens, 'input_tokens', MAX_TOKENS);
   checkCount(i.outputTokens, 'output_tokens', MAX_TOKENS);
+  if (i.costMicros !== undefined) checkCount(i.costMicros, 'cost_micros', MAX_COST);
   checkRates(i.rates);
   checkDigest(i.keyDigest);
   checkResult(i.result);

@@ -25,6 +25,12 @@ export interface PermissionContext extends CallerKey {
   estimatedTokens?: number;
   model?: string;
   requestId?: string;
+  /**
+   * The hold's exact cost in micro-dollars, priced by trusted code (the
+   * model-call wiring); absent: the estimate at the model's hold rate. The
+   * HTTP API never passes it (docs/engine.md#priced-holds-and-settles).
+   */
+  holdCostMicros?: number;
 }
 
 export interface Usage {
@@ -35,6 +41,12 @@ export interface Usage {
    * hold's model (fixed when it was authorized); this is then ignored.
    */
   model?: string;
+  /**
+   * The usage's exact cost in micro-dollars, priced by trusted code; absent:
+   * the tokens at the hold's rates (or `model`'s, with no hold). Only
+   * recordOperation uses it (docs/engine.md#priced-holds-and-settles).
+   */
+  costMicros?: number;
 }
 
 /** What recordOperation answers: a settle's answer, or usage recorded with no hold. */
@@ -98,6 +110,7 @@ export class Guard {
       estimatedTokens: context.estimatedTokens ?? p.estimate(operation),
       requestId: context.requestId,
       keyDigest: context.keyDigest,
+      holdCostMicros: context.holdCostMicros,
       actor: this.deps.actor,
     });
     return toDecision(r, agentId, operation, this.iso);
@@ -131,6 +144,7 @@ export class Guard {
       usageId: reservationId === undefined ? usageId : undefined,
       inputTokens,
       outputTokens,
+      costMicros: usage.costMicros,
       result,
       actor: this.deps.actor,
     });
@@ -144,6 +158,7 @@ export class Guard {
       inputTokens,
       outputTokens,
       model: usage.model,
+      costMicros: usage.costMicros,
       result,
     });
     return {

@@ -721,8 +721,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       const outbox = c.keys[0] as string;
       const profiles = Number(c.args[3]);
       const first = 4 + 7 * profiles;
-      expect((c.args.length - first) % 6, 'authorize arguments').toBe(0);
-      for (let j = first; j < c.args.length; j += 6) {
+      expect((c.args.length - first) % 7, 'authorize arguments').toBe(0);
+      for (let j = first; j < c.args.length; j += 7) {
         const agentId = String(c.args[j]);
         expect(outbox.replace(/outbox$/, `agent:${agentId}`)).toBe(
           agentKeys(agentId, ut.engine.shards).agent,

@@ -52,7 +52,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
 
   const estimate = i.estimatedTokens;
   const rates = p.rates;
-  const holdCost = costMicros(estimate, p.holdRate, 0, 0);
+  const holdCost = i.holdCostMicros ?? costMicros(estimate, p.holdRate, 0, 0);
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
   const d = today(st, sc);
@@ -159,7 +159,8 @@ export function stateOf(r: Reservation, now: number): ReservationState {
   return r.st === 'open' && r.exp <= now ? 'expired' : r.st;
 }
 
-/** What a request id stands for: `operation|estimate|model`. */
+/** What a request id stands for: `operation|estimate|model`, then `|holdCost` when priced. */
 function fingerprint(i: AuthorizeInput, p: Profile): string {
-  return `${p.operation}|${i.estimatedTokens}|${p.rates.model}`;
+  const fp = `${p.operation}|${i.estimatedTokens}|${p.rates.model}`;
+  return i.holdCostMicros === undefined ? fp : `${fp}|${i.holdCostMicros}`;
 }

@@ -30,19 +30,24 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   if (i.usageId !== undefined) {
     const u = findUse(st, sc, i.usageId);
     if (u) {
-      if (u.kind !== 'usage' || u.fp !== fp) throw failure(Code.IDEMPOTENCY_CONFLICT, subject);
+      const priced = i.costMicros;
+      if (u.kind !== 'usage' || u.fp !== fp || (priced !== undefined && u.cost !== priced)) {
+        throw failure(Code.IDEMPOTENCY_CONFLICT, subject);
+      }
       return { costMicros: u.cost, replayed: true, status: statusNow(st, sc, a) };
     }
   }
 
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
-  const cost = costMicros(
-    i.inputTokens,
-    rates.inputMicrosPerMillion,
-    i.outputTokens,
-    rates.outputMicrosPerMillion,
-  );
+  const cost =
+    i.costMicros ??
+    costMicros(
+      i.inputTokens,
+      rates.inputMicrosPerMillion,
+      i.outputTokens,
+      rates.outputMicrosPerMillion,
+    );
   a.sUsed += i.inputTokens + i.outputTokens;
   a.sCost += cost;
   saveCounters(a);

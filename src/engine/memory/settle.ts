@@ -46,8 +46,9 @@ export function settle(st: MemoryState, i: SettleInput): SettleResult {
 }
 
 /**
- * A settle of a hold closed by a call: the same usage and result answers the
- * recorded cost; other usage, or a released hold, is a conflict. Writes nothing.
+ * A settle of a hold closed by a call: the same usage and result (and, when
+ * the settle gives a cost, that cost charged) answers the recorded cost;
+ * other usage, or a released hold, is a conflict. Writes nothing.
  */
 function closed(
   st: MemoryState,
@@ -61,7 +62,12 @@ function closed(
   if (r.st === 'released') {
     throw failure(Code.IDEMPOTENCY_CONFLICT, { ...conflict, recorded: { state: 'released' } });
   }
-  if (r.inTokens !== i.inputTokens || r.outTokens !== i.outputTokens || r.result !== i.result) {
+  if (
+    r.inTokens !== i.inputTokens ||
+    r.outTokens !== i.outputTokens ||
+    r.result !== i.result ||
+    (i.costMicros !== undefined && r.charged !== i.costMicros)
+  ) {
     throw failure(Code.IDEMPOTENCY_CONFLICT, {
       ...conflict,
       recorded: {
@@ -105,7 +111,9 @@ function settleByOperation(st: MemoryState, sc: Scope, a: AgentRec, i: SettleInp
     const u = findUse(st, sc, i.usageId);
     if (u) {
       if (u.kind === 'usage') return noHold(st, sc, a);
-      if (u.fp !== fp) throw failure(Code.IDEMPOTENCY_CONFLICT, subjectOf(sc.agentId, i));
+      if (u.fp !== fp || (i.costMicros !== undefined && u.cost !== i.costMicros)) {
+        throw failure(Code.IDEMPOTENCY_CONFLICT, subjectOf(sc.agentId, i));
+      }
       return {
         outcome: settleOutcome(Code.ALREADY_CLOSED),
         reservationId: `${sc.agentId}.${u.nonce}`,
@@ -159,7 +167,8 @@ function noHold(st: MemoryState, sc: Scope, a: AgentRec): SettleResult {
 
 /**
  * Settles `r`, open (its hold is freed) or expired (a late settle): the usage
- * at the hold's rates, for the current session and today, with its overrun.
+ * at the hold's rates (or at the cost the caller priced), for the current
+ * session and today, with its overrun.
  */
 function settleHold(
   st: MemoryState,
@@ -178,7 +187,7 @@ function settleHold(
   const inTokens = i.inputTokens;
   const outTokens = i.outputTokens;
   const tokens = inTokens + outTokens;
-  const cost = costMicros(inTokens, r.rin, outTokens, r.rout);
+  const cost = i.costMicros ?? costMicros(inTokens, r.rin, outTokens, r.rout);
   const overTokens = tokens > r.tok ? tokens - r.tok : 0;
   const overMicros = cost > r.cost ? cost - r.cost : 0;
   a.sUsed += tokens;

@@ -4,8 +4,11 @@ import type { ReplyValue } from './ops/context.js';
 import type { Scalar } from './scripts.js';
 import { ShardQueue, splitFlat } from './shard-queue.js';
 
-/** One decision's own values: agentId, estimate, nonce, requestId, keyDigest. */
-export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar];
+/**
+ * One decision's own values (lua/authorize-1.lua): agentId, estimate, nonce,
+ * requestId, keyDigest, holdCost ('' = priced by the profile).
+ */
+export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar, Scalar];
 
 /**
  * One decision's reply (see lua/authorize-1.lua): `[code]`,
@@ -88,7 +91,7 @@ function batchArgs(items: readonly Queued[]): Scalar[] {
   out[0] = index.size;
   for (let i = 0; i < items.length; i++) {
     const d = (items[i] as Queued).decision;
-    out.push(d[0], numbers[i] as number, d[1], d[2], d[3], d[4]);
+    out.push(d[0], numbers[i] as number, d[1], d[2], d[3], d[4], d[5]);
   }
   return out;
 }

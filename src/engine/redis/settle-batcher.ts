@@ -4,9 +4,9 @@ import type { Scalar } from './scripts.js';
 import { ShardQueue, splitFlat } from './shard-queue.js';
 
 /**
- * One settle's values (lua/settle-1.lua, 9 per settle): agentId, nonce ('' =
+ * One settle's values (lua/settle-1.lua, 10 per settle): agentId, nonce ('' =
  * by operation), operation, inputTokens, outputTokens, result, keyDigest,
- * actor, usageId.
+ * actor, usageId, costMicros ('' = priced at the hold's rates).
  */
 export type SettleArgs = readonly [
   string,
@@ -18,6 +18,7 @@ export type SettleArgs = readonly [
   string,
   string,
   string,
+  number | '',
 ];
 
 /**

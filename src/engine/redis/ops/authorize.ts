@@ -44,6 +44,7 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
     ctx.rnd.nonce(),
     i.requestId ?? '',
     i.keyDigest ?? '',
+    i.holdCostMicros ?? '',
   ];
   let d = await batcher.submit(shard, script, decision);
   if (d[0] === Code.SHARD_NOT_READY) {

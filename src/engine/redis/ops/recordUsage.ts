@@ -28,6 +28,7 @@ export async function recordUsage(ctx: OpContext, i: UsageInput): Promise<UsageR
       i.actor,
       ctx.maxFree,
       i.usageId ?? `u-${ctx.rnd.nonce()}`,
+      i.costMicros ?? '',
     ],
   );
   const code = Number(r[0]);

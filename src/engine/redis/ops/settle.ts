@@ -45,6 +45,7 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
     i.keyDigest ?? '',
     i.actor,
     byOperation ? (i.usageId ?? `u-${ctx.rnd.nonce()}`) : '',
+    i.costMicros ?? '',
   ];
   const batcher = batcherOf(ctx);
   let r = await batcher.submit(shard, args);
