@@ -222,9 +222,11 @@ describe.each(['pglite', 'postgres'] as const)(
         };
         const traffic = load(agents, decide, settle);
         await sleep(1_000);
-        watch.times.lossAt = Date.now();
         await server.stop();
-        watch.times.deadAt = Date.now(); // DIAG
+        // The loss is the process's exit, not the signal: redis-server acts on SIGTERM in its next
+        // serverCron (up to 100 ms at hz 10) and goes on deciding until then, so events of the lost
+        // Redis are decided after stop() is called (seen up to 37 ms after). All are before this.
+        watch.times.lossAt = Date.now();
         await sleep(1_000);
         watch.times.upAt = Date.now();
         await server.restart();
@@ -247,15 +249,7 @@ describe.each(['pglite', 'postgres'] as const)(
           ...once,
           late_agents: watch.late.size,
         };
-        const diagLine = () =>
-          `DIAG ${kind} ${JSON.stringify({ dieMs: watch.times.deadAt - watch.times.lossAt, late: [...watch.late], lateByDeath: [...watch.diag.lateByDeath], afterLoss: watch.diag.afterLoss.length, lateAfterLoss: watch.diag.lateAfterLoss })}`;
-        try {
-          await expectRestoredSpend(tg, redis, agents, watch.late);
-        } catch (e) {
-          console.log(`${diagLine()} FAILED`);
-          throw e;
-        }
-        console.log(diagLine());
+        await expectRestoredSpend(tg, redis, agents, watch.late);
         // And the drain goes on after that second loss too (no engine to tell it: its check finds it).
         await tg.guard.checkPermission(agents[0] as string, 'read_file');
         await drained(redis);

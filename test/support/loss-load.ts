@@ -186,32 +186,25 @@ async function spend(tg: Tollgate, agents: string[]): Promise<Record<string, Spe
  * (docs/recovery.md): a batch read from Redis before a loss whose insert
  * completes after Redis is back may miss the restore's read of the store, so
  * the restored counters of its agents lack it (the store has it). `late`
- * names those agents: events decided before `lossAt`, stored after `upAt`.
+ * names those agents: events decided by the Redis that was lost (`at` <=
+ * `lossAt`, which the caller takes once that Redis's process has exited:
+ * `at` is Redis TIME, the same host clock), stored after `upAt` (taken
+ * before the new Redis starts). A `lossAt` taken before the signal misses
+ * the events Redis still decides between the signal and its exit.
  */
 export function lateWatch(store: AuditStore) {
   const late = new Set<string>();
-  const times = { lossAt: Number.POSITIVE_INFINITY, upAt: Number.POSITIVE_INFINITY, deadAt: Number.POSITIVE_INFINITY };
-  // DIAG (temporary)
-  const diag = { lateByDeath: new Set<string>(), afterLoss: [] as string[], lateAfterLoss: [] as string[] };
+  const times = { lossAt: Number.POSITIVE_INFINITY, upAt: Number.POSITIVE_INFINITY };
   const watched: AuditStore = Object.assign(Object.create(store) as AuditStore, {
     async insertEvents(events: readonly AuditEvent[]) {
       const n = await store.insertEvents(events);
-      const now = Date.now();
-      for (const e of events) {
-        if (e.at >= times.lossAt && e.at <= times.deadAt) {
-          const d = `${e.agent_id}:${e.type}:+${e.at - times.lossAt}:stored+${now - times.lossAt}`;
-          diag.afterLoss.push(d);
-          if (now >= times.upAt) diag.lateAfterLoss.push(d);
-        }
-      }
-      if (now >= times.upAt) {
-        for (const e of events) if (e.at < times.lossAt) late.add(e.agent_id);
-        for (const e of events) if (e.at <= times.deadAt) diag.lateByDeath.add(e.agent_id);
+      if (Date.now() >= times.upAt) {
+        for (const e of events) if (e.at <= times.lossAt) late.add(e.agent_id);
       }
       return n;
     },
   });
-  return { store: watched, late, times, diag };
+  return { store: watched, late, times };
 }
 
 /**
