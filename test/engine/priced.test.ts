@@ -12,11 +12,11 @@ import {
   SettleRequest,
   UsageRequest,
 } from '../../src/api/routes/gate.schemas.js';
-import type { AuthorizeResult, EngineStatus } from '../../src/engine/types.js';
+import type { AuthorizeResult } from '../../src/engine/types.js';
 import { MAX_COST } from '../../src/engine/validate.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { agentEvents } from '../support/exactly-once.js';
+import { engineAgentEvents, statusWithoutNow } from '../support/exactly-once.js';
 
 /** The daily limit of every agent here: $1. */
 const DAILY = 1_000_000;
@@ -75,19 +75,9 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     });
   }
 
-  async function status(id: string): Promise<Omit<EngineStatus, 'nowMs'>> {
-    const s = await ut.engine.status(id);
-    if (s === null) throw new Error(`no agent ${id}`);
-    const { nowMs: _, ...rest } = s;
-    return rest;
-  }
+  const status = (id: string) => statusWithoutNow(ut, id);
 
-  async function events(id: string): Promise<Record<string, string>[]> {
-    if (ut.raw !== undefined) return agentEvents(ut.raw, id);
-    return (await ut.engine.readOutbox())
-      .filter((e) => e.fields.agent_id === id)
-      .map((e) => e.fields);
-  }
+  const events = (id: string) => engineAgentEvents(ut, id);
 
   describe('a priced hold', () => {
     it('holds its cost, not the estimate at the hold rate, and denies exactly at the daily limit', async () => {

@@ -7,10 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { costMicros } from '../../src/engine/money.js';
-import type { AuthorizeResult, EngineStatus } from '../../src/engine/types.js';
+import type { AuthorizeResult } from '../../src/engine/types.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { agentEvents } from '../support/exactly-once.js';
+import { engineAgentEvents, statusWithoutNow } from '../support/exactly-once.js';
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   let ut: EngineUnderTest;
@@ -53,19 +53,9 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     return r;
   }
 
-  async function status(id: string): Promise<Omit<EngineStatus, 'nowMs'>> {
-    const s = await ut.engine.status(id);
-    if (s === null) throw new Error(`no agent ${id}`);
-    const { nowMs: _, ...rest } = s;
-    return rest;
-  }
+  const status = (id: string) => statusWithoutNow(ut, id);
 
-  async function events(id: string): Promise<Record<string, string>[]> {
-    if (ut.raw !== undefined) return agentEvents(ut.raw, id);
-    return (await ut.engine.readOutbox())
-      .filter((e) => e.fields.agent_id === id)
-      .map((e) => e.fields);
-  }
+  const events = (id: string) => engineAgentEvents(ut, id);
 
   /** Sends `requestId` again (same fingerprint): the answer, and that it held and counted nothing. */
   async function replay(id: string, requestId: string, o: Parameters<typeof authorize>[1] = {}) {

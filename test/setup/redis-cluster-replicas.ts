@@ -12,18 +12,14 @@
  * node keeps only its nodes.conf, so its id and its role), and waiting until
  * the cluster is whole again.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import {
-  HOST,
+  createCluster,
   type RedisClusterNode,
   type RedisServer,
   redisCommand,
   sleep,
   startOnFreePorts,
 } from './redis-servers.js';
-
-const execFileAsync = promisify(execFile);
 
 export const CLUSTER_NODE_TIMEOUT_MS = 2_000;
 const READY_TIMEOUT_MS = 45_000;
@@ -244,25 +240,13 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
         ),
       );
     }
-    const addresses = servers.map((s) => `${HOST}:${s.port}`);
-    try {
-      await execFileAsync(
-        'redis-cli',
-        ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'],
-        { timeout: READY_TIMEOUT_MS },
-      );
-    } catch (err) {
-      const e = err as Error & { stdout?: string; stderr?: string };
-      throw new Error(
-        `redis-cli --cluster create failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
-      );
-    }
+    await createCluster(servers, 1, READY_TIMEOUT_MS);
     await waitHealthy();
     return {
       nodes: servers.map((s) => ({ host: s.host, port: s.port })),
       servers,
       nodeTimeoutMs: CLUSTER_NODE_TIMEOUT_MS,
-      seedList: addresses.join(','),
+      seedList: servers.map((s) => `${s.host}:${s.port}`).join(','),
       masterOf,
       replicasOf,
       killMasterOf: async (slot) => {

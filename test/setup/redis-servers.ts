@@ -441,19 +441,7 @@ export async function startCluster(): Promise<RedisCluster> {
         ),
       );
     }
-    const addresses = servers.map((s) => `${HOST}:${s.port}`);
-    try {
-      await execFileAsync(
-        'redis-cli',
-        ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
-        { timeout: CLUSTER_READY_TIMEOUT_MS },
-      );
-    } catch (err) {
-      const e = err as Error & { stdout?: string; stderr?: string };
-      throw new Error(
-        `redis-cli --cluster create failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
-      );
-    }
+    await createCluster(servers, 0, CLUSTER_READY_TIMEOUT_MS);
     await waitForClusterOk(servers.map((s) => s.port));
     return {
       nodes: servers.map((s) => ({ host: s.host, port: s.port })),
@@ -463,6 +451,34 @@ export async function startCluster(): Promise<RedisCluster> {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** `redis-cli --cluster create` over started nodes, with `replicas` replicas per master. */
+export async function createCluster(
+  servers: readonly { port: number }[],
+  replicas: number,
+  timeoutMs: number,
+): Promise<void> {
+  const addresses = servers.map((s) => `${HOST}:${s.port}`);
+  try {
+    await execFileAsync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...addresses,
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      { timeout: timeoutMs },
+    );
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(
+      `redis-cli --cluster create failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
+    );
   }
 }
 

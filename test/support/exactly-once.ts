@@ -13,6 +13,8 @@ import { CLIENT_OPTIONS, CLUSTER_OPTIONS } from '../../src/engine/connect.js';
 import { agentKeys, DEFAULT_SHARDS, shardOf } from '../../src/engine/keys.js';
 import { loadScript } from '../../src/engine/redis/lua.js';
 import { StateReader } from '../../src/engine/redis/state.js';
+import type { EngineStatus } from '../../src/engine/types.js';
+import type { EngineUnderTest } from './engines.js';
 import { type Drop, type DropOptions, FaultProxy, proxyCluster } from './fault-proxy.js';
 import { shardEvents } from './outbox.js';
 
@@ -196,6 +198,28 @@ export async function agentEvents(
 ): Promise<Record<string, string>[]> {
   const events = await shardEvents(raw, shardOf(agentId, DEFAULT_SHARDS));
   return events.filter((e) => e.fields.agent_id === agentId).map((e) => e.fields);
+}
+
+/** The agent's events on any engine: from its shard's stream on Redis, else from MemoryEngine's outbox. */
+export async function engineAgentEvents(
+  ut: EngineUnderTest,
+  agentId: string,
+): Promise<Record<string, string>[]> {
+  if (ut.raw !== undefined) return agentEvents(ut.raw, agentId);
+  return (await ut.engine.readOutbox())
+    .filter((e) => e.fields.agent_id === agentId)
+    .map((e) => e.fields);
+}
+
+/** The agent's status without its clock reading (`nowMs`), for comparing two reads. */
+export async function statusWithoutNow(
+  ut: EngineUnderTest,
+  agentId: string,
+): Promise<Omit<EngineStatus, 'nowMs'>> {
+  const s = await ut.engine.status(agentId);
+  if (s === null) throw new Error(`no agent ${agentId}`);
+  const { nowMs: _, ...rest } = s;
+  return rest;
 }
 
 const ISO = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g;
