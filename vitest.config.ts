@@ -12,6 +12,7 @@ const ci = Boolean(process.env.CI);
 const UNIT_ONLY = [
   'test/policy/*.test.ts',
   'test/models/*.test.ts',
+  'test/models-wire/*.test.ts',
   'test/engine/memory-unit.test.ts',
   'test/engine/memory-res-index.test.ts',
   'test/engine/outbox-format.test.ts',
@@ -29,9 +30,12 @@ const PER_ENGINE = [
   'test/engine/conformance.test.ts',
   'test/engine/no-overspend.test.ts',
   'test/engine/priced.test.ts',
+  'test/guard/model-call.test.ts',
+  'test/engine/model-settle.test.ts',
   'test/engine/replays.test.ts',
   'test/audit/event.test.ts',
   'test/audit/event-fast.test.ts',
+  'test/meter/*.test.ts',
 ];
 
 export default defineConfig({

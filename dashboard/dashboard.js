@@ -6,6 +6,7 @@
 //                  GET /v1/audit/lag          audit backlog
 //                  GET /v1/audit?type=decision&from=…   decisions of the last minute (new ones only)
 //   every 5 s      GET /v1/dashboard/spend?date=…       the chart
+//                  GET /v1/spend?from=…&group_by=model  the day's spend by model, beside it
 //   drill-down     GET /v1/agents/:id, GET /v1/audit?agent_id=…  (every 2 s while open)
 //
 // Rows are built once per agent and updated in place; text is only ever set
@@ -19,6 +20,8 @@ const WINDOW_MS = 60_000;
 const DECISION_PAGE = 1000;
 const MAX_DECISION_PAGES = 5;
 const DRILL_EVENTS = 20;
+/** Models listed beside the chart (the costliest); the rest are summed in one line. */
+const MODEL_ROWS = 10;
 const PALETTE = [
   '#2563eb',
   '#d97706',
@@ -568,9 +571,78 @@ async function pollChart() {
   const date =
     dashboardRows[0]?.budget_status.daily.date ??
     new Date(Date.now() + clockOffset).toISOString().slice(0, 10);
-  const spend = await api(`/v1/dashboard/spend?date=${encodeURIComponent(date)}`);
+  const [spend, byModel] = await Promise.allSettled([
+    api(`/v1/dashboard/spend?date=${encodeURIComponent(date)}`),
+    api(`/v1/spend?from=${encodeURIComponent(date)}&group_by=model`),
+  ]);
+  if (byModel.status === 'fulfilled') drawByModel(byModel.value);
+  else if (byModel.reason instanceof Refused) throw byModel.reason;
+  else byModelUnavailable(byModel.reason);
+  if (spend.status === 'rejected') throw spend.reason;
   const now = new Date(Date.now() + clockOffset);
-  drawChart(spend, now.toISOString().slice(0, 10) === date ? now.getUTCHours() : undefined);
+  drawChart(spend.value, now.toISOString().slice(0, 10) === date ? now.getUTCHours() : undefined);
+}
+
+// ── spend by model ──────────────────────────────────────────────────────────
+
+let byModelSig = '';
+
+/** The day's spend by model (GET /v1/spend, group_by=model): the costliest MODEL_ROWS, then the rest summed. */
+function drawByModel(spend) {
+  const sig = JSON.stringify(spend.rows);
+  if (sig === byModelSig) return;
+  byModelSig = sig;
+  const rowOf = (name, cost, input, output, note) => {
+    const tr = el('tr');
+    const td = el('td', '', name);
+    if (note) td.title = note;
+    tr.append(
+      td,
+      el('td', 'num', fmtUsd(cost)),
+      el('td', 'num', fmtInt(input)),
+      el('td', 'num', fmtInt(output)),
+    );
+    return tr;
+  };
+  const shown = spend.rows
+    .slice(0, MODEL_ROWS)
+    .map((r) =>
+      rowOf(
+        `${r.key ?? '(none)'}${r.estimated_events > 0 ? ' *' : ''}`,
+        r.cost,
+        r.input_tokens,
+        r.output_tokens,
+        r.estimated_events > 0
+          ? `${fmtInt(r.estimated_events)} of ${fmtInt(r.events)} estimated`
+          : '',
+      ),
+    );
+  const rest = spend.rows.slice(MODEL_ROWS);
+  if (rest.length > 0) {
+    const sum = (k) => rest.reduce((a, r) => a + r[k], 0);
+    shown.push(
+      rowOf(
+        `${rest.length} more`,
+        sum('cost_micros') / 1e6,
+        sum('input_tokens'),
+        sum('output_tokens'),
+      ),
+    );
+  }
+  $('by-model').tBodies[0].replaceChildren(...shown);
+  const estimated = spend.rows.some((r) => r.estimated_events > 0);
+  $('by-model-sub').textContent =
+    spend.rows.length === 0
+      ? 'No spend recorded yet today'
+      : estimated
+        ? '* some usage estimated (a stream cut before its usage)'
+        : '\u00a0';
+}
+
+function byModelUnavailable(e) {
+  byModelSig = '';
+  $('by-model').tBodies[0].replaceChildren();
+  $('by-model-sub').textContent = `unavailable: ${e.message}`;
 }
 
 // ── drill-down ──────────────────────────────────────────────────────────────

@@ -27,7 +27,7 @@
   ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx';
                       its last 4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[3]  maxFree    integer, most expired holds freed in this call (all settles)
-  then 10 per settle, from j = 4, step 10:
+  then 13 per settle, from j = 4, step 13:
   ARGV[j]    agentId       string
   ARGV[j+1]  nonce         string (16 hex) of the reservation <agentId>.<nonce>
                            ('' = the oldest open hold for ARGV[j+2])
@@ -42,6 +42,12 @@
                            it ('' = not given: the tokens at the hold's rates, rounded up); a
                            settle recorded before matches a repeat that gives one only if it
                            charged exactly that
+  ARGV[j+10] estimated     string ('1' = the usage is an estimate, '' = not): the settle
+                           event's `estimated` ('1' or '0'); not part of a repeat's match
+  ARGV[j+11] pricedAs      string, the model whose price trusted code used ('' = not given):
+                           the settle event's `priced_as`; not part of a repeat's match
+  ARGV[j+12] model         string, the model the caller settles for ('' = not checked): it
+                           must be the hold's model, else MODEL_MISMATCH
 
   Outbox: one entry per call (events.lua): for each settle in turn, a
   `release` event (lease_expired) per expired hold it freed, then its `settle`
@@ -51,6 +57,9 @@
   turn, numbers as integers:
     code             (AGENT_NOT_FOUND, UNAUTHENTICATED, RESERVATION_NOT_FOUND,
                       INVALID_FIELD, SHARD_NOT_READY: nothing written)
+    code, holdModel  (MODEL_MISMATCH: ARGV[j+12] is not the hold's model, the hold's
+                      model answered; nothing settled. By operation, expired holds freed
+                      before the hold was found stay freed, as on NO_HOLD)
     code, state      (NO_HOLD: by operation, no open hold; or the usage id
                       names a usage: nothing settled)
     code, state, nonce, costMicros, overrunTokens, overrunMicros
@@ -65,8 +74,9 @@
   the reservation settled (<agentId>.<nonce>).
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, UNAUTHENTICATED,
   RESERVATION_NOT_FOUND, ALREADY_CLOSED, IDEMPOTENCY_CONFLICT, NO_HOLD,
-  INVALID_FIELD (a token count or cost that is not a plain integer: the
-  caller checks them, so never in practice), SHARD_NOT_READY (no agent and
+  MODEL_MISMATCH, INVALID_FIELD (a token count or cost that is not a plain
+  integer, an `estimated` other than '' or '1', a model text holding the
+  separator: the caller checks them, so never in practice), SHARD_NOT_READY (no agent and
   no ready marker: recover the shard, call again).
 ]]
 local rcall = redis.call
@@ -144,6 +154,15 @@ local function closed(agentKey, a, nonce, r)
   nOut = k + 6
 end
 
+-- The caller's model is not the hold's: its model answered; what freeing expired holds
+-- changed (by operation, before the hold was found) is saved, the settle writes nothing.
+local function mismatch(agentKey, a, holdModel)
+  if a.dirty then stateOf(agentKey, a) end
+  local k = nOut
+  out[k + 1], out[k + 2] = C.MODEL_MISMATCH, holdModel
+  nOut = k + 2
+end
+
 -- Another settle, or a release, recorded (`r`: its hold's record; nil if gone).
 local function conflict(nonce, r)
   local k = nOut
@@ -187,6 +206,13 @@ local function settleOne(j)
   else
     priced = nil
   end
+  -- Trusted code's labels of the usage (the event's `estimated`, `priced_as`) and the
+  -- model to check against the hold's ('' = not checked).
+  local estimated, pricedAs, model = ARGV[j + 10], ARGV[j + 11], ARGV[j + 12]
+  if (estimated ~= '' and estimated ~= '1') or string.find(pricedAs, '\31', 1, true)
+    or string.find(model, '\31', 1, true) then
+    return short(C.INVALID_FIELD)
+  end
   local agentKey = shardPrefix .. agentId
   local byOperation = nonce == ''
   local holdField = not byOperation and 'h:' .. nonce or nil
@@ -206,6 +232,7 @@ local function settleOne(j)
       local kind, fp, charged, prior = string.match(v, '^(%a)\31([^\31]*)\31([^\31]*)\31(.*)$')
       if kind == 'u' then return noHold(agentKey, a) end
       local r = readRecord(rcall('HGET', agentKey, 'h:' .. prior))
+      if r and model ~= '' and r.model ~= model then return mismatch(agentKey, a, r.model) end
       if fp ~= fingerprint or (priced and tonumber(charged) ~= priced) then
         return conflict(prior, r)
       end
@@ -228,6 +255,7 @@ local function settleOne(j)
   -- expired holds too.
   local r = recordOf(v)
   if not r or r.st == 'denied' then return short(C.RESERVATION_NOT_FOUND) end
+  if model ~= '' and r.model ~= model then return mismatch(agentKey, a, r.model) end
   if r.st == 'settled' then
     if r.inTok == inTok and r.outTok == outTok and r.result == result
       and (not priced or r.charged == priced) then
@@ -273,14 +301,15 @@ local function settleOne(j)
     .. ovrTText .. '\31overrun_cost\31' .. ovrCText .. '\31model\31' .. r.model .. '\31reservation_id\31'
     .. agentId .. '.' .. nonce .. '\31request_id\31' .. r.req .. '\31result\31' .. result
     .. '\31session_utilization\31' .. pct(a.s_used, a.s_limit) .. '\31daily_utilization\31'
-    .. pct(cUsed, a.d_limit) .. '\31actor\31' .. ARGV[j + 7])
+    .. pct(cUsed, a.d_limit) .. '\31actor\31' .. ARGV[j + 7] .. '\31estimated\31'
+    .. (estimated == '1' and '1' or '0') .. '\31priced_as\31' .. pricedAs)
   local k = nOut
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6] =
     C.OK, state, nonce, cost, ovrT, ovrC
   nOut = k + 6
 end
 
-for j = 4, #ARGV, 10 do
+for j = 4, #ARGV, 13 do
   settleOne(j)
 end
 out[nOut + 1] = now

@@ -78,4 +78,9 @@ export {
   type RoleBudget,
 } from './policy/index.js';
 // The one entry point.
-export { createTollgate, type Tollgate, type TollgateOptions } from './tollgate.js';
+export {
+  createTollgate,
+  type ModelFetchOptions,
+  type Tollgate,
+  type TollgateOptions,
+} from './tollgate.js';

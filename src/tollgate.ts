@@ -18,6 +18,7 @@ import {
 import { Guard } from './guard/index.js';
 import { Identity } from './identity/index.js';
 import { openLockedStore } from './lock/index.js';
+import { createMeteredFetch, guardGate, lazyTokenCounter } from './meter/index.js';
 import { createPolicy, loadPolicy, type Policy } from './policy/index.js';
 
 export interface TollgateOptions extends EngineOptions {
@@ -60,8 +61,23 @@ export interface Tollgate {
   readonly drain?: EmbeddedDrain;
   /** Embedded mode (MemoryEngine): the background sweep's timer (its stats count the holds freed). */
   readonly sweep?: SweepTimer;
+  /**
+   * A `fetch` for `new OpenAI({ fetch })` or `new Anthropic({ fetch })` that
+   * meters the agent's model calls (docs/models.md, "The fetch and the
+   * gateway"): each call is held from its request and settled from its usage.
+   */
+  fetch(options: ModelFetchOptions): typeof globalThis.fetch;
   /** Stops the sweep and the drain (after a last flush), closes a store it opened, then the engine. */
   close(): Promise<void>;
+}
+
+export interface ModelFetchOptions {
+  /** The agent whose budget pays for the calls. */
+  agentId: string;
+  /** The fetch that reaches the provider (default: the global fetch). */
+  fetch?: typeof globalThis.fetch;
+  /** A settle that failed after the provider answered (default: console.error). */
+  onError?: (error: unknown) => void;
 }
 
 function isStore(s: AuditStore | StoreOptions): s is AuditStore {
@@ -94,15 +110,24 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
     engine instanceof MemoryEngine && opts.sweep !== false
       ? startSweepTimer(engine, { everyMs: opts.sweep?.everyMs })
       : undefined;
+  const guard = new Guard(deps);
+  const counter = lazyTokenCounter();
   return {
     engine,
     policy,
     identity: new Identity(deps),
     budget: new Budget(deps),
-    guard: new Guard(deps),
+    guard,
     store: durable?.store,
     drain: durable?.drain,
     sweep,
+    fetch: (o) =>
+      createMeteredFetch({
+        gate: guardGate(guard, o.agentId),
+        counter,
+        fetch: o.fetch,
+        onError: o.onError,
+      }),
     close: async () => {
       try {
         await sweep?.stop();

@@ -24,6 +24,7 @@ local C = {
   RECOVERY_BUSY = 16,
   REPLAYED_DENIAL = 17,
   NO_HOLD = 18,
+  MODEL_MISMATCH = 19,
 }
 
 -- Where a reservation stands, as authorize's REPLAYED answers it (src/engine/codes.ts RES_STATES).

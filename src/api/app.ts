@@ -5,6 +5,7 @@ import { createMetrics, type MetricsOptions } from '../metrics/index.js';
 import { type AdminCredential, adminMatcher } from './auth.js';
 import { dashboardRouter } from './dashboard.js';
 import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
+import { type GatewayOptions, gatewayRouter } from './gateway/index.js';
 import { metricsRouter } from './metrics-route.js';
 import { buildOpenApi } from './openapi.js';
 import { mountRoutes, type Route } from './route.js';
@@ -35,6 +36,11 @@ export interface AppDeps {
    * metrics off. Default: on, admin token, no per-agent series.
    */
   metrics?: false | (Omit<MetricsOptions, 'tollgate'> & { open?: boolean });
+  /**
+   * The model gateway (docs/gateway.md): its upstreams and provider keys
+   * (`upstreams: {}` serves it with none configured). Default: not served.
+   */
+  gateway?: Omit<GatewayOptions, 'tollgate' | 'logError' | 'metrics'>;
 }
 
 /** Bodies larger than this are refused with 413 PAYLOAD_TOO_LARGE. */
@@ -107,6 +113,17 @@ export function createApp(deps: AppDeps): Express {
     metrics,
   });
   if (metrics) app.use(metricsRouter(metrics, { isAdmin, open: metricsOpts?.open }));
+  if (deps.gateway) {
+    app.use(
+      gatewayRouter({
+        gateTimeoutMs: deps.requestTimeoutMs,
+        ...deps.gateway,
+        tollgate: deps.tollgate,
+        logError,
+        metrics,
+      }),
+    );
+  }
   app.use(router);
   app.use(dashboardRouter());
   app.use(notFoundHandler);

@@ -75,6 +75,8 @@ export function eventToWire(e: AuditEvent): AuditEventWire {
     overrun_tokens: e.overrun_tokens,
     overrun_cost: e.overrun_cost === null ? null : usd(e.overrun_cost),
     overrun_cost_micros: e.overrun_cost,
+    estimated: e.estimated,
+    priced_as: e.priced_as,
   };
 }
 

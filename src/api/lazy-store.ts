@@ -72,6 +72,13 @@ export function lazyStore(opts: LazyStoreOptions): AuditStore {
         }
         return s.spendByHour(dayStart);
       }),
+    spendBy: (q) =>
+      get().then((s) => {
+        if (s.spendBy === undefined) {
+          throw new TollgateError('STORE_UNAVAILABLE', 'This audit store cannot sum spend');
+        }
+        return s.spendBy(q);
+      }),
     close: async () => {
       closed = true;
       await opening?.catch(() => undefined);

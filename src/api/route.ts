@@ -183,7 +183,8 @@ function parse(route: Route, req: Request): { params: unknown; query: unknown; b
   return { params, query, body };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** Fails closed: `p`, or 503 STORE_UNAVAILABLE when it has not settled within `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(

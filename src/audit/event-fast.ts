@@ -59,6 +59,8 @@ export const SLOT_NAMES = [
   'metadata',
   'overrun_tokens',
   'overrun_cost',
+  'estimated',
+  'priced_as',
 ] as const;
 type SlotName = (typeof SLOT_NAMES)[number];
 
@@ -294,6 +296,8 @@ export class FastEventParser {
       state,
       overrun_tokens: overTokens,
       overrun_cost: overCost,
+      estimated: this.bool(t, SLOT.estimated),
+      priced_as: this.text(t, SLOT.priced_as),
     };
   }
 }

@@ -81,4 +81,12 @@ export interface AuditEvent {
   overrun_tokens: number | null;
   /** settle: micro-dollars above the hold's cost (0 within it); null on other events. */
   overrun_cost: number | null;
+  /**
+   * settle: whether the usage is an estimate (a stream cut before its usage
+   * arrived; trusted code says so); null on other events and on settles
+   * appended before the field existed.
+   */
+  estimated: boolean | null;
+  /** settle: the model whose price trusted code used (null when not given, and on other events). */
+  priced_as: string | null;
 }

@@ -18,7 +18,7 @@ export * from './event-types.js';
  * into typed values (AuditEvent, src/audit/event-types.ts). Money is integer
  * micro-dollars; times are ms of Redis time. Events that change an agent carry
  * its new `state`; settle events carry `overrun_tokens` and `overrun_cost`
- * (usage above the hold). The drain's fast path is src/audit/event-fast.ts.
+ * (usage above the hold), `estimated` and `priced_as`. The drain's fast path is src/audit/event-fast.ts.
  */
 const text = z.string();
 /** '' → null, else the text. */
@@ -77,6 +77,8 @@ const OutboxFields = z
     metadata: text.default(''),
     overrun_tokens: text.default(''),
     overrun_cost: text.default(''),
+    estimated: text.default(''),
+    priced_as: text.default(''),
   })
   .strict();
 
@@ -137,6 +139,8 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
     state: null,
     overrun_tokens: num(f.overrun_tokens, 'overrun_tokens'),
     overrun_cost: num(f.overrun_cost, 'overrun_cost'),
+    estimated: optBool.parse(f.estimated),
+    priced_as: optText.parse(f.priced_as),
   };
   if (STATE_TYPES.has(f.type)) {
     const s = AgentStateSchema.safeParse({

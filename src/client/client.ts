@@ -7,7 +7,12 @@ import type {
   RegisterAgentBody,
   Verification,
 } from '../api/routes/agents.schemas.js';
-import type { AuditLagWire, AuditPageWire } from '../api/routes/audit.schemas.js';
+import type {
+  AuditLagWire,
+  AuditPageWire,
+  SpendQueryWire,
+  SpendWire,
+} from '../api/routes/audit.schemas.js';
 import type {
   Dashboard,
   SessionStarted,
@@ -26,8 +31,11 @@ import type {
 import type { BudgetStatus } from '../api/routes/shared.schemas.js';
 import type { EventType } from '../audit/event.js';
 import { newUsageId } from '../budget/usage-id.js';
+import { type LazyTokenCounter, lazyTokenCounter } from '../meter/counter.js';
+import { createMeteredFetch } from '../meter/fetch.js';
 import { PermissionDenied } from './errors.js';
 import { Http, type HttpOptions } from './http.js';
+import { httpGate } from './model-fetch.js';
 
 /**
  * The SDK's types are the API's schemas' (src/api/routes/*.schemas.ts): what
@@ -123,6 +131,8 @@ export function newSessionId(agentId: string): string {
  */
 export class TollgateClient {
   private readonly http: Http;
+  /** The token counter of this client's metered fetches (made on first use). */
+  private counter: LazyTokenCounter | undefined;
 
   constructor(opts: ClientOptions) {
     this.http = new Http(opts);
@@ -260,6 +270,55 @@ export class TollgateClient {
   /** GET /v1/audit/lag (admin): the undrained audit backlog per shard. */
   auditLag() {
     return this.http.request<AuditLag>('GET', '/v1/audit/lag', undefined, true);
+  }
+
+  /**
+   * GET /v1/spend: the settle and usage events' cost and tokens over
+   * [`from`, `to`) (default: today, UTC), summed by `group_by` (`model` by
+   * default, or `role`, `operation`, `agent_id`), most costly first. Times as
+   * in `audit`. An agent key reads only its own agent's spend.
+   */
+  spend(
+    query: Omit<SpendQueryWire, 'from' | 'to'> & {
+      from?: Date | number | string;
+      to?: Date | number | string;
+    } = {},
+  ) {
+    const p = new URLSearchParams();
+    if (query.from !== undefined) p.set('from', timeParam(query.from));
+    if (query.to !== undefined) p.set('to', timeParam(query.to));
+    if (query.group_by !== undefined) p.set('group_by', query.group_by);
+    if (query.agent_id !== undefined) p.set('agent_id', query.agent_id);
+    const text = p.toString();
+    return this.http.request<SpendWire>(
+      'GET',
+      `/v1/spend${text === '' ? '' : `?${text}`}`,
+      undefined,
+      true,
+    );
+  }
+
+  /**
+   * A `fetch` for `new OpenAI({ fetch })` or `new Anthropic({ fetch })` that
+   * meters the agent's model calls through this server (docs/models.md, "The
+   * fetch and the gateway"): held from the request (its tokens counted here,
+   * priced by the server), settled from the response's usage, a denial
+   * answered as the provider's 402 error. Other calls pass through.
+   */
+  fetch(options: {
+    agentId: string;
+    /** The fetch that reaches the provider (default: the global fetch). */
+    fetch?: typeof globalThis.fetch;
+    /** A settle that failed after the provider answered (default: console.error). */
+    onError?: (error: unknown) => void;
+  }): typeof globalThis.fetch {
+    this.counter ??= lazyTokenCounter();
+    return createMeteredFetch({
+      gate: httpGate(this, options.agentId),
+      counter: this.counter,
+      fetch: options.fetch,
+      onError: options.onError,
+    });
   }
 
   /**

@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { DEFAULT_HTTP_TIMEOUTS } from '../api/server.js';
 import { DEFAULT_FAILOVER_RETRY_MS } from '../engine/redis/scripts.js';
 import type { TollgateOptions } from '../tollgate.js';
+import { describeUpstreams, type GatewayUpstreams, gatewayUpstreams } from './gateway.js';
+
+export type { GatewayUpstreams };
 
 /**
  * The server's configuration, from the environment (and, for a CLI, flags
@@ -46,6 +49,8 @@ export interface Config {
    * /v1/audit, the dashboard's spend), ms. Undefined: the store's default, 5 s.
    */
   auditReadTimeoutMs: number | undefined;
+  /** The model gateway's upstreams (docs/gateway.md): undefined when no API key is set. */
+  gateway: GatewayUpstreams;
 }
 
 /** The configuration's inputs: each an environment variable and a CLI flag. */
@@ -79,6 +84,10 @@ export const CONFIG_VARIABLES = {
     env: 'TOLLGATE_AUDIT_READ_TIMEOUT_MS',
     flag: '--audit-read-timeout-ms',
   },
+  openaiBaseUrl: { env: 'TOLLGATE_OPENAI_BASE_URL', flag: '--openai-base-url' },
+  openaiApiKey: { env: 'TOLLGATE_OPENAI_API_KEY', flag: '--openai-api-key' },
+  anthropicBaseUrl: { env: 'TOLLGATE_ANTHROPIC_BASE_URL', flag: '--anthropic-base-url' },
+  anthropicApiKey: { env: 'TOLLGATE_ANTHROPIC_API_KEY', flag: '--anthropic-api-key' },
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_VARIABLES;
@@ -122,6 +131,10 @@ const text = z.string().trim().min(1);
 
 const redisUrl = text.refine((v) => hasProtocol(v, ['redis:', 'rediss:']), {
   message: 'expected a redis:// or rediss:// URL',
+});
+
+const httpUrl = text.refine((v) => hasProtocol(v, ['http:', 'https:']), {
+  message: 'expected an http:// or https:// URL',
 });
 
 const databaseUrl = text.refine((v) => hasProtocol(v, ['postgres:', 'postgresql:']), {
@@ -219,6 +232,10 @@ const InputSchema = z.object({
   httpRequestTimeoutMs: millis.optional(),
   httpKeepAliveTimeoutMs: millis.optional(),
   auditReadTimeoutMs: millis.optional(),
+  openaiBaseUrl: httpUrl.optional(),
+  openaiApiKey: text.optional(),
+  anthropicBaseUrl: httpUrl.optional(),
+  anthropicApiKey: text.optional(),
 });
 
 function blankToUndefined(v: unknown): unknown {
@@ -308,6 +325,7 @@ export function loadConfig(
     httpRequestTimeoutMs: http.request,
     httpKeepAliveTimeoutMs: c.httpKeepAliveTimeoutMs ?? DEFAULT_HTTP_TIMEOUTS.keepAliveTimeoutMs,
     auditReadTimeoutMs: c.auditReadTimeoutMs,
+    gateway: gatewayUpstreams(c),
   };
 }
 
@@ -376,5 +394,6 @@ export function describeConfig(config: Config): Record<string, unknown> {
     httpRequestTimeoutMs: config.httpRequestTimeoutMs,
     httpKeepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     auditReadTimeoutMs: config.auditReadTimeoutMs,
+    gateway: describeUpstreams(config.gateway),
   };
 }

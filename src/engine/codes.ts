@@ -39,6 +39,8 @@ export const Code = {
   REPLAYED_DENIAL: 17,
   /** settle by operation: no open hold for it (or its usage id names a usage); nothing written. */
   NO_HOLD: 18,
+  /** settle: the model given is not the hold's (nothing written; VALIDATION_FAILED). */
+  MODEL_MISMATCH: 19,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
@@ -143,6 +145,7 @@ export function settleReplyLength(code: unknown): number {
     case Code.SHARD_NOT_READY:
       return 1;
     case Code.NO_HOLD:
+    case Code.MODEL_MISMATCH:
       return 2;
     case Code.OK:
     case Code.ALREADY_CLOSED:
@@ -176,6 +179,8 @@ export interface Subject {
   endSessionId?: string;
   /** settle of a reservation, IDEMPOTENCY_CONFLICT: what was recorded. */
   recorded?: Recorded;
+  /** settle, MODEL_MISMATCH: the model the hold was made for. */
+  holdModel?: string;
 }
 
 const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
@@ -217,6 +222,11 @@ const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
       : new TollgateError('CONFLICT', `Agent ${s.agentId} already exists`, {
           agent_id: s.agentId,
         }),
+  [Code.MODEL_MISMATCH]: (s) =>
+    new TollgateError('VALIDATION_FAILED', 'model is not the model the hold was made for', {
+      field: 'model',
+      hold_model: s.holdModel,
+    }),
   [Code.SESSION_NOT_FOUND]: (s) =>
     new TollgateError('NOT_FOUND', 'Session not found or already ended', {
       session_id: s.endSessionId,

@@ -30,6 +30,8 @@ export const checkRequestId = (v: unknown) => check(REQUEST_ID, v, 'request_id')
 /** A usage id follows the request id's pattern. */
 export const checkUsageId = (v: unknown) => check(REQUEST_ID, v, 'usage_id');
 export const checkModel = (v: unknown) => check(MODEL, v, 'model');
+/** The model a settle was priced as follows the model's pattern. */
+export const checkPricedAs = (v: unknown) => check(MODEL, v, 'priced_as');
 
 export interface ScopedId {
   agentId: string;

@@ -192,6 +192,24 @@ export interface SettleInput {
    * give the recorded cost (docs/engine.md#priced-holds-and-settles).
    */
   costMicros?: number;
+  /**
+   * Trusted code only, like `costMicros`: the usage is an estimate (a stream
+   * cut before its usage arrived); the settle event carries `estimated: true`
+   * (false when absent). Not part of a repeat's match.
+   */
+  estimated?: boolean;
+  /**
+   * Trusted code only: the model whose price was used (for a model the price
+   * table does not know, the policy's default model); the settle event's
+   * `priced_as` (null when absent). Not part of a repeat's match.
+   */
+  pricedAs?: string;
+  /**
+   * When given, the hold's model (the one its profile named when it was made):
+   * another one is VALIDATION_FAILED (`details: { field: 'model', hold_model }`)
+   * and nothing is settled. Absent: not checked.
+   */
+  model?: string;
   result: 'success' | 'failure';
   keyDigest?: string;
   actor: Actor;

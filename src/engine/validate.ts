@@ -5,6 +5,7 @@ import {
   checkCount,
   checkModel,
   checkOperation,
+  checkPricedAs,
   checkRequestId,
   checkRole,
   checkUsageId,
@@ -127,6 +128,11 @@ export function checkSettle(i: SettleInput): ScopedId {
   checkCount(i.inputTokens, 'input_tokens', MAX_TOKENS);
   checkCount(i.outputTokens, 'output_tokens', MAX_TOKENS);
   if (i.costMicros !== undefined) checkCount(i.costMicros, 'cost_micros', MAX_COST);
+  if (i.estimated !== undefined && typeof i.estimated !== 'boolean') {
+    throw new TollgateError('VALIDATION_FAILED', 'Invalid estimated', { field: 'estimated' });
+  }
+  if (i.pricedAs !== undefined) checkPricedAs(i.pricedAs);
+  if (i.model !== undefined) checkModel(i.model);
   checkDigest(i.keyDigest);
   checkResult(i.result);
   if (i.usageId !== undefined) checkUsageId(i.usageId);

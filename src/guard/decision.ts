@@ -1,7 +1,9 @@
-import type { Decision } from '../api/routes/gate.schemas.js';
+import type { Decision, SettleAnswer } from '../api/routes/gate.schemas.js';
 import { budgetReason } from '../budget/budget.js';
 import { toBudgetStatus } from '../budget/status.js';
-import type { AuthorizeResult } from '../engine/types.js';
+import { microsToUsd } from '../engine/money.js';
+import type { AuthorizeResult, SettleResult } from '../engine/types.js';
+import { MODEL_CALL } from '../policy/names.js';
 
 /** The decision contract (ARCHITECTURE.md, "Contracts"): its schema is the API's (src/api/routes/gate.schemas.ts). */
 export type { Decision };
@@ -9,13 +11,15 @@ export type { Decision };
 const isoTime = (ms: number): string => new Date(ms).toISOString();
 
 /**
- * Turns an engine result into the guide's decision shape and texts. `iso`
- * formats the lease end (a caller deciding often passes an IsoTimeMemo's).
+ * Turns an engine result into the guide's decision shape and texts. `model` is
+ * the profile's (`rates.model`: the model named, or the one it was priced as);
+ * `iso` formats the lease end (a caller deciding often passes an IsoTimeMemo's).
  */
 export function toDecision(
   r: AuthorizeResult,
   agentId: string,
   operation: string,
+  model: string,
   iso: (ms: number) => string = isoTime,
 ): Decision {
   if (r.allowed) {
@@ -24,6 +28,7 @@ export function toDecision(
       reservation_id: r.reservationId,
       expires_at: iso(r.leaseEndMs),
       reason: null,
+      model,
       replayed: r.replayed,
       reservation_state: r.reservationState,
       budget_status: toBudgetStatus(r.status),
@@ -37,6 +42,7 @@ export function toDecision(
         allowed: false,
         error_code: r.code,
         reason: 'Agent not found',
+        model,
         replayed,
         budget_status: null,
       };
@@ -46,6 +52,7 @@ export function toDecision(
         error_code: r.code,
         reason: `Agent ${agentId} is suspended`,
         suggestion: 'Resume the agent to allow operations',
+        model,
         replayed,
         budget_status: status,
       };
@@ -53,7 +60,10 @@ export function toDecision(
       return {
         allowed: false,
         error_code: r.code,
-        reason: `Role ${status?.role ?? 'unknown'} not authorized for operation ${operation}`,
+        reason: `Role ${status?.role ?? 'unknown'} not authorized for operation ${operation}${
+          operation === MODEL_CALL ? ` (model ${model})` : ''
+        }`,
+        model,
         replayed,
         budget_status: status,
       };
@@ -62,9 +72,26 @@ export function toDecision(
       return {
         allowed: false,
         ...budgetReason(r.exceeded ?? 'session', status),
+        model,
         replayed,
         budget_status: status,
       };
     }
   }
+}
+
+/** A settle's answer from the engine's result (a settle that found its hold). */
+export function settleAnswer(
+  s: SettleResult,
+  outcome: SettleAnswer['outcome'],
+  reservationId: string,
+): SettleAnswer {
+  return {
+    outcome,
+    reservation_id: reservationId,
+    cost: microsToUsd(s.costMicros),
+    overrun_tokens: s.overrunTokens,
+    overrun_cost: microsToUsd(s.overrunMicros),
+    budget_status: toBudgetStatus(s.status),
+  };
 }

@@ -3,11 +3,17 @@ import { Budget } from '../budget/budget.js';
 import { type BudgetStatus, toBudgetStatus } from '../budget/status.js';
 import { newUsageId } from '../budget/usage-id.js';
 import { IsoTimeMemo } from '../engine/clock.js';
-import { microsToUsd } from '../engine/money.js';
-import type { Actor, Engine, SettleResult } from '../engine/types.js';
+import type { Actor, Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import type { Policy } from '../policy/index.js';
-import { type Decision, toDecision } from './decision.js';
+import { type Decision, settleAnswer, toDecision } from './decision.js';
+import {
+  authorizeModelCall,
+  type ModelCall,
+  type ModelCallSettle,
+  type ModelSettleAnswer,
+  settleModelCall,
+} from './model-call.js';
 
 export interface GuardDeps {
   engine: Engine;
@@ -104,16 +110,44 @@ export class Guard {
     context: PermissionContext = {},
   ): Promise<Decision> {
     const p = this.deps.policy;
+    const profile = p.profile(operation, context.model);
     const r = await this.deps.engine.authorize({
       agentId,
-      profile: p.profile(operation, context.model),
+      profile,
       estimatedTokens: context.estimatedTokens ?? p.estimate(operation),
       requestId: context.requestId,
       keyDigest: context.keyDigest,
       holdCostMicros: context.holdCostMicros,
       actor: this.deps.actor,
     });
-    return toDecision(r, agentId, operation, this.iso);
+    return toDecision(r, agentId, operation, profile.rates.model, this.iso);
+  }
+
+  /**
+   * Authorize a model call (`model_call`): the hold is priced here from its
+   * tokens with the policy's price table (docs/models.md, "The hold"), not
+   * from an estimate. `outputTokens` undefined: the request set no limit, and
+   * the agent's role's `outputCap` (times `choices`) is held. The roles
+   * allowed are those whose `models` globs match the model. An allowed
+   * decision carries `held_tokens`.
+   */
+  authorizeModelCall(agentId: string, call: ModelCall): Promise<Decision> {
+    return authorizeModelCall(this.deps, agentId, call, this.iso);
+  }
+
+  /**
+   * Settles a model call's hold with the provider's usage, priced here with
+   * the policy's price table (cache reads and writes, tiers); `estimated`:
+   * the usage was not seen and these are the hold's tokens. The model must be
+   * the hold's (else VALIDATION_FAILED, nothing settled). Idempotent as
+   * `settle`.
+   */
+  settleModelCall(
+    reservationId: string,
+    call: ModelCallSettle,
+    key: CallerKey = {},
+  ): Promise<ModelSettleAnswer> {
+    return settleModelCall(this.deps, reservationId, call, key);
   }
 
   /**
@@ -276,20 +310,4 @@ export class Guard {
   ) {
     return this.executeAgentOperation(agentId, operation, context, fn);
   }
-}
-
-/** A settle's answer from the engine's result (a settle that found its hold). */
-function settleAnswer(
-  s: SettleResult,
-  outcome: SettleAnswer['outcome'],
-  reservationId: string,
-): SettleAnswer {
-  return {
-    outcome,
-    reservation_id: reservationId,
-    cost: microsToUsd(s.costMicros),
-    overrun_tokens: s.overrunTokens,
-    overrun_cost: microsToUsd(s.overrunMicros),
-    budget_status: toBudgetStatus(s.status),
-  };
 }

@@ -8,3 +8,4 @@ export {
   type RecordResult,
   type Usage,
 } from './guard.js';
+export type { ModelCall, ModelCallSettle, ModelSettleAnswer } from './model-call.js';

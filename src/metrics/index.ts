@@ -12,3 +12,9 @@ export {
   type SettleObservation,
   UNMATCHED_ROUTE,
 } from './metrics.js';
+export {
+  MAX_MODEL_LABELS,
+  type ModelCallObservation,
+  type ModelCallRecorder,
+  OTHER_MODEL,
+} from './model-spend.js';

@@ -6,6 +6,7 @@ import type { AgentSnapshot } from '../engine/types.js';
 import type { Tollgate } from '../index.js';
 import { type Backlog, readBacklog } from './backlog.js';
 import { backgroundMetrics, setCounter } from './drain.js';
+import { type ModelCallObservation, modelSpendMetrics } from './model-spend.js';
 import { perAgentGauges } from './per-agent.js';
 import { shardRecoveryMetrics } from './recoveries.js';
 
@@ -73,10 +74,17 @@ export interface DecisionRecorder {
   decision(d: DecisionObservation, seconds: number): void;
   /** A settle recorded (not a replay): counts its overrun. */
   settled?(s: SettleObservation): void;
+  /** A metered model call settled (not a replay): its cost and tokens by model. */
+  modelCall?(c: ModelCallObservation): void;
 }
 
 export interface Metrics extends DecisionRecorder {
   settled(s: SettleObservation): void;
+  /**
+   * A metered model call settled (not a replay): its cost and tokens by model
+   * (tollgate_model_spend_usd_total, tollgate_model_tokens_total; model-spend.ts).
+   */
+  modelCall(c: ModelCallObservation): void;
   readonly registry: Registry;
   /** The Content-Type of `scrape()`'s text. */
   readonly contentType: string;
@@ -250,6 +258,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
 
   const agentGauges = perAgent ? perAgentGauges(registers) : undefined;
+  const modelCall = modelSpendMetrics(registers);
 
   const readRecoveries = shardRecoveryMetrics(registers, tollgate.engine);
   const background = backgroundMetrics(registers, {
@@ -375,6 +384,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       overrunTokens.inc({ role }, Math.max(0, s.overrunTokens));
       overrunCost.inc({ role }, Math.max(0, s.overrunMicros) / USD);
     },
+    modelCall,
     async scrape() {
       await refresh();
       return registry.metrics();

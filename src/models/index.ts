@@ -4,7 +4,16 @@
  * engine, no network, no store.
  */
 export { ratesFor, usageCostMicros } from './cost.js';
-export { DEFAULT_ATTACHMENT_TOKENS, type Hold, type HoldOptions, holdFor } from './hold.js';
+export {
+  DEFAULT_ATTACHMENT_TOKENS,
+  type Hold,
+  type HoldCost,
+  type HoldOptions,
+  type HoldTokens,
+  holdCost,
+  holdFor,
+  holdTokens,
+} from './hold.js';
 export { meteredBody } from './metered-body.js';
 export {
   createPriceTable,

@@ -1,37 +1,60 @@
 import { finalizeDoc } from './finalize.js';
+import { DEFAULT_OUTPUT_CAP, MODEL_CALL } from './names.js';
 import type { PolicyDoc } from './schema.js';
 
 /**
  * The defaults, taken from the integration guide: the role budgets ("Budget Configuration
  * by Role"), the RBAC matrix of `checkRBAC` (roles it does not list get no permissions),
  * the estimates of `estimateTokensForOperation` (1000 for any other operation), one
- * `default` model price and a 5-minute reservation lease.
+ * `default` model price and a 5-minute reservation lease. Each of the guide's eight
+ * roles may also call models (`model_call`, any model), holding 4,096 output tokens
+ * for a request that sets no limit.
  */
 export const DEFAULT_POLICY_DOC: PolicyDoc = finalizeDoc(
   {
     version: 1,
     roles: {
-      researcher: { session_token_limit: 200_000, daily_cost_limit: 20, permissions: [] },
-      'ml-developer': { session_token_limit: 150_000, daily_cost_limit: 15, permissions: [] },
+      researcher: { session_token_limit: 200_000, daily_cost_limit: 20, permissions: [MODEL_CALL] },
+      'ml-developer': {
+        session_token_limit: 150_000,
+        daily_cost_limit: 15,
+        permissions: [MODEL_CALL],
+      },
       'backend-dev': {
         session_token_limit: 100_000,
         daily_cost_limit: 10,
-        permissions: ['read_file', 'write_file', 'run_tests', 'deploy'],
+        permissions: ['read_file', 'write_file', 'run_tests', 'deploy', MODEL_CALL],
       },
       coder: {
         session_token_limit: 80_000,
         daily_cost_limit: 8,
-        permissions: ['read_file', 'write_file', 'run_tests'],
+        permissions: ['read_file', 'write_file', 'run_tests', MODEL_CALL],
       },
-      'system-architect': { session_token_limit: 100_000, daily_cost_limit: 10, permissions: [] },
+      'system-architect': {
+        session_token_limit: 100_000,
+        daily_cost_limit: 10,
+        permissions: [MODEL_CALL],
+      },
       tester: {
         session_token_limit: 60_000,
         daily_cost_limit: 6,
-        permissions: ['read_file', 'run_tests'],
+        permissions: ['read_file', 'run_tests', MODEL_CALL],
       },
-      reviewer: { session_token_limit: 40_000, daily_cost_limit: 4, permissions: ['read_file'] },
-      'code-analyzer': { session_token_limit: 50_000, daily_cost_limit: 5, permissions: [] },
-      default: { session_token_limit: 50_000, daily_cost_limit: 5 },
+      reviewer: {
+        session_token_limit: 40_000,
+        daily_cost_limit: 4,
+        permissions: ['read_file', MODEL_CALL],
+      },
+      'code-analyzer': {
+        session_token_limit: 50_000,
+        daily_cost_limit: 5,
+        permissions: [MODEL_CALL],
+      },
+      default: {
+        session_token_limit: 50_000,
+        daily_cost_limit: 5,
+        max_output_tokens: DEFAULT_OUTPUT_CAP,
+      },
     },
     operations: {
       read_file: { estimated_tokens: 5000 },

@@ -15,6 +15,19 @@ export const OPERATION_NAME_PATTERN = OPERATION;
 /** A model name: 1–128 letters, digits, `.`, `_`, `:`, `/` or `-`, starting with a letter or digit. */
 export const MODEL_NAME_PATTERN = MODEL;
 
+/**
+ * A model glob in a role's `models`: model-name characters plus `*` (any run
+ * of characters) and `?` (one character), 1–128 of them, matched against the
+ * whole name (src/policy/glob.ts).
+ */
+export const MODEL_GLOB_PATTERN = /^[A-Za-z0-9._:/*?-]{1,128}$/;
+
+/** The operation of a model call: its hold is priced from the request, not from an estimate. */
+export const MODEL_CALL = 'model_call';
+
+/** Output tokens held for a model call whose request sets no limit, when the policy names none. */
+export const DEFAULT_OUTPUT_CAP = 4096;
+
 /** The permission entry that grants every operation. */
 export const WILDCARD_PERMISSION = '*';
 

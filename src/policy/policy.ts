@@ -1,6 +1,14 @@
 import type { Profile } from '../engine/profile.js';
+import type { PriceTable } from '../models/price-table.js';
 import { usdToMicros } from './money.js';
-import { compareNames, DEFAULT_MODEL, DEFAULT_ROLE, WILDCARD_PERMISSION } from './names.js';
+import {
+  compareNames,
+  DEFAULT_MODEL,
+  DEFAULT_OUTPUT_CAP,
+  DEFAULT_ROLE,
+  WILDCARD_PERMISSION,
+} from './names.js';
+import { policyPrices } from './prices.js';
 import { compileProfiles } from './profiles.js';
 import { resolvePolicyDoc } from './resolve.js';
 import type { PolicyDoc } from './schema.js';
@@ -38,9 +46,26 @@ export interface Policy {
   /**
    * What an authorize of the operation with the model passes the engine: the
    * operation, the model's rates, the lease and the roles allowed, compiled
-   * and checked when the policy was loaded (src/policy/profiles.ts).
+   * and checked when the policy was loaded (src/policy/profiles.ts). For
+   * `model_call`: `rates.model` is `model` itself (no model: `default`) at the
+   * price table's base rates, the roles those allowed `model_call` whose
+   * `models` globs match it; compiled on first use, kept in a bounded LRU; a
+   * model name the engine refuses is VALIDATION_FAILED.
    */
   profile(operation: string, model?: string): Profile;
+  /**
+   * Model prices (src/models `createPriceTable`): the package's real prices,
+   * the policy's `models` entries in their place by exact name, and an unknown
+   * model priced at the `default` entry.
+   */
+  readonly prices: PriceTable;
+  /**
+   * Output tokens a model call of the role holds when its request sets no
+   * limit: the role's `max_output_tokens`, else `default`'s, else 4,096.
+   */
+  outputCap(role: string): number;
+  /** The role's model globs (`roles.<role>.models`); undefined: any model. */
+  modelGlobs(role: string): readonly string[] | undefined;
   /** Every role named in the policy except `default`, sorted. */
   knownRoles(): readonly string[];
 }
@@ -56,7 +81,11 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
   const budgets = new Map<string, RoleBudget>();
   const grants = new Map<string, readonly string[]>();
   const grantSets = new Map<string, ReadonlySet<string>>();
+  const outputCaps = new Map<string, number>();
+  const globs = new Map<string, readonly string[]>();
   for (const [role, entry] of Object.entries(doc.roles)) {
+    if (entry.max_output_tokens !== undefined) outputCaps.set(role, entry.max_output_tokens);
+    if (entry.models !== undefined) globs.set(role, Object.freeze([...entry.models]));
     budgets.set(
       role,
       Object.freeze({
@@ -105,6 +134,9 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
   const defaultRates = rateTable.get(DEFAULT_MODEL);
   if (defaultRates === undefined) throw new Error('policy document has no default model');
   const leaseMs = doc.reservation_lease_seconds * 1000;
+  const defaultOutputCap = outputCaps.get(DEFAULT_ROLE) ?? DEFAULT_OUTPUT_CAP;
+  const prices = policyPrices(doc.models);
+  const modelGlobs = (role: string) => (role === DEFAULT_ROLE ? undefined : globs.get(role));
   const rolesAllowed = (operation: string) => allowedByOperation.get(operation) ?? wildcardRoles;
   const rates = (model?: string) =>
     model === undefined ? defaultRates : (rateTable.get(model) ?? defaultRates);
@@ -127,7 +159,12 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
       leaseMs,
       rolesAllowed,
       rates,
+      prices,
+      modelGlobs,
     }),
+    prices,
+    outputCap: (role: string) => outputCaps.get(role) ?? defaultOutputCap,
+    modelGlobs,
     knownRoles: () => roles,
   });
 }

@@ -3,6 +3,7 @@ import { decimalPlaces } from './money.js';
 import {
   DEFAULT_MODEL,
   DEFAULT_ROLE,
+  MODEL_GLOB_PATTERN,
   MODEL_NAME_PATTERN,
   OPERATION_NAME_PATTERN,
   ROLE_NAME_PATTERN,
@@ -18,6 +19,8 @@ export const LIMITS = {
   maxDecimals: 6,
   leaseSecondsMin: 1,
   leaseSecondsMax: 86_400,
+  outputCapMax: 1_000_000,
+  tierStartMax: 10_000_000,
 } as const;
 
 function positiveInteger(max: number) {
@@ -64,6 +67,14 @@ const modelName = z.string().regex(MODEL_NAME_PATTERN, {
     'invalid model name: expected 1-128 letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit',
 });
 
+const modelGlobMessage =
+  'expected a model name or a glob ("*" any run of characters, "?" one character): 1-128 letters, digits, ".", "_", ":", "/", "-", "*" or "?"';
+const modelGlobList = z.array(
+  z.string({ error: modelGlobMessage }).regex(MODEL_GLOB_PATTERN, { error: modelGlobMessage }),
+  { error: 'expected a list of model names or globs' },
+);
+const outputCap = positiveInteger(LIMITS.outputCapMax);
+
 const permissionMessage = `expected an operation name or "${WILDCARD_PERMISSION}"`;
 const permission = z
   .string({ error: permissionMessage })
@@ -72,20 +83,29 @@ const permission = z
   });
 const permissionList = z.array(permission, { error: 'expected a list of operation names' });
 
-const defaultRoleHasNoPermissions = (
-  roles: Record<string, { permissions?: unknown }> | undefined,
-  ctx: z.RefinementCtx,
-): void => {
-  const entry =
-    roles !== undefined && Object.hasOwn(roles, DEFAULT_ROLE) ? roles[DEFAULT_ROLE] : undefined;
-  if (entry?.permissions !== undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['roles', DEFAULT_ROLE, 'permissions'],
-      message: `the "${DEFAULT_ROLE}" role cannot carry permissions (roles not named in the policy get none)`,
-    });
-  }
-};
+/**
+ * The `default` role carries no permissions and no model list: a role the
+ * policy does not name gets no permissions, ever. Run even when other fields
+ * failed (so every problem is listed at once): `roles` may be anything.
+ */
+const defaultRoleIsBudgetOnly = z.superRefine<{ roles?: unknown }>(
+  (file, ctx) => {
+    const roles = file.roles;
+    if (typeof roles !== 'object' || roles === null || !Object.hasOwn(roles, DEFAULT_ROLE)) return;
+    const entry = (roles as Record<string, unknown>)[DEFAULT_ROLE];
+    if (typeof entry !== 'object' || entry === null) return;
+    for (const key of ['permissions', 'models'] as const) {
+      if ((entry as Record<string, unknown>)[key] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['roles', DEFAULT_ROLE, key],
+          message: `the "${DEFAULT_ROLE}" role cannot carry ${key} (roles not named in the policy get no permissions)`,
+        });
+      }
+    }
+  },
+  { when: () => true },
+);
 
 // ---- The file: every section and field optional, merged onto the defaults. ----
 
@@ -93,13 +113,51 @@ const roleFileEntry = z.strictObject({
   session_token_limit: sessionTokenLimit.optional(),
   daily_cost_limit: dailyCostLimit.optional(),
   permissions: permissionList.optional(),
+  models: modelGlobList.optional(),
+  max_output_tokens: outputCap.optional(),
 });
 
 const operationEntry = z.strictObject({ estimated_tokens: tokenEstimate });
 
+/** The cache rates of a model or tier: absent, the input rate (one-hour writes: the cache write rate). */
+const cacheRates = {
+  cache_read_per_million: price.optional(),
+  cache_write_per_million: price.optional(),
+  cache_write_1h_per_million: price.optional(),
+};
+
+const tierStartMessage = `expected an integer number of input tokens from 0 to ${LIMITS.tierStartMax}`;
+const tierEntry = z.strictObject({
+  above_input_tokens: z
+    .number({ error: tierStartMessage })
+    .int({ error: tierStartMessage })
+    .min(0, { error: tierStartMessage })
+    .max(LIMITS.tierStartMax, { error: tierStartMessage }),
+  input_per_million: price,
+  output_per_million: price,
+  ...cacheRates,
+});
+
+const tierList = z
+  .array(tierEntry, { error: 'expected a list of tiers' })
+  .superRefine((tiers, ctx) => {
+    for (let i = 1; i < tiers.length; i++) {
+      const prev = tiers[i - 1]?.above_input_tokens ?? -1;
+      if ((tiers[i]?.above_input_tokens ?? 0) <= prev) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'above_input_tokens'],
+          message: `expected tiers in ascending order: above the previous tier's ${prev}`,
+        });
+      }
+    }
+  });
+
 const modelFileEntry = z.strictObject({
   input_per_million: price.optional(),
   output_per_million: price.optional(),
+  ...cacheRates,
+  tiers: tierList.optional(),
 });
 
 export const policyFileSchema = z
@@ -111,7 +169,7 @@ export const policyFileSchema = z
     models: z.record(modelName, modelFileEntry).optional(),
     reservation_lease_seconds: leaseSeconds.optional(),
   })
-  .superRefine((file, ctx) => defaultRoleHasNoPermissions(file.roles, ctx));
+  .check(defaultRoleIsBudgetOnly);
 
 /** A policy file as parsed (snake_case, partial). */
 export type PolicyFile = z.infer<typeof policyFileSchema>;
@@ -122,11 +180,15 @@ const roleDocEntry = z.strictObject({
   session_token_limit: sessionTokenLimit,
   daily_cost_limit: dailyCostLimit,
   permissions: permissionList.optional(),
+  models: modelGlobList.optional(),
+  max_output_tokens: outputCap.optional(),
 });
 
 const modelDocEntry = z.strictObject({
   input_per_million: price,
   output_per_million: price,
+  ...cacheRates,
+  tiers: tierList.optional(),
 });
 
 export const policyDocSchema = z
@@ -138,8 +200,8 @@ export const policyDocSchema = z
     models: z.record(modelName, modelDocEntry),
     reservation_lease_seconds: leaseSeconds,
   })
+  .check(defaultRoleIsBudgetOnly)
   .superRefine((doc, ctx) => {
-    defaultRoleHasNoPermissions(doc.roles, ctx);
     if (!Object.hasOwn(doc.roles, DEFAULT_ROLE)) {
       ctx.addIssue({ code: 'custom', path: ['roles', DEFAULT_ROLE], message: 'required' });
     }
@@ -152,6 +214,7 @@ export const policyDocSchema = z
 export type PolicyDoc = z.infer<typeof policyDocSchema>;
 export type RoleEntry = PolicyDoc['roles'][string];
 export type ModelEntry = PolicyDoc['models'][string];
+export type TierEntry = NonNullable<ModelEntry['tiers']>[number];
 
 const TOP_KEYS = Object.keys(policyFileSchema.shape);
 const ENTRY_KEYS: Record<string, readonly string[]> = {
@@ -160,10 +223,13 @@ const ENTRY_KEYS: Record<string, readonly string[]> = {
   models: Object.keys(modelFileEntry.shape),
 };
 
+const TIER_KEYS = Object.keys(tierEntry.shape);
+
 /** The keys allowed in the object at `path` (for "unknown key" messages). */
 export function allowedKeysAt(path: readonly PropertyKey[]): readonly string[] | undefined {
   if (path.length === 0) return TOP_KEYS;
   const section = path[0];
+  if (section === 'models' && path.length === 4 && path[2] === 'tiers') return TIER_KEYS;
   if (path.length === 2 && typeof section === 'string' && Object.hasOwn(ENTRY_KEYS, section)) {
     return ENTRY_KEYS[section];
   }

@@ -71,6 +71,7 @@ const REQUESTS: Record<string, Build> = {
   }),
   'get /v1/audit': (t) => ({ path: `/v1/audit?agent_id=${t.id}` }),
   'get /v1/audit/lag': () => ({ path: '/v1/audit/lag' }),
+  'get /v1/spend': (t) => ({ path: `/v1/spend?agent_id=${t.id}` }),
 };
 
 const routes = apiRoutes({ readyTimeoutMs: 1000, openapi: () => ({}) }).filter(

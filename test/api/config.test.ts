@@ -57,6 +57,9 @@ describe('loadConfig', () => {
       TOLLGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS: '7000',
       TOLLGATE_REDIS_WAIT_REPLICAS: '1',
       TOLLGATE_REDIS_FAILOVER_RETRY_MS: '9000',
+      TOLLGATE_OPENAI_API_KEY: 'sk-openai-secret',
+      TOLLGATE_ANTHROPIC_BASE_URL: 'http://anthropic.internal/v1',
+      TOLLGATE_ANTHROPIC_API_KEY: 'sk-ant-secret',
     });
     expect(c).toEqual({
       mode: 'redis',
@@ -74,6 +77,10 @@ describe('loadConfig', () => {
       httpKeepAliveTimeoutMs: 7000,
       redisWaitReplicas: 1,
       redisFailoverRetryMs: 9000,
+      gateway: {
+        openai: { baseUrl: 'https://api.openai.com/v1', apiKey: 'sk-openai-secret' },
+        anthropic: { baseUrl: 'http://anthropic.internal/v1', apiKey: 'sk-ant-secret' },
+      },
     });
     expect(tollgateOptions(c)).toEqual({
       redis: 'redis://:secret@redis.internal:6380/2',
@@ -84,6 +91,7 @@ describe('loadConfig', () => {
     });
     const shown = JSON.stringify(describeConfig(c));
     expect(shown).not.toContain('secret');
+    expect(shown).toContain('http://anthropic.internal/v1');
     expect(shown).not.toContain(':pw@');
     expect(shown).not.toContain(TOKEN);
   });

@@ -263,7 +263,7 @@ describe('authorize, settle, release, usage', () => {
         reservation_id: decision.reservation_id,
         input_tokens: 1200,
         output_tokens: 300,
-        model: 'gpt-4o',
+        model: decision.model, // the hold's: `default`, the policy does not price gpt-4o
         result: 'success',
       },
     });
@@ -745,23 +745,26 @@ describe('settle: priced at the hold', () => {
   });
   afterAll(() => priced.close());
 
-  it("ignores the settle's model: the hold's model prices the usage", async () => {
+  it("a settle's model must be the hold's; without one, the hold's model prices the usage", async () => {
     const { id, key } = await priced.agent();
     const d = await priced.call('POST', '/v1/authorize', {
       token: key,
       body: { agent_id: id, operation: 'write_file', estimated_tokens: 1000, model: 'cheap' },
     });
     expect(d.body.budget_status.daily.cost_reserved).toBe(0.001);
-    const s = await priced.call('POST', '/v1/settle', {
-      token: key,
-      body: {
-        reservation_id: d.body.reservation_id,
-        input_tokens: 1000,
-        output_tokens: 1000,
-        model: 'default',
-        result: 'success',
-      },
-    });
+    const settle = (model?: string) =>
+      priced.call('POST', '/v1/settle', {
+        token: key,
+        body: {
+          reservation_id: d.body.reservation_id,
+          input_tokens: 1000,
+          output_tokens: 1000,
+          ...(model === undefined ? {} : { model }),
+          result: 'success',
+        },
+      });
+    expect(isError(await settle('default'), 'VALIDATION_FAILED')).toBe(true);
+    const s = await settle();
     expect(s.status).toBe(200);
     expect(s.body).toMatchObject({
       outcome: 'settled',
@@ -961,6 +964,7 @@ describe('operations', () => {
         '/v1/dashboard/spend',
         '/v1/release',
         '/v1/settle',
+        '/v1/spend',
         '/v1/usage',
       ].sort(),
     );

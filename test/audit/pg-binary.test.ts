@@ -86,6 +86,8 @@ function event(over: Partial<AuditEvent>, n: number): AuditEvent {
     state: null,
     overrun_tokens: null,
     overrun_cost: null,
+    estimated: null,
+    priced_as: null,
     ...over,
   };
 }
@@ -102,6 +104,8 @@ const EDGES: Partial<AuditEvent>[] = [
   { agent_id: 'NULL', role: 'null', operation: ' spaced ' },
   { type: 'settle', overrun_tokens: 9_007_199_254_740_991, overrun_cost: 0 },
   { type: 'settle', overrun_tokens: 0, overrun_cost: 4_294_967_296 },
+  { type: 'settle', estimated: true, priced_as: 'gpt-4o-mini' },
+  { type: 'settle', estimated: false, priced_as: 'é "quoted" \\ back,slash {braces}' },
   {
     type: 'agent_registered',
     session_started_at: 1_795_695_371_000,

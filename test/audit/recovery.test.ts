@@ -661,7 +661,11 @@ describe('recovery without a store', () => {
           '',
         ],
       ],
-      ['settle-1', [k.outbox], [0, tail, 8, id, nonce, '', 1, 1, 'success', '', 'agent', '', '']],
+      [
+        'settle-1',
+        [k.outbox],
+        [0, tail, 8, id, nonce, '', 1, 1, 'success', '', 'agent', '', '', '', '', ''],
+      ],
       ['release-3', [k.agent, k.leases, k.outbox], [0, id, nonce, '', tail, 'agent', 8]],
       [
         'recordUsage-3',

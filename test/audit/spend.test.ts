@@ -50,6 +50,8 @@ function event(at: number, type: EventType, role: string | null, cost: number | 
     state: null,
     overrun_tokens: type === 'settle' ? 0 : null,
     overrun_cost: type === 'settle' ? 0 : null,
+    estimated: type === 'settle' ? false : null,
+    priced_as: null,
   };
 }
 

@@ -141,13 +141,16 @@ export async function scenario() {
   });
   if (!d1.allowed) throw new Error('denied');
   step();
-  await tg.guard.recordOperation(
-    a,
-    'read_file',
-    { inputTokens: 300, outputTokens: 200 },
-    'success',
-    d1.reservation_id,
-  );
+  // Settled as a metered model call's settle is: its usage an estimate, priced as a named model.
+  await engine.settle({
+    reservationId: d1.reservation_id,
+    inputTokens: 300,
+    outputTokens: 200,
+    result: 'success',
+    actor: 'library',
+    estimated: true,
+    pricedAs: 'default',
+  });
   step();
   const d2 = await tg.guard.checkPermission(a, 'write_file');
   if (d2.allowed) await tg.guard.releaseReservation(d2.reservation_id);
@@ -279,6 +282,8 @@ export function synthetic(agentId: string, n: number, base: number, perMs = 1): 
       state: null,
       overrun_tokens: null,
       overrun_cost: null,
+      estimated: null,
+      priced_as: null,
     });
   }
   return out;

@@ -71,7 +71,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       agent_id: id,
       role: 'coder',
       status: 'active',
-      permissions: ['read_file', 'write_file', 'run_tests'],
+      permissions: ['read_file', 'write_file', 'run_tests', 'model_call'],
       metadata: { team: 'qa' },
     });
     expect(rec.api_key).toMatch(new RegExp(`^tg_${id}\\.[A-Za-z0-9_-]{43}$`));
@@ -248,6 +248,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         allowed: false,
         error_code: 'AGENT_NOT_FOUND',
         reason: 'Agent not found',
+        model: 'default',
         replayed: false,
         budget_status: null,
       });

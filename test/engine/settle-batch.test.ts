@@ -132,9 +132,9 @@ describe.each(['redis', 'cluster'] as const)('%s: settles that arrive together',
     return ut.calls.slice(from).filter((c) => c.script === 'settle');
   }
 
-  /** Settles per call (ARGV: offsetMs, eventTail, maxFree, then 10 per settle). */
+  /** Settles per call (ARGV: offsetMs, eventTail, maxFree, then 13 per settle). */
   function settlesIn(c: ScriptCall): number {
-    return (c.args.length - 3) / 10;
+    return (c.args.length - 3) / 13;
   }
 
   /**
@@ -197,7 +197,7 @@ describe.each(['redis', 'cluster'] as const)('%s: settles that arrive together',
     // The script derives each agent's keys from the outbox's hash tag: every agent of
     // the call must be one of that shard's (its own key, exactly).
     for (const c of calls) {
-      for (let j = 3; j < c.args.length; j += 10) {
+      for (let j = 3; j < c.args.length; j += 13) {
         const agentId = String(c.args[j]);
         expect(String(c.keys[0]).replace(/outbox$/, `agent:${agentId}`)).toBe(
           agentKeys(agentId, ut.engine.shards).agent,

@@ -48,10 +48,17 @@ describe('default policy', () => {
     }
   });
 
-  it('has the RBAC matrix verbatim, and no permissions for the other roles', () => {
+  it('has the RBAC matrix verbatim, model calls for the guide roles, and nothing for others', () => {
     for (const role of Object.keys(GUIDE_BUDGETS)) {
-      expect(policy.permissions(role)).toEqual(GUIDE_MATRIX[role] ?? []);
+      const calls = role === 'default' ? [] : ['model_call'];
+      expect(policy.permissions(role)).toEqual([...(GUIDE_MATRIX[role] ?? []), ...calls]);
     }
+    expect(policy.rolesAllowed('model_call')).toEqual(
+      Object.keys(GUIDE_BUDGETS)
+        .filter((r) => r !== 'default')
+        .sort(),
+    );
+    expect(policy.isAllowed('some-other-role', 'model_call')).toBe(false);
     expect(policy.isAllowed('backend-dev', 'deploy')).toBe(true);
     expect(policy.isAllowed('coder', 'deploy')).toBe(false);
     expect(policy.isAllowed('tester', 'write_file')).toBe(false);

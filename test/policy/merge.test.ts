@@ -30,7 +30,7 @@ describe('merging a policy onto the defaults', () => {
     expect(policy.doc.roles.coder).toEqual({
       session_token_limit: 90_000,
       daily_cost_limit: 8,
-      permissions: ['read_file', 'write_file', 'run_tests'],
+      permissions: ['read_file', 'write_file', 'run_tests', 'model_call'],
     });
     expect(policy.doc.roles.tester).toEqual(DEFAULT_POLICY_DOC.roles.tester);
     expect(policy.roleBudget('coder')).toEqual({
@@ -80,6 +80,7 @@ describe('merging a policy onto the defaults', () => {
     expect(policy.doc.roles.default).toEqual({
       session_token_limit: 50_000,
       daily_cost_limit: 1.25,
+      max_output_tokens: 4096,
     });
   });
 
@@ -188,7 +189,7 @@ describe('merging a policy onto the defaults', () => {
     expect(DEFAULT_POLICY_DOC.roles.coder).toEqual({
       session_token_limit: 80_000,
       daily_cost_limit: 8,
-      permissions: ['read_file', 'write_file', 'run_tests'],
+      permissions: ['read_file', 'write_file', 'run_tests', 'model_call'],
     });
   });
 });

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../audit/event.js';
 import { decodeCursor, MAX_PAGE } from '../../audit/store/queries.js';
+import { SPEND_GROUPS } from '../../audit/store/spend.js';
 import { AgentId, isoTime, named, usd } from './shared.schemas.js';
 
-/** The schemas of the audit routes (routes/audit.ts): the ledger and its backlog. */
+/** The schemas of the audit routes (routes/audit.ts): the ledger, its backlog, spend by group. */
 
 // ── the query ──────────────────────────────────────────────────────────────
 
@@ -144,6 +145,15 @@ export const AuditEventSchema = named(
       .nullable()
       .describe("settle: USD above the hold's cost (the exact value is `overrun_cost_micros`)."),
     overrun_cost_micros: nInt.describe("settle: micro-dollars above the hold's cost, as stored."),
+    estimated: z
+      .boolean()
+      .nullable()
+      .describe(
+        'settle: whether the usage is an estimate (a metered model call whose stream was cut before its usage arrived). Null on other events and on settles stored before the field existed.',
+      ),
+    priced_as: nText.describe(
+      'settle of a metered model call: the model whose price was used (the policy’s default model for a model the price table does not know). Null when not given.',
+    ),
   }),
 );
 
@@ -192,6 +202,58 @@ export const AuditLagSchema = named(
   }),
 );
 
+// ── spend ──────────────────────────────────────────────────────────────────
+
+export const SpendQuery = z
+  .strictObject({
+    from: TimeParam.optional().describe(
+      'Events at or after this time, as in GET /v1/audit; default: today’s UTC midnight.',
+    ),
+    to: TimeParam.optional().describe(
+      'Events before this time (exclusive); default: 24 hours after `from`.',
+    ),
+    group_by: z
+      .enum(SPEND_GROUPS)
+      .optional()
+      .describe('What a row sums: `model` (the default), `role`, `operation` or `agent_id`.'),
+    agent_id: AgentId.optional().describe(
+      "Only this agent's events. An agent key: its own agent only (the default); another agent's id is 403.",
+    ),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from !== undefined && q.to !== undefined && q.to < q.from) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'is before from' });
+    }
+  });
+
+export const SpendRowSchema = z.strictObject({
+  key: nText.describe(
+    'The model, role, operation or agent id the events carry; null for those that carry none.',
+  ),
+  cost: usd.describe('USD charged (the exact value is `cost_micros`).'),
+  cost_micros: z.number().int().describe('Micro-dollars charged, as stored.'),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  events: z.number().int().describe('Settle and usage events that charged it.'),
+  estimated_events: z
+    .number()
+    .int()
+    .describe('Of those, settles whose usage was an estimate (a stream cut before its usage).'),
+});
+
+export const SpendSchema = named(
+  'Spend',
+  z.strictObject({
+    from: isoTime,
+    to: isoTime,
+    group_by: z.enum(SPEND_GROUPS),
+    agent_id: z.string().nullable().describe('The agent the rows are of; null: every agent.'),
+    rows: z.array(SpendRowSchema).describe('Most costly first.'),
+  }),
+);
+
 export type AuditEventWire = z.output<typeof AuditEventSchema>;
 export type AuditPageWire = z.output<typeof AuditPageSchema>;
 export type AuditLagWire = z.output<typeof AuditLagSchema>;
+export type SpendQueryWire = z.input<typeof SpendQuery>;
+export type SpendWire = z.output<typeof SpendSchema>;

@@ -34,8 +34,10 @@ export const gateRoutes: Route[] = [
     agentOf: ({ body }) => body.agent_id,
     tag: TAG,
     summary: 'Authorize an operation',
-    description:
+    description: [
       'One atomic decision: the agent exists and is active, its role may do the operation, and the estimate fits its session and daily budgets. A yes holds the estimate under `reservation_id` until settled, released or the lease expires. Always 200 for a valid request: `allowed` says yes or no. With a `request_id` (the SDK always sends one) a request sent again answers the recorded decision with `replayed: true` (and, when allowed, the hold’s `reservation_state` now) and holds or counts nothing.',
+      "A model call is `operation: model_call` with its `model` (required) and, instead of `estimated_tokens`, its `hold` in tokens: the server prices the hold with its policy's price table (no output limit: the role's `max_output_tokens` is held), the roles allowed are those whose `models` globs match the model, and an allowed decision carries `held_tokens`. A `hold` with another operation is 400.",
+    ].join('\n\n'),
     body: AuthorizeRequest,
     response: DecisionSchema,
     errors: ['IDEMPOTENCY_CONFLICT'],
@@ -45,12 +47,22 @@ export const gateRoutes: Route[] = [
         caller,
         body.agent_id,
         svc.engine,
-        svc.guard.checkPermission(body.agent_id, body.operation, {
-          estimatedTokens: body.estimated_tokens,
-          model: body.model,
-          requestId: body.request_id,
-          ...callerKey(caller),
-        }),
+        body.hold !== undefined && body.model !== undefined
+          ? svc.guard.authorizeModelCall(body.agent_id, {
+              model: body.model,
+              inputTokens: body.hold.input_tokens,
+              outputTokens: body.hold.output_tokens,
+              choices: body.hold.choices,
+              cacheWrite: body.hold.cache_write,
+              requestId: body.request_id,
+              ...callerKey(caller),
+            })
+          : svc.guard.checkPermission(body.agent_id, body.operation, {
+              estimatedTokens: body.estimated_tokens,
+              model: body.model,
+              requestId: body.request_id,
+              ...callerKey(caller),
+            }),
       );
       metrics?.decision(
         {
@@ -74,7 +86,7 @@ export const gateRoutes: Route[] = [
     tag: TAG,
     summary: 'Settle a reservation',
     description: [
-      "Records what the operation really used (always: usage may push a budget past its limit, and the status says so) and frees the hold. The usage is priced at the hold's model (`model` is accepted and ignored) and counts for the session current now. Usage above the hold is an overrun: recorded, never refused, answered in `overrun_tokens` and `overrun_cost` and added to the budget status's `tokens_overrun` and `cost_overrun`.",
+      "Records what the operation really used (always: usage may push a budget past its limit, and the status says so) and frees the hold. Without `model`, the usage is priced at the hold's rates; with `model` (a model call's settle; it must be the hold's model, else 400), the server prices it from its policy's price table, cache reads and writes (`cache_*_tokens`, parts of `input_tokens`) and tiers included, and answers `model` and `priced_as`. It counts for the session current now. Usage above the hold is an overrun: recorded, never refused, answered in `overrun_tokens` and `overrun_cost` and added to the budget status's `tokens_overrun` and `cost_overrun`.",
       'Idempotent by reservation id: the same settle sent again records nothing and answers the recorded one (`already_closed`). A settle with other usage than the recorded one, or of a released hold, is 409 IDEMPOTENCY_CONFLICT, `details.recorded` saying what was recorded. A hold whose lease passed is still settled (a late settle).',
     ].join('\n\n'),
     body: SettleRequest,
@@ -85,13 +97,30 @@ export const gateRoutes: Route[] = [
         caller,
         agentOfReservation({ body }),
         svc.engine,
-        // body.model is ignored: the hold's model prices the usage.
-        svc.guard.settle(
-          body.reservation_id,
-          { inputTokens: body.input_tokens, outputTokens: body.output_tokens },
-          body.result,
-          callerKey(caller),
-        ),
+        body.model === undefined
+          ? svc.guard.settle(
+              body.reservation_id,
+              { inputTokens: body.input_tokens, outputTokens: body.output_tokens },
+              body.result,
+              callerKey(caller),
+            )
+          : svc.guard.settleModelCall(
+              body.reservation_id,
+              {
+                model: body.model,
+                usage: {
+                  inputTokens: body.input_tokens,
+                  outputTokens: body.output_tokens,
+                  cacheReadTokens: body.cache_read_tokens ?? 0,
+                  cacheWriteTokens: body.cache_write_tokens ?? 0,
+                  cacheWrite1hTokens: body.cache_write_1h_tokens,
+                  reasoningTokens: body.reasoning_tokens,
+                },
+                estimated: body.estimated,
+                result: body.result,
+              },
+              callerKey(caller),
+            ),
       );
       if (s.outcome === 'settled') {
         metrics?.settled?.({
@@ -99,6 +128,18 @@ export const gateRoutes: Route[] = [
           overrunTokens: s.overrun_tokens,
           overrunMicros: usdToMicros(s.overrun_cost),
         });
+        if (body.model !== undefined) {
+          metrics?.modelCall?.({
+            model: body.model,
+            costMicros: usdToMicros(s.cost),
+            usage: {
+              inputTokens: body.input_tokens,
+              outputTokens: body.output_tokens,
+              cacheReadTokens: body.cache_read_tokens,
+              cacheWriteTokens: body.cache_write_tokens,
+            },
+          });
+        }
       }
       return s;
     },

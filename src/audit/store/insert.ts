@@ -44,6 +44,9 @@ const COLUMNS: readonly Col[] = [
   // Migration 2.
   ['overrun_tokens', 'bigint'],
   ['overrun_cost', 'bigint'],
+  // Migration 4.
+  ['estimated', 'boolean'],
+  ['priced_as', 'text'],
 ];
 
 /** The column names in insert order (for the test that toColumns follows it). */
@@ -160,7 +163,7 @@ function isStoredAlready(e: unknown): boolean {
  */
 export function toColumns(events: readonly AuditEvent[]): unknown[][] {
   const n = events.length;
-  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 28>;
+  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 30>;
   const [
     c0,
     c1,
@@ -190,6 +193,8 @@ export function toColumns(events: readonly AuditEvent[]): unknown[][] {
     c25,
     c26,
     c27,
+    c28,
+    c29,
   ] = cols;
   const seen = new Set<string>();
   let m = 0;
@@ -225,6 +230,8 @@ export function toColumns(events: readonly AuditEvent[]): unknown[][] {
     c25[m] = e.state === null ? null : JSON.stringify(e.state);
     c26[m] = e.overrun_tokens;
     c27[m] = e.overrun_cost;
+    c28[m] = e.estimated;
+    c29[m] = e.priced_as;
     m++;
   }
   if (m < n) for (const col of cols) col.length = m;
@@ -242,16 +249,16 @@ export async function insertEvents(db: Db, events: readonly AuditEvent[]): Promi
   const params = toColumns(events).map((values, j) => new SqlArray((COLUMNS[j] as Col)[1], values));
   if (!projects(events)) {
     try {
-      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v2');
+      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v3');
     } catch (e) {
       if (!isStoredAlready(e)) throw e;
-      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v2');
+      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v3');
     }
   }
   const rows = await db.query<{ inserted: number }>(
     INSERT_EVENTS,
     params,
-    'tollgate_insert_events_v2',
+    'tollgate_insert_events_v3',
   );
   return Number(rows[0]?.inserted ?? 0);
 }

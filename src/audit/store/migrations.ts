@@ -108,6 +108,16 @@ CREATE INDEX audit_events_kind_at ON audit_events
   ((type || CASE WHEN allowed THEN '+' WHEN NOT allowed THEN '-' ELSE '' END), at, event_id);
 `,
   },
+  {
+    version: 4,
+    name: 'settle labels of metered model calls (estimated usage, the model priced as)',
+    sql: `
+-- Settle events: whether the usage is an estimate (a stream cut before its usage arrived),
+-- and the model whose price was used; NULL on other events and on events stored before
+-- this version. Spend by model (spend.ts) is a range scan of (at, event_id): no index.
+ALTER TABLE audit_events ADD COLUMN estimated boolean, ADD COLUMN priced_as text;
+`,
+  },
 ];
 
 /**

@@ -78,6 +78,8 @@ function toEvent(r: Row): AuditEvent {
         : ((typeof state === 'string' ? JSON.parse(state) : state) as AgentState),
     overrun_tokens: optNum(r.overrun_tokens),
     overrun_cost: optNum(r.overrun_cost),
+    estimated: (r.estimated ?? null) as boolean | null,
+    priced_as: (r.priced_as ?? null) as string | null,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Db } from './db.js';
 import { DAY_MS } from './queries.js';
-import type { HourlySpend } from './types.js';
+import type { HourlySpend, SpendQuery, SpendRow } from './types.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -37,5 +37,59 @@ export async function spendByHour(db: Db, dayStart: number): Promise<HourlySpend
     role: r.role as string,
     costMicros: Number(r.cost),
     events: Number(r.events),
+  }));
+}
+
+/** What spendBy groups by: a column the settle and usage events carry. */
+export const SPEND_GROUPS = ['model', 'role', 'operation', 'agent_id'] as const;
+export type SpendGroup = (typeof SPEND_GROUPS)[number];
+
+/**
+ * The statement of spendBy for a group (its column name comes from
+ * SPEND_GROUPS, never from a caller) and, with `agent`, one agent (then a
+ * range scan of (agent_id, at, event_id); else of (at, event_id)). The
+ * events are the two that charge money, as in SPEND_BY_HOUR.
+ */
+function spendByText(group: SpendGroup, agent: boolean): string {
+  return `
+SELECT coalesce(${group}, '') AS key,
+       sum(cost)::bigint AS cost,
+       coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+       coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+       count(*)::bigint AS events,
+       count(*) FILTER (WHERE estimated)::bigint AS estimated_events
+  FROM audit_events
+ WHERE at >= $1::bigint AND at < $2::bigint${agent ? ' AND agent_id = $3' : ''}
+   AND type IN ('settle', 'usage') AND cost IS NOT NULL
+ GROUP BY 1
+ ORDER BY 2 DESC, 1`;
+}
+
+/**
+ * Spend over `[from, to)` (ms) grouped by model, role, operation or agent,
+ * optionally of one agent: every settle and usage event's cost and tokens,
+ * and how many of them were estimates (a stream cut before its usage).
+ */
+export async function spendBy(db: Db, q: SpendQuery): Promise<SpendRow[]> {
+  if (!Number.isSafeInteger(q.from) || !Number.isSafeInteger(q.to) || q.to < q.from) {
+    throw new RangeError(`spendBy: [${q.from}, ${q.to}) is not a range of ms`);
+  }
+  if (!SPEND_GROUPS.includes(q.groupBy)) {
+    throw new RangeError(`spendBy: cannot group by ${JSON.stringify(q.groupBy)}`);
+  }
+  const agent = q.agentId !== undefined;
+  const params: unknown[] = agent ? [q.from, q.to, q.agentId] : [q.from, q.to];
+  const rows = await db.query<Record<string, unknown>>(
+    spendByText(q.groupBy, agent),
+    params,
+    `tollgate_spend_by_${q.groupBy}${agent ? '_agent' : ''}_v1`,
+  );
+  return rows.map((r) => ({
+    key: r.key as string,
+    costMicros: Number(r.cost),
+    inputTokens: Number(r.input_tokens),
+    outputTokens: Number(r.output_tokens),
+    events: Number(r.events),
+    estimatedEvents: Number(r.estimated_events),
   }));
 }

@@ -2,7 +2,7 @@ import type { AuditEvent } from '../event.js';
 import type { Db } from './db.js';
 import { migrate } from './migrations.js';
 import * as q from './queries.js';
-import { spendByHour } from './spend.js';
+import { spendBy, spendByHour } from './spend.js';
 import type {
   AgentTotals,
   AuditFilter,
@@ -10,6 +10,8 @@ import type {
   AuditStore,
   HourlySpend,
   SessionSummaryRow,
+  SpendQuery,
+  SpendRow,
   StoredAgent,
 } from './types.js';
 
@@ -17,7 +19,7 @@ import type {
 export interface StoreDbs {
   /** Writes: insertEvents and the migrations. */
   db: Db;
-  /** The API's reads: queryEvents, sessionSummaries, spendByHour. Default: db. */
+  /** The API's reads: queryEvents, sessionSummaries, spendByHour, spendBy. Default: db. */
   reads?: Db;
   /** Recovery's reads: agents, totals (the RecoverySource, the embedded restore). Default: db. */
   recovery?: Db;
@@ -70,6 +72,10 @@ export class SqlStore implements AuditStore {
 
   spendByHour(dayStart: number): Promise<HourlySpend[]> {
     return spendByHour(this.reads, dayStart);
+  }
+
+  spendBy(q: SpendQuery): Promise<SpendRow[]> {
+    return spendBy(this.reads, q);
   }
 
   async close(): Promise<void> {

@@ -89,6 +89,31 @@ export interface HourlySpend {
   events: number;
 }
 
+/** What spendBy sums: a time range, a grouping, optionally one agent. */
+export interface SpendQuery {
+  /** ms, inclusive. */
+  from: number;
+  /** ms, exclusive. */
+  to: number;
+  groupBy: 'model' | 'role' | 'operation' | 'agent_id';
+  /** Only this agent's events. */
+  agentId?: string;
+}
+
+/** One group's spend (settle and usage events) over a SpendQuery's range. */
+export interface SpendRow {
+  /** The model, role, operation or agent id ('' when the events carry none). */
+  key: string;
+  /** Micro-dollars charged. */
+  costMicros: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** How many events charged it. */
+  events: number;
+  /** Of those, settles whose usage was an estimate (a stream cut before its usage). */
+  estimatedEvents: number;
+}
+
 export interface AuditStore {
   readonly kind: 'postgres' | 'pglite';
   /** Applies the versioned migrations (idempotent). */
@@ -114,5 +139,10 @@ export interface AuditStore {
    * before it keep compiling; SqlStore and lazyStore have it.
    */
   spendByHour?(dayStart: number): Promise<HourlySpend[]>;
+  /**
+   * Spend over a time range grouped by model, role, operation or agent
+   * (spend.ts); most costly first. Optional like spendByHour.
+   */
+  spendBy?(q: SpendQuery): Promise<SpendRow[]>;
   close(): Promise<void>;
 }

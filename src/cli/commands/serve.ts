@@ -149,6 +149,7 @@ export async function serve(
   const app = createApp({
     tollgate,
     adminToken: admin.admin,
+    gateway: { upstreams: config.gateway },
     ...(auditWorker ? { metrics: { worker: auditWorker } } : {}),
   });
   let failed = false;

@@ -1,6 +1,6 @@
 import { bpText, pctBp } from '../money.js';
 import { type EventTailBits, eventIdOf } from '../random.js';
-import type { Actor } from '../types.js';
+import type { Actor, SettleInput } from '../types.js';
 import type { AgentRec, MemoryState, Reservation } from './state.js';
 import { appendEvent, FieldsEvent, ValueEvent } from './stored-event.js';
 
@@ -86,6 +86,10 @@ class SettleEvent extends ValueEvent {
     private readonly sBp: number,
     private readonly dBp: number,
     private readonly actor: Actor,
+    /** The usage is an estimate (SettleInput.estimated). */
+    private readonly estimated: boolean,
+    /** The model whose price was used ('' = not given). */
+    private readonly pricedAs: string,
   ) {
     super(st, r.scope.shard, tail, n);
   }
@@ -113,13 +117,16 @@ class SettleEvent extends ValueEvent {
       session_utilization: bpText(this.sBp),
       daily_utilization: bpText(this.dBp),
       actor: this.actor,
+      estimated: this.estimated ? '1' : '0',
+      priced_as: this.pricedAs,
     };
   }
 }
 
 /**
  * The settle event of `r`, just settled (its usage, cost and overrun recorded
- * on it, never changed again) by agent `a` in its current session.
+ * on it, never changed again) by agent `a` in its current session; `i`: the
+ * settle's actor and its trusted labels (estimated, pricedAs).
  */
 export function settleEvent(
   st: MemoryState,
@@ -128,11 +135,26 @@ export function settleEvent(
   a: AgentRec,
   r: Reservation,
   cUsed: number,
-  actor: Actor,
+  i: Pick<SettleInput, 'actor' | 'estimated' | 'pricedAs'>,
 ): void {
   const sBp = pctBp(a.sUsed, a.sLimit);
   const dBp = pctBp(cUsed, a.dLimit);
-  appendEvent(st.outbox, new SettleEvent(st, tail, n, r, a.sid, a.role, sBp, dBp, actor));
+  appendEvent(
+    st.outbox,
+    new SettleEvent(
+      st,
+      tail,
+      n,
+      r,
+      a.sid,
+      a.role,
+      sBp,
+      dBp,
+      i.actor,
+      i.estimated === true,
+      i.pricedAs ?? '',
+    ),
+  );
 }
 
 /** recordUsage-3.lua */

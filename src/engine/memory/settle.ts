@@ -39,6 +39,7 @@ export function settle(st: MemoryState, i: SettleInput): SettleResult {
 
   const r = findRes(st, sc, given);
   if (!r) throw failure(Code.RESERVATION_NOT_FOUND, subject);
+  checkModel(sc, r, i);
   if (r.st === 'settled' || r.st === 'released') return closed(st, sc, a, r, i);
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
@@ -89,6 +90,17 @@ function closed(
   };
 }
 
+/**
+ * A settle that names a model must name its hold's (the model its profile
+ * named when it was made): else MODEL_MISMATCH, thrown before the settle
+ * writes anything.
+ */
+function checkModel(sc: Scope, r: Reservation, i: SettleInput): void {
+  if (i.model !== undefined && i.model !== r.model) {
+    throw failure(Code.MODEL_MISMATCH, { ...subjectOf(sc.agentId, i), holdModel: r.model });
+  }
+}
+
 /** What a settle's errors name (src/engine/codes.ts failure). */
 function subjectOf(agentId: string, i: SettleInput): Subject {
   return { op: 'settle', agentId, reservationId: i.reservationId, usageId: i.usageId };
@@ -111,6 +123,8 @@ function settleByOperation(st: MemoryState, sc: Scope, a: AgentRec, i: SettleInp
     const u = findUse(st, sc, i.usageId);
     if (u) {
       if (u.kind === 'usage') return noHold(st, sc, a);
+      const prior = findRes(st, sc, u.nonce);
+      if (prior) checkModel(sc, prior, i);
       if (u.fp !== fp || (i.costMicros !== undefined && u.cost !== i.costMicros)) {
         throw failure(Code.IDEMPOTENCY_CONFLICT, subjectOf(sc.agentId, i));
       }
@@ -137,10 +151,9 @@ function settleByOperation(st: MemoryState, sc: Scope, a: AgentRec, i: SettleInp
       break;
     }
   }
-  if (!r) {
-    if (st.dirty) saveCounters(a);
-    return noHold(st, sc, a);
-  }
+  if (st.dirty) saveCounters(a);
+  if (!r) return noHold(st, sc, a);
+  checkModel(sc, r, i);
   const out = settleHold(st, sc, a, r, i, tail, n);
   putUse(st, sc, {
     id: i.usageId ?? st.rnd.nonce(),
@@ -203,7 +216,7 @@ function settleHold(
   r.overTokens = overTokens;
   r.overMicros = overMicros;
   keepClosedRes(st, r);
-  settleEvent(st, tail, n, a, r, d === undefined ? 0 : d.cost, i.actor);
+  settleEvent(st, tail, n, a, r, d === undefined ? 0 : d.cost, i);
   return {
     outcome: settleOutcome(Code.OK),
     reservationId: `${sc.agentId}.${r.nonce}`,

@@ -4,9 +4,10 @@ import type { Scalar } from './scripts.js';
 import { ShardQueue, splitFlat } from './shard-queue.js';
 
 /**
- * One settle's values (lua/settle-1.lua, 10 per settle): agentId, nonce ('' =
+ * One settle's values (lua/settle-1.lua, 13 per settle): agentId, nonce ('' =
  * by operation), operation, inputTokens, outputTokens, result, keyDigest,
- * actor, usageId, costMicros ('' = priced at the hold's rates).
+ * actor, usageId, costMicros ('' = priced at the hold's rates), estimated
+ * ('1' or ''), pricedAs ('' = not given), model ('' = not checked).
  */
 export type SettleArgs = readonly [
   string,
@@ -19,6 +20,9 @@ export type SettleArgs = readonly [
   string,
   string,
   number | '',
+  '1' | '',
+  string,
+  string,
 ];
 
 /**

@@ -46,6 +46,9 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
     i.actor,
     byOperation ? (i.usageId ?? `u-${ctx.rnd.nonce()}`) : '',
     i.costMicros ?? '',
+    i.estimated === true ? '1' : '',
+    i.pricedAs ?? '',
+    i.model ?? '',
   ];
   const batcher = batcherOf(ctx);
   let r = await batcher.submit(shard, args);
@@ -93,6 +96,7 @@ function settleResult(
     reservationId: i.reservationId,
     usageId: i.usageId,
     recorded: code === Code.IDEMPOTENCY_CONFLICT ? recordedOf(r) : undefined,
+    holdModel: code === Code.MODEL_MISMATCH ? text(r[1]) : undefined,
   });
 }
 

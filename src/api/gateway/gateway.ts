@@ -1,0 +1,254 @@
+/**
+ * The model gateway (docs/gateway.md): OpenAI's API under `/openai/v1` (chat
+ * completions, responses, models) and Anthropic's under `/anthropic/v1`
+ * (messages). An agent calls it with its own Tollgate key; each model call is
+ * held, forwarded with the deployment's provider key, streamed back as it
+ * arrives and settled as the SDKs' fetch does (src/meter). Answers Tollgate
+ * gives itself (a denial, a bad key, a body too large) are in the provider's
+ * error shape, so any client of that provider reads them.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import express, { type Request, type Response, type Router } from 'express';
+import type { GatewayUpstreams } from '../../config/gateway.js';
+import { usdToMicros } from '../../engine/money.js';
+import { isTollgateError, TollgateError } from '../../errors.js';
+import { Guard } from '../../guard/guard.js';
+import { meterCall } from '../../meter/call.js';
+import { type LazyTokenCounter, lazyTokenCounter } from '../../meter/counter.js';
+import type { ModelGate } from '../../meter/gate.js';
+import { guardGate } from '../../meter/guard-gate.js';
+import { errorResponse } from '../../meter/refusal.js';
+import type { DecisionRecorder } from '../../metrics/index.js';
+import type { ModelApi } from '../../models/types.js';
+import type { Tollgate } from '../../tollgate.js';
+import { STATUS_OF } from '../errors.js';
+import { withTimeout } from '../route.js';
+import { type GatewayCaller, gatewayCaller } from './agent-key.js';
+import { type Provider, RESPONSE_DROPPED, upstreamHeaders, upstreamUrl } from './upstream.js';
+
+export interface GatewayOptions {
+  tollgate: Tollgate;
+  upstreams: GatewayUpstreams;
+  /** Largest request body (default 32 MiB: images and files travel inline). */
+  bodyLimitBytes?: number;
+  /** Tollgate's own steps (hold, settle) fail closed after this: 503. Default 10 000 ms. */
+  gateTimeoutMs?: number;
+  /** How upstreams are reached (default: the global fetch). */
+  fetch?: typeof globalThis.fetch;
+  /** Bugs and failed settles (never client errors). Default console.error. */
+  logError?: (message: string, error: unknown) => void;
+  /** Where settles are counted (tollgate_model_spend_usd_total, docs/metrics.md). */
+  metrics?: DecisionRecorder;
+}
+
+export const GATEWAY_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+
+/** The routes: [method, path under the prefix, the API it meters or undefined to pass through]. */
+const ROUTES: Record<
+  Provider,
+  readonly (readonly ['get' | 'post', string, ModelApi | undefined])[]
+> = {
+  openai: [
+    ['post', '/chat/completions', 'chat'],
+    ['post', '/responses', 'responses'],
+    ['get', '/models', undefined],
+    ['get', '/models/:model', undefined],
+  ],
+  anthropic: [['post', '/messages', 'messages']],
+};
+
+/** The API whose error shape a provider's answers take. */
+const SHAPE: Record<Provider, ModelApi> = { openai: 'chat', anthropic: 'messages' };
+
+/**
+ * The caller's gate: the Guard with its key digest; an agent that does not
+ * exist is a bad key (401). A recorded settle is counted in the metrics.
+ */
+function callerGate(
+  guard: Guard,
+  caller: GatewayCaller,
+  timeoutMs: number,
+  metrics: DecisionRecorder | undefined,
+): ModelGate {
+  const gate = guardGate(guard, caller.agentId, { keyDigest: caller.keyDigest });
+  return {
+    authorize: async (hold) => {
+      const d = await withTimeout(gate.authorize(hold), timeoutMs);
+      if (!d.allowed && d.error_code === 'AGENT_NOT_FOUND') {
+        throw new TollgateError('UNAUTHENTICATED', 'Invalid agent key');
+      }
+      return d;
+    },
+    settle: async (id, s) => {
+      const answer = await withTimeout(
+        guard.settleModelCall(id, s, { keyDigest: caller.keyDigest }),
+        timeoutMs,
+      );
+      if (answer.outcome === 'settled') {
+        metrics?.modelCall?.({
+          model: s.model,
+          costMicros: usdToMicros(answer.cost),
+          usage: s.usage,
+        });
+      }
+      return answer;
+    },
+    release: (id) => withTimeout(gate.release(id), timeoutMs),
+  };
+}
+
+/** A Tollgate error as the provider would answer it; anything else is our bug (500). */
+function refusal(
+  provider: Provider,
+  e: unknown,
+  log: GatewayOptions['logError'],
+): globalThis.Response {
+  const api = SHAPE[provider];
+  if (isTollgateError(e)) {
+    const status = STATUS_OF[e.code];
+    const type =
+      status === 401
+        ? 'authentication_error'
+        : status === 403
+          ? 'permission_error'
+          : status === 404
+            ? 'not_found_error'
+            : status === 413
+              ? 'request_too_large'
+              : status >= 500
+                ? 'api_error'
+                : 'invalid_request_error';
+    const details = status >= 500 ? {} : { details: e.details };
+    return errorResponse(api, status, type, status >= 500 ? 'Tollgate is unavailable' : e.message, {
+      code: e.code,
+      ...details,
+    });
+  }
+  log?.('gateway: internal error', e);
+  return errorResponse(api, 500, 'api_error', 'Internal error', { code: 'INTERNAL' });
+}
+
+/** Sends a fetch Response through Express as it arrives; a caller gone mid-way cancels it. */
+async function send(res: Response, answer: globalThis.Response): Promise<void> {
+  res.status(answer.status);
+  answer.headers.forEach((value, name) => {
+    if (!RESPONSE_DROPPED.has(name)) res.setHeader(name, value);
+  });
+  if (answer.body === null) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  try {
+    await pipeline(Readable.fromWeb(answer.body as import('node:stream/web').ReadableStream), res);
+  } catch {
+    // The caller went away, or the upstream cut the stream: the meter settled what it could.
+  }
+}
+
+/** The raw body, at most `limit` bytes (413 in the provider's shape past it). */
+function readBody(req: Request, res: Response, limit: number): Promise<Buffer> {
+  const parse = express.raw({ type: () => true, limit });
+  return new Promise((resolve, reject) => {
+    parse(req, res, (err?: unknown) => {
+      if (err === undefined || err === null) {
+        resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+        return;
+      }
+      const tooLarge = (err as { type?: string }).type === 'entity.too.large';
+      reject(
+        new TollgateError(
+          tooLarge ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED',
+          tooLarge ? `The request body is larger than ${limit} bytes` : 'Unreadable request body',
+        ),
+      );
+    });
+  });
+}
+
+export function gatewayRouter(o: GatewayOptions): Router {
+  const router = express.Router({ caseSensitive: true, strict: false });
+  const guard = new Guard({ engine: o.tollgate.engine, policy: o.tollgate.policy, actor: 'agent' });
+  const counter: LazyTokenCounter = lazyTokenCounter();
+  const upstreamFetch = o.fetch ?? globalThis.fetch;
+  const limit = o.bodyLimitBytes ?? GATEWAY_BODY_LIMIT_BYTES;
+  const timeoutMs = o.gateTimeoutMs ?? 10_000;
+  const log = o.logError ?? ((m: string, e: unknown) => console.error(`tollgate ${m}`, e));
+
+  for (const provider of ['openai', 'anthropic'] as const) {
+    const prefix = `/${provider}/v1`;
+    for (const [method, path, api] of ROUTES[provider]) {
+      router[method](`${prefix}${path}`, async (req: Request, res: Response) => {
+        const answer = await handle(provider, api, req, res).catch((e: unknown) =>
+          refusal(provider, e, log),
+        );
+        await send(res, answer);
+      });
+    }
+    router.use(prefix, (_req: Request, res: Response) =>
+      send(
+        res,
+        errorResponse(
+          SHAPE[provider],
+          404,
+          'not_found_error',
+          'The gateway does not serve this path',
+        ),
+      ),
+    );
+  }
+
+  async function handle(
+    provider: Provider,
+    api: ModelApi | undefined,
+    req: Request,
+    res: Response,
+  ): Promise<globalThis.Response> {
+    const caller = gatewayCaller(req.headers);
+    const upstream = o.upstreams[provider];
+    if (upstream === undefined) {
+      throw new TollgateError('NOT_FOUND', `This gateway has no ${provider} upstream`, {
+        provider,
+      });
+    }
+    const url = new URL(req.originalUrl, 'http://gateway');
+    const rest = url.pathname.slice(`/${provider}/v1`.length);
+    const target = upstreamUrl(upstream.baseUrl, rest, url.search);
+    const headers = upstreamHeaders(provider, req.headers, upstream.apiKey);
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    if (api === undefined) {
+      // Not a model call (the model list): the key must be its agent's current key.
+      await withTimeout(requireCurrentKey(o.tollgate, caller), timeoutMs);
+      return upstreamFetch(target, { method: req.method, headers, signal: abort.signal });
+    }
+    const body = (await readBody(req, res, limit)).toString('utf8');
+    return meterCall(
+      api,
+      { url: target, method: 'POST', headers, body, signal: abort.signal },
+      {
+        gate: callerGate(guard, caller, timeoutMs, o.metrics),
+        counter,
+        fetch: upstreamFetch,
+        onError: (e) => log('gateway: settle failed', e),
+      },
+    );
+  }
+
+  return router;
+}
+
+/** The caller's key is its agent's current key (401 otherwise). */
+async function requireCurrentKey(tollgate: Tollgate, caller: GatewayCaller): Promise<void> {
+  const agent = await tollgate.engine.getAgent(caller.agentId);
+  // Compared in constant time, as every key is (src/identity/api-key.ts).
+  const a = Buffer.from(agent?.keyDigest ?? '', 'hex');
+  const b = Buffer.from(caller.keyDigest, 'hex');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new TollgateError('UNAUTHENTICATED', 'Invalid agent key');
+  }
+}

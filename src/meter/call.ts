@@ -1,0 +1,219 @@
+/**
+ * One metered model call (docs/models.md, "The fetch and the gateway"): read
+ * the request, hold it, send it upstream, settle it from the usage, and give
+ * the caller the provider's answer. The fetch for the SDKs and the gateway
+ * both run it; they differ only in their gate and in how they reach the
+ * upstream.
+ *
+ * - denied: the provider-shaped 402/403 (src/meter/refusal.ts); the upstream is not called;
+ * - the upstream fails to answer, or answers an HTTP error: the hold is released;
+ * - a JSON answer: settled from its `usage` before the caller gets it;
+ * - a stream: settled at its first terminal usage event; cut, cancelled or
+ *   ended before one: the hold is settled as an estimate (`estimated`). The
+ *   stream ends for the caller only once its settle is recorded.
+ */
+import { STATUS_OF } from '../api/errors.js';
+import { isTollgateError } from '../errors.js';
+import { DEFAULT_ATTACHMENT_TOKENS } from '../models/hold.js';
+import { meteredBody } from '../models/metered-body.js';
+import { parseModelRequest } from '../models/request.js';
+import type { ModelRequest } from '../models/request-types.js';
+import { createStreamMeter } from '../models/stream-meter.js';
+import { countingFor } from '../models/token-counter.js';
+import type { ModelApi, Usage } from '../models/types.js';
+import { usageFromBody } from '../models/usage.js';
+import type { LazyTokenCounter } from './counter.js';
+import type { ModelCallHold, ModelGate } from './gate.js';
+import { denialResponse, errorResponse } from './refusal.js';
+
+/** A request on its way upstream: the body as text, headers ready to send. */
+export interface OutgoingCall {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string;
+  signal?: AbortSignal | null;
+}
+
+export interface MeterDeps {
+  gate: ModelGate;
+  counter: LazyTokenCounter;
+  /** How the upstream is reached. */
+  fetch: typeof globalThis.fetch;
+  /** Tokens held per image, file or audio part (default 1,600). */
+  attachmentTokens?: number;
+  /**
+   * A settle that failed after the provider answered. The caller still gets
+   * the answer (throwing would make the SDK send the call again, and pay
+   * twice); the hold stays open until its lease ends. Default: console.error.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** Response headers that describe the upstream's bytes, not the ones the caller gets. */
+const BODY_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding'];
+
+function answerHeaders(upstream: Headers): Headers {
+  const h = new Headers(upstream);
+  for (const name of BODY_HEADERS) h.delete(name);
+  return h;
+}
+
+/** The hold's tokens, from the request alone (docs/models.md, "The hold"). */
+async function holdOf(
+  request: ModelRequest,
+  deps: MeterDeps,
+): Promise<ModelCallHold & { heldOutput: number }> {
+  const counted = await deps.counter.count(request.texts, countingFor(request.model));
+  const perAttachment = deps.attachmentTokens ?? DEFAULT_ATTACHMENT_TOKENS;
+  const inputTokens = counted + request.overheadTokens + request.attachments * perAttachment;
+  const outputTokens =
+    request.maxOutputTokens === undefined ? undefined : request.maxOutputTokens * request.choices;
+  return {
+    model: request.model,
+    inputTokens,
+    outputTokens,
+    choices: request.choices,
+    cacheWrite: request.cacheWrite,
+    heldOutput: outputTokens ?? 0,
+  };
+}
+
+/** A request Tollgate cannot meter, or an error in what the caller sent: a 4xx in the provider's shape. */
+function requestError(api: ModelApi, e: unknown): Response | undefined {
+  if (!isTollgateError(e)) return undefined;
+  const status = STATUS_OF[e.code];
+  if (status >= 500) return undefined;
+  const type = status === 401 ? 'authentication_error' : 'invalid_request_error';
+  return errorResponse(api, status, type, e.message, { code: e.code, details: e.details });
+}
+
+export async function meterCall(
+  api: ModelApi,
+  call: OutgoingCall,
+  deps: MeterDeps,
+): Promise<Response> {
+  let json: unknown;
+  try {
+    json = JSON.parse(call.body);
+  } catch {
+    return errorResponse(api, 400, 'invalid_request_error', 'the request body is not JSON');
+  }
+  let request: ModelRequest;
+  let hold: Awaited<ReturnType<typeof holdOf>>;
+  let reservationId: string;
+  let heldUsage: Usage;
+  try {
+    request = parseModelRequest(api, json);
+    hold = await holdOf(request, deps);
+    const d = await deps.gate.authorize(hold);
+    if (!d.allowed) return denialResponse(api, d);
+    reservationId = d.reservation_id;
+    const input = d.held_tokens?.input ?? hold.inputTokens;
+    heldUsage = {
+      inputTokens: input,
+      outputTokens: d.held_tokens?.output ?? hold.heldOutput,
+      cacheReadTokens: 0,
+      cacheWriteTokens: request.cacheWrite === 'none' ? 0 : input,
+      ...(request.cacheWrite === '1h' ? { cacheWrite1hTokens: input } : {}),
+    };
+  } catch (e) {
+    const refused = requestError(api, e);
+    if (refused !== undefined) return refused;
+    throw e;
+  }
+
+  const model = request.model;
+  const onError = deps.onError ?? ((e: unknown) => console.error('tollgate: settle failed', e));
+  const settle = (usage: Usage | undefined): Promise<void> =>
+    deps.gate
+      .settle(reservationId, {
+        model,
+        usage: usage ?? heldUsage,
+        estimated: usage === undefined,
+        result: 'success',
+      })
+      .then(() => undefined, onError);
+
+  let upstream: Response;
+  try {
+    upstream = await deps.fetch(call.url, {
+      method: call.method,
+      headers: call.headers,
+      body: request.upstreamBody === undefined ? call.body : JSON.stringify(request.upstreamBody),
+      signal: call.signal ?? undefined,
+    });
+  } catch (e) {
+    await deps.gate.release(reservationId);
+    throw e;
+  }
+  if (!upstream.ok || upstream.body === null) {
+    await deps.gate.release(reservationId);
+    return upstream;
+  }
+  const headers = answerHeaders(upstream.headers);
+  const init = { status: upstream.status, statusText: upstream.statusText, headers };
+
+  if (!(upstream.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    let text: string;
+    try {
+      text = await upstream.text();
+    } catch (e) {
+      await settle(undefined);
+      throw e;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    await settle(usageFromBody(api, body));
+    return new Response(text, init);
+  }
+
+  const meter = createStreamMeter(api, {
+    hideUsage: api === 'chat' && !request.usageRequested,
+  });
+  const settled = meter.usage.then(settle);
+  // A caller that aborts need not read again: the meter ends now (an estimate unless the usage was seen).
+  call.signal?.addEventListener('abort', () => meter.end(), { once: true });
+  return new Response(untilSettled(meteredBody(upstream.body, meter), settled), init);
+}
+
+/**
+ * The metered stream, ended for the caller only once the settle is recorded
+ * (so that a caller who read to the end finds its spend counted). `settled`
+ * never rejects (a failed settle went to `onError`).
+ */
+function untilSettled(
+  body: ReadableStream<Uint8Array>,
+  settled: Promise<void>,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          await settled;
+          controller.error(e);
+          return;
+        }
+        if (!chunk.done) {
+          controller.enqueue(chunk.value);
+          return;
+        }
+        await settled;
+        controller.close();
+      },
+      async cancel(reason) {
+        await reader.cancel(reason);
+        await settled;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
