@@ -17,6 +17,7 @@ const UNIT_ONLY = [
   'test/engine/memory-res-index.test.ts',
   'test/engine/outbox-format.test.ts',
   'test/engine/store-errors.test.ts',
+  'test/engine/periods.test.ts',
   'test/api/config.test.ts',
   'test/audit/embedded-outbox.test.ts',
 ];
@@ -30,6 +31,7 @@ const PER_ENGINE = [
   'test/engine/conformance.test.ts',
   'test/engine/no-overspend.test.ts',
   'test/engine/priced.test.ts',
+  'test/engine/rate-limits.test.ts',
   'test/guard/model-call.test.ts',
   'test/engine/model-settle.test.ts',
   'test/engine/replays.test.ts',

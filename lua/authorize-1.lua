@@ -1,8 +1,9 @@
 --[[
   authorize: one or more authorize decisions of one shard, in order, in
   one atomic call. For each: may the agent do the operation, and does the
-  estimate fit every limit? If so, hold the estimate under a reservation with a
-  lease. Each decision sees the writes of the ones before it, exactly as if
+  estimate fit every limit (the session and daily budgets, then the rate
+  limits: includes/rate.lua)? If so, hold the estimate under a reservation with
+  a lease. Each decision sees the writes of the ones before it, exactly as if
   the decisions were separate calls; every decision about an existing agent
   emits its decision event, and the call appends all its events to the outbox
   as one entry. Safe to run twice: a decision whose nonce the agent has seen
@@ -48,18 +49,22 @@
                                              IDEMPOTENCY_CONFLICT, SHARD_NOT_READY: 1 value)
     code, state, holdCostMicros             (OK: a new hold; AGENT_SUSPENDED,
                                              RBAC_DENIED, BUDGET_SESSION, BUDGET_DAILY:
-                                             denied, holdCost 0)
+                                             denied, holdCost 0; RATE_REQUESTS,
+                                             RATE_TOKENS: denied, in its place the ms
+                                             until the rate limits would allow it)
     REPLAYED, state, holdCostMicros, nonce, leaseEndMs, resState
                                             (the hold an earlier run made: of this
                                              nonce, or of this request id; resState
                                              RES_STATE of includes/codes.lua)
-    REPLAYED_DENIAL, state, code            (the denial an earlier run recorded)
+    REPLAYED_DENIAL, state, code, retryMs   (the denial an earlier run recorded; retryMs:
+                                             of a rate limit, the ms left until its
+                                             recorded time, else 0)
   where state is the agent's packed state after the decision (field `s`, see
   includes/agent.lua; its copy of the day's spend is today's), as every
   script answers it. The reservation
   id of OK is <agentId>.<nonce> (ARGV), its lease ends at nowMs + leaseMs.
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED,
-  BUDGET_SESSION, BUDGET_DAILY, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, REPLAYED,
+  BUDGET_SESSION, BUDGET_DAILY, RATE_REQUESTS, RATE_TOKENS, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, REPLAYED,
   REPLAYED_DENIAL, SHARD_NOT_READY (no agent and no ready marker: recover the
   shard, call again).
   A denial writes the agent's blocked counter, its record and its audit event.
@@ -71,6 +76,7 @@ local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/money"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
 --- @include "includes/records"
 --- @include "includes/ready"
@@ -84,7 +90,8 @@ daySuffix(now) -- sets dayNumber, today's yyyymmdd (includes/agent.lua)
 local tomb = tombScore(now)
 -- The decision event's error_code of each denial (src/engine/codes.ts denialOf).
 local DENIALS = { [C.AGENT_SUSPENDED] = 'AGENT_SUSPENDED', [C.RBAC_DENIED] = 'RBAC_DENIED',
-  [C.BUDGET_SESSION] = 'BUDGET_EXCEEDED', [C.BUDGET_DAILY] = 'BUDGET_EXCEEDED' }
+  [C.BUDGET_SESSION] = 'BUDGET_EXCEEDED', [C.BUDGET_DAILY] = 'BUDGET_EXCEEDED',
+  [C.RATE_REQUESTS] = 'RATE_LIMITED', [C.RATE_TOKENS] = 'RATE_LIMITED' }
 
 -- Keyed by the profile number as ARGV gives it ('1', '2', …): no text-to-number per decision.
 local profiles = {}
@@ -145,7 +152,10 @@ local function replay(agentKey, a, nonce, v)
   dayCostOf(agentKey, a, now)
   local state = a.dirty and saveAgent(agentKey, a) or packAgent(a)
   if r.st == 'denied' then
-    return reply(C.REPLAYED_DENIAL, state, r.code)
+    reply(C.REPLAYED_DENIAL, state, r.code)
+    nOut = nOut + 1
+    out[nOut] = r.retryAt > now and r.retryAt - now or 0
+    return
   end
   local st = r.st
   if st == 'open' and r.exp <= now then st = 'expired' end
@@ -199,7 +209,7 @@ local function decide(j)
   local cUsed = a.c_day == dayNumber and a.c_dcost or dayCostOf(agentKey, a, now)
   local holdCost = priced == '' and costMicros(estimate, pr.rate, 0, 0) or tonumber(priced)
 
-  local code, exceeded = C.OK, ''
+  local code, exceeded, retry, rT, rF, tT, tF = C.OK, '', 0, nil, nil, nil, nil
   if a.status ~= 'active' then
     code = C.AGENT_SUSPENDED
   elseif not roleAllowed(pr, a.role) then
@@ -208,6 +218,14 @@ local function decide(j)
     code, exceeded = C.BUDGET_SESSION, 'session'
   elseif cUsed + a.c_res + holdCost > a.d_limit then
     code, exceeded = C.BUDGET_DAILY, 'daily'
+  elseif a.rpm > 0 or a.tpm > 0 then
+    -- The rate limits, after the budgets (includes/rate.lua): stored below, once held.
+    local rc
+    rc, rT, rF, tT, tF = agentRate(a, estimate, now)
+    if rc then
+      code, retry, rT = rc, rT, nil
+      exceeded = rc == C.RATE_REQUESTS and 'requests_per_minute' or 'tokens_per_minute'
+    end
   end
 
   -- The nonce's member in the leases zset: ZADD NX adds it, or finds it there (this
@@ -219,15 +237,15 @@ local function decide(j)
     end
     a.blocked = a.blocked + 1
     local state
+    local record = retry > 0 and '\4\31' .. code .. '\31' .. (now + retry) or '\4\31' .. code
     if reqField then
-      state = saveAgent(agentKey, a, holdField, '\4\31' .. code, reqField,
-        nonce .. '\31' .. fingerprint)
+      state = saveAgent(agentKey, a, holdField, record, reqField, nonce .. '\31' .. fingerprint)
       rcall('ZADD', leasesKey, tomb, reqField)
     else
-      state = saveAgent(agentKey, a, holdField, '\4\31' .. code)
+      state = saveAgent(agentKey, a, holdField, record)
     end
     decisionEvent(j, pr, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '', '0')
-    return reply(code, state, 0)
+    return reply(code, state, retry)
   end
 
   if rcall('ZADD', leasesKey, 'NX', pr.leaseEndText, holdField) == 0 then
@@ -241,6 +259,7 @@ local function decide(j)
   end
   a.s_res = a.s_res + estimate
   a.c_res = a.c_res + holdCost
+  if rT then a.r_tat, a.r_frac, a.t_tat, a.t_frac = rT, rF, tT, tF end
   if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
   local hold = packHold(a.sid, ARGV[j + 2], costText, pr.inRate, pr.outRate, pr.op, pr.model,
     pr.leaseEndText, requestId)

@@ -20,6 +20,8 @@
   ARGV[9]  eventTail      string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx' (its last
                           4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[10] actor          string
+  ARGV[11] rpm            integer requests per minute (0 = no limit; includes/rate.lua)
+  ARGV[12] tpm            integer tokens per minute (0 = no limit)
 
   Outbox: one entry (events.lua) holding the `agent_registered` event (OK only).
 
@@ -49,7 +51,7 @@ end
 if not shardReady(agentKey) then return { C.SHARD_NOT_READY } end
 
 local a = newAgent(ARGV[3], 'active', ARGV[8], now, tonumber(ARGV[4]), tonumber(ARGV[5]), 0, 0, 0,
-  ARGV[6], 0, now + KEEP_MS)
+  ARGV[6], 0, now + KEEP_MS, tonumber(ARGV[11]) or 0, tonumber(ARGV[12]) or 0)
 saveAgent(agentKey, a, 'created', now, 'meta', ARGV[7])
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, agentId)

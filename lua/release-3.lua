@@ -1,6 +1,6 @@
 --[[
-  release: free a hold without usage (the operation did not run). Safe to run
-  twice: a closed hold answers ALREADY_CLOSED; releasing a hold whose lease
+  release: free a hold without usage (the operation did not run), and give its
+  estimate back to the agent's tokens per minute. Safe to run twice: a closed hold answers ALREADY_CLOSED; releasing a hold whose lease
   already expired only closes its record (as released).
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
@@ -30,6 +30,7 @@ local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
 --- @include "includes/records"
 --- @include "includes/ready"
@@ -59,6 +60,8 @@ else
   -- This hold's lease may have passed: freed just now, it is closed as released, no event.
   if a.dirty and r.st == 'open' then r = readRecord(rcall('HGET', agentKey, holdField)) end
   local record = closedText('released', r, '', '', '', 'released', '', '')
+  -- Tokens per minute: the hold's estimate is given back (includes/rate.lua).
+  agentRateCorrect(a, -r.tok, now)
   if r.st == 'open' then
     a.s_res = a.s_res - r.tok
     a.c_res = a.c_res - r.cost

@@ -30,6 +30,8 @@
   ARGV[16] dayCost       integer micro-dollars spent that day
   ARGV[17] sessionOvr    integer tokens settled above their holds in the current session
   ARGV[18] dayOvr        integer micro-dollars settled above their holds that day
+  ARGV[19] rpm           integer requests per minute (absent or 0: no limit)
+  ARGV[20] tpm           integer tokens per minute (absent or 0: no limit)
 
   Returns { code }
   Codes: OK (restored), CONFLICT (the agent exists; nothing written),
@@ -49,7 +51,8 @@ if rcall('EXISTS', agentKey) == 1 then return { C.CONFLICT } end
 local now = nowMs(ARGV[1])
 saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
   tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9],
-  tonumber(ARGV[17]) or 0, now + KEEP_MS), 'created', ARGV[10], 'meta', ARGV[11])
+  tonumber(ARGV[17]) or 0, now + KEEP_MS, tonumber(ARGV[19]) or 0, tonumber(ARGV[20]) or 0),
+  'created', ARGV[10], 'meta', ARGV[11])
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, ARGV[2])
 

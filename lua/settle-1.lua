@@ -6,7 +6,8 @@
   its limit (the part above the hold is the overrun, recorded and reported).
   The price is the hold's (fixed when it was made); the tokens count for the
   session current now (open holds move into a new session) and the cost for
-  today; the hold is freed where it was made. Without a reservation id, a
+  today; the hold is freed where it was made; the agent's tokens per minute are
+  corrected by the tokens used minus those held (includes/rate.lua). Without a reservation id, a
   settle takes the agent's oldest open hold for the operation (so
   check-then-record code never leaks a hold), remembered under the caller's
   usage id.
@@ -84,6 +85,7 @@ local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/money"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
 --- @include "includes/records"
 --- @include "includes/ready"
@@ -281,6 +283,8 @@ local function settleOne(j)
   a.s_used = a.s_used + inTok + outTok
   a.s_cost = a.s_cost + cost
   a.s_ovr = a.s_ovr + ovrT
+  -- Tokens per minute: the hold took its estimate; the usage corrects it (includes/rate.lua).
+  agentRateCorrect(a, inTok + outTok - r.tok, now)
   local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, ovrC)
   local costText, ovrTText, ovrCText = textOf(cost), textOf(ovrT), textOf(ovrC)
   local record = closedText('settled', r, inText, outText, costText, result, ovrTText, ovrCText)

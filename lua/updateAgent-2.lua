@@ -16,6 +16,8 @@
   ARGV[5] actor      string
   ARGV[6..] pairs    field, value: role (string), status (active|suspended),
                      s_limit (integer tokens), d_limit (integer micro-dollars),
+                     rpm, tpm (integer requests, tokens per minute; 0 = no limit:
+                     a new limit keeps the whole ms of its TAT, includes/rate.lua),
                      digest (sha-256 hex), meta (JSON text)
 
   Outbox: one entry (events.lua) holding the ARGV[3] event (when something changed).
@@ -34,7 +36,10 @@ local rcall = redis.call
 
 local agentKey, outbox = KEYS[1], KEYS[2]
 local now = nowMs(ARGV[1])
-local settable = { role = true, status = true, s_limit = true, d_limit = true, digest = true, meta = true }
+local settable = { role = true, status = true, s_limit = true, d_limit = true, rpm = true, tpm = true,
+  digest = true, meta = true }
+-- The remainder of each rate limit's TAT, in 1/limit ms: not kept across a new limit.
+local FRAC = { rpm = 'r_frac', tpm = 't_frac' }
 for i = 6, #ARGV, 2 do
   if not settable[ARGV[i]] or ARGV[i + 1] == nil then return { C.INVALID_FIELD } end
 end
@@ -48,8 +53,11 @@ for i = 6, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'meta' then
     if v ~= meta then changed, meta, extra = true, v, { 'meta', v } end
-  elseif f == 's_limit' or f == 'd_limit' then
-    if a[f] ~= tonumber(v) then changed, a[f] = true, tonumber(v) end
+  elseif f == 's_limit' or f == 'd_limit' or FRAC[f] then
+    if a[f] ~= tonumber(v) then
+      changed, a[f] = true, tonumber(v)
+      if FRAC[f] then a[FRAC[f]] = 0 end
+    end
   elseif a[f] ~= v then
     changed, a[f] = true, v
   end

@@ -15,8 +15,17 @@ export const WORKLOAD = {
   agents: 1_000,
   role: 'coder',
   operation: 'read_file',
-  /** Limits that never deny in a run. */
-  limits: { sessionTokenLimit: 1e12, dailyCostLimit: 1e6 },
+  /**
+   * Limits that never deny in a run; with BENCH_RATE_LIMITS=1, rate limits too
+   * (1e9 requests and tokens per minute: checked on every decision, never denying).
+   */
+  limits: {
+    sessionTokenLimit: 1e12,
+    dailyCostLimit: 1e6,
+    ...(process.env.BENCH_RATE_LIMITS === '1'
+      ? { requestsPerMinute: 1e9, tokensPerMinute: 1e9 }
+      : {}),
+  },
   /** Tokens each decision estimates, and the usage each settle records. */
   estimatedTokens: 1_000,
   usage: { inputTokens: 800, outputTokens: 200 },

@@ -1,7 +1,7 @@
 --[[
   The agent hash tg:{s<n>}:agent:<id> holds everything of one incarnation of
   an agent (deleting the hash deletes its holds and idempotency records too):
-    s          the state, packed with `struct` (STATE_FORMAT: version byte 3,
+    s          the state, packed with `struct` (STATE_FORMAT: version byte 4,
                role, status, sid as zero-terminated strings, then little-endian
                doubles s_start (ms), s_limit (tokens), d_limit (micro-dollars a
                day), s_used, s_res (tokens), s_cost (micro-dollars spent in this
@@ -10,8 +10,12 @@
                c_day, c_dcost, c_dovr (a copy of the day's spend and overrun:
                of day c_day, yyyymmdd; 0: no copy), s_ovr (tokens settled above
                their holds in this session), p_next (ms when the idempotency
-               records are next purged), then the key digest (sha-256 hex));
-               one HMGET loads it, one HSET stores it
+               records are next purged), then the key digest (sha-256 hex), then
+               the rate limits (includes/rate.lua): rpm, tpm (requests and tokens
+               per minute, 0: none) and each one's theoretical arrival time, whole
+               ms and the remainder in 1/limit ms (r_tat, r_frac, t_tat, t_frac));
+               one HMGET loads it, one HSET stores it (a state of version 3, from
+               before the rate limits, is read with none)
     h:<nonce>  a hold or its record (includes/records.lua)
     r:<req>    a request id: the nonce it decided, its fingerprint
     u:<usage>  a usage id: what it recorded
@@ -28,15 +32,23 @@
   in the same call, and a copy of another day is not used (dayCostOf reads the
   key).
 ]]
-local STATE_FORMAT = '<Bsssdddddddddddddds'
-local STATE_VERSION = 3
+local STATE_FORMAT = '<Bsssddddddddddddddsdddddd'
+local STATE_VERSION = 4
+local STATE_FORMAT_3 = '<Bsssdddddddddddddds'
 
 local function unpackAgent(v, a)
   local version
-  version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
-    a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest =
-    struct.unpack(STATE_FORMAT, v)
-  if version ~= STATE_VERSION then error('tollgate: agent state of version ' .. version) end
+  if string.byte(v, 1) == STATE_VERSION then
+    version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
+      a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
+      a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = struct.unpack(STATE_FORMAT, v)
+  else
+    version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
+      a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest =
+      struct.unpack(STATE_FORMAT_3, v)
+    if version ~= 3 then error('tollgate: agent state of version ' .. version) end
+    a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = 0, 0, 0, 0, 0, 0
+  end
   a.dirty = nil
   return a
 end
@@ -63,7 +75,7 @@ local function packAgent(a)
   if a.c_res < 0 then a.c_res = 0 end
   return struct.pack(STATE_FORMAT, STATE_VERSION, a.role, a.status, a.sid, a.s_start, a.s_limit,
     a.d_limit, a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost,
-    a.c_dovr, a.s_ovr, a.p_next, a.digest)
+    a.c_dovr, a.s_ovr, a.p_next, a.digest, a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac)
 end
 
 -- Stores the whole state `s` (plus any extra field/value pairs given); returns
@@ -75,13 +87,14 @@ local function saveAgent(key, a, ...)
   return v
 end
 
--- A new agent's state (register, restore): all counters given.
+-- A new agent's state (register, restore): all counters given; rpm, tpm: its rate
+-- limits (0: none), with nothing spent of them.
 local function newAgent(role, status, sid, s_start, s_limit, d_limit, s_used, s_cost, blocked, digest,
-                        s_ovr, p_next)
+                        s_ovr, p_next, rpm, tpm)
   return { role = role, status = status, sid = sid, s_start = s_start, s_limit = s_limit,
     d_limit = d_limit, s_used = s_used, s_res = 0, s_cost = s_cost, c_res = 0, blocked = blocked,
     next_exp = 0, digest = digest, c_day = 0, c_dcost = 0, c_dovr = 0, s_ovr = s_ovr,
-    p_next = p_next }
+    p_next = p_next, rpm = rpm, tpm = tpm, r_tat = 0, r_frac = 0, t_tat = 0, t_frac = 0 }
 end
 
 -- ':day:<yyyymmdd>' of `now` and its day number, worked out once per script call

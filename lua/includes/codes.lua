@@ -25,6 +25,8 @@ local C = {
   REPLAYED_DENIAL = 17,
   NO_HOLD = 18,
   MODEL_MISMATCH = 19,
+  RATE_REQUESTS = 20,
+  RATE_TOKENS = 21,
 }
 
 -- Where a reservation stands, as authorize's REPLAYED answers it (src/engine/codes.ts RES_STATES).

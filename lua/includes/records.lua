@@ -17,7 +17,7 @@
     open hold  \3 US sid US tok US cost US rin US rout US op US model US exp US req
     closed     \5 US st (settled|released|expired) <the open hold's text from
                its first US> US in US out US charged US result US ovrTok US ovrCost
-    denial     \4 US code
+    denial     \4 US code, then US <ms when it may pass> for a rate limit's
     r:<req>    nonce US fingerprint (operation|estimate|model, then |holdCost when priced)
     u:<usage>  kind (s: a settle by operation, u: a usage) US fingerprint US
                cost US nonce (the cost charged: a repeat that gives a cost must give it)
@@ -52,7 +52,7 @@ end
 
 -- A record's values: { st, sid, tok, cost, rin, rout, op, model, exp, req, hold, in, out,
 -- charged, result, ovrT, ovrC } (numbers as numbers; `hold` the open hold's text), or
--- { st = 'denied', code } for a denial; nil for no record.
+-- { st = 'denied', code, retryAt } for a denial; nil for no record.
 local function readRecord(v)
   if not v then return nil end
   local b = string.byte(v, 1)
@@ -64,7 +64,8 @@ local function readRecord(v)
     r = { st = st, hold = '\3' .. body, inTok = tonumber(i), outTok = tonumber(o),
       charged = tonumber(ch), result = res, ovrT = tonumber(ot), ovrC = tonumber(oc) }
   else
-    return { st = 'denied', code = tonumber(string.match(v, '^\4\31(%d+)$')) }
+    local code, at = string.match(v, '^\4\31(%d+)\31?(%d*)$')
+    return { st = 'denied', code = tonumber(code), retryAt = tonumber(at) or 0 }
   end
   local sid, tok, cost, rin, rout, op, model, exp, req = string.match(r.hold, OPEN)
   r.sid, r.tok, r.cost, r.rin, r.rout, r.op, r.model, r.exp, r.req =

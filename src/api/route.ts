@@ -98,6 +98,8 @@ export interface RouteSpec<
   }) => string | undefined;
   verify?: 'lookup' | 'engine';
   handler: (ctx: Ctx<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown> | unknown;
+  /** HTTP headers to send with a result (e.g. `Retry-After` of a rate-limited decision). */
+  headers?: (result: never) => Record<string, string> | undefined;
 }
 
 /** A route with its types erased, for the table. */
@@ -119,6 +121,7 @@ export interface Route {
     | undefined;
   verify: 'lookup' | 'engine';
   handler: (ctx: Ctx<unknown, unknown, unknown>) => Promise<unknown> | unknown;
+  headers: ((result: unknown) => Record<string, string> | undefined) | undefined;
 }
 
 export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
@@ -143,6 +146,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     agentOf: spec.agentOf as Route['agentOf'],
     verify: spec.verify ?? 'lookup',
     handler: spec.handler as Route['handler'],
+    headers: spec.headers as Route['headers'],
   };
 }
 
@@ -235,6 +239,8 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
     router[route.method](route.path, who, json, async (req: Request, res: Response) => {
       const caller = res.locals.caller as Caller | undefined;
       const result = await withTimeout(run(req, caller), opts.requestTimeoutMs);
+      const headers = route.headers?.(result);
+      if (headers !== undefined) res.set(headers);
       res.status(route.status).json(result);
     });
   }

@@ -72,6 +72,7 @@ export class Budget {
         role,
         sessionTokenLimit: sessionLimit,
         dailyLimitMicros: dailyMicros,
+        ...this.deps.policy.roleRates(role),
         keyDigest: digestKey(generateApiKey(agentId)),
         metadata: '{}',
         actor: this.deps.actor,
@@ -87,10 +88,15 @@ export class Budget {
     return toBudgetStatus(snap.status);
   }
 
-  /** Overrides limits (PUT /v1/agents/:id/budget). */
+  /** Overrides limits (PUT /v1/agents/:id/budget); a rate limit of 0 removes it. */
   async setLimits(
     agentId: string,
-    limits: { sessionTokenLimit?: number; dailyCostLimit?: number },
+    limits: {
+      sessionTokenLimit?: number;
+      dailyCostLimit?: number;
+      requestsPerMinute?: number;
+      tokensPerMinute?: number;
+    },
   ): Promise<BudgetStatus> {
     const snap = await this.deps.engine.updateAgent({
       agentId,
@@ -99,6 +105,8 @@ export class Budget {
         sessionTokenLimit: limits.sessionTokenLimit,
         dailyLimitMicros:
           limits.dailyCostLimit !== undefined ? usdToMicros(limits.dailyCostLimit) : undefined,
+        requestsPerMinute: limits.requestsPerMinute,
+        tokensPerMinute: limits.tokensPerMinute,
       },
       actor: this.deps.actor,
     });

@@ -43,6 +43,13 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       cost_overrun: microsToUsd(s.dailyOverrunMicros),
     },
     operations_blocked: s.operationsBlocked,
+    rate_limits:
+      s.requestsPerMinute > 0 || s.tokensPerMinute > 0
+        ? {
+            requests_per_minute: s.requestsPerMinute > 0 ? s.requestsPerMinute : null,
+            tokens_per_minute: s.tokensPerMinute > 0 ? s.tokensPerMinute : null,
+          }
+        : null,
     is_session_exhausted: s.sessionTokensUsed >= s.sessionTokenLimit,
     is_daily_exhausted: s.dailyCostMicros >= s.dailyLimitMicros,
     is_over_limit:

@@ -4,6 +4,8 @@ import type {
   DenialCode,
   EngineStatus,
   Exceeded,
+  LimitLevel,
+  RateExceeded,
   ReservationState,
 } from './types.js';
 
@@ -41,6 +43,10 @@ export const Code = {
   NO_HOLD: 18,
   /** settle: the model given is not the hold's (nothing written; VALIDATION_FAILED). */
   MODEL_MISMATCH: 19,
+  /** authorize: the agent's requests per minute (a RATE_LIMITED denial). */
+  RATE_REQUESTS: 20,
+  /** authorize: the agent's tokens per minute (a RATE_LIMITED denial). */
+  RATE_TOKENS: 21,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
@@ -62,7 +68,8 @@ export type OpName =
 
 export interface Denial {
   code: DenialCode;
-  exceeded?: Exceeded;
+  exceeded?: Exceeded | RateExceeded;
+  level?: LimitLevel;
 }
 
 const DENIALS: Partial<Record<number, Denial>> = {
@@ -71,6 +78,8 @@ const DENIALS: Partial<Record<number, Denial>> = {
   [Code.RBAC_DENIED]: { code: 'RBAC_DENIED' },
   [Code.BUDGET_SESSION]: { code: 'BUDGET_EXCEEDED', exceeded: 'session' },
   [Code.BUDGET_DAILY]: { code: 'BUDGET_EXCEEDED', exceeded: 'daily' },
+  [Code.RATE_REQUESTS]: { code: 'RATE_LIMITED', exceeded: 'requests_per_minute', level: 'agent' },
+  [Code.RATE_TOKENS]: { code: 'RATE_LIMITED', exceeded: 'tokens_per_minute', level: 'agent' },
 };
 
 /** The denial a code stands for (authorize), or undefined when it is not one. */
@@ -80,15 +89,20 @@ export function denialOf(code: number): Denial | undefined {
 
 /**
  * authorize's answer for a denial code: `replayed` when an earlier run
- * recorded it; the status is null only for AGENT_NOT_FOUND.
+ * recorded it; the status is null only for AGENT_NOT_FOUND. A rate limit's
+ * carries `retryAfterMs` (the ms until its limits would allow the request).
  */
 export function denied(
   code: number,
   replayed: boolean,
   status: EngineStatus | null,
+  retryAfterMs = 0,
 ): AuthorizeResult {
   const denial = DENIALS[code];
   if (denial === undefined) throw unexpected('authorize', code);
+  if (denial.code === 'RATE_LIMITED') {
+    return { allowed: false, ...denial, retryAfterMs, replayed, status };
+  }
   return { allowed: false, ...denial, replayed, status };
 }
 
@@ -118,7 +132,7 @@ export function releaseOutcome(code: number): 'released' | 'already_closed' {
 /**
  * How many values one decision of lua/authorize-1.lua's flat reply holds,
  * by its code: 1 for the codes that write nothing and carry no state, 6 for
- * REPLAYED, 3 for the others (OK, the denials, REPLAYED_DENIAL).
+ * REPLAYED, 4 for REPLAYED_DENIAL, 3 for the others (OK, the denials).
  */
 export function authorizeReplyLength(code: unknown): number {
   if (
@@ -129,7 +143,8 @@ export function authorizeReplyLength(code: unknown): number {
   ) {
     return 1;
   }
-  return code === Code.REPLAYED ? 6 : 3;
+  if (code === Code.REPLAYED) return 6;
+  return code === Code.REPLAYED_DENIAL ? 4 : 3;
 }
 
 /**

@@ -11,8 +11,18 @@ import type { Profile } from './profile.js';
 
 export type Actor = 'admin' | 'agent' | 'library' | 'system';
 export type AgentStatus = 'active' | 'suspended';
-export type DenialCode = 'AGENT_NOT_FOUND' | 'AGENT_SUSPENDED' | 'RBAC_DENIED' | 'BUDGET_EXCEEDED';
+export type DenialCode =
+  | 'AGENT_NOT_FOUND'
+  | 'AGENT_SUSPENDED'
+  | 'RBAC_DENIED'
+  | 'BUDGET_EXCEEDED'
+  | 'RATE_LIMITED';
+/** The budget a BUDGET_EXCEEDED denial names. */
 export type Exceeded = 'session' | 'daily';
+/** The rate limit a RATE_LIMITED denial names (docs/limits.md). */
+export type RateExceeded = 'requests_per_minute' | 'tokens_per_minute';
+/** Whose limit denied: the agent's (pools come later). */
+export type LimitLevel = 'agent';
 /** Where a reservation stands: held, or closed by a settle, a release or its lease's end. */
 export type ReservationState = 'open' | 'settled' | 'released' | 'expired';
 
@@ -41,6 +51,9 @@ export interface EngineStatus {
   sessionOverrunTokens: number;
   /** Micro-dollars settled above their holds' cost today. */
   dailyOverrunMicros: number;
+  /** The agent's rate limits (docs/limits.md); 0: none. */
+  requestsPerMinute: number;
+  tokensPerMinute: number;
   nowMs: number;
 }
 
@@ -62,6 +75,9 @@ export interface RegisterInput {
   role: string;
   sessionTokenLimit: number;
   dailyLimitMicros: number;
+  /** Rate limits (docs/limits.md); absent or 0: none. */
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
   keyDigest: string;
   metadata: string;
   actor: Actor;
@@ -83,6 +99,9 @@ export interface UpdateInput {
     status?: AgentStatus;
     sessionTokenLimit?: number;
     dailyLimitMicros?: number;
+    /** 0: no limit. */
+    requestsPerMinute?: number;
+    tokensPerMinute?: number;
     keyDigest?: string;
     metadata?: string;
   };
@@ -166,7 +185,10 @@ export type AuthorizeResult =
   | {
       allowed: false;
       code: DenialCode;
-      exceeded?: Exceeded;
+      exceeded?: Exceeded | RateExceeded;
+      /** RATE_LIMITED: whose limit, and the ms until the limits would allow the request. */
+      level?: LimitLevel;
+      retryAfterMs?: number;
       /** True when this answers an earlier denial of the same request id (nothing counted again). */
       replayed: boolean;
       /** Null only for AGENT_NOT_FOUND. */

@@ -68,11 +68,22 @@ function checkMetadata(m: string): void {
   }
 }
 
+/** Most requests or tokens per minute a rate limit may be (docs/limits.md: every TAT stays exact). */
+export const MAX_PER_MINUTE = 1_000_000_000;
+
+function checkPerMinute(s: { requestsPerMinute?: number; tokensPerMinute?: number }): void {
+  if (s.requestsPerMinute !== undefined)
+    checkCount(s.requestsPerMinute, 'requests_per_minute', MAX_PER_MINUTE);
+  if (s.tokensPerMinute !== undefined)
+    checkCount(s.tokensPerMinute, 'tokens_per_minute', MAX_PER_MINUTE);
+}
+
 export function checkRegister(i: RegisterInput): void {
   checkAgentId(i.agentId);
   checkRole(i.role);
   checkCount(i.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
   checkCount(i.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+  checkPerMinute(i);
   checkDigest(i.keyDigest);
   checkMetadata(i.metadata);
 }
@@ -88,6 +99,7 @@ export function checkUpdate(i: UpdateInput): void {
     checkCount(s.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
   if (s.dailyLimitMicros !== undefined)
     checkCount(s.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+  checkPerMinute(s);
   checkDigest(s.keyDigest);
   if (s.metadata !== undefined) checkMetadata(s.metadata);
 }

@@ -69,9 +69,31 @@ export function toDecision(
       };
     case 'BUDGET_EXCEEDED': {
       if (!status) throw new Error('a budget denial always carries a status');
+      const exceeded = r.exceeded === 'daily' ? 'daily' : 'session';
       return {
         allowed: false,
-        ...budgetReason(r.exceeded ?? 'session', status),
+        ...budgetReason(exceeded, status),
+        model,
+        replayed,
+        budget_status: status,
+      };
+    }
+    case 'RATE_LIMITED': {
+      const exceeded =
+        r.exceeded === 'tokens_per_minute' ? 'tokens_per_minute' : 'requests_per_minute';
+      const limit =
+        exceeded === 'tokens_per_minute'
+          ? `${status?.rate_limits?.tokens_per_minute ?? 0} tokens`
+          : `${status?.rate_limits?.requests_per_minute ?? 0} requests`;
+      const retryAfterMs = r.retryAfterMs ?? 0;
+      return {
+        allowed: false,
+        error_code: r.code,
+        exceeded,
+        level: r.level ?? 'agent',
+        retry_after_ms: retryAfterMs,
+        reason: `Rate limit reached: ${limit} per minute for agent ${agentId}`,
+        suggestion: `Retry after ${Math.ceil(retryAfterMs / 1000)} s, or raise the agent's ${exceeded}`,
         model,
         replayed,
         budget_status: status,

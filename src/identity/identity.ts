@@ -18,6 +18,9 @@ export interface LimitsInput {
   sessionTokenLimit?: number;
   /** USD per day. */
   dailyCostLimit?: number;
+  /** Rate limits (docs/limits.md); 0: none; absent: the role's. */
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
 }
 
 /** What endSession answers (the wire shape of POST /v1/sessions/end). */
@@ -46,6 +49,7 @@ export class Identity {
   ): Promise<AgentRecord & { api_key: string; replayed: boolean }> {
     checkApiKey(apiKey, agentId);
     const budget = this.deps.policy.roleBudget(role);
+    const rates = this.deps.policy.roleRates(role);
     const snap = await this.deps.engine.registerAgent({
       agentId,
       role,
@@ -54,6 +58,8 @@ export class Identity {
         limits.dailyCostLimit !== undefined
           ? usdToMicros(limits.dailyCostLimit)
           : budget.dailyCostLimitMicros,
+      requestsPerMinute: limits.requestsPerMinute ?? rates.requestsPerMinute,
+      tokensPerMinute: limits.tokensPerMinute ?? rates.tokensPerMinute,
       keyDigest: digestKey(apiKey),
       metadata: JSON.stringify(metadata),
       actor: this.deps.actor,
@@ -161,6 +167,7 @@ export class Identity {
   /** Changes the role; the role's policy limits apply unless `limits` says otherwise. */
   async setRole(agentId: string, role: string, limits: LimitsInput = {}): Promise<AgentRecord> {
     const budget = this.deps.policy.roleBudget(role);
+    const rates = this.deps.policy.roleRates(role);
     return this.update(agentId, 'agent_updated', {
       role,
       sessionTokenLimit: limits.sessionTokenLimit ?? budget.sessionTokenLimit,
@@ -168,6 +175,8 @@ export class Identity {
         limits.dailyCostLimit !== undefined
           ? usdToMicros(limits.dailyCostLimit)
           : budget.dailyCostLimitMicros,
+      requestsPerMinute: limits.requestsPerMinute ?? rates.requestsPerMinute,
+      tokensPerMinute: limits.tokensPerMinute ?? rates.tokensPerMinute,
     });
   }
 

@@ -8,5 +8,11 @@ export {
   ROLE_NAME_PATTERN,
   WILDCARD_PERMISSION,
 } from './names.js';
-export { createPolicy, type ModelRates, type Policy, type RoleBudget } from './policy.js';
+export {
+  createPolicy,
+  type ModelRates,
+  type Policy,
+  type RoleBudget,
+  type RoleRates,
+} from './policy.js';
 export type { PolicyDoc } from './schema.js';

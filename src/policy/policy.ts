@@ -19,6 +19,12 @@ export interface RoleBudget {
   dailyCostLimitMicros: number;
 }
 
+/** A role's rate limits (docs/limits.md); 0: none. */
+export interface RoleRates {
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+}
+
 /** A model's prices in integer micro-dollars per million tokens. */
 export interface ModelRates {
   model: string;
@@ -34,6 +40,8 @@ export interface Policy {
   readonly leaseMs: number;
   /** The role's budget; a role the policy does not name gets `default`'s. */
   roleBudget(role: string): RoleBudget;
+  /** The role's rate limits; a role the policy does not name gets `default`'s. */
+  roleRates(role: string): RoleRates;
   /** The role's permission entries (may include `*`); a role the policy does not name gets none. */
   permissions(role: string): readonly string[];
   isAllowed(role: string, operation: string): boolean;
@@ -79,6 +87,7 @@ function frozenSorted(list: Iterable<string>): readonly string[] {
 /** Builds the lookups of a finished document. */
 export function policyFromDoc(doc: PolicyDoc): Policy {
   const budgets = new Map<string, RoleBudget>();
+  const roleRates = new Map<string, RoleRates>();
   const grants = new Map<string, readonly string[]>();
   const grantSets = new Map<string, ReadonlySet<string>>();
   const outputCaps = new Map<string, number>();
@@ -91,6 +100,13 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
       Object.freeze({
         sessionTokenLimit: entry.session_token_limit,
         dailyCostLimitMicros: usdToMicros(entry.daily_cost_limit),
+      }),
+    );
+    roleRates.set(
+      role,
+      Object.freeze({
+        requestsPerMinute: entry.requests_per_minute ?? 0,
+        tokensPerMinute: entry.tokens_per_minute ?? 0,
       }),
     );
     if (role === DEFAULT_ROLE) continue;
@@ -145,6 +161,9 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
     doc,
     leaseMs,
     roleBudget: (role: string) => budgets.get(role) ?? defaultBudget,
+    roleRates: (role: string) =>
+      roleRates.get(role) ??
+      roleRates.get(DEFAULT_ROLE) ?? { requestsPerMinute: 0, tokensPerMinute: 0 },
     permissions: (role: string) => grants.get(role) ?? NO_PERMISSIONS,
     isAllowed: (role: string, operation: string) => {
       const set = grantSets.get(role);

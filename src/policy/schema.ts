@@ -21,6 +21,7 @@ export const LIMITS = {
   leaseSecondsMax: 86_400,
   outputCapMax: 1_000_000,
   tierStartMax: 10_000_000,
+  perMinuteMax: 1_000_000_000,
 } as const;
 
 function positiveInteger(max: number) {
@@ -44,6 +45,13 @@ function usdAmount(max: number, unit: string) {
 }
 
 const sessionTokenLimit = positiveInteger(LIMITS.sessionTokenLimitMax);
+const perMinuteMessage = `expected an integer from 0 (no limit) to ${LIMITS.perMinuteMax}`;
+/** A rate limit (docs/limits.md): requests or tokens per minute, 0 = none. */
+const perMinute = z
+  .number({ error: perMinuteMessage })
+  .int({ error: perMinuteMessage })
+  .min(0, { error: perMinuteMessage })
+  .max(LIMITS.perMinuteMax, { error: perMinuteMessage });
 const dailyCostLimit = usdAmount(LIMITS.dailyCostLimitMaxUsd, 'USD');
 const tokenEstimate = positiveInteger(LIMITS.estimateMax);
 const price = usdAmount(LIMITS.priceMaxUsdPerMillion, 'USD per million tokens');
@@ -112,6 +120,8 @@ const defaultRoleIsBudgetOnly = z.superRefine<{ roles?: unknown }>(
 const roleFileEntry = z.strictObject({
   session_token_limit: sessionTokenLimit.optional(),
   daily_cost_limit: dailyCostLimit.optional(),
+  requests_per_minute: perMinute.optional(),
+  tokens_per_minute: perMinute.optional(),
   permissions: permissionList.optional(),
   models: modelGlobList.optional(),
   max_output_tokens: outputCap.optional(),
@@ -179,6 +189,8 @@ export type PolicyFile = z.infer<typeof policyFileSchema>;
 const roleDocEntry = z.strictObject({
   session_token_limit: sessionTokenLimit,
   daily_cost_limit: dailyCostLimit,
+  requests_per_minute: perMinute.optional(),
+  tokens_per_minute: perMinute.optional(),
   permissions: permissionList.optional(),
   models: modelGlobList.optional(),
   max_output_tokens: outputCap.optional(),

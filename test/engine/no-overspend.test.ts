@@ -53,7 +53,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         });
         if (!d.allowed) {
           if (d.error_code !== 'BUDGET_EXCEEDED') throw new Error(`unexpected ${d.error_code}`);
-          denied = { ...denied, [d.exceeded ?? 'session']: denied[d.exceeded ?? 'session'] + 1 };
+          const k = d.exceeded === 'daily' ? 'daily' : 'session';
+          denied = { ...denied, [k]: denied[k] + 1 };
           continue;
         }
         allowed++;

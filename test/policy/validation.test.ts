@@ -230,7 +230,7 @@ describe('policy validation: each rule names the field', () => {
     }
     it('lists the allowed keys', () => {
       expect(rejection(role({ limit: 1 })).message).toContain(
-        'roles.coder.limit: unknown key (allowed: session_token_limit, daily_cost_limit, permissions, models, max_output_tokens)',
+        'roles.coder.limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, permissions, models, max_output_tokens)',
       );
     });
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_LIMIT } from '../../engine/validate.js';
+import { MAX_LIMIT, MAX_PER_MINUTE } from '../../engine/validate.js';
 import { AgentId, BudgetStatusSchema, isoTime, named, SessionId, usd } from './shared.schemas.js';
 
 /** The schemas of the budget routes (routes/budget.ts): limits, status, sessions, dashboard. */
@@ -34,9 +34,26 @@ export const SetLimitsRequest = named(
         .max(MAX_LIMIT / 1_000_000)
         .optional()
         .describe('USD per UTC day (kept to the micro-dollar).'),
+      requests_per_minute: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_PER_MINUTE)
+        .optional()
+        .describe('Authorizes per minute (docs/limits.md); 0 removes the limit.'),
+      tokens_per_minute: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_PER_MINUTE)
+        .optional()
+        .describe(
+          'Tokens held per minute, corrected by settles (docs/limits.md); 0 removes the limit.',
+        ),
     })
-    .refine((v) => v.session_token_limit !== undefined || v.daily_cost_limit !== undefined, {
-      message: 'give session_token_limit, daily_cost_limit or both',
+    .refine((v) => Object.values(v).some((x) => x !== undefined), {
+      message:
+        'give session_token_limit, daily_cost_limit, requests_per_minute or tokens_per_minute',
     }),
 );
 

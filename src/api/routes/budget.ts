@@ -69,7 +69,7 @@ export const budgetRoutes: Route[] = [
     tag: 'budget',
     summary: 'Override an agent’s limits',
     description:
-      'Sets the session token limit, the daily cost limit (USD), or both, in place of the role’s.',
+      'Sets the session token limit, the daily cost limit (USD), the rate limits (`requests_per_minute`, `tokens_per_minute`; 0 removes one), or any of them, in place of the role’s.',
     params: AgentParams,
     body: SetLimitsRequest,
     response: BudgetStatusSchema,
@@ -78,6 +78,8 @@ export const budgetRoutes: Route[] = [
       svc.budget.setLimits(params.id, {
         sessionTokenLimit: body.session_token_limit,
         dailyCostLimit: body.daily_cost_limit,
+        requestsPerMinute: body.requests_per_minute,
+        tokensPerMinute: body.tokens_per_minute,
       }),
   }),
   defineRoute({

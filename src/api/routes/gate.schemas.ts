@@ -206,8 +206,31 @@ export const DecisionSchema = named(
     }),
     z.strictObject({
       allowed: z.literal(false),
-      error_code: z.enum(['AGENT_NOT_FOUND', 'AGENT_SUSPENDED', 'RBAC_DENIED', 'BUDGET_EXCEEDED']),
-      exceeded: z.enum(['session', 'daily']).optional(),
+      error_code: z.enum([
+        'AGENT_NOT_FOUND',
+        'AGENT_SUSPENDED',
+        'RBAC_DENIED',
+        'BUDGET_EXCEEDED',
+        'RATE_LIMITED',
+      ]),
+      exceeded: z
+        .enum(['session', 'daily', 'requests_per_minute', 'tokens_per_minute'])
+        .optional()
+        .describe(
+          'The limit that denied: a budget (`BUDGET_EXCEEDED`) or a rate limit (`RATE_LIMITED`).',
+        ),
+      level: z
+        .enum(['agent'])
+        .optional()
+        .describe("`RATE_LIMITED`: whose limit denied (the agent's)."),
+      retry_after_ms: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe(
+          '`RATE_LIMITED`: ms until the rate limits would allow this request (HTTP `Retry-After` gives it in seconds, rounded up). A hold above `tokens_per_minute` never fits.',
+        ),
       reason: z.string(),
       suggestion: z.string().optional(),
       model: DecisionModel,

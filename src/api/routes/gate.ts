@@ -4,6 +4,7 @@ import { callerKey, verifiedByEngine } from '../auth.js';
 import { defineRoute, type Route } from '../route.js';
 import {
   AuthorizeRequest,
+  type Decision,
   DecisionSchema,
   ReleaseRequest,
   ReleaseResponseSchema,
@@ -35,12 +36,17 @@ export const gateRoutes: Route[] = [
     tag: TAG,
     summary: 'Authorize an operation',
     description: [
-      'One atomic decision: the agent exists and is active, its role may do the operation, and the estimate fits its session and daily budgets. A yes holds the estimate under `reservation_id` until settled, released or the lease expires. Always 200 for a valid request: `allowed` says yes or no. With a `request_id` (the SDK always sends one) a request sent again answers the recorded decision with `replayed: true` (and, when allowed, the hold’s `reservation_state` now) and holds or counts nothing.',
+      'One atomic decision: the agent exists and is active, its role may do the operation, the estimate fits its session and daily budgets, then its rate limits (`RATE_LIMITED`, with `retry_after_ms` and a `Retry-After` header in seconds, rounded up; docs/limits.md). A yes holds the estimate under `reservation_id` until settled, released or the lease expires. Always 200 for a valid request: `allowed` says yes or no. With a `request_id` (the SDK always sends one) a request sent again answers the recorded decision with `replayed: true` (and, when allowed, the hold’s `reservation_state` now) and holds or counts nothing.',
       "A model call is `operation: model_call` with its `model` (required) and, instead of `estimated_tokens`, its `hold` in tokens: the server prices the hold with its policy's price table (no output limit: the role's `max_output_tokens` is held), the roles allowed are those whose `models` globs match the model, and an allowed decision carries `held_tokens`. A `hold` with another operation is 400.",
     ].join('\n\n'),
     body: AuthorizeRequest,
     response: DecisionSchema,
     errors: ['IDEMPOTENCY_CONFLICT'],
+    // A rate-limited decision (200 as every decision) says when to come back.
+    headers: (d: Decision) =>
+      !d.allowed && d.retry_after_ms !== undefined
+        ? { 'Retry-After': String(Math.ceil(d.retry_after_ms / 1000)) }
+        : undefined,
     handler: async ({ body, svc, caller, metrics }) => {
       const started = performance.now();
       const d = await verifiedByEngine(

@@ -106,6 +106,13 @@ export const BudgetStatusSchema = named(
       cost_overrun: usd.describe("USD settled above their holds' cost today."),
     }),
     operations_blocked: z.number().int(),
+    rate_limits: z
+      .strictObject({
+        requests_per_minute: z.number().int().nullable(),
+        tokens_per_minute: z.number().int().nullable(),
+      })
+      .nullable()
+      .describe("The agent's rate limits (docs/limits.md), each null when not set; null: none."),
     is_session_exhausted: z.boolean(),
     is_daily_exhausted: z.boolean(),
     is_over_limit: z

@@ -1,7 +1,14 @@
 import { Code, denialOf, denied, failure } from '../codes.js';
 import { costMicros } from '../money.js';
 import { type Profile, profileOf } from '../profile.js';
-import type { AuthorizeInput, AuthorizeResult, Exceeded, ReservationState } from '../types.js';
+import { agentRate, type Tat } from '../rate.js';
+import type {
+  AuthorizeInput,
+  AuthorizeResult,
+  Exceeded,
+  RateExceeded,
+  ReservationState,
+} from '../types.js';
 import { checkAgentId, checkAuthorize } from '../validate.js';
 import { allowedEvent, deniedEvent } from './decision-events.js';
 import { statusNow, statusWith } from './getStatus.js';
@@ -59,7 +66,9 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   const cUsed = d === undefined ? 0 : d.cost;
 
   let code: number = Code.OK;
-  let exceeded: Exceeded | '' = '';
+  let exceeded: Exceeded | RateExceeded | '' = '';
+  let retryMs = 0;
+  let tats: { rTat: Tat; tTat: Tat } | null = null;
   if (a.status !== 'active') {
     code = Code.AGENT_SUSPENDED;
   } else if (!p.allowedRoles.includes(a.role)) {
@@ -70,21 +79,37 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   } else if (cUsed + a.cRes + holdCost > a.dLimit) {
     code = Code.BUDGET_DAILY;
     exceeded = 'daily';
+  } else if (a.rpm > 0 || a.tpm > 0) {
+    // The rate limits, after the budgets (src/engine/rate.ts): stored below, once held.
+    const rate = agentRate(a, estimate, now);
+    if (rate.code === null) {
+      tats = rate;
+    } else {
+      code = rate.code;
+      retryMs = rate.retryMs;
+      exceeded = code === Code.RATE_REQUESTS ? 'requests_per_minute' : 'tokens_per_minute';
+    }
   }
 
   if (code !== Code.OK) {
     a.blocked += 1;
     if (st.dirty) saveCounters(a);
-    if (requestId !== '') putReq(st, sc, requestId, code, 0, '', fingerprint(i, p));
+    // A rate limit's denial keeps, as its lease end, the time it may pass (a replay's retry).
+    const retryAt = retryMs > 0 ? now + retryMs : 0;
+    if (requestId !== '') putReq(st, sc, requestId, code, retryAt, '', fingerprint(i, p));
     const name = denialOf(code)?.code as string;
     deniedEvent(st, sc.shard, tail, n, i, p, a, name, exceeded, cUsed);
-    return denied(code, false, statusWith(sc, a, d, now));
+    return denied(code, false, statusWith(sc, a, d, now), retryMs);
   }
 
   const leaseEnd = now + p.leaseMs;
   const nonce = st.rnd.nonce();
   a.sRes += estimate;
   a.cRes += holdCost;
+  if (tats !== null) {
+    a.rTat = tats.rTat;
+    a.tTat = tats.tTat;
+  }
   if (a.nextExp === 0 || leaseEnd < a.nextExp) a.nextExp = leaseEnd;
   saveCounters(a);
   const r: Reservation = {
@@ -140,7 +165,10 @@ function replayOf(
   if (prior.fp !== fingerprint(i, p)) {
     throw failure(Code.IDEMPOTENCY_CONFLICT, { op: 'authorize', agentId: sc.agentId });
   }
-  if (prior.code !== Code.OK) return denied(prior.code, true, statusNow(st, sc, a));
+  if (prior.code !== Code.OK) {
+    const retryMs = prior.leaseEnd > st.now ? prior.leaseEnd - st.now : 0;
+    return denied(prior.code, true, statusNow(st, sc, a), retryMs);
+  }
   const r = findRes(st, sc, prior.nonce);
   if (!r) return undefined;
   return {

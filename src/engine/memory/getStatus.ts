@@ -28,6 +28,8 @@ export function statusOf(
     operationsBlocked: a.blocked,
     sessionOverrunTokens: a.sOver,
     dailyOverrunMicros: dOver,
+    requestsPerMinute: a.rpm,
+    tokensPerMinute: a.tpm,
     nowMs: now,
   };
 }

@@ -1,4 +1,5 @@
 import { Code, failure, releaseOutcome } from '../codes.js';
+import { agentRateCorrect } from '../rate.js';
 import type { ReleaseInput, ReleaseResult } from '../types.js';
 import { checkRelease } from '../validate.js';
 import { releaseEvent } from './events.js';
@@ -39,6 +40,8 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
     st.dirty = true;
     releaseEvent(st, tail, n, a, r, 'released', i.actor);
   }
+  // Tokens per minute: the hold's estimate is given back (src/engine/rate.ts).
+  agentRateCorrect(a, -r.tok, st.now);
   r.st = 'released';
   r.result = 'released';
   keepClosedRes(st, r);

@@ -39,6 +39,9 @@ export interface RestoredAgent {
   sessionOverrunTokens?: number;
   /** Micro-dollars settled above their holds' cost on the snapshot's day (absent: 0). */
   dailyOverrunMicros?: number;
+  /** Rate limits (absent: none; their TATs start empty). */
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
 }
 
 export interface EngineSnapshot {
@@ -136,6 +139,10 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       sStart: x.sessionStartedMs,
       sLimit: x.sessionTokenLimit,
       dLimit: x.dailyLimitMicros,
+      rpm: x.requestsPerMinute ?? 0,
+      tpm: x.tokensPerMinute ?? 0,
+      rTat: { tat: 0, frac: 0 },
+      tTat: { tat: 0, frac: 0 },
       sUsed: x.sessionTokensUsed,
       sRes: 0,
       sCost: x.sessionCostMicros,

@@ -1,6 +1,7 @@
 import { Code, failure, type Subject, settleOutcome } from '../codes.js';
 import { costMicros } from '../money.js';
 import type { EventTailBits } from '../random.js';
+import { agentRateCorrect } from '../rate.js';
 import type { SettleInput, SettleResult } from '../types.js';
 import { checkSettle } from '../validate.js';
 import { settleEvent } from './events.js';
@@ -206,6 +207,8 @@ function settleHold(
   a.sUsed += tokens;
   a.sCost += cost;
   a.sOver += overTokens;
+  // Tokens per minute: the hold took its estimate; the usage corrects it (src/engine/rate.ts).
+  agentRateCorrect(a, tokens - r.tok, st.now);
   saveCounters(a);
   const d = chargeDay(st, sc, cost, overMicros);
   r.st = 'settled';

@@ -1,6 +1,7 @@
 import { DAY_MS, dayOf } from '../clock.js';
 import { DEFAULT_SHARDS, shardOf } from '../keys.js';
 import { RandomPool } from '../random.js';
+import type { RateState } from '../rate.js';
 import type { AgentStatus, EndedSession } from '../types.js';
 import { MAX_FREE_PER_CALL } from '../validate.js';
 import { ExpiryQueue } from './queue.js';
@@ -12,8 +13,8 @@ import type { StoredEvent, StreamStamp } from './stored-event.js';
  * follow the Lua ones; see lua/includes/agent.lua.
  */
 
-/** tg:{s<n>}:agent:<id> */
-export interface AgentRec {
+/** tg:{s<n>}:agent:<id>; its rate limits and their TATs: rpm, tpm, rTat, tTat (src/engine/rate.ts). */
+export interface AgentRec extends RateState {
   role: string;
   status: AgentStatus;
   /** Current session id, `<agentId>.<nonce>`. */

@@ -24,6 +24,8 @@ export function updateAgent(st: MemoryState, i: UpdateInput): AgentSnapshot {
     (s.status === undefined || s.status === a.status) &&
     (s.sessionTokenLimit === undefined || s.sessionTokenLimit === a.sLimit) &&
     (s.dailyLimitMicros === undefined || s.dailyLimitMicros === a.dLimit) &&
+    (s.requestsPerMinute === undefined || s.requestsPerMinute === a.rpm) &&
+    (s.tokensPerMinute === undefined || s.tokensPerMinute === a.tpm) &&
     (s.keyDigest === undefined || s.keyDigest === a.digest) &&
     (s.metadata === undefined || s.metadata === a.meta);
   if (same) {
@@ -33,6 +35,15 @@ export function updateAgent(st: MemoryState, i: UpdateInput): AgentSnapshot {
   if (s.status !== undefined) a.status = s.status;
   if (s.sessionTokenLimit !== undefined) a.sLimit = s.sessionTokenLimit;
   if (s.dailyLimitMicros !== undefined) a.dLimit = s.dailyLimitMicros;
+  // A new rate limit keeps the whole ms of its TAT, not the remainder (lua/updateAgent-2.lua).
+  if (s.requestsPerMinute !== undefined && s.requestsPerMinute !== a.rpm) {
+    a.rpm = s.requestsPerMinute;
+    a.rTat = { tat: a.rTat.tat, frac: 0 };
+  }
+  if (s.tokensPerMinute !== undefined && s.tokensPerMinute !== a.tpm) {
+    a.tpm = s.tokensPerMinute;
+    a.tTat = { tat: a.tTat.tat, frac: 0 };
+  }
   if (s.keyDigest !== undefined) a.digest = s.keyDigest;
   if (s.metadata !== undefined) a.meta = s.metadata;
   stateEvent(st, sc.shard, st.rnd.eventTailBits(), 0, i.event, agentId, a, i.actor);

@@ -354,6 +354,8 @@ export class ShardRecoverer {
         a.dailyCostMicros,
         a.sessionOverrunTokens ?? 0,
         a.dailyOverrunMicros ?? 0,
+        a.requestsPerMinute ?? 0,
+        a.tokensPerMinute ?? 0,
       ],
     );
     return Number(code);

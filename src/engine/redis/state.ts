@@ -49,6 +49,8 @@ const STATUS_NUMBERS = {
   operationsBlocked: 'blocked',
   sessionOverrunTokens: 's_ovr',
   dailyOverrunMicros: 'c_dovr',
+  requestsPerMinute: 'rpm',
+  tokensPerMinute: 'tpm',
 } as const;
 type StatusNumber = keyof typeof STATUS_NUMBERS;
 
@@ -160,6 +162,8 @@ export class StateReader {
       operationsBlocked: this.double(buf, e, n.operationsBlocked),
       sessionOverrunTokens: this.double(buf, e, n.sessionOverrunTokens),
       dailyOverrunMicros: this.double(buf, e, n.dailyOverrunMicros),
+      requestsPerMinute: this.double(buf, e, n.requestsPerMinute),
+      tokensPerMinute: this.double(buf, e, n.tokensPerMinute),
       nowMs,
     };
   }

@@ -81,6 +81,9 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
   if (code === Code.UNAUTHENTICATED || code === Code.IDEMPOTENCY_CONFLICT) {
     throw failure(code, { op: 'authorize', agentId });
   }
+  // A denial: its third value is a rate limit's ms to wait (0 else); a replay's, the code.
   const replayed = code === Code.REPLAYED_DENIAL;
-  return denied(replayed ? Number(d[2]) : code, replayed, ctx.status(agentId, d[1], now));
+  const status = ctx.status(agentId, d[1], now);
+  if (replayed) return denied(Number(d[2]), true, status, Number(d[3]));
+  return denied(code, false, status, Number(d[2]));
 }

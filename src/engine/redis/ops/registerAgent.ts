@@ -25,6 +25,8 @@ export async function registerAgent(ctx: OpContext, i: RegisterInput): Promise<A
       `${i.agentId}.${ctx.rnd.nonce()}`,
       ctx.rnd.eventTail(),
       i.actor,
+      i.requestsPerMinute ?? 0,
+      i.tokensPerMinute ?? 0,
     ],
   );
   if (r[0] !== Code.OK) throw failure(Number(r[0]), { op: 'registerAgent', agentId: i.agentId });

@@ -10,6 +10,8 @@ const FIELDS = {
   status: 'status',
   sessionTokenLimit: 's_limit',
   dailyLimitMicros: 'd_limit',
+  requestsPerMinute: 'rpm',
+  tokensPerMinute: 'tpm',
   keyDigest: 'digest',
   metadata: 'meta',
 } as const;
