@@ -15,7 +15,8 @@
   (derived from its hash tag `tg:{s<n>}:`, so the same Cluster slot, for each
    decision: agent hash  tg:{s<n>}:agent:<id> (its state, holds and records,
    see includes/agent.lua and includes/records.lua), its leases zset
-   <agent>:leases, day hash <agent>:day:<yyyymmdd>; ids are checked against
+   <agent>:leases, day hash <agent>:day:<yyyymmdd> and month hash
+   <agent>:month:<yyyymm>, local to the agent's zone (includes/agent.lua); ids are checked against
    strict patterns before they reach Redis, so none holds `{`, `}` or `:`)
 
   ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
@@ -48,7 +49,8 @@
     code                                    (AGENT_NOT_FOUND, UNAUTHENTICATED,
                                              IDEMPOTENCY_CONFLICT, SHARD_NOT_READY: 1 value)
     code, state, holdCostMicros             (OK: a new hold; AGENT_SUSPENDED,
-                                             RBAC_DENIED, BUDGET_SESSION, BUDGET_DAILY:
+                                             RBAC_DENIED, BUDGET_SESSION, BUDGET_DAILY,
+                                             BUDGET_MONTHLY:
                                              denied, holdCost 0; RATE_REQUESTS,
                                              RATE_TOKENS: denied, in its place the ms
                                              until the rate limits would allow it)
@@ -64,7 +66,7 @@
   script answers it. The reservation
   id of OK is <agentId>.<nonce> (ARGV), its lease ends at nowMs + leaseMs.
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED,
-  BUDGET_SESSION, BUDGET_DAILY, RATE_REQUESTS, RATE_TOKENS, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, REPLAYED,
+  BUDGET_SESSION, BUDGET_DAILY, BUDGET_MONTHLY, RATE_REQUESTS, RATE_TOKENS, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, REPLAYED,
   REPLAYED_DENIAL, SHARD_NOT_READY (no agent and no ready marker: recover the
   shard, call again).
   A denial writes the agent's blocked counter, its record and its audit event.
@@ -75,6 +77,7 @@ local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/money"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/rate"
 --- @include "includes/events"
@@ -86,11 +89,11 @@ local now = nowMs(ARGV[1])
 local tail = ARGV[2]
 freeBudget = tonumber(ARGV[3])
 local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
-daySuffix(now) -- sets dayNumber, today's yyyymmdd (includes/agent.lua)
 local tomb = tombScore(now)
 -- The decision event's error_code of each denial (src/engine/codes.ts denialOf).
 local DENIALS = { [C.AGENT_SUSPENDED] = 'AGENT_SUSPENDED', [C.RBAC_DENIED] = 'RBAC_DENIED',
   [C.BUDGET_SESSION] = 'BUDGET_EXCEEDED', [C.BUDGET_DAILY] = 'BUDGET_EXCEEDED',
+  [C.BUDGET_MONTHLY] = 'BUDGET_EXCEEDED',
   [C.RATE_REQUESTS] = 'RATE_LIMITED', [C.RATE_TOKENS] = 'RATE_LIMITED' }
 
 -- Keyed by the profile number as ARGV gives it ('1', '2', …): no text-to-number per decision.
@@ -206,7 +209,7 @@ local function decide(j)
     freeExpired(agentKey, leasesKey, a, agentId, now, tail)
   end
   if a.p_next <= now then purgeRecords(agentKey, leasesKey, a, now) end
-  local cUsed = a.c_day == dayNumber and a.c_dcost or dayCostOf(agentKey, a, now)
+  local cUsed = dayCostOf(agentKey, a, now)
   local holdCost = priced == '' and costMicros(estimate, pr.rate, 0, 0) or tonumber(priced)
 
   local code, exceeded, retry, rT, rF, tT, tF = C.OK, '', 0, nil, nil, nil, nil
@@ -218,6 +221,8 @@ local function decide(j)
     code, exceeded = C.BUDGET_SESSION, 'session'
   elseif cUsed + a.c_res + holdCost > a.d_limit then
     code, exceeded = C.BUDGET_DAILY, 'daily'
+  elseif a.m_limit > 0 and a.c_mcost + a.c_res + holdCost > a.m_limit then
+    code, exceeded = C.BUDGET_MONTHLY, 'monthly'
   elseif a.rpm > 0 or a.tpm > 0 then
     -- The rate limits, after the budgets (includes/rate.lua): stored below, once held.
     local rc

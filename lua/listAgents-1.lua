@@ -14,6 +14,7 @@
 local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/ready"
 

@@ -42,6 +42,7 @@ local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/money"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/records"

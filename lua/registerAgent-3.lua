@@ -22,6 +22,9 @@
   ARGV[10] actor          string
   ARGV[11] rpm            integer requests per minute (0 = no limit; includes/rate.lua)
   ARGV[12] tpm            integer tokens per minute (0 = no limit)
+  ARGV[13] monthlyLimit   integer micro-dollars a month (absent or 0 = no limit)
+  ARGV[14] zoneText       string, the time zone's offsets (src/engine/periods.ts zoneTextAt;
+                          absent or '': UTC), stored as field `z`; its name goes in the state
 
   Outbox: one entry (events.lua) holding the `agent_registered` event (OK only).
 
@@ -35,6 +38,7 @@
 local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/records"
@@ -50,9 +54,12 @@ if existing then
 end
 if not shardReady(agentKey) then return { C.SHARD_NOT_READY } end
 
+local zt = ARGV[14] or ''
 local a = newAgent(ARGV[3], 'active', ARGV[8], now, tonumber(ARGV[4]), tonumber(ARGV[5]), 0, 0, 0,
-  ARGV[6], 0, now + KEEP_MS, tonumber(ARGV[11]) or 0, tonumber(ARGV[12]) or 0)
-saveAgent(agentKey, a, 'created', now, 'meta', ARGV[7])
+  ARGV[6], 0, now + KEEP_MS, tonumber(ARGV[11]) or 0, tonumber(ARGV[12]) or 0,
+  tonumber(ARGV[13]) or 0, string.match(zt, '^[^|]*'))
+a.zt = zt
+saveAgent(agentKey, a, 'created', now, 'meta', ARGV[7], 'z', zt)
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, agentId)
 emit(now, ARGV[9], stateFields(agentKey, a,

@@ -10,7 +10,7 @@
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] agent index    tg:{s<n>}:agents
   KEYS[3] ready marker   tg:{s<n>}:ready
-  (derived, same hash tag: <agent>:day:<yyyymmdd>)
+  (derived, same hash tag: <agent>:day:<yyyymmdd>, <agent>:month:<yyyymm>)
 
   ARGV[1]  offsetMs      integer ms added to TIME (tests only; for EXPIREAT)
   ARGV[2]  agentId       string
@@ -32,6 +32,11 @@
   ARGV[18] dayOvr        integer micro-dollars settled above their holds that day
   ARGV[19] rpm           integer requests per minute (absent or 0: no limit)
   ARGV[20] tpm           integer tokens per minute (absent or 0: no limit)
+  ARGV[21] monthlyLimit  integer micro-dollars a month (absent or 0: no limit)
+  ARGV[22] zoneText      string, the time zone's offsets (src/engine/periods.ts zoneTextAt;
+                         absent or '': UTC), stored as field `z`
+  ARGV[23] monthCost     integer micro-dollars spent in the agent's month of now (absent: 0)
+  ARGV[24] monthOvr      integer micro-dollars of it settled above their holds (absent: 0)
 
   Returns { code }
   Codes: OK (restored), CONFLICT (the agent exists; nothing written),
@@ -40,6 +45,7 @@
 local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/records"
@@ -51,8 +57,9 @@ if rcall('EXISTS', agentKey) == 1 then return { C.CONFLICT } end
 local now = nowMs(ARGV[1])
 saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
   tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9],
-  tonumber(ARGV[17]) or 0, now + KEEP_MS, tonumber(ARGV[19]) or 0, tonumber(ARGV[20]) or 0),
-  'created', ARGV[10], 'meta', ARGV[11])
+  tonumber(ARGV[17]) or 0, now + KEEP_MS, tonumber(ARGV[19]) or 0, tonumber(ARGV[20]) or 0,
+  tonumber(ARGV[21]) or 0, string.match(ARGV[22] or '', '^[^|]*')),
+  'created', ARGV[10], 'meta', ARGV[11], 'z', ARGV[22] or '')
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, ARGV[2])
 
@@ -63,5 +70,14 @@ local ovr = tonumber(ARGV[18]) or 0
 if cost > 0 and rcall('EXISTS', dk) == 0 then
   rcall('HSET', dk, 'cost', cost, 'ovr', ovr)
   rcall('EXPIREAT', dk, math.floor((nextMidnight(dayStart) - tonumber(ARGV[1])) / 1000) + 86400)
+end
+
+-- The month's spend, of the agent's local month now, as chargeDay keeps it.
+local mCost, mOvr = tonumber(ARGV[23]) or 0, tonumber(ARGV[24]) or 0
+local p = periodAt(now, ARGV[22])
+local mk = agentKey .. ':month:' .. p.month
+if mCost > 0 and rcall('EXISTS', mk) == 0 then
+  rcall('HSET', mk, 'cost', mCost, 'ovr', mOvr)
+  rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - tonumber(ARGV[1])) / 1000) + 86400)
 end
 return { C.OK }

@@ -84,6 +84,7 @@ local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/money"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/rate"
 --- @include "includes/events"
@@ -96,7 +97,6 @@ local now = nowMs(offsetMs)
 local tail = ARGV[2]
 freeBudget = tonumber(ARGV[3])
 local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
-daySuffix(now) -- sets dayNumber, today's yyyymmdd (includes/agent.lua)
 local tomb = tombScore(now)
 local tombText = tostring(tomb)
 -- One table for the agent state of every settle (filled by loadAgent).

@@ -23,6 +23,7 @@
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/records"

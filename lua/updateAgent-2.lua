@@ -18,7 +18,10 @@
                      s_limit (integer tokens), d_limit (integer micro-dollars),
                      rpm, tpm (integer requests, tokens per minute; 0 = no limit:
                      a new limit keeps the whole ms of its TAT, includes/rate.lua),
-                     digest (sha-256 hex), meta (JSON text)
+                     m_limit (integer micro-dollars a month, 0 = no limit),
+                     zone (the time zone's offsets, src/engine/periods.ts zoneTextAt:
+                     its name goes in the state, the text in field `z`; a zone of the
+                     same name changes nothing), digest (sha-256 hex), meta (JSON text)
 
   Outbox: one entry (events.lua) holding the ARGV[3] event (when something changed).
 
@@ -30,6 +33,7 @@
 local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
+--- @include "includes/period"
 --- @include "includes/agent"
 --- @include "includes/events"
 --- @include "includes/ready"
@@ -37,7 +41,7 @@ local rcall = redis.call
 local agentKey, outbox = KEYS[1], KEYS[2]
 local now = nowMs(ARGV[1])
 local settable = { role = true, status = true, s_limit = true, d_limit = true, rpm = true, tpm = true,
-  digest = true, meta = true }
+  m_limit = true, zone = true, digest = true, meta = true }
 -- The remainder of each rate limit's TAT, in 1/limit ms: not kept across a new limit.
 local FRAC = { rpm = 'r_frac', tpm = 't_frac' }
 for i = 6, #ARGV, 2 do
@@ -52,8 +56,17 @@ local changed, extra = false, {}
 for i = 6, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'meta' then
-    if v ~= meta then changed, meta, extra = true, v, { 'meta', v } end
-  elseif f == 's_limit' or f == 'd_limit' or FRAC[f] then
+    if v ~= meta then
+      changed, meta = true, v
+      extra[#extra + 1], extra[#extra + 2] = 'meta', v
+    end
+  elseif f == 'zone' then
+    local name = string.match(v, '^[^|]*')
+    if name ~= (a.zone == '' and 'UTC' or a.zone) then
+      changed, a.zone, a.zt = true, name, v
+      extra[#extra + 1], extra[#extra + 2] = 'z', v
+    end
+  elseif f == 's_limit' or f == 'd_limit' or f == 'm_limit' or FRAC[f] then
     if a[f] ~= tonumber(v) then
       changed, a[f] = true, tonumber(v)
       if FRAC[f] then a[FRAC[f]] = 0 end

@@ -13,9 +13,15 @@
                records are next purged), then the key digest (sha-256 hex), then
                the rate limits (includes/rate.lua): rpm, tpm (requests and tokens
                per minute, 0: none) and each one's theoretical arrival time, whole
-               ms and the remainder in 1/limit ms (r_tat, r_frac, t_tat, t_frac));
-               one HMGET loads it, one HSET stores it (a state of version 3, from
-               before the rate limits, is read with none)
+               ms and the remainder in 1/limit ms (r_tat, r_frac, t_tat, t_frac)),
+               then m_limit (micro-dollars a month, 0: none), c_mon, c_mcost,
+               c_movr (a copy of the month's spend and overrun: of month c_mon,
+               yyyymm; 0: no copy), then zone (the IANA name of the agent's time
+               zone, '' for UTC); one HMGET loads it, one HSET stores it (a state
+               of version 3 or 4, from before the rate limits or the periods, is
+               read with none: UTC, no monthly limit)
+    z          the zone's offsets as src/engine/periods.ts encodes them (zoneTextAt;
+               includes/period.lua), read with `s`; absent or '': UTC
     h:<nonce>  a hold or its record (includes/records.lua)
     r:<req>    a request id: the nonce it decided, its fingerprint
     u:<usage>  a usage id: what it recorded
@@ -26,47 +32,62 @@
   reads it with one decoder, src/engine/redis/state.ts, which takes the field
   names and types from STATE_FORMAT and unpackAgent here (keep its unpack one
   statement). The day's spend lives in
-  <agentKey>:day:<yyyymmdd>, fields `cost` and `ovr`: that key is the record
-  (the day in its name). The state keeps a copy, so that a decision need not
-  read it: every script that changes the day key (chargeDay) updates the copy
-  in the same call, and a copy of another day is not used (dayCostOf reads the
-  key).
+  <agentKey>:day:<yyyymmdd> and the month's in <agentKey>:month:<yyyymm>,
+  fields `cost` and `ovr`, the date and month LOCAL to the agent's zone
+  (periodAt of includes/period.lua at Redis TIME): each key is the record (the
+  period in its name). The state keeps a copy of both, so that a decision need
+  not read them: every script that changes the period keys (chargeDay) updates
+  the copies in the same call, and a copy of another period is not used
+  (dayCostOf reads the key).
 ]]
-local STATE_FORMAT = '<Bsssddddddddddddddsdddddd'
-local STATE_VERSION = 4
+local STATE_FORMAT = '<Bsssddddddddddddddsdddddddddds'
+local STATE_VERSION = 5
+local STATE_FORMAT_4 = '<Bsssddddddddddddddsdddddd'
 local STATE_FORMAT_3 = '<Bsssdddddddddddddds'
 
 local function unpackAgent(v, a)
   local version
-  if string.byte(v, 1) == STATE_VERSION then
+  local b = string.byte(v, 1)
+  if b == STATE_VERSION then
     version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
-      a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = struct.unpack(STATE_FORMAT, v)
+      a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac, a.m_limit, a.c_mon, a.c_mcost, a.c_movr,
+      a.zone = struct.unpack(STATE_FORMAT, v)
+  elseif b == 4 then
+    local _
+    _, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
+      a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
+      a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = struct.unpack(STATE_FORMAT_4, v)
+    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone = 0, 0, 0, 0, ''
   else
     version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest =
       struct.unpack(STATE_FORMAT_3, v)
     if version ~= 3 then error('tollgate: agent state of version ' .. version) end
     a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = 0, 0, 0, 0, 0, 0
+    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone = 0, 0, 0, 0, ''
   end
   a.dirty = nil
   return a
 end
 
 -- The agent's state, or nil if there is no agent, and the values of the extra
--- fields named (one HMGET). `into`: a table to fill instead of a new one (a
--- batch reuses one table for all its decisions).
+-- fields named (one HMGET, with the zone's text: a.zt, false when absent).
+-- `into`: a table to fill instead of a new one (a batch reuses one table for
+-- all its decisions).
 local function loadAgent(key, into, f1, f2)
   local v
   if f2 then
-    v = rcall('HMGET', key, 's', f1, f2)
+    v = rcall('HMGET', key, 's', 'z', f1, f2)
   elseif f1 then
-    v = rcall('HMGET', key, 's', f1)
+    v = rcall('HMGET', key, 's', 'z', f1)
   else
-    v = { rcall('HGET', key, 's') }
+    v = rcall('HMGET', key, 's', 'z')
   end
   if not v[1] then return nil end
-  return unpackAgent(v[1], into or {}), v[2], v[3]
+  local a = unpackAgent(v[1], into or {})
+  a.zt = v[2]
+  return a, v[3], v[4]
 end
 
 -- The state as its packed text (not stored).
@@ -75,7 +96,8 @@ local function packAgent(a)
   if a.c_res < 0 then a.c_res = 0 end
   return struct.pack(STATE_FORMAT, STATE_VERSION, a.role, a.status, a.sid, a.s_start, a.s_limit,
     a.d_limit, a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost,
-    a.c_dovr, a.s_ovr, a.p_next, a.digest, a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac)
+    a.c_dovr, a.s_ovr, a.p_next, a.digest, a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac,
+    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone)
 end
 
 -- Stores the whole state `s` (plus any extra field/value pairs given); returns
@@ -88,53 +110,73 @@ local function saveAgent(key, a, ...)
 end
 
 -- A new agent's state (register, restore): all counters given; rpm, tpm: its rate
--- limits (0: none), with nothing spent of them.
+-- limits (0: none), with nothing spent of them; m_limit: its monthly limit (0: none);
+-- zone: its time zone's name ('' or 'UTC': UTC; the offsets go in field `z`).
 local function newAgent(role, status, sid, s_start, s_limit, d_limit, s_used, s_cost, blocked, digest,
-                        s_ovr, p_next, rpm, tpm)
+                        s_ovr, p_next, rpm, tpm, m_limit, zone)
   return { role = role, status = status, sid = sid, s_start = s_start, s_limit = s_limit,
     d_limit = d_limit, s_used = s_used, s_res = 0, s_cost = s_cost, c_res = 0, blocked = blocked,
     next_exp = 0, digest = digest, c_day = 0, c_dcost = 0, c_dovr = 0, s_ovr = s_ovr,
-    p_next = p_next, rpm = rpm, tpm = tpm, r_tat = 0, r_frac = 0, t_tat = 0, t_frac = 0 }
+    p_next = p_next, rpm = rpm, tpm = tpm, r_tat = 0, r_frac = 0, t_tat = 0, t_frac = 0,
+    m_limit = m_limit, c_mon = 0, c_mcost = 0, c_movr = 0, zone = zone }
 end
 
--- ':day:<yyyymmdd>' of `now` and its day number, worked out once per script call
--- (number-to-text costs).
-local daySuffixMs, daySuffixText, dayNumber = nil, nil, nil
-local function daySuffix(now)
-  if now ~= daySuffixMs then
-    dayNumber = dayOf(now)
-    daySuffixMs, daySuffixText = now, ':day:' .. dayNumber
+-- The agent's period at `now` (periodAt of includes/period.lua with its zone's
+-- text a.zt), and the ':day:<yyyymmdd>' and ':month:<yyyymm>' key suffixes of
+-- it, made once per call and period (number-to-text costs).
+local periodTexts = {}
+local function agentPeriod(a, now)
+  local p = periodAt(now, a.zt)
+  local t = periodTexts[p.day]
+  if not t then
+    t = { ':day:' .. p.day, ':month:' .. p.month }
+    periodTexts[p.day] = t
   end
-  return daySuffixText
+  return p, t[1], t[2]
 end
 
--- The day's spend so far (micro-dollars) for the agent `a` (its state, loaded):
--- the state's copy when it is of this day, else the day key (and the copy is
--- taken, saved with the state if the caller saves it). The copy of the day's
--- overrun (a.c_dovr) is current after this call.
+-- The day's spend so far (micro-dollars) for the agent `a` (its state, loaded),
+-- the day and month local to its zone: the state's copies when they are of this
+-- period, else the day and month keys (and the copies are taken, saved with the
+-- state if the caller saves it). The copies (a.c_dcost, a.c_dovr, a.c_mcost,
+-- a.c_movr) are current after this call. Also answers the period.
 local function dayCostOf(agentKey, a, now)
-  local suffix = daySuffix(now)
-  if a.c_day == dayNumber then return a.c_dcost end
-  local x = rcall('HMGET', agentKey .. suffix, 'cost', 'ovr')
-  local cost = tonumber(x[1]) or 0
-  a.c_day, a.c_dcost, a.c_dovr = dayNumber, cost, tonumber(x[2]) or 0
-  return cost
+  local p, ds, ms = agentPeriod(a, now)
+  if a.c_day ~= p.day then
+    local x = rcall('HMGET', agentKey .. ds, 'cost', 'ovr')
+    a.c_day, a.c_dcost, a.c_dovr = p.day, tonumber(x[1]) or 0, tonumber(x[2]) or 0
+  end
+  if a.c_mon ~= p.month then
+    local x = rcall('HMGET', agentKey .. ms, 'cost', 'ovr')
+    a.c_mon, a.c_mcost, a.c_movr = p.month, tonumber(x[1]) or 0, tonumber(x[2]) or 0
+  end
+  return a.c_dcost, p
 end
 
--- Adds micro-dollars (and the overrun among them) to the day of `now`; a new
--- day key expires a day after its midnight (clean-up only: the day is in the
--- key's name). Updates the state's copy: the caller saves `a` in the same call
--- (saveAgent after this). Returns the day's new total.
+-- Adds micro-dollars (and the overrun among them) to the day and the month of
+-- `now` (local to the agent's zone); a new day key expires a day after the
+-- day's end, a new month key a day after the month's end (clean-up only: the
+-- period is in the key's name). Updates the state's copies: the caller saves
+-- `a` in the same call (saveAgent after this). Returns the day's new total.
 local function chargeDay(agentKey, a, now, offsetMs, cost, ovr)
-  if cost <= 0 then return dayCostOf(agentKey, a, now) end
-  dayCostOf(agentKey, a, now)
-  local dk = agentKey .. daySuffix(now)
+  local _, p = dayCostOf(agentKey, a, now)
+  if cost <= 0 then return a.c_dcost end
+  local _, ds, ms = agentPeriod(a, now)
+  local dk, mk = agentKey .. ds, agentKey .. ms
+  local off = tonumber(offsetMs)
   local total = tonumber(rcall('HINCRBY', dk, 'cost', cost))
   if total == cost then
-    rcall('EXPIREAT', dk, math.floor((nextMidnight(now) - tonumber(offsetMs)) / 1000) + 86400)
+    rcall('EXPIREAT', dk, math.floor((p.nextDayMs - off) / 1000) + 86400)
   end
-  if ovr > 0 then a.c_dovr = tonumber(rcall('HINCRBY', dk, 'ovr', ovr)) end
-  a.c_day, a.c_dcost = dayNumber, total
+  local mtotal = tonumber(rcall('HINCRBY', mk, 'cost', cost))
+  if mtotal == cost then
+    rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - off) / 1000) + 86400)
+  end
+  if ovr > 0 then
+    a.c_dovr = tonumber(rcall('HINCRBY', dk, 'ovr', ovr))
+    a.c_movr = tonumber(rcall('HINCRBY', mk, 'ovr', ovr))
+  end
+  a.c_dcost, a.c_mcost = total, mtotal
   return total
 end
 

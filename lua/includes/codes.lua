@@ -27,6 +27,7 @@ local C = {
   MODEL_MISMATCH = 19,
   RATE_REQUESTS = 20,
   RATE_TOKENS = 21,
+  BUDGET_MONTHLY = 22,
 }
 
 -- Where a reservation stands, as authorize's REPLAYED answers it (src/engine/codes.ts RES_STATES).

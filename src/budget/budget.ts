@@ -147,6 +147,12 @@ export class Budget {
     if (s.dailyCostMicros + s.dailyReservedMicros + hold > s.dailyLimitMicros) {
       return { allowed: false, ...budgetReason('daily', status), budget_status: status };
     }
+    if (
+      s.monthlyLimitMicros > 0 &&
+      s.monthlyCostMicros + s.dailyReservedMicros + hold > s.monthlyLimitMicros
+    ) {
+      return { allowed: false, ...budgetReason('monthly', status), budget_status: status };
+    }
     return { allowed: true, reason: null, budget_status: status };
   }
 
@@ -228,10 +234,19 @@ export function budgetReason(
       suggestion: 'Start a new session or increase session limit',
     };
   }
+  if (exceeded === 'monthly') {
+    const m = s.monthly;
+    return {
+      error_code: 'BUDGET_EXCEEDED',
+      exceeded,
+      reason: `Monthly cost limit reached. Used: $${m.cost_used.toFixed(2)}/$${(m.cost_limit ?? 0).toFixed(2)}`,
+      suggestion: `Wait for monthly reset at ${m.resets_at} or increase monthly limit`,
+    };
+  }
   return {
     error_code: 'BUDGET_EXCEEDED',
     exceeded,
     reason: `Daily cost limit reached. Used: $${s.daily.cost_used.toFixed(2)}/$${s.daily.cost_limit.toFixed(2)}`,
-    suggestion: 'Wait for daily reset at midnight UTC or increase daily limit',
+    suggestion: `Wait for daily reset at midnight ${s.daily.time_zone} or increase daily limit`,
   };
 }

@@ -1,6 +1,6 @@
 import type { BudgetStatus } from '../api/routes/shared.schemas.js';
-import { isoDay, nextMidnightIso } from '../engine/clock.js';
 import { microsToUsd, pctNumber } from '../engine/money.js';
+import { decodeZone, periodAt, zoneTextAt } from '../engine/periods.js';
 import type { EngineStatus } from '../engine/types.js';
 
 /** The budget status contract (ARCHITECTURE.md, "Contracts"): its schema is the API's (src/api/routes/shared.schemas.ts). */
@@ -14,12 +14,28 @@ export type { BudgetStatus };
  * happened is never refused). "Over limit" means used is past the limit (an
  * overrun: a settle above its hold, or usage with no hold).
  */
+/** yyyymmdd -> 'YYYY-MM-DD'; yyyymm -> 'YYYY-MM'. */
+function isoPeriod(n: number): string {
+  const t = String(n);
+  return t.length === 8
+    ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6)}`
+    : `${t.slice(0, 4)}-${t.slice(4)}`;
+}
+
+/** When the local day and month of `nowMs` end in the zone (ISO), from this process's zone rules. */
+function resetsAt(zone: string, nowMs: number): { day: string; month: string } {
+  const p = periodAt(nowMs, decodeZone(zoneTextAt(zone, nowMs)));
+  return { day: new Date(p.nextDayMs).toISOString(), month: new Date(p.nextMonthMs).toISOString() };
+}
+
 export function toBudgetStatus(s: EngineStatus): BudgetStatus {
   const tokensRemaining = Math.max(
     0,
     s.sessionTokenLimit - s.sessionTokensUsed - s.sessionTokensReserved,
   );
   const costRemaining = Math.max(0, s.dailyLimitMicros - s.dailyCostMicros - s.dailyReservedMicros);
+  const mLimit = s.monthlyLimitMicros;
+  const resets = resetsAt(s.timeZone, s.nowMs);
   return {
     agent_id: s.agentId,
     role: s.role,
@@ -33,14 +49,27 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       tokens_overrun: s.sessionOverrunTokens,
     },
     daily: {
-      date: isoDay(s.nowMs),
+      date: isoPeriod(s.day),
       cost_used: microsToUsd(s.dailyCostMicros),
       cost_reserved: microsToUsd(s.dailyReservedMicros),
       cost_limit: microsToUsd(s.dailyLimitMicros),
       cost_remaining: microsToUsd(costRemaining),
       utilization_pct: pctNumber(s.dailyCostMicros, s.dailyLimitMicros),
-      resets_at: nextMidnightIso(s.nowMs),
+      resets_at: resets.day,
       cost_overrun: microsToUsd(s.dailyOverrunMicros),
+      time_zone: s.timeZone,
+    },
+    monthly: {
+      month: isoPeriod(s.month),
+      cost_used: microsToUsd(s.monthlyCostMicros),
+      cost_reserved: microsToUsd(s.dailyReservedMicros),
+      cost_limit: mLimit > 0 ? microsToUsd(mLimit) : null,
+      cost_remaining:
+        mLimit > 0
+          ? microsToUsd(Math.max(0, mLimit - s.monthlyCostMicros - s.dailyReservedMicros))
+          : null,
+      utilization_pct: mLimit > 0 ? pctNumber(s.monthlyCostMicros, mLimit) : 0,
+      resets_at: resets.month,
     },
     operations_blocked: s.operationsBlocked,
     rate_limits:
@@ -52,7 +81,10 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
         : null,
     is_session_exhausted: s.sessionTokensUsed >= s.sessionTokenLimit,
     is_daily_exhausted: s.dailyCostMicros >= s.dailyLimitMicros,
+    is_monthly_exhausted: mLimit > 0 && s.monthlyCostMicros >= mLimit,
     is_over_limit:
-      s.sessionTokensUsed > s.sessionTokenLimit || s.dailyCostMicros > s.dailyLimitMicros,
+      s.sessionTokensUsed > s.sessionTokenLimit ||
+      s.dailyCostMicros > s.dailyLimitMicros ||
+      (mLimit > 0 && s.monthlyCostMicros > mLimit),
   };
 }

@@ -47,6 +47,8 @@ export const Code = {
   RATE_REQUESTS: 20,
   /** authorize: the agent's tokens per minute (a RATE_LIMITED denial). */
   RATE_TOKENS: 21,
+  /** authorize: the agent's monthly cost limit (a BUDGET_EXCEEDED denial, `exceeded: 'monthly'`). */
+  BUDGET_MONTHLY: 22,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
@@ -78,6 +80,7 @@ const DENIALS: Partial<Record<number, Denial>> = {
   [Code.RBAC_DENIED]: { code: 'RBAC_DENIED' },
   [Code.BUDGET_SESSION]: { code: 'BUDGET_EXCEEDED', exceeded: 'session' },
   [Code.BUDGET_DAILY]: { code: 'BUDGET_EXCEEDED', exceeded: 'daily' },
+  [Code.BUDGET_MONTHLY]: { code: 'BUDGET_EXCEEDED', exceeded: 'monthly' },
   [Code.RATE_REQUESTS]: { code: 'RATE_LIMITED', exceeded: 'requests_per_minute', level: 'agent' },
   [Code.RATE_TOKENS]: { code: 'RATE_LIMITED', exceeded: 'tokens_per_minute', level: 'agent' },
 };

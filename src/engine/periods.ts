@@ -174,6 +174,16 @@ export function zoneTextAt(zone: string, nowMs: number): string {
 const textMemo = new Map<string, string>();
 
 /**
+ * An agent's zone as stored: its name (as the text spells it) and its text
+ * (zoneTextAt), for `zone` at `nowMs`; absent: UTC. Throws VALIDATION_FAILED
+ * for a zone Intl does not know.
+ */
+export function agentZone(zone: string | undefined, nowMs: number): { name: string; text: string } {
+  const text = zoneTextAt(zone ?? 'UTC', nowMs);
+  return { name: text.slice(0, text.indexOf('|')), text };
+}
+
+/**
  * `zone|offset0|start1:offset1|start2:offset2|…` (ms, integers), e.g.
  * `Europe/Berlin|3600000|1774746000000:7200000|1792890000000:3600000`.
  */

@@ -18,7 +18,7 @@ export type DenialCode =
   | 'BUDGET_EXCEEDED'
   | 'RATE_LIMITED';
 /** The budget a BUDGET_EXCEEDED denial names. */
-export type Exceeded = 'session' | 'daily';
+export type Exceeded = 'session' | 'daily' | 'monthly';
 /** The rate limit a RATE_LIMITED denial names (docs/limits.md). */
 export type RateExceeded = 'requests_per_minute' | 'tokens_per_minute';
 /** Whose limit denied: the agent's (pools come later). */
@@ -54,6 +54,15 @@ export interface EngineStatus {
   /** The agent's rate limits (docs/limits.md); 0: none. */
   requestsPerMinute: number;
   tokensPerMinute: number;
+  /** The agent's time zone (IANA name; 'UTC' by default): its day and month are local to it. */
+  timeZone: string;
+  /** The local date (yyyymmdd) and month (yyyymm) at nowMs that the daily and monthly figures are of. */
+  day: number;
+  month: number;
+  /** This month's spend and its overrun (micro-dollars), and the monthly limit (0: none). */
+  monthlyCostMicros: number;
+  monthlyOverrunMicros: number;
+  monthlyLimitMicros: number;
   nowMs: number;
 }
 
@@ -78,6 +87,10 @@ export interface RegisterInput {
   /** Rate limits (docs/limits.md); absent or 0: none. */
   requestsPerMinute?: number;
   tokensPerMinute?: number;
+  /** Micro-dollars a month (local to the zone); absent or 0: none. */
+  monthlyLimitMicros?: number;
+  /** IANA time zone of the agent's day and month; absent: UTC. */
+  timeZone?: string;
   keyDigest: string;
   metadata: string;
   actor: Actor;
@@ -102,6 +115,10 @@ export interface UpdateInput {
     /** 0: no limit. */
     requestsPerMinute?: number;
     tokensPerMinute?: number;
+    /** 0: no limit. */
+    monthlyLimitMicros?: number;
+    /** IANA name; 'UTC' for UTC. */
+    timeZone?: string;
     keyDigest?: string;
     metadata?: string;
   };

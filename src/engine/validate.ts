@@ -71,7 +71,13 @@ function checkMetadata(m: string): void {
 /** Most requests or tokens per minute a rate limit may be (docs/limits.md: every TAT stays exact). */
 export const MAX_PER_MINUTE = 1_000_000_000;
 
-function checkPerMinute(s: { requestsPerMinute?: number; tokensPerMinute?: number }): void {
+function checkPerMinute(s: {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  monthlyLimitMicros?: number;
+}): void {
+  if (s.monthlyLimitMicros !== undefined)
+    checkCount(s.monthlyLimitMicros, 'monthly_cost_limit', MAX_LIMIT);
   if (s.requestsPerMinute !== undefined)
     checkCount(s.requestsPerMinute, 'requests_per_minute', MAX_PER_MINUTE);
   if (s.tokensPerMinute !== undefined)

@@ -99,7 +99,8 @@ function settled(s: BudgetStatus | null): unknown {
   if (!s) return s;
   const { tokens_reserved: _r, tokens_remaining: _m, ...session } = s.session;
   const { cost_reserved: _cr, cost_remaining: _cm, ...daily } = s.daily;
-  return { ...s, session, daily };
+  const { cost_reserved: _mr, cost_remaining: _mm, ...monthly } = s.monthly;
+  return { ...s, session, daily, monthly };
 }
 
 async function snapshotOf(tg: Tollgate, ids: readonly string[]) {

@@ -247,6 +247,8 @@ describe.each(['pglite', 'postgres'] as const)('recovery after FLUSHALL (%s)', (
         agentId: id,
         dayCost: s.dailyCostMicros,
         dayOverrunCost: s.dailyOverrunMicros,
+        monthCost: s.monthlyCostMicros,
+        monthOverrunCost: s.monthlyOverrunMicros,
         sessionTokens: s.sessionTokensUsed,
         sessionCost: s.sessionCostMicros,
         sessionOverrunTokens: s.sessionOverrunTokens,

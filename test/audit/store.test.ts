@@ -150,6 +150,8 @@ describe.each(['postgres', 'pglite'] as const)('audit store on %s', (kind) => {
           agentId: t.agentId,
           dayCost: s.dailyCostMicros,
           dayOverrunCost: s.dailyOverrunMicros,
+          monthCost: s.monthlyCostMicros,
+          monthOverrunCost: s.monthlyOverrunMicros,
           sessionTokens: s.sessionTokensUsed,
           sessionCost: s.sessionCostMicros,
           sessionOverrunTokens: s.sessionOverrunTokens,

@@ -521,8 +521,12 @@ describe('MemoryEngine', () => {
     vi.setSystemTime(t0 + DAY_MS / 2);
     await e.status('x');
     expect(st.scopes.has('x')).toBe(true);
-    // The day record lives until a day after its midnight; then nothing is left.
+    // The day record lives until a day after its midnight, the month's until a day
+    // after the month's end (2026-12-01); then nothing is left.
     vi.setSystemTime(t0 + 2 * DAY_MS);
+    await e.status('x');
+    expect(st.scopes.has('x')).toBe(true);
+    vi.setSystemTime(t0 + 8 * DAY_MS);
     await e.status('x');
     expect(st.scopes.has('x')).toBe(false);
   });

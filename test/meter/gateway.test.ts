@@ -242,4 +242,21 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       expect([s.dailyCostMicros, s.dailyReservedMicros]).toEqual([SONNET_COST, 0]);
     });
   });
+
+  describe('an upstream that fails', () => {
+    it('a JSON answer cut after its headers: 502 api_error (retryable), settled as an estimate', async () => {
+      const agent = await rig.register();
+      rig.upstream.cutAfterChunks(0);
+      const gw = rig.clients('gateway', agent, { maxRetries: 0 });
+      const e = await chat(gw.openai).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(OpenAI.InternalServerError);
+      expect(e).toMatchObject({ status: 502, error: { type: 'api_error' } });
+      expect(rig.upstream.calls()).toHaveLength(1);
+      const s = await rig.whenNothingHeld(agent.id);
+      const settles = await rig.settles(agent.id);
+      expect(settles).toHaveLength(1);
+      expect(settles[0]?.estimated).toBe('1');
+      expect(s.dailyCostMicros).toBeGreaterThan(0);
+    });
+  });
 });

@@ -8,12 +8,15 @@ import { StateReader } from '../../src/engine/redis/state.js';
 
 const reader = new StateReader();
 
+/** The copies of the day's and month's spend (caches of the period keys). */
+const COPIES = new Set(['c_day', 'c_dcost', 'c_dovr', 'c_mon', 'c_mcost', 'c_movr']);
+
 /**
- * The fields tests compare: all but the copy of the day's spend (a cache of the
- * day key) and the time of the next purge of idempotency records.
+ * The fields tests compare: all but the copies of the day's and month's spend
+ * (caches of the period keys) and the time of the next purge of idempotency records.
  */
 export const STATE_FIELDS: readonly string[] = reader.layout.names.filter(
-  (f) => f !== 'c_day' && f !== 'c_dcost' && f !== 'c_dovr' && f !== 'p_next',
+  (f) => !COPIES.has(f) && f !== 'p_next',
 );
 
 /**

@@ -45,6 +45,13 @@ export interface GatewayOptions {
 
 export const GATEWAY_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
+/**
+ * How long a gateway connection may stay silent both ways: a model may think
+ * for minutes before its first byte (the SDKs wait 10 minutes). The server's
+ * own idle limit (TOLLGATE_HTTP_REQUEST_TIMEOUT_MS) is for the other routes.
+ */
+export const GATEWAY_IDLE_MS = 600_000;
+
 /** The routes: [method, path under the prefix, the API it meters or undefined to pass through]. */
 const ROUTES: Record<
   Provider,
@@ -99,7 +106,7 @@ function callerGate(
   };
 }
 
-/** A Tollgate error as the provider would answer it; anything else is our bug (500). */
+/** A Tollgate error as the provider would answer it; anything else is the upstream's failure (502). */
 function refusal(
   provider: Provider,
   e: unknown,
@@ -126,8 +133,12 @@ function refusal(
       ...details,
     });
   }
-  log?.('gateway: internal error', e);
-  return errorResponse(api, 500, 'api_error', 'Internal error', { code: 'INTERNAL' });
+  // Not Tollgate's: the upstream could not be reached or cut its answer (the hold was released
+  // or settled as an estimate). 502, which the SDKs retry as a new call.
+  if ((e as Error | undefined)?.name !== 'AbortError') log?.('gateway: the upstream failed', e);
+  return errorResponse(api, 502, 'api_error', 'The upstream did not answer', {
+    code: 'UPSTREAM_FAILED',
+  });
 }
 
 /** Sends a fetch Response through Express as it arrives; a caller gone mid-way cancels it. */
@@ -206,6 +217,7 @@ export function gatewayRouter(o: GatewayOptions): Router {
     req: Request,
     res: Response,
   ): Promise<globalThis.Response> {
+    req.socket.setTimeout(GATEWAY_IDLE_MS);
     const caller = gatewayCaller(req.headers);
     const upstream = o.upstreams[provider];
     if (upstream === undefined) {

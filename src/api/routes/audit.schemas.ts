@@ -124,7 +124,7 @@ export const AuditEventSchema = named(
     error_code: nText.describe(
       'Denials: AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED, BUDGET_EXCEEDED.',
     ),
-    exceeded: nText.describe('BUDGET_EXCEEDED: `session` or `daily`.'),
+    exceeded: nText.describe('BUDGET_EXCEEDED: `session`, `daily` or `monthly`.'),
     estimated_tokens: nInt,
     input_tokens: nInt,
     output_tokens: nInt,

@@ -214,7 +214,7 @@ export const DecisionSchema = named(
         'RATE_LIMITED',
       ]),
       exceeded: z
-        .enum(['session', 'daily', 'requests_per_minute', 'tokens_per_minute'])
+        .enum(['session', 'daily', 'monthly', 'requests_per_minute', 'tokens_per_minute'])
         .optional()
         .describe(
           'The limit that denied: a budget (`BUDGET_EXCEEDED`) or a rate limit (`RATE_LIMITED`).',

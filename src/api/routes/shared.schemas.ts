@@ -96,15 +96,29 @@ export const BudgetStatusSchema = named(
         .describe("Tokens settled above their holds' estimates in this session."),
     }),
     daily: z.strictObject({
-      date: z.string().describe('UTC day, YYYY-MM-DD.'),
+      date: z.string().describe("The agent's local date (its `time_zone`), YYYY-MM-DD."),
       cost_used: usd,
       cost_reserved: usd,
       cost_limit: usd,
       cost_remaining: usd,
       utilization_pct: z.number(),
-      resets_at: isoTime,
+      resets_at: isoTime.describe(
+        'The next local midnight (the first instant of the next local day).',
+      ),
       cost_overrun: usd.describe("USD settled above their holds' cost today."),
+      time_zone: z.string().describe("The agent's IANA time zone (`UTC` by default)."),
     }),
+    monthly: z
+      .strictObject({
+        month: z.string().describe("The agent's local month, YYYY-MM."),
+        cost_used: usd,
+        cost_reserved: usd,
+        cost_limit: usd.nullable().describe('Null: no monthly limit.'),
+        cost_remaining: usd.nullable().describe('Null: no monthly limit.'),
+        utilization_pct: z.number().describe('0 when there is no monthly limit.'),
+        resets_at: isoTime.describe('The first instant of the next local month.'),
+      })
+      .describe("This month's spend, local to the agent's time zone (docs/limits.md)."),
     operations_blocked: z.number().int(),
     rate_limits: z
       .strictObject({
@@ -115,6 +129,7 @@ export const BudgetStatusSchema = named(
       .describe("The agent's rate limits (docs/limits.md), each null when not set; null: none."),
     is_session_exhausted: z.boolean(),
     is_daily_exhausted: z.boolean(),
+    is_monthly_exhausted: z.boolean().describe('False when there is no monthly limit.'),
     is_over_limit: z
       .boolean()
       .describe(

@@ -50,6 +50,8 @@ export async function snapshotFromStore(
         dailyCostMicros: t?.dayCost ?? 0,
         sessionOverrunTokens: t?.sessionOverrunTokens ?? 0,
         dailyOverrunMicros: t?.dayOverrunCost ?? 0,
+        monthlyCostMicros: t?.monthCost ?? 0,
+        monthlyOverrunMicros: t?.monthOverrunCost ?? 0,
       };
     }),
   };

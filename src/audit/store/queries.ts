@@ -259,7 +259,7 @@ export async function agents(db: Db): Promise<StoredAgent[]> {
  * the store remembers and restores'), the same rules the
  * engine counts by: the day's cost (and the overrun among it) is every settle
  * and usage charged in [dayStart, dayStart + 24 h) (cost goes to the day of
- * the settle); the session's tokens, cost and overrun tokens are the settle
+ * the settle), the month's likewise over the UTC month of dayStart; the session's tokens, cost and overrun tokens are the settle
  * and usage events carrying the agent's current session id (a settle carries
  * the session current when it was made: the live session pays), and blocked
  * is its denied decisions. The session scan is bounded below by the session's
@@ -270,6 +270,8 @@ const TOTALS = `
 SELECT a.agent_id,
        coalesce(d.cost, 0)::bigint AS day_cost,
        coalesce(d.overrun, 0)::bigint AS day_overrun,
+       coalesce(m.cost, 0)::bigint AS month_cost,
+       coalesce(m.overrun, 0)::bigint AS month_overrun,
        coalesce(s.tokens, 0)::bigint AS session_tokens,
        coalesce(s.cost, 0)::bigint AS session_cost,
        coalesce(s.overrun, 0)::bigint AS session_overrun,
@@ -281,6 +283,12 @@ SELECT a.agent_id,
      WHERE e.agent_id = a.agent_id AND e.at >= $1::bigint AND e.at < $2::bigint
        AND e.type IN ('settle', 'usage')
   ) d ON true
+  LEFT JOIN LATERAL (
+    SELECT sum(e.cost) AS cost, sum(e.overrun_cost) AS overrun
+      FROM audit_events e
+     WHERE e.agent_id = a.agent_id AND e.at >= $4::bigint AND e.at < $5::bigint
+       AND e.type IN ('settle', 'usage')
+  ) m ON true
   LEFT JOIN LATERAL (
     SELECT sum(coalesce(e.input_tokens, 0) + coalesce(e.output_tokens, 0))
              FILTER (WHERE e.type IN ('settle', 'usage')) AS tokens,
@@ -295,15 +303,20 @@ SELECT a.agent_id,
  ORDER BY a.agent_id`;
 
 export async function totals(db: Db, dayStart: number): Promise<AgentTotals[]> {
+  const d = new Date(dayStart);
+  const monthStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const monthEnd = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
   const rows = await db.query<Row>(
     TOTALS,
-    [dayStart, dayStart + DAY_MS, SESSION_SKEW_MS],
-    'tollgate_totals_v2',
+    [dayStart, dayStart + DAY_MS, SESSION_SKEW_MS, monthStart, monthEnd],
+    'tollgate_totals_v3',
   );
   return rows.map((r) => ({
     agentId: r.agent_id as string,
     dayCost: num(r.day_cost),
     dayOverrunCost: num(r.day_overrun),
+    monthCost: num(r.month_cost),
+    monthOverrunCost: num(r.month_overrun),
     sessionTokens: num(r.session_tokens),
     sessionCost: num(r.session_cost),
     sessionOverrunTokens: num(r.session_overrun),

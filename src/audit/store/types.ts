@@ -57,6 +57,9 @@ export interface AgentTotals {
   dayCost: number;
   /** Of those, micro-dollars settled above their holds' cost (the settles' overrun_cost). */
   dayOverrunCost: number;
+  /** Micro-dollars charged in the UTC month of dayStart, and the overrun among them. */
+  monthCost: number;
+  monthOverrunCost: number;
   /** Tokens recorded in the agent's current session. */
   sessionTokens: number;
   /** Micro-dollars recorded in the current session. */

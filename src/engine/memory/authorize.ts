@@ -11,9 +11,9 @@ import type {
 } from '../types.js';
 import { checkAgentId, checkAuthorize } from '../validate.js';
 import { allowedEvent, deniedEvent } from './decision-events.js';
-import { statusNow, statusWith } from './getStatus.js';
+import { statusNow } from './getStatus.js';
 import { addLease, freeExpired } from './leases.js';
-import { findReq, findRes, putReq, today } from './records.js';
+import { findReq, findRes, monthCost, putReq, today } from './records.js';
 import {
   type AgentRec,
   type MemoryState,
@@ -79,6 +79,9 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   } else if (cUsed + a.cRes + holdCost > a.dLimit) {
     code = Code.BUDGET_DAILY;
     exceeded = 'daily';
+  } else if (a.mLimit > 0 && monthCost(st, sc) + a.cRes + holdCost > a.mLimit) {
+    code = Code.BUDGET_MONTHLY;
+    exceeded = 'monthly';
   } else if (a.rpm > 0 || a.tpm > 0) {
     // The rate limits, after the budgets (src/engine/rate.ts): stored below, once held.
     const rate = agentRate(a, estimate, now);
@@ -99,7 +102,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     if (requestId !== '') putReq(st, sc, requestId, code, retryAt, '', fingerprint(i, p));
     const name = denialOf(code)?.code as string;
     deniedEvent(st, sc.shard, tail, n, i, p, a, name, exceeded, cUsed);
-    return denied(code, false, statusWith(sc, a, d, now), retryMs);
+    return denied(code, false, statusNow(st, sc, a), retryMs);
   }
 
   const leaseEnd = now + p.leaseMs;
@@ -144,7 +147,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     holdCostMicros: holdCost,
     replayed: false,
     reservationState: 'open',
-    status: statusWith(sc, a, d, now),
+    status: statusNow(st, sc, a),
   };
 }
 

@@ -1,19 +1,16 @@
 import type { AgentRecordRaw, EngineStatus } from '../types.js';
 import { checkAgentId } from '../validate.js';
 import { freeExpired } from './leases.js';
-import { today } from './records.js';
-import { type AgentRec, type DayRec, type MemoryState, type Scope, saveCounters } from './state.js';
+import { thisMonth, today } from './records.js';
+import { type AgentRec, type MemoryState, type Scope, saveCounters } from './state.js';
 
-/** An agent's budget status: the same object, key for key, as RedisEngine reads from the packed state. */
-export function statusOf(
-  agentId: string,
-  a: AgentRec,
-  cUsed: number,
-  dOver: number,
-  now: number,
-): EngineStatus {
+/** An agent's budget status now: the same object, key for key, as RedisEngine reads from the packed state. */
+export function statusNow(st: MemoryState, sc: Scope, a: AgentRec): EngineStatus {
+  const d = today(st, sc);
+  const m = thisMonth(st, sc);
+  const p = st.period(a);
   return {
-    agentId,
+    agentId: sc.agentId,
     role: a.role,
     status: a.status,
     sessionId: a.sid,
@@ -22,33 +19,22 @@ export function statusOf(
     sessionTokensReserved: a.sRes,
     sessionTokenLimit: a.sLimit,
     sessionCostMicros: a.sCost,
-    dailyCostMicros: cUsed,
+    dailyCostMicros: d === undefined ? 0 : d.cost,
     dailyReservedMicros: a.cRes,
     dailyLimitMicros: a.dLimit,
     operationsBlocked: a.blocked,
     sessionOverrunTokens: a.sOver,
-    dailyOverrunMicros: dOver,
+    dailyOverrunMicros: d === undefined ? 0 : d.over,
     requestsPerMinute: a.rpm,
     tokensPerMinute: a.tpm,
-    nowMs: now,
+    timeZone: a.zone,
+    day: p.day,
+    month: p.month,
+    monthlyCostMicros: m === undefined ? 0 : m.cost,
+    monthlyOverrunMicros: m === undefined ? 0 : m.over,
+    monthlyLimitMicros: a.mLimit,
+    nowMs: st.now,
   };
-}
-
-/** The status with the day's record `d` (undefined: nothing spent today). */
-export function statusWith(
-  sc: Scope,
-  a: AgentRec,
-  d: DayRec | undefined,
-  now: number,
-): EngineStatus {
-  return d === undefined
-    ? statusOf(sc.agentId, a, 0, 0, now)
-    : statusOf(sc.agentId, a, d.cost, d.over, now);
-}
-
-/** The status now, with today's spend as stored. */
-export function statusNow(st: MemoryState, sc: Scope, a: AgentRec): EngineStatus {
-  return statusWith(sc, a, today(st, sc), st.now);
 }
 
 /** getStatus-3.lua: frees expired leases first (bounded), then reads. Null: no such agent. */

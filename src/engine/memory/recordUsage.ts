@@ -3,7 +3,7 @@ import { costMicros } from '../money.js';
 import type { UsageInput, UsageResult } from '../types.js';
 import { checkUsage } from '../validate.js';
 import { usageEvent } from './events.js';
-import { statusNow, statusWith } from './getStatus.js';
+import { statusNow } from './getStatus.js';
 import { freeExpired } from './leases.js';
 import { chargeDay, findUse, putUse } from './records.js';
 import { type MemoryState, saveCounters, wrongKey } from './state.js';
@@ -77,5 +77,5 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
     d === undefined ? 0 : d.cost,
     i.actor,
   );
-  return { costMicros: cost, replayed: false, status: statusWith(sc, a, d, st.now) };
+  return { costMicros: cost, replayed: false, status: statusNow(st, sc, a) };
 }

@@ -76,14 +76,24 @@ export function putUse(
   st.useQ.push(u.expireAt, u);
 }
 
-/** The record of the day of `now` (its spend and overrun), if any. */
-export function today(st: MemoryState, sc: Scope): DayRec | undefined {
-  const d = sc.days.get(st.day);
+/** The record of the period `day` (a yyyymmdd or a yyyymm), if any and not expired. */
+function periodRec(st: MemoryState, sc: Scope, day: number): DayRec | undefined {
+  const d = sc.days.get(day);
   if (d !== undefined && d.expireAt < st.real) {
-    sc.days.delete(st.day);
+    sc.days.delete(day);
     return undefined;
   }
   return d;
+}
+
+/** The record of the agent's local day of `now` (its spend and overrun), if any. */
+export function today(st: MemoryState, sc: Scope): DayRec | undefined {
+  return sc.agent ? periodRec(st, sc, st.period(sc.agent).day) : undefined;
+}
+
+/** The record of the agent's local month of `now`, if any. */
+export function thisMonth(st: MemoryState, sc: Scope): DayRec | undefined {
+  return sc.agent ? periodRec(st, sc, st.period(sc.agent).month) : undefined;
 }
 
 /** dayCost: the spend of the day of `now`, micro-dollars. */
@@ -92,15 +102,44 @@ export function dayCost(st: MemoryState, sc: Scope): number {
   return d === undefined ? 0 : d.cost;
 }
 
-/** The day's expiry (EXPIREAT, whole seconds, on real time): a day after its end. */
+/** The spend of the agent's local month of `now`, micro-dollars. */
+export function monthCost(st: MemoryState, sc: Scope): number {
+  const m = thisMonth(st, sc);
+  return m === undefined ? 0 : m.cost;
+}
+
+/** A period's expiry (EXPIREAT, whole seconds, on real time): a day after its end. */
 export function dayExpiry(dayEndMs: number, offset: number): number {
   return (Math.floor((dayEndMs - offset) / 1000) + 86400) * 1000;
 }
 
+/** Adds to the record of period `day` ending at `endMs`, made when missing. */
+function chargePeriod(
+  st: MemoryState,
+  sc: Scope,
+  rec: DayRec | undefined,
+  day: number,
+  endMs: number,
+  cost: number,
+  over: number,
+): DayRec {
+  if (rec !== undefined) {
+    rec.cost += cost;
+    rec.over += over;
+    return rec;
+  }
+  const expireAt = dayExpiry(endMs, st.offset);
+  const made: DayRec = { scope: sc, day, cost, over, expireAt };
+  sc.days.set(day, made);
+  st.dayQ.push(expireAt, made);
+  return made;
+}
+
 /**
- * chargeDay: adds micro-dollars (and their overrun, a part of them) to the day
- * of `now`; returns the day's record (undefined when nothing was ever
- * charged). A new day record expires a day after its midnight.
+ * chargeDay: adds micro-dollars (and their overrun, a part of them) to the
+ * agent's local day and month of `now`; returns the day's record (undefined
+ * when nothing was ever charged). A new record expires a day after its period
+ * ends (lua/includes/agent.lua chargeDay).
  */
 export function chargeDay(
   st: MemoryState,
@@ -109,15 +148,8 @@ export function chargeDay(
   over: number,
 ): DayRec | undefined {
   const d = today(st, sc);
-  if (cost <= 0 && over <= 0) return d;
-  if (d !== undefined) {
-    d.cost += cost;
-    d.over += over;
-    return d;
-  }
-  const expireAt = dayExpiry(st.dayEnd, st.offset);
-  const rec: DayRec = { scope: sc, day: st.day, cost, over, expireAt };
-  sc.days.set(st.day, rec);
-  st.dayQ.push(expireAt, rec);
-  return rec;
+  if ((cost <= 0 && over <= 0) || !sc.agent) return d;
+  const p = st.period(sc.agent);
+  chargePeriod(st, sc, thisMonth(st, sc), p.month, p.nextMonthMs, cost, over);
+  return chargePeriod(st, sc, d, p.day, p.nextDayMs, cost, over);
 }

@@ -1,4 +1,5 @@
 import { Code, failure } from '../codes.js';
+import { agentZone, decodeZone } from '../periods.js';
 import type { AgentSnapshot, RegisterInput } from '../types.js';
 import { checkRegister } from '../validate.js';
 import { stateEvent } from './events.js';
@@ -28,6 +29,7 @@ export function registerAgent(st: MemoryState, i: RegisterInput): AgentSnapshot 
     };
   }
 
+  const zone = agentZone(i.timeZone, now);
   const sc = existing ?? st.scope(agentId);
   const a: AgentRec = {
     role: i.role,
@@ -36,6 +38,9 @@ export function registerAgent(st: MemoryState, i: RegisterInput): AgentSnapshot 
     sStart: now,
     sLimit: i.sessionTokenLimit,
     dLimit: i.dailyLimitMicros,
+    mLimit: i.monthlyLimitMicros ?? 0,
+    zone: zone.name,
+    zoneT: decodeZone(zone.text),
     rpm: i.requestsPerMinute ?? 0,
     tpm: i.tokensPerMinute ?? 0,
     rTat: { tat: 0, frac: 0 },

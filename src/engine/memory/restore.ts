@@ -1,6 +1,7 @@
 import { TollgateError } from '../../errors.js';
 import { DAY_MS, dayOf } from '../clock.js';
 import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
+import { agentZone, decodeZone } from '../periods.js';
 import type { AgentStatus } from '../types.js';
 import { MAX_LIMIT } from '../validate.js';
 import { dayExpiry } from './records.js';
@@ -42,6 +43,13 @@ export interface RestoredAgent {
   /** Rate limits (absent: none; their TATs start empty). */
   requestsPerMinute?: number;
   tokensPerMinute?: number;
+  /** Micro-dollars a month (absent or 0: none). */
+  monthlyLimitMicros?: number;
+  /** IANA time zone of its day and month (absent: UTC). */
+  timeZone?: string;
+  /** Spend and overrun of its local month at the restore (absent: 0). */
+  monthlyCostMicros?: number;
+  monthlyOverrunMicros?: number;
 }
 
 export interface EngineSnapshot {
@@ -92,6 +100,10 @@ function checkAgent(a: RestoredAgent): void {
   counter(a.dailyCostMicros, 'daily_cost', id);
   counter(a.sessionOverrunTokens ?? 0, 'session_overrun_tokens', id);
   counter(a.dailyOverrunMicros ?? 0, 'daily_overrun', id);
+  counter(a.monthlyLimitMicros ?? 0, 'monthly_cost_limit', id);
+  counter(a.monthlyCostMicros ?? 0, 'monthly_cost', id);
+  counter(a.monthlyOverrunMicros ?? 0, 'monthly_overrun', id);
+  agentZone(a.timeZone, Date.now());
 }
 
 /** True when the engine holds anything at all: agents, spend, holds, or undrained events. */
@@ -132,6 +144,7 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
   const dayExpireAt = dayExpiry(dayStart + DAY_MS, st.offset);
   for (const x of snap.agents) {
     const sc = st.scope(x.agentId);
+    const zone = agentZone(x.timeZone, st.now);
     const a: AgentRec = {
       role: x.role,
       status: x.status,
@@ -139,6 +152,9 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       sStart: x.sessionStartedMs,
       sLimit: x.sessionTokenLimit,
       dLimit: x.dailyLimitMicros,
+      mLimit: x.monthlyLimitMicros ?? 0,
+      zone: zone.name,
+      zoneT: decodeZone(zone.text),
       rpm: x.requestsPerMinute ?? 0,
       tpm: x.tokensPerMinute ?? 0,
       rTat: { tat: 0, frac: 0 },
@@ -163,6 +179,16 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       const rec: DayRec = { scope: sc, day, cost, over, expireAt: dayExpireAt };
       sc.days.set(day, rec);
       st.dayQ.push(dayExpireAt, rec);
+    }
+    // The month's spend, of the agent's local month now (as chargeDay keeps it).
+    const mCost = x.monthlyCostMicros ?? 0;
+    const mOver = x.monthlyOverrunMicros ?? 0;
+    if (mCost > 0 || mOver > 0) {
+      const p = st.period(a);
+      const expireAt = dayExpiry(p.nextMonthMs, st.offset);
+      const rec: DayRec = { scope: sc, day: p.month, cost: mCost, over: mOver, expireAt };
+      sc.days.set(p.month, rec);
+      st.dayQ.push(expireAt, rec);
     }
   }
   st.restored = true;

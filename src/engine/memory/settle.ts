@@ -5,7 +5,7 @@ import { agentRateCorrect } from '../rate.js';
 import type { SettleInput, SettleResult } from '../types.js';
 import { checkSettle } from '../validate.js';
 import { settleEvent } from './events.js';
-import { statusNow, statusWith } from './getStatus.js';
+import { statusNow } from './getStatus.js';
 import { freeExpired, removeLease } from './leases.js';
 import { chargeDay, findRes, findUse, keepClosedRes, putUse } from './records.js';
 import {
@@ -226,6 +226,6 @@ function settleHold(
     costMicros: cost,
     overrunTokens: overTokens,
     overrunMicros: overMicros,
-    status: statusWith(sc, a, d, st.now),
+    status: statusNow(st, sc, a),
   };
 }

@@ -1,5 +1,5 @@
-import { DAY_MS, dayOf } from '../clock.js';
 import { DEFAULT_SHARDS, shardOf } from '../keys.js';
+import { type Period, periodAt, type ZoneTransitions } from '../periods.js';
 import { RandomPool } from '../random.js';
 import type { RateState } from '../rate.js';
 import type { AgentStatus, EndedSession } from '../types.js';
@@ -25,6 +25,11 @@ export interface AgentRec extends RateState {
   sLimit: number;
   /** d_limit: micro-dollars per day. */
   dLimit: number;
+  /** m_limit: micro-dollars per month, 0: none. */
+  mLimit: number;
+  /** zone: the time zone's name ('UTC' by default); zoneT: its offsets as stored (field `z`). */
+  zone: string;
+  zoneT: ZoneTransitions;
   sUsed: number;
   sRes: number;
   sCost: number;
@@ -103,7 +108,11 @@ export interface UsageRec {
   readonly expireAt: number;
 }
 
-/** tg:{s<n>}:agent:<id>:day:<yyyymmdd>, fields `cost` and `over` (overrun). */
+/**
+ * tg:{s<n>}:agent:<id>:day:<yyyymmdd> and …:month:<yyyymm> (local to the
+ * agent's zone), fields `cost` and `over` (overrun). `day` is the period's
+ * number: yyyymmdd for a day, yyyymm for a month (the two never meet).
+ */
 export interface DayRec {
   readonly scope: Scope;
   readonly day: number;
@@ -162,10 +171,8 @@ export class MemoryState implements StreamStamp {
   real = 0;
   /** The engine's clock for the current operation: real + offset. */
   now = 0;
-  /** yyyymmdd of `now`, and the bounds of that day. */
-  day = 0;
-  dayStart = 0;
-  dayEnd = 0;
+  /** The periods at `now` of the zones used in this operation. */
+  private readonly periods = new Map<ZoneTransitions, Period>();
   /** Set by freeExpired when it ran (the Lua `a.dirty`). */
   dirty = false;
   /** Set once restore (restore.ts) has loaded a snapshot. */
@@ -195,15 +202,21 @@ export class MemoryState implements StreamStamp {
     this.real = real;
     this.now = now;
     this.dirty = false;
-    if (now < this.dayStart || now >= this.dayEnd) {
-      this.dayStart = Math.floor(now / DAY_MS) * DAY_MS;
-      this.dayEnd = this.dayStart + DAY_MS;
-      this.day = dayOf(now);
-    }
+    this.periods.clear();
     this.resQ.drain(real, this.sweep, this.dropRes);
     this.reqQ.drain(real, this.sweep, this.dropReq);
     this.useQ.drain(real, this.sweep, this.dropUse);
     this.dayQ.drain(real, this.sweep, this.dropDay);
+  }
+
+  /** The agent's local day and month at `now` (periodAt in its zone). */
+  period(a: AgentRec): Period {
+    let p = this.periods.get(a.zoneT);
+    if (p === undefined) {
+      p = periodAt(this.now, a.zoneT);
+      this.periods.set(a.zoneT, p);
+    }
+    return p;
   }
 
   shardOf(agentId: string): number {

@@ -1,4 +1,5 @@
 import { Code, failure } from '../codes.js';
+import { agentZone, decodeZone } from '../periods.js';
 import type { AgentSnapshot, UpdateInput } from '../types.js';
 import { checkUpdate } from '../validate.js';
 import { stateEvent } from './events.js';
@@ -19,6 +20,7 @@ export function updateAgent(st: MemoryState, i: UpdateInput): AgentSnapshot {
   if (!sc || !a) throw failure(Code.AGENT_NOT_FOUND, { op: 'updateAgent', agentId });
 
   const s = i.set;
+  const zone = s.timeZone === undefined ? undefined : agentZone(s.timeZone, st.now);
   const same =
     (s.role === undefined || s.role === a.role) &&
     (s.status === undefined || s.status === a.status) &&
@@ -26,6 +28,8 @@ export function updateAgent(st: MemoryState, i: UpdateInput): AgentSnapshot {
     (s.dailyLimitMicros === undefined || s.dailyLimitMicros === a.dLimit) &&
     (s.requestsPerMinute === undefined || s.requestsPerMinute === a.rpm) &&
     (s.tokensPerMinute === undefined || s.tokensPerMinute === a.tpm) &&
+    (s.monthlyLimitMicros === undefined || s.monthlyLimitMicros === a.mLimit) &&
+    (zone === undefined || zone.name === a.zone) &&
     (s.keyDigest === undefined || s.keyDigest === a.digest) &&
     (s.metadata === undefined || s.metadata === a.meta);
   if (same) {
@@ -35,6 +39,12 @@ export function updateAgent(st: MemoryState, i: UpdateInput): AgentSnapshot {
   if (s.status !== undefined) a.status = s.status;
   if (s.sessionTokenLimit !== undefined) a.sLimit = s.sessionTokenLimit;
   if (s.dailyLimitMicros !== undefined) a.dLimit = s.dailyLimitMicros;
+  if (s.monthlyLimitMicros !== undefined) a.mLimit = s.monthlyLimitMicros;
+  // A new zone: its offsets as written now (lua/updateAgent-2.lua).
+  if (zone !== undefined) {
+    a.zone = zone.name;
+    a.zoneT = decodeZone(zone.text);
+  }
   // A new rate limit keeps the whole ms of its TAT, not the remainder (lua/updateAgent-2.lua).
   if (s.requestsPerMinute !== undefined && s.requestsPerMinute !== a.rpm) {
     a.rpm = s.requestsPerMinute;

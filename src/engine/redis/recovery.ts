@@ -5,6 +5,7 @@ import { Code, unexpected } from '../codes.js';
 import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
 import { agentKeys, indexKey, shardOf, shardTag } from '../keys.js';
 import type { EngineSnapshot, RestoredAgent } from '../memory/index.js';
+import { agentZone } from '../periods.js';
 import type { RandomPool } from '../random.js';
 import { MAX_LIMIT } from '../validate.js';
 import type { Scripts } from './scripts.js';
@@ -356,6 +357,10 @@ export class ShardRecoverer {
         a.dailyOverrunMicros ?? 0,
         a.requestsPerMinute ?? 0,
         a.tokensPerMinute ?? 0,
+        a.monthlyLimitMicros ?? 0,
+        agentZone(a.timeZone, Date.now()).text,
+        a.monthlyCostMicros ?? 0,
+        a.monthlyOverrunMicros ?? 0,
       ],
     );
     return Number(code);

@@ -51,6 +51,11 @@ const STATUS_NUMBERS = {
   dailyOverrunMicros: 'c_dovr',
   requestsPerMinute: 'rpm',
   tokensPerMinute: 'tpm',
+  day: 'c_day',
+  month: 'c_mon',
+  monthlyCostMicros: 'c_mcost',
+  monthlyOverrunMicros: 'c_movr',
+  monthlyLimitMicros: 'm_limit',
 } as const;
 type StatusNumber = keyof typeof STATUS_NUMBERS;
 
@@ -74,6 +79,7 @@ export class StateReader {
   private readonly role: Place;
   private readonly status: Place;
   private readonly sid: Place;
+  private readonly zone: Place;
 
   constructor(readonly layout: StateLayout = readStateLayout()) {
     let text = -1;
@@ -100,7 +106,8 @@ export class StateReader {
     this.role = at('role');
     this.status = at('status');
     this.sid = at('sid');
-    const needed = [...Object.values(this.number), this.role, this.status, this.sid];
+    this.zone = at('zone');
+    const needed = [...Object.values(this.number), this.role, this.status, this.sid, this.zone];
     this.textsNeeded = Math.max(...needed.map((p) => p.text + (p.isText ? 2 : 1)));
     this.size = layout.types.length;
   }
@@ -139,8 +146,9 @@ export class StateReader {
   }
 
   /**
-   * The budget status in a packed state at `nowMs`. Its copy of the day's
-   * spend and overrun is today's in every reply (stateReply makes it so).
+   * The budget status in a packed state at `nowMs`. Its copies of the day's
+   * and month's spend and overrun are of the local day and month at `nowMs` in
+   * every reply (stateReply makes it so).
    */
   statusOf(agentId: string, buf: Buffer, nowMs: number): EngineStatus {
     const e = this.textEnds(buf, this.textsNeeded);
@@ -164,6 +172,12 @@ export class StateReader {
       dailyOverrunMicros: this.double(buf, e, n.dailyOverrunMicros),
       requestsPerMinute: this.double(buf, e, n.requestsPerMinute),
       tokensPerMinute: this.double(buf, e, n.tokensPerMinute),
+      timeZone: this.text(buf, e, this.zone) || 'UTC',
+      day: this.double(buf, e, n.day),
+      month: this.double(buf, e, n.month),
+      monthlyCostMicros: this.double(buf, e, n.monthlyCostMicros),
+      monthlyOverrunMicros: this.double(buf, e, n.monthlyOverrunMicros),
+      monthlyLimitMicros: this.double(buf, e, n.monthlyLimitMicros),
       nowMs,
     };
   }

@@ -1,4 +1,5 @@
 import { Code, failure } from '../../codes.js';
+import { agentZone } from '../../periods.js';
 import type { AgentSnapshot, RegisterInput } from '../../types.js';
 import { checkRegister } from '../../validate.js';
 import { type OpContext, type ReplyValue, text } from './context.js';
@@ -11,6 +12,7 @@ import { type OpContext, type ReplyValue, text } from './context.js';
 export async function registerAgent(ctx: OpContext, i: RegisterInput): Promise<AgentSnapshot> {
   checkRegister(i);
   const k = ctx.keys.get(i.agentId);
+  const zone = agentZone(i.timeZone, Date.now() + Number(ctx.offsetMs));
   const r = await ctx.runAgent(
     'registerAgent',
     [k.agent, k.index, k.outbox],
@@ -27,6 +29,8 @@ export async function registerAgent(ctx: OpContext, i: RegisterInput): Promise<A
       i.actor,
       i.requestsPerMinute ?? 0,
       i.tokensPerMinute ?? 0,
+      i.monthlyLimitMicros ?? 0,
+      zone.text,
     ],
   );
   if (r[0] !== Code.OK) throw failure(Number(r[0]), { op: 'registerAgent', agentId: i.agentId });

@@ -1,4 +1,5 @@
 import { Code, failure } from '../../codes.js';
+import { agentZone } from '../../periods.js';
 import type { AgentSnapshot, UpdateInput } from '../../types.js';
 import { checkUpdate } from '../../validate.js';
 import type { OpContext } from './context.js';
@@ -12,6 +13,7 @@ const FIELDS = {
   dailyLimitMicros: 'd_limit',
   requestsPerMinute: 'rpm',
   tokensPerMinute: 'tpm',
+  monthlyLimitMicros: 'm_limit',
   keyDigest: 'digest',
   metadata: 'meta',
 } as const;
@@ -27,6 +29,10 @@ export async function updateAgent(ctx: OpContext, i: UpdateInput): Promise<Agent
   for (const [name, field] of Object.entries(FIELDS)) {
     const v = i.set[name as keyof typeof FIELDS];
     if (v !== undefined) pairs.push(field, v);
+  }
+  // The zone goes as its offsets' text, written now (src/engine/periods.ts zoneTextAt).
+  if (i.set.timeZone !== undefined) {
+    pairs.push('zone', agentZone(i.set.timeZone, Date.now() + Number(ctx.offsetMs)).text);
   }
   const r = await ctx.runAgent(
     'updateAgent',
