@@ -1,7 +1,7 @@
 --[[
   restoreAgent: put back one agent of a shard being recovered, as the durable
   store has it: its state, its current session's counters and the spend of
-  one UTC day. Atomic and idempotent: writes only while the shard is not yet
+  its day and month local to its time zone at the snapshot's instant. Atomic and idempotent: writes only while the shard is not yet
   ready and the agent does not exist (a process restoring the same shard at
   the same time, or a caller that already used the restored agent, wins).
   Holds in flight are not restored (s_res, c_res and next_exp start at 0).
@@ -26,7 +26,8 @@
   ARGV[12] sessionUsed   integer tokens recorded in the current session
   ARGV[13] sessionCost   integer micro-dollars recorded in the current session
   ARGV[14] blocked       integer denials in the current session
-  ARGV[15] dayStartMs    integer ms, UTC midnight of the day of ARGV[16]
+  ARGV[15] atMs          integer ms, the snapshot's instant: ARGV[16], [18], [23] and [24] are
+                         of the agent's local day and month then (periodAt in its zone)
   ARGV[16] dayCost       integer micro-dollars spent that day
   ARGV[17] sessionOvr    integer tokens settled above their holds in the current session
   ARGV[18] dayOvr        integer micro-dollars settled above their holds that day
@@ -35,7 +36,7 @@
   ARGV[21] monthlyLimit  integer micro-dollars a month (absent or 0: no limit)
   ARGV[22] zoneText      string, the time zone's offsets (src/engine/periods.ts zoneTextAt;
                          absent or '': UTC), stored as field `z`
-  ARGV[23] monthCost     integer micro-dollars spent in the agent's month of now (absent: 0)
+  ARGV[23] monthCost     integer micro-dollars spent in that month (absent: 0)
   ARGV[24] monthOvr      integer micro-dollars of it settled above their holds (absent: 0)
 
   Returns { code }
@@ -63,21 +64,20 @@ saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonum
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, ARGV[2])
 
--- The day's spend, as chargeDay keeps it; a day key already there is newer than the store.
-local dayStart, cost = tonumber(ARGV[15]), tonumber(ARGV[16])
-local dk = agentKey .. ':day:' .. dayOf(dayStart)
-local ovr = tonumber(ARGV[18]) or 0
+-- The spend of the day and month of ARGV[15] in the agent's zone, as chargeDay keeps
+-- them; a key already there is newer than the store.
+local p = periodAt(tonumber(ARGV[15]), ARGV[22])
+local off = tonumber(ARGV[1])
+local dk = agentKey .. ':day:' .. p.day
+local cost, ovr = tonumber(ARGV[16]), tonumber(ARGV[18]) or 0
 if cost > 0 and rcall('EXISTS', dk) == 0 then
   rcall('HSET', dk, 'cost', cost, 'ovr', ovr)
-  rcall('EXPIREAT', dk, math.floor((nextMidnight(dayStart) - tonumber(ARGV[1])) / 1000) + 86400)
+  rcall('EXPIREAT', dk, math.floor((p.nextDayMs - off) / 1000) + 86400)
 end
-
--- The month's spend, of the agent's local month now, as chargeDay keeps it.
 local mCost, mOvr = tonumber(ARGV[23]) or 0, tonumber(ARGV[24]) or 0
-local p = periodAt(now, ARGV[22])
 local mk = agentKey .. ':month:' .. p.month
 if mCost > 0 and rcall('EXISTS', mk) == 0 then
   rcall('HSET', mk, 'cost', mCost, 'ovr', mOvr)
-  rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - tonumber(ARGV[1])) / 1000) + 86400)
+  rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - off) / 1000) + 86400)
 end
 return { C.OK }

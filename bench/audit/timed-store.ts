@@ -63,7 +63,7 @@ export function timedStore(inner: AuditStore, logVisible = false): TimedStore {
       },
       queryEvents: (f) => inner.queryEvents(f),
       agents: () => inner.agents(),
-      totals: (d) => inner.totals(d),
+      totals: (at, zones) => inner.totals(at, zones),
       sessionSummaries: (a) => inner.sessionSummaries(a),
       close: () => inner.close(),
     },

@@ -180,13 +180,15 @@ local function chargeDay(agentKey, a, now, offsetMs, cost, ovr)
   return total
 end
 
--- The agent's state as event fields, for the events that change an agent.
+-- The agent's state as event fields, for the events that change an agent (the
+-- zone by its name: a restore recomputes its offsets from it).
 local function stateFields(key, a, fields)
   local x = rcall('HMGET', key, 'created', 'meta')
   local t = { 'role', a.role, 'status', a.status, 'session_id', a.sid,
     'session_started_at', a.s_start, 'session_token_limit', a.s_limit,
     'daily_cost_limit', a.d_limit, 'key_digest', a.digest, 'created_at', x[1] or '',
-    'metadata', x[2] or '' }
+    'metadata', x[2] or '', 'requests_per_minute', a.rpm, 'tokens_per_minute', a.tpm,
+    'monthly_cost_limit', a.m_limit, 'time_zone', a.zone == '' and 'UTC' or a.zone }
   for i = 1, #fields do t[#t + 1] = fields[i] end
   return t
 end

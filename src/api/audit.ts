@@ -39,6 +39,10 @@ function stateToWire(s: AgentState): NonNullable<AuditEventWire['state']> {
     daily_cost_limit: usd(s.daily_cost_limit),
     created_at: iso(s.created_at),
     metadata: metadataOf(s.metadata),
+    requests_per_minute: s.requests_per_minute ?? null,
+    tokens_per_minute: s.tokens_per_minute ?? null,
+    monthly_cost_limit: s.monthly_cost_limit === undefined ? null : usd(s.monthly_cost_limit),
+    time_zone: s.time_zone ?? null,
     // key_digest: never shown.
   };
 }

@@ -63,7 +63,7 @@ export function lazyStore(opts: LazyStoreOptions): AuditStore {
     insertEvents: (events) => get().then((s) => s.insertEvents(events)),
     queryEvents: (filter) => get().then((s) => s.queryEvents(filter)),
     agents: () => get().then((s) => s.agents()),
-    totals: (dayStart) => get().then((s) => s.totals(dayStart)),
+    totals: (atMs, zones) => get().then((s) => s.totals(atMs, zones)),
     sessionSummaries: (agentId) => get().then((s) => s.sessionSummaries(agentId)),
     spendByHour: (dayStart) =>
       get().then((s) => {

@@ -61,6 +61,10 @@ export const SLOT_NAMES = [
   'overrun_cost',
   'estimated',
   'priced_as',
+  'requests_per_minute',
+  'tokens_per_minute',
+  'monthly_cost_limit',
+  'time_zone',
 ] as const;
 type SlotName = (typeof SLOT_NAMES)[number];
 
@@ -243,6 +247,9 @@ export class FastEventParser {
       const sLimit = this.int(t, SLOT.session_token_limit);
       const dLimit = this.int(t, SLOT.daily_cost_limit);
       const created = this.int(t, SLOT.created_at);
+      const rpm = this.int(t, SLOT.requests_per_minute);
+      const tpm = this.int(t, SLOT.tokens_per_minute);
+      const mLimit = this.int(t, SLOT.monthly_cost_limit);
       if (
         (status !== 'active' && status !== 'suspended') ||
         sStart === null ||
@@ -251,7 +258,10 @@ export class FastEventParser {
         dLimit === null ||
         dLimit === BAD ||
         created === null ||
-        created === BAD
+        created === BAD ||
+        rpm === BAD ||
+        tpm === BAD ||
+        mLimit === BAD
       ) {
         return undefined;
       }
@@ -266,6 +276,12 @@ export class FastEventParser {
         created_at: created,
         metadata: this.raw(t, SLOT.metadata),
       };
+      // Absent from events appended before they existed: set only when given (as the schema does).
+      if (rpm !== null) state.requests_per_minute = rpm;
+      if (tpm !== null) state.tokens_per_minute = tpm;
+      if (mLimit !== null) state.monthly_cost_limit = mLimit;
+      const zone = this.text(t, SLOT.time_zone);
+      if (zone !== null) state.time_zone = zone;
     }
     return {
       v: EVENT_VERSION,

@@ -42,6 +42,15 @@ export const AgentStateSchema = z.object({
   key_digest: z.string(),
   created_at: z.number().int(),
   metadata: z.string(),
+  /**
+   * Rate limits (0: none), the monthly cost limit (micro-dollars, 0: none) and
+   * the time zone's IANA name (its offsets are recomputed from the name on
+   * restore). Absent from events appended before they existed.
+   */
+  requests_per_minute: z.number().int().optional(),
+  tokens_per_minute: z.number().int().optional(),
+  monthly_cost_limit: z.number().int().optional(),
+  time_zone: z.string().optional(),
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { unpackEvent } from '../engine/outbox-format.js';
 import { FastEventParser, SLOT_NAMES } from './event-fast.js';
 import {
+  type AgentState,
   AgentStateSchema,
   type AuditEvent,
   EVENT_TYPES,
@@ -79,6 +80,10 @@ const OutboxFields = z
     overrun_cost: text.default(''),
     estimated: text.default(''),
     priced_as: text.default(''),
+    requests_per_minute: text.default(''),
+    tokens_per_minute: text.default(''),
+    monthly_cost_limit: text.default(''),
+    time_zone: text.default(''),
   })
   .strict();
 
@@ -153,6 +158,7 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
       key_digest: f.key_digest,
       created_at: num(f.created_at, 'created_at'),
       metadata: f.metadata,
+      ...optionalState(f, fields),
     });
     if (!s.success) {
       const i = s.error.issues[0];
@@ -164,6 +170,26 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
     event.state = s.data;
   }
   return event;
+}
+
+/**
+ * The state's fields that events appended before they existed lack: each one
+ * present only when its outbox field is not '' (the fast parser does the same).
+ */
+function optionalState(
+  f: Record<
+    'requests_per_minute' | 'tokens_per_minute' | 'monthly_cost_limit' | 'time_zone',
+    string
+  >,
+  fields: Record<string, string>,
+): Partial<AgentState> {
+  const out: Partial<AgentState> = {};
+  for (const k of ['requests_per_minute', 'tokens_per_minute', 'monthly_cost_limit'] as const) {
+    const v = parseWith(optInt, f[k], k, fields);
+    if (v !== null) out[k] = v;
+  }
+  if (f.time_zone !== '') out.time_zone = f.time_zone;
+  return out;
 }
 
 /**

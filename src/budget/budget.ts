@@ -73,6 +73,7 @@ export class Budget {
         sessionTokenLimit: sessionLimit,
         dailyLimitMicros: dailyMicros,
         ...this.deps.policy.roleRates(role),
+        ...this.deps.policy.rolePeriods(role),
         keyDigest: digestKey(generateApiKey(agentId)),
         metadata: '{}',
         actor: this.deps.actor,
@@ -88,7 +89,11 @@ export class Budget {
     return toBudgetStatus(snap.status);
   }
 
-  /** Overrides limits (PUT /v1/agents/:id/budget); a rate limit of 0 removes it. */
+  /**
+   * Overrides limits (PUT /v1/agents/:id/budget); a rate limit or monthly
+   * limit of 0 removes it. Money in USD; `timeZone`: an IANA name (the day and
+   * month become local to it at once, docs/limits.md).
+   */
   async setLimits(
     agentId: string,
     limits: {
@@ -96,6 +101,8 @@ export class Budget {
       dailyCostLimit?: number;
       requestsPerMinute?: number;
       tokensPerMinute?: number;
+      monthlyCostLimit?: number;
+      timeZone?: string;
     },
   ): Promise<BudgetStatus> {
     const snap = await this.deps.engine.updateAgent({
@@ -107,6 +114,9 @@ export class Budget {
           limits.dailyCostLimit !== undefined ? usdToMicros(limits.dailyCostLimit) : undefined,
         requestsPerMinute: limits.requestsPerMinute,
         tokensPerMinute: limits.tokensPerMinute,
+        monthlyLimitMicros:
+          limits.monthlyCostLimit !== undefined ? usdToMicros(limits.monthlyCostLimit) : undefined,
+        timeZone: limits.timeZone,
       },
       actor: this.deps.actor,
     });

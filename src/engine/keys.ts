@@ -6,7 +6,8 @@
  *   tg:{s<n>}:agent:<id>                 agent hash: state, limits, session counters,
  *                                        holds and the records that make every
  *                                        script safe to run twice (lua/includes/records.lua)
- *   tg:{s<n>}:agent:<id>:day:<yyyymmdd>  the day's spend (derived by the scripts)
+ *   tg:{s<n>}:agent:<id>:day:<yyyymmdd>  the day's spend, the agent's local date (derived by the scripts)
+ *   tg:{s<n>}:agent:<id>:month:<yyyymm>  the month's spend, the agent's local month (derived by the scripts)
  *   tg:{s<n>}:agent:<id>:leases          zset: open holds by lease end, records by expiry
  *   tg:{s<n>}:agent:<id>:gone            a delete's nonce, time and last state (a hash), an hour
  *   tg:{s<n>}:agents                     set of agent ids in the shard
@@ -38,6 +39,7 @@ export interface AgentKeys {
   outbox: string;
   index: string;
   day(yyyymmdd: number): string;
+  month(yyyymm: number): string;
 }
 
 export function agentKeys(agentId: string, shards: number): AgentKeys {
@@ -51,6 +53,7 @@ export function agentKeys(agentId: string, shards: number): AgentKeys {
     outbox: `${tag}outbox`,
     index: `${tag}agents`,
     day: (yyyymmdd) => `${agent}:day:${yyyymmdd}`,
+    month: (yyyymm) => `${agent}:month:${yyyymm}`,
   };
 }
 

@@ -102,6 +102,16 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   }
 }
 
+/** Whether Intl knows the zone (an IANA name such as Europe/Berlin, or UTC). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    formatterFor(zone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The offset (ms) in force at second `s` since the epoch. */
 function offsetAt(f: Intl.DateTimeFormat, s: number): number {
   const p: Record<string, string> = {};

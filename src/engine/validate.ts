@@ -71,7 +71,8 @@ function checkMetadata(m: string): void {
 /** Most requests or tokens per minute a rate limit may be (docs/limits.md: every TAT stays exact). */
 export const MAX_PER_MINUTE = 1_000_000_000;
 
-function checkPerMinute(s: {
+/** The rate limits and the monthly limit, where given (also the restores' check of a stored agent). */
+export function checkPerMinute(s: {
   requestsPerMinute?: number;
   tokensPerMinute?: number;
   monthlyLimitMicros?: number;

@@ -21,6 +21,10 @@ export interface LimitsInput {
   /** Rate limits (docs/limits.md); 0: none; absent: the role's. */
   requestsPerMinute?: number;
   tokensPerMinute?: number;
+  /** USD a month, local to the agent's zone (docs/limits.md); 0: none; absent: the role's. */
+  monthlyCostLimit?: number;
+  /** IANA time zone of the agent's day and month, e.g. Europe/Berlin; absent: the role's (UTC). */
+  timeZone?: string;
 }
 
 /** What endSession answers (the wire shape of POST /v1/sessions/end). */
@@ -50,6 +54,7 @@ export class Identity {
     checkApiKey(apiKey, agentId);
     const budget = this.deps.policy.roleBudget(role);
     const rates = this.deps.policy.roleRates(role);
+    const periods = this.deps.policy.rolePeriods(role);
     const snap = await this.deps.engine.registerAgent({
       agentId,
       role,
@@ -60,6 +65,11 @@ export class Identity {
           : budget.dailyCostLimitMicros,
       requestsPerMinute: limits.requestsPerMinute ?? rates.requestsPerMinute,
       tokensPerMinute: limits.tokensPerMinute ?? rates.tokensPerMinute,
+      monthlyLimitMicros:
+        limits.monthlyCostLimit !== undefined
+          ? usdToMicros(limits.monthlyCostLimit)
+          : periods.monthlyLimitMicros,
+      timeZone: limits.timeZone ?? periods.timeZone,
       keyDigest: digestKey(apiKey),
       metadata: JSON.stringify(metadata),
       actor: this.deps.actor,
@@ -168,6 +178,7 @@ export class Identity {
   async setRole(agentId: string, role: string, limits: LimitsInput = {}): Promise<AgentRecord> {
     const budget = this.deps.policy.roleBudget(role);
     const rates = this.deps.policy.roleRates(role);
+    const periods = this.deps.policy.rolePeriods(role);
     return this.update(agentId, 'agent_updated', {
       role,
       sessionTokenLimit: limits.sessionTokenLimit ?? budget.sessionTokenLimit,
@@ -177,6 +188,11 @@ export class Identity {
           : budget.dailyCostLimitMicros,
       requestsPerMinute: limits.requestsPerMinute ?? rates.requestsPerMinute,
       tokensPerMinute: limits.tokensPerMinute ?? rates.tokensPerMinute,
+      monthlyLimitMicros:
+        limits.monthlyCostLimit !== undefined
+          ? usdToMicros(limits.monthlyCostLimit)
+          : periods.monthlyLimitMicros,
+      timeZone: limits.timeZone ?? periods.timeZone,
     });
   }
 

@@ -13,6 +13,7 @@ export {
   type ModelRates,
   type Policy,
   type RoleBudget,
+  type RolePeriods,
   type RoleRates,
 } from './policy.js';
 export type { PolicyDoc } from './schema.js';

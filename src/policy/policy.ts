@@ -25,6 +25,13 @@ export interface RoleRates {
   tokensPerMinute: number;
 }
 
+/** A role's periods (docs/limits.md): its monthly cost limit (0: none) and time zone. */
+export interface RolePeriods {
+  monthlyLimitMicros: number;
+  /** IANA name; 'UTC' when the role gives none. */
+  timeZone: string;
+}
+
 /** A model's prices in integer micro-dollars per million tokens. */
 export interface ModelRates {
   model: string;
@@ -42,6 +49,8 @@ export interface Policy {
   roleBudget(role: string): RoleBudget;
   /** The role's rate limits; a role the policy does not name gets `default`'s. */
   roleRates(role: string): RoleRates;
+  /** The role's monthly limit and time zone; a role the policy does not name gets `default`'s. */
+  rolePeriods(role: string): RolePeriods;
   /** The role's permission entries (may include `*`); a role the policy does not name gets none. */
   permissions(role: string): readonly string[];
   isAllowed(role: string, operation: string): boolean;
@@ -88,6 +97,7 @@ function frozenSorted(list: Iterable<string>): readonly string[] {
 export function policyFromDoc(doc: PolicyDoc): Policy {
   const budgets = new Map<string, RoleBudget>();
   const roleRates = new Map<string, RoleRates>();
+  const rolePeriods = new Map<string, RolePeriods>();
   const grants = new Map<string, readonly string[]>();
   const grantSets = new Map<string, ReadonlySet<string>>();
   const outputCaps = new Map<string, number>();
@@ -107,6 +117,13 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
       Object.freeze({
         requestsPerMinute: entry.requests_per_minute ?? 0,
         tokensPerMinute: entry.tokens_per_minute ?? 0,
+      }),
+    );
+    rolePeriods.set(
+      role,
+      Object.freeze({
+        monthlyLimitMicros: usdToMicros(entry.monthly_cost_limit ?? 0),
+        timeZone: entry.time_zone ?? 'UTC',
       }),
     );
     if (role === DEFAULT_ROLE) continue;
@@ -164,6 +181,9 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
     roleRates: (role: string) =>
       roleRates.get(role) ??
       roleRates.get(DEFAULT_ROLE) ?? { requestsPerMinute: 0, tokensPerMinute: 0 },
+    rolePeriods: (role: string) =>
+      rolePeriods.get(role) ??
+      rolePeriods.get(DEFAULT_ROLE) ?? { monthlyLimitMicros: 0, timeZone: 'UTC' },
     permissions: (role: string) => grants.get(role) ?? NO_PERMISSIONS,
     isAllowed: (role: string, operation: string) => {
       const set = grantSets.get(role);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTimeZone } from '../engine/periods.js';
 import { decimalPlaces } from './money.js';
 import {
   DEFAULT_MODEL,
@@ -53,6 +54,14 @@ const perMinute = z
   .min(0, { error: perMinuteMessage })
   .max(LIMITS.perMinuteMax, { error: perMinuteMessage });
 const dailyCostLimit = usdAmount(LIMITS.dailyCostLimitMaxUsd, 'USD');
+/** USD a month, local to the role's zone; 0 = none. */
+const monthlyCostLimit = usdAmount(LIMITS.dailyCostLimitMaxUsd, 'USD');
+const timeZoneMessage =
+  'expected an IANA time zone name that this runtime knows, e.g. Europe/Berlin';
+/** The zone of the role's day and month (docs/limits.md); absent: UTC. */
+const timeZone = z
+  .string({ error: timeZoneMessage })
+  .refine((v) => isTimeZone(v), { error: timeZoneMessage });
 const tokenEstimate = positiveInteger(LIMITS.estimateMax);
 const price = usdAmount(LIMITS.priceMaxUsdPerMillion, 'USD per million tokens');
 const leaseSecondsMessage = `expected an integer number of seconds from ${LIMITS.leaseSecondsMin} to ${LIMITS.leaseSecondsMax}`;
@@ -122,6 +131,8 @@ const roleFileEntry = z.strictObject({
   daily_cost_limit: dailyCostLimit.optional(),
   requests_per_minute: perMinute.optional(),
   tokens_per_minute: perMinute.optional(),
+  monthly_cost_limit: monthlyCostLimit.optional(),
+  time_zone: timeZone.optional(),
   permissions: permissionList.optional(),
   models: modelGlobList.optional(),
   max_output_tokens: outputCap.optional(),
@@ -191,6 +202,8 @@ const roleDocEntry = z.strictObject({
   daily_cost_limit: dailyCostLimit,
   requests_per_minute: perMinute.optional(),
   tokens_per_minute: perMinute.optional(),
+  monthly_cost_limit: monthlyCostLimit.optional(),
+  time_zone: timeZone.optional(),
   permissions: permissionList.optional(),
   models: modelGlobList.optional(),
   max_output_tokens: outputCap.optional(),

@@ -119,6 +119,9 @@ const INT_FIELDS = new Set([
   'created_at',
   'overrun_tokens',
   'overrun_cost',
+  'requests_per_minute',
+  'tokens_per_minute',
+  'monthly_cost_limit',
 ]);
 const NUM_FIELDS = new Set(['session_utilization', 'daily_utilization']);
 
@@ -171,6 +174,10 @@ const fields: fc.Arbitrary<[string, string][]> = fc
         key_digest: 'ab'.repeat(32),
         metadata: '{}',
         role: 'coder',
+        requests_per_minute: '60',
+        tokens_per_minute: '6000',
+        monthly_cost_limit: '90000000',
+        time_zone: 'America/New_York',
       });
     }
     for (const [k, v] of base) f[k] = v;

@@ -560,6 +560,10 @@ describe('storeRecovery', () => {
       createdAt: 1,
       metadata: '{}',
       updatedAt: 1,
+      requestsPerMinute: 0,
+      tokensPerMinute: 0,
+      monthlyCostLimit: 0,
+      timeZone: 'UTC',
     });
     let generation = 0;
     const store = {

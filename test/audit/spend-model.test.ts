@@ -174,7 +174,7 @@ describe.each(['postgres', 'pglite'] as const)('spend by model on %s', (kind) =>
       'SELECT version FROM schema_migrations ORDER BY version',
     );
     expect(versions.map((r) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version));
-    expect(MIGRATIONS.at(-1)?.version).toBe(4);
+    expect(MIGRATIONS.map((m) => m.version)).toContain(4);
     const cols = await h.sql<{ column_name: string; data_type: string; is_nullable: string }>(
       store,
       `SELECT column_name, data_type, is_nullable FROM information_schema.columns

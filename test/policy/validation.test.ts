@@ -37,6 +37,18 @@ const RULES: Rule[] = [
     good: [0, 8, 8.123456, 0.000001, 1e6],
   },
   {
+    field: 'roles.coder.monthly_cost_limit',
+    build: (v) => role({ monthly_cost_limit: v }),
+    bad: [-1, 1e6 + 1, 1.0000001, '90', null],
+    good: [0, 90, 0.000001, 1e6],
+  },
+  {
+    field: 'roles.coder.time_zone',
+    build: (v) => role({ time_zone: v }),
+    bad: ['Mars/Olympus_Mons', 'Europe/Berlinn', '', 'Europe Berlin', 7, null],
+    good: ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata'],
+  },
+  {
     field: 'operations.read_file.estimated_tokens',
     build: (v) => op({ estimated_tokens: v }),
     bad: [0, -5, 2.5, '5000', 10_000_001],
@@ -230,7 +242,7 @@ describe('policy validation: each rule names the field', () => {
     }
     it('lists the allowed keys', () => {
       expect(rejection(role({ limit: 1 })).message).toContain(
-        'roles.coder.limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, permissions, models, max_output_tokens)',
+        'roles.coder.limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone, permissions, models, max_output_tokens)',
       );
     });
   });
@@ -278,5 +290,30 @@ describe('policy validation: each rule names the field', () => {
     } catch (err) {
       expect((err as Error).message).toMatch(/^Invalid policy: default_estimate: /);
     }
+  });
+});
+
+describe('role periods: time_zone and monthly_cost_limit', () => {
+  it('reach rolePeriods in micro-dollars; a role without them gets UTC and none', () => {
+    const policy = createPolicy({
+      roles: {
+        coder: { time_zone: 'America/New_York', monthly_cost_limit: 90.5 },
+        default: { monthly_cost_limit: 1 },
+      },
+    });
+    expect(policy.rolePeriods('coder')).toEqual({
+      monthlyLimitMicros: 90_500_000,
+      timeZone: 'America/New_York',
+    });
+    expect(policy.rolePeriods('reviewer')).toEqual({ monthlyLimitMicros: 0, timeZone: 'UTC' });
+    expect(policy.rolePeriods('not-in-policy')).toEqual({
+      monthlyLimitMicros: 1_000_000,
+      timeZone: 'UTC',
+    });
+  });
+
+  it('an unknown zone is a policy error naming the field', () => {
+    const err = rejection(role({ time_zone: 'Europe/Atlantis' }));
+    expect(err.message).toContain('roles.coder.time_zone: expected an IANA time zone name');
   });
 });

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { API_KEY, agentOfKey } from '../../identity/api-key.js';
-import { AgentId, BudgetStatusSchema, isoTime, named, Role } from './shared.schemas.js';
+import {
+  AgentId,
+  BudgetStatusSchema,
+  isoTime,
+  MonthlyCostLimit,
+  named,
+  Role,
+  TimeZone,
+} from './shared.schemas.js';
 
 /** The schemas of the agents routes (routes/agents.ts): registry and lifecycle. */
 
@@ -61,6 +69,12 @@ export const RegisterAgentRequest = named(
       metadata: Metadata.optional(),
       api_key: ApiKey.optional().describe(
         'The agent key, made by the caller (default: the server makes one). Only its digest is stored. A registration sent again with the same key answers the same agent (201, the same body) and writes nothing; so a retry is safe.',
+      ),
+      time_zone: TimeZone.optional().describe(
+        "IANA time zone of the agent's day and month (docs/limits.md); default: the role's (`UTC`).",
+      ),
+      monthly_cost_limit: MonthlyCostLimit.describe(
+        "USD per month, local to the agent's time zone; 0: none; default: the role's.",
       ),
     })
     .superRefine((v, ctx) => {

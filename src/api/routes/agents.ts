@@ -39,7 +39,7 @@ export const agentRoutes: Route[] = [
         body.agent_id,
         body.role,
         body.metadata ?? {},
-        {},
+        { timeZone: body.time_zone, monthlyCostLimit: body.monthly_cost_limit },
         body.api_key,
       );
       return rec;

@@ -104,6 +104,10 @@ export const AuditAgentStateSchema = named(
       daily_cost_limit: usd,
       created_at: isoTime,
       metadata: z.record(z.string(), z.unknown()),
+      requests_per_minute: nInt.describe('Rate limit, 0: none; null: not recorded (older event).'),
+      tokens_per_minute: nInt.describe('Rate limit, 0: none; null: not recorded (older event).'),
+      monthly_cost_limit: usd.nullable().describe('0: none; null: not recorded (older event).'),
+      time_zone: nText.describe('IANA time zone; null: not recorded (older event, UTC).'),
     })
     .describe("The agent's state after the event. The key's digest is never shown."),
 );

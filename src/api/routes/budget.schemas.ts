@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { MAX_LIMIT, MAX_PER_MINUTE } from '../../engine/validate.js';
-import { AgentId, BudgetStatusSchema, isoTime, named, SessionId, usd } from './shared.schemas.js';
+import {
+  AgentId,
+  BudgetStatusSchema,
+  isoTime,
+  MonthlyCostLimit,
+  named,
+  SessionId,
+  TimeZone,
+  usd,
+} from './shared.schemas.js';
 
 /** The schemas of the budget routes (routes/budget.ts): limits, status, sessions, dashboard. */
 
@@ -33,7 +42,7 @@ export const SetLimitsRequest = named(
         .min(0)
         .max(MAX_LIMIT / 1_000_000)
         .optional()
-        .describe('USD per UTC day (kept to the micro-dollar).'),
+        .describe("USD per day, local to the agent's time zone (kept to the micro-dollar)."),
       requests_per_minute: z
         .number()
         .int()
@@ -50,10 +59,12 @@ export const SetLimitsRequest = named(
         .describe(
           'Tokens held per minute, corrected by settles (docs/limits.md); 0 removes the limit.',
         ),
+      monthly_cost_limit: MonthlyCostLimit,
+      time_zone: TimeZone.optional(),
     })
     .refine((v) => Object.values(v).some((x) => x !== undefined), {
       message:
-        'give session_token_limit, daily_cost_limit, requests_per_minute or tokens_per_minute',
+        'give session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, monthly_cost_limit or time_zone',
     }),
 );
 

@@ -69,7 +69,7 @@ export const budgetRoutes: Route[] = [
     tag: 'budget',
     summary: 'Override an agent’s limits',
     description:
-      'Sets the session token limit, the daily cost limit (USD), the rate limits (`requests_per_minute`, `tokens_per_minute`; 0 removes one), or any of them, in place of the role’s.',
+      'Sets the session token limit, the daily cost limit (USD), the rate limits (`requests_per_minute`, `tokens_per_minute`; 0 removes one), the monthly cost limit (`monthly_cost_limit`, USD; 0 removes it), the time zone of the day and month (`time_zone`), or any of them, in place of the role’s.',
     params: AgentParams,
     body: SetLimitsRequest,
     response: BudgetStatusSchema,
@@ -80,6 +80,8 @@ export const budgetRoutes: Route[] = [
         dailyCostLimit: body.daily_cost_limit,
         requestsPerMinute: body.requests_per_minute,
         tokensPerMinute: body.tokens_per_minute,
+        monthlyCostLimit: body.monthly_cost_limit,
+        timeZone: body.time_zone,
       }),
   }),
   defineRoute({

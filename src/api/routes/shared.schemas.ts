@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AGENT_ID, MODEL, OPERATION, REQUEST_ID, ROLE, SCOPED_ID } from '../../engine/ids.js';
-import { MAX_TOKENS } from '../../engine/validate.js';
+import { isTimeZone } from '../../engine/periods.js';
+import { MAX_LIMIT, MAX_TOKENS } from '../../engine/validate.js';
 import { ERROR_CODES } from '../../errors.js';
 
 /**
@@ -68,6 +69,23 @@ export const Result = z.enum(['success', 'failure']);
 export const isoTime = z.string().describe('ISO 8601 time, UTC.');
 /** Money in a response. */
 export const usd = z.number().describe('USD.');
+/** An IANA time zone name the server's runtime knows (an unknown one is VALIDATION_FAILED). */
+export const TimeZone = z
+  .string()
+  .max(64)
+  .refine((v) => isTimeZone(v), { message: 'expected an IANA time zone name, e.g. Europe/Berlin' })
+  .describe(
+    "IANA time zone of the agent's day and month, e.g. `Europe/Berlin` (docs/limits.md); `UTC` by default.",
+  );
+/** USD a month, local to the agent's zone; 0: none. */
+export const MonthlyCostLimit = z
+  .number()
+  .min(0)
+  .max(MAX_LIMIT / 1_000_000)
+  .optional()
+  .describe(
+    "USD per month, local to the agent's time zone (kept to the micro-dollar); 0 removes the limit.",
+  );
 
 // ── path, query, body: none ───────────────────────────────────────────────
 

@@ -68,7 +68,8 @@ export function workerSweep(opts: WorkerSweepOptions): WorkerSweep {
     const engine = new RedisEngine({ client, ownsClient: true, shards: opts.shards });
     const reads = {
       agents: async () => (await opts.getStore()).agents(),
-      totals: async (dayStart: number) => (await opts.getStore()).totals(dayStart),
+      totals: async (atMs: number, zones?: Iterable<string>) =>
+        (await opts.getStore()).totals(atMs, zones),
     };
     engine.configureRecovery({
       source: storeRecovery(reads, { shards: opts.shards }),

@@ -15,10 +15,11 @@ export function dayStartOf(ms: number): number {
 /**
  * The engine snapshot the store holds (ARCHITECTURE.md, rules 'Redis decides;
  * the store remembers and restores' and 'Embedded by default'): its registry
- * (agents not deleted, with role, status, current session, limits, key
- * digest, creation time, metadata) and, summed over its ledger, each agent's
- * spend on the UTC day of `nowMs` (and the overrun among it) and its current
- * session's tokens, cost, overrun tokens and denials. Holds in flight are not
+ * (agents not deleted, with role, status, current session, limits, rate
+ * limits, monthly limit, time zone, key digest, creation time, metadata) and,
+ * summed over its ledger, each agent's spend on its day and month local to its
+ * zone at `nowMs` (and the overrun among them) and its current session's
+ * tokens, cost, overrun tokens and denials. Holds in flight are not
  * in the store's sums: a hold is spend only once settled.
  */
 export async function snapshotFromStore(
@@ -27,10 +28,11 @@ export async function snapshotFromStore(
 ): Promise<EngineSnapshot> {
   const dayStartMs = dayStartOf(nowMs);
   const agents = await store.agents();
-  const totals = await store.totals(dayStartMs);
+  const totals = await store.totals(nowMs, new Set(agents.map((a) => a.timeZone)));
   const byId = new Map<string, AgentTotals>(totals.map((t) => [t.agentId, t]));
   return {
     dayStartMs,
+    atMs: nowMs,
     agents: agents.map((a): RestoredAgent => {
       const t = byId.get(a.agentId);
       return {
@@ -44,6 +46,10 @@ export async function snapshotFromStore(
         keyDigest: a.keyDigest,
         createdMs: a.createdAt,
         metadata: a.metadata,
+        requestsPerMinute: a.requestsPerMinute,
+        tokensPerMinute: a.tokensPerMinute,
+        monthlyLimitMicros: a.monthlyCostLimit,
+        timeZone: a.timeZone,
         sessionTokensUsed: t?.sessionTokens ?? 0,
         sessionCostMicros: t?.sessionCost ?? 0,
         operationsBlocked: t?.sessionBlocked ?? 0,

@@ -9,9 +9,9 @@ import type { AuditStore } from '../store/types.js';
  * remembers and restores'; docs/recovery.md): the durable store
  * as the source RedisEngine restores a shard from when the shard's ready
  * marker is missing. The snapshot is the embedded restore's
- * (snapshotFromStore): the registry, each agent's spend (and overrun) on the
- * UTC day of Redis's `now`, and its current session's tokens, cost, overrun
- * tokens and denials.
+ * (snapshotFromStore): the registry, each agent's spend (and overrun) on its
+ * day and month local to its time zone at Redis's `now`, and its current
+ * session's tokens, cost, overrun tokens and denials.
  */
 export interface StoreRecoveryOptions {
   /** The engine's shard count (a shard's agents are picked by shardOf). */
@@ -64,6 +64,7 @@ export function storeRecovery(
       const snap = await read(nowMs);
       return {
         dayStartMs: snap.dayStartMs,
+        ...(snap.atMs === undefined ? {} : { atMs: snap.atMs }),
         agents: snap.agents.filter((a) => shardOf(a.agentId, opts.shards) === shard),
       };
     },

@@ -89,13 +89,17 @@ ins AS (
 ),
 agents_up AS (
   INSERT INTO agents (agent_id, role, status, session_id, session_started_at, session_token_limit,
-                      daily_cost_limit, key_digest, created_at, metadata, updated_at, event_id, deleted_at)
+                      daily_cost_limit, key_digest, created_at, metadata, updated_at, event_id, deleted_at,
+                      requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone)
   SELECT DISTINCT ON (agent_id)
          agent_id, state->>'role', state->>'status', state->>'session_id',
          (state->>'session_started_at')::bigint, (state->>'session_token_limit')::bigint,
          (state->>'daily_cost_limit')::bigint, state->>'key_digest', (state->>'created_at')::bigint,
          state->>'metadata', at, event_id,
-         CASE WHEN type = 'agent_deleted' THEN at END
+         CASE WHEN type = 'agent_deleted' THEN at END,
+         coalesce((state->>'requests_per_minute')::bigint, 0),
+         coalesce((state->>'tokens_per_minute')::bigint, 0),
+         coalesce((state->>'monthly_cost_limit')::bigint, 0), coalesce(state->>'time_zone', 'UTC')
     FROM input
    WHERE state IS NOT NULL AND event_id IN (SELECT event_id FROM ins)
    ORDER BY agent_id, at DESC, ord DESC
@@ -105,7 +109,9 @@ agents_up AS (
     session_token_limit = excluded.session_token_limit,
     daily_cost_limit = excluded.daily_cost_limit, key_digest = excluded.key_digest,
     created_at = excluded.created_at, metadata = excluded.metadata,
-    updated_at = excluded.updated_at, event_id = excluded.event_id, deleted_at = excluded.deleted_at
+    updated_at = excluded.updated_at, event_id = excluded.event_id, deleted_at = excluded.deleted_at,
+    requests_per_minute = excluded.requests_per_minute, tokens_per_minute = excluded.tokens_per_minute,
+    monthly_cost_limit = excluded.monthly_cost_limit, time_zone = excluded.time_zone
   WHERE agents.updated_at <= excluded.updated_at
   RETURNING 1
 ),

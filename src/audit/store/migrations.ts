@@ -118,6 +118,20 @@ CREATE INDEX audit_events_kind_at ON audit_events
 ALTER TABLE audit_events ADD COLUMN estimated boolean, ADD COLUMN priced_as text;
 `,
   },
+  {
+    version: 5,
+    name: 'agent rate limits, monthly cost limit and time zone',
+    sql: `
+-- The registry's rate limits (per minute, 0: none), monthly cost limit (micro-dollars,
+-- 0: none) and time zone (IANA name); agents projected before this version, and events
+-- appended before their state carried them, have none (UTC).
+ALTER TABLE agents
+  ADD COLUMN requests_per_minute bigint NOT NULL DEFAULT 0,
+  ADD COLUMN tokens_per_minute   bigint NOT NULL DEFAULT 0,
+  ADD COLUMN monthly_cost_limit  bigint NOT NULL DEFAULT 0,
+  ADD COLUMN time_zone           text NOT NULL DEFAULT 'UTC';
+`,
+  },
 ];
 
 /**

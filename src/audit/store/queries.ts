@@ -3,13 +3,10 @@ import type { AgentState, AuditEvent, EventType } from '../event.js';
 import { EVENT_TYPES } from '../event-types.js';
 import { type Db, SqlArray } from './db.js';
 import { NAMES } from './insert.js';
-import type {
-  AgentTotals,
-  AuditFilter,
-  AuditPage,
-  SessionSummaryRow,
-  StoredAgent,
-} from './types.js';
+
+export { SESSION_SKEW_MS, totals } from './totals.js';
+
+import type { AuditFilter, AuditPage, SessionSummaryRow, StoredAgent } from './types.js';
 
 /**
  * The one set of queries, for PostgreSQL and PGlite alike. Every statement is
@@ -29,8 +26,6 @@ export {
 export const DAY_MS = 86_400_000;
 export const MAX_PAGE = 1000;
 export const DEFAULT_PAGE = 100;
-/** See TOTALS. */
-export const SESSION_SKEW_MS = 10 * 60_000;
 
 // ---------------------------------------------------------------- reading
 
@@ -233,12 +228,13 @@ function pageLimit(limit: number | undefined): number {
 
 const AGENTS = `
 SELECT agent_id, role, status, session_id, session_started_at, session_token_limit,
-       daily_cost_limit, key_digest, created_at, metadata, updated_at
+       daily_cost_limit, key_digest, created_at, metadata, updated_at,
+       requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone
   FROM agents WHERE deleted_at IS NULL ORDER BY agent_id`;
 
 /** The registry: every agent whose latest state event is not agent_deleted, by id. */
 export async function agents(db: Db): Promise<StoredAgent[]> {
-  const rows = await db.query<Row>(AGENTS, [], 'tollgate_agents_v1');
+  const rows = await db.query<Row>(AGENTS, [], 'tollgate_agents_v2');
   return rows.map((r) => ({
     agentId: r.agent_id as string,
     role: r.role as string,
@@ -251,76 +247,10 @@ export async function agents(db: Db): Promise<StoredAgent[]> {
     createdAt: num(r.created_at),
     metadata: r.metadata as string,
     updatedAt: num(r.updated_at),
-  }));
-}
-
-/**
- * Recovery sums per registered agent (ARCHITECTURE.md, rule 'Redis decides;
- * the store remembers and restores'), the same rules the
- * engine counts by: the day's cost (and the overrun among it) is every settle
- * and usage charged in [dayStart, dayStart + 24 h) (cost goes to the day of
- * the settle), the month's likewise over the UTC month of dayStart; the session's tokens, cost and overrun tokens are the settle
- * and usage events carrying the agent's current session id (a settle carries
- * the session current when it was made: the live session pays), and blocked
- * is its denied decisions. The session scan is bounded below by the session's
- * start (its events cannot be older: Redis time), so it walks only that
- * stretch of the (agent_id, at) index.
- */
-const TOTALS = `
-SELECT a.agent_id,
-       coalesce(d.cost, 0)::bigint AS day_cost,
-       coalesce(d.overrun, 0)::bigint AS day_overrun,
-       coalesce(m.cost, 0)::bigint AS month_cost,
-       coalesce(m.overrun, 0)::bigint AS month_overrun,
-       coalesce(s.tokens, 0)::bigint AS session_tokens,
-       coalesce(s.cost, 0)::bigint AS session_cost,
-       coalesce(s.overrun, 0)::bigint AS session_overrun,
-       coalesce(s.blocked, 0)::bigint AS session_blocked
-  FROM agents a
-  LEFT JOIN LATERAL (
-    SELECT sum(e.cost) AS cost, sum(e.overrun_cost) AS overrun
-      FROM audit_events e
-     WHERE e.agent_id = a.agent_id AND e.at >= $1::bigint AND e.at < $2::bigint
-       AND e.type IN ('settle', 'usage')
-  ) d ON true
-  LEFT JOIN LATERAL (
-    SELECT sum(e.cost) AS cost, sum(e.overrun_cost) AS overrun
-      FROM audit_events e
-     WHERE e.agent_id = a.agent_id AND e.at >= $4::bigint AND e.at < $5::bigint
-       AND e.type IN ('settle', 'usage')
-  ) m ON true
-  LEFT JOIN LATERAL (
-    SELECT sum(coalesce(e.input_tokens, 0) + coalesce(e.output_tokens, 0))
-             FILTER (WHERE e.type IN ('settle', 'usage')) AS tokens,
-           sum(e.cost) FILTER (WHERE e.type IN ('settle', 'usage')) AS cost,
-           sum(e.overrun_tokens) FILTER (WHERE e.type = 'settle') AS overrun,
-           count(*) FILTER (WHERE e.type = 'decision' AND e.allowed = false) AS blocked
-      FROM audit_events e
-     WHERE e.agent_id = a.agent_id AND e.at >= a.session_started_at - $3::bigint
-       AND e.session_id = a.session_id
-  ) s ON true
- WHERE a.deleted_at IS NULL
- ORDER BY a.agent_id`;
-
-export async function totals(db: Db, dayStart: number): Promise<AgentTotals[]> {
-  const d = new Date(dayStart);
-  const monthStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-  const monthEnd = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-  const rows = await db.query<Row>(
-    TOTALS,
-    [dayStart, dayStart + DAY_MS, SESSION_SKEW_MS, monthStart, monthEnd],
-    'tollgate_totals_v3',
-  );
-  return rows.map((r) => ({
-    agentId: r.agent_id as string,
-    dayCost: num(r.day_cost),
-    dayOverrunCost: num(r.day_overrun),
-    monthCost: num(r.month_cost),
-    monthOverrunCost: num(r.month_overrun),
-    sessionTokens: num(r.session_tokens),
-    sessionCost: num(r.session_cost),
-    sessionOverrunTokens: num(r.session_overrun),
-    sessionBlocked: num(r.session_blocked),
+    requestsPerMinute: num(r.requests_per_minute),
+    tokensPerMinute: num(r.tokens_per_minute),
+    monthlyCostLimit: num(r.monthly_cost_limit),
+    timeZone: r.time_zone as string,
   }));
 }
 

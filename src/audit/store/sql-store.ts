@@ -62,8 +62,8 @@ export class SqlStore implements AuditStore {
     return q.agents(this.recovery);
   }
 
-  totals(dayStart: number): Promise<AgentTotals[]> {
-    return q.totals(this.recovery, dayStart);
+  totals(atMs: number, zones?: Iterable<string>): Promise<AgentTotals[]> {
+    return q.totals(this.recovery, atMs, zones);
   }
 
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]> {

@@ -48,16 +48,23 @@ export interface StoredAgent {
   metadata: string;
   /** The at of the last event applied. */
   updatedAt: number;
+  /** Rate limits per minute (0: none). */
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  /** Micro-dollars a month (0: none). */
+  monthlyCostLimit: number;
+  /** IANA name of the zone its day and month are local to ('UTC' by default). */
+  timeZone: string;
 }
 
 /** What recovery needs to rebuild an agent's counters (sums over the ledger). */
 export interface AgentTotals {
   agentId: string;
-  /** Micro-dollars charged on the UTC day [dayStart, dayStart + 24 h). */
+  /** Micro-dollars charged on the agent's local day (its time zone's) at the instant asked for. */
   dayCost: number;
   /** Of those, micro-dollars settled above their holds' cost (the settles' overrun_cost). */
   dayOverrunCost: number;
-  /** Micro-dollars charged in the UTC month of dayStart, and the overrun among them. */
+  /** Micro-dollars charged in the agent's local month at that instant, and the overrun among them. */
   monthCost: number;
   monthOverrunCost: number;
   /** Tokens recorded in the agent's current session. */
@@ -131,10 +138,12 @@ export interface AuditStore {
   /** The registry, for recovery (PostgresStore: on its recovery pool, docs/store.md). */
   agents(): Promise<StoredAgent[]>;
   /**
-   * Sums for recovery: today's cost (the UTC day starting at dayStart ms) and
-   * the current sessions' (PostgresStore: on its recovery pool).
+   * Sums for recovery: each agent's cost on its day and month local to its
+   * time zone at `atMs` (a UTC agent: the UTC day and month of `atMs`) and its
+   * current session's (PostgresStore: on its recovery pool). `zones`: the
+   * agents' zones when known (saves a second statement, totals.ts).
    */
-  totals(dayStart: number): Promise<AgentTotals[]>;
+  totals(atMs: number, zones?: Iterable<string>): Promise<AgentTotals[]>;
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]>;
   /**
    * Spend of the UTC day starting at `dayStart` (ms) by hour and role, from

@@ -1,9 +1,9 @@
 import { TollgateError } from '../../errors.js';
-import { DAY_MS, dayOf } from '../clock.js';
+import { DAY_MS } from '../clock.js';
 import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
-import { agentZone, decodeZone } from '../periods.js';
+import { agentZone, decodeZone, periodAt } from '../periods.js';
 import type { AgentStatus } from '../types.js';
-import { MAX_LIMIT } from '../validate.js';
+import { checkPerMinute, MAX_LIMIT } from '../validate.js';
 import { dayExpiry } from './records.js';
 import type { AgentRec, DayRec, MemoryState } from './state.js';
 
@@ -34,11 +34,11 @@ export interface RestoredAgent {
   sessionTokensUsed: number;
   sessionCostMicros: number;
   operationsBlocked: number;
-  /** Spend on the snapshot's day (dayStartMs), micro-dollars. */
+  /** Spend on its local day at the snapshot's atMs, micro-dollars. */
   dailyCostMicros: number;
   /** Tokens settled above their holds in the current session (absent: 0). */
   sessionOverrunTokens?: number;
-  /** Micro-dollars settled above their holds' cost on the snapshot's day (absent: 0). */
+  /** Micro-dollars settled above their holds' cost on that day (absent: 0). */
   dailyOverrunMicros?: number;
   /** Rate limits (absent: none; their TATs start empty). */
   requestsPerMinute?: number;
@@ -47,14 +47,20 @@ export interface RestoredAgent {
   monthlyLimitMicros?: number;
   /** IANA time zone of its day and month (absent: UTC). */
   timeZone?: string;
-  /** Spend and overrun of its local month at the restore (absent: 0). */
+  /** Spend and overrun of its local month at the snapshot's atMs (absent: 0). */
   monthlyCostMicros?: number;
   monthlyOverrunMicros?: number;
 }
 
 export interface EngineSnapshot {
-  /** Start (ms, UTC midnight) of the day whose spend `dailyCostMicros` is. */
+  /** Start (ms, UTC midnight) of the UTC day of atMs (of the spend of agents without a zone). */
   dayStartMs: number;
+  /**
+   * The instant the spend is of: each agent's `dailyCostMicros` is of its day
+   * local to its zone at atMs, `monthlyCostMicros` of its local month (absent:
+   * dayStartMs).
+   */
+  atMs?: number;
   agents: readonly RestoredAgent[];
 }
 
@@ -100,7 +106,7 @@ function checkAgent(a: RestoredAgent): void {
   counter(a.dailyCostMicros, 'daily_cost', id);
   counter(a.sessionOverrunTokens ?? 0, 'session_overrun_tokens', id);
   counter(a.dailyOverrunMicros ?? 0, 'daily_overrun', id);
-  counter(a.monthlyLimitMicros ?? 0, 'monthly_cost_limit', id);
+  checkPerMinute(a);
   counter(a.monthlyCostMicros ?? 0, 'monthly_cost', id);
   counter(a.monthlyOverrunMicros ?? 0, 'monthly_overrun', id);
   agentZone(a.timeZone, Date.now());
@@ -131,6 +137,10 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
   if (!Number.isSafeInteger(dayStart) || dayStart < 0 || dayStart % DAY_MS !== 0) {
     throw invalid('dayStartMs must be a UTC midnight in ms', { field: 'day_start' });
   }
+  const at = snap.atMs ?? dayStart;
+  if (!Number.isSafeInteger(at) || at < 0) {
+    throw invalid('atMs must be an instant in ms', { field: 'at' });
+  }
   const seen = new Set<string>();
   for (const a of snap.agents) {
     checkAgent(a);
@@ -139,9 +149,6 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
   }
 
   st.tick();
-  const day = dayOf(dayStart);
-  // The day record's expiry, as chargeDay sets it: a day after its midnight, on process time.
-  const dayExpireAt = dayExpiry(dayStart + DAY_MS, st.offset);
   for (const x of snap.agents) {
     const sc = st.scope(x.agentId);
     const zone = agentZone(x.timeZone, st.now);
@@ -173,22 +180,29 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
     };
     sc.agent = a;
     st.addToIndex(sc);
+    // The spend of its local day and month at the snapshot's instant, as chargeDay keeps them.
+    const p = periodAt(at, a.zoneT);
     const cost = x.dailyCostMicros;
     const over = x.dailyOverrunMicros ?? 0;
+    const dayExpireAt = dayExpiry(p.nextDayMs, st.offset);
     if ((cost > 0 || over > 0) && dayExpireAt >= st.real) {
-      const rec: DayRec = { scope: sc, day, cost, over, expireAt: dayExpireAt };
-      sc.days.set(day, rec);
+      const rec: DayRec = { scope: sc, day: p.day, cost, over, expireAt: dayExpireAt };
+      sc.days.set(p.day, rec);
       st.dayQ.push(dayExpireAt, rec);
     }
-    // The month's spend, of the agent's local month now (as chargeDay keeps it).
     const mCost = x.monthlyCostMicros ?? 0;
     const mOver = x.monthlyOverrunMicros ?? 0;
-    if (mCost > 0 || mOver > 0) {
-      const p = st.period(a);
-      const expireAt = dayExpiry(p.nextMonthMs, st.offset);
-      const rec: DayRec = { scope: sc, day: p.month, cost: mCost, over: mOver, expireAt };
+    const monthExpireAt = dayExpiry(p.nextMonthMs, st.offset);
+    if ((mCost > 0 || mOver > 0) && monthExpireAt >= st.real) {
+      const rec: DayRec = {
+        scope: sc,
+        day: p.month,
+        cost: mCost,
+        over: mOver,
+        expireAt: monthExpireAt,
+      };
       sc.days.set(p.month, rec);
-      st.dayQ.push(expireAt, rec);
+      st.dayQ.push(monthExpireAt, rec);
     }
   }
   st.restored = true;

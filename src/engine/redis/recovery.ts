@@ -7,7 +7,7 @@ import { agentKeys, indexKey, shardOf, shardTag } from '../keys.js';
 import type { EngineSnapshot, RestoredAgent } from '../memory/index.js';
 import { agentZone } from '../periods.js';
 import type { RandomPool } from '../random.js';
-import { MAX_LIMIT } from '../validate.js';
+import { checkPerMinute, MAX_LIMIT } from '../validate.js';
 import type { Scripts } from './scripts.js';
 import { storeErrors } from './store-errors.js';
 
@@ -93,6 +93,8 @@ export function invalidAgent(a: RestoredAgent, shard: number, shards: number): s
     }
     checkCount(a.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
     checkCount(a.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+    checkPerMinute(a);
+    agentZone(a.timeZone, Date.now());
     if (typeof a.keyDigest !== 'string' || !DIGEST.test(a.keyDigest)) return 'bad key digest';
     if (typeof a.metadata !== 'string' || a.metadata.length > MAX_METADATA) return 'bad metadata';
     for (const [what, v] of [
@@ -278,6 +280,7 @@ export class ShardRecoverer {
         throw new TollgateError('INTERNAL', 'Recovery snapshot: dayStartMs is not a UTC midnight');
       }
       result.dayStartMs = dayStart;
+      const at = snap.atMs ?? dayStart;
       const agents: RestoredAgent[] = [];
       for (const a of snap.agents) {
         if (shardOf(String(a.agentId), this.shards) !== shard) continue;
@@ -293,9 +296,7 @@ export class ShardRecoverer {
       let overtaken = false;
       for (let i = 0; i < agents.length && !overtaken; i += RESTORE_CHUNK) {
         const codes = await storeErrors(
-          Promise.all(
-            agents.slice(i, i + RESTORE_CHUNK).map((a) => this.restoreOne(shard, a, dayStart)),
-          ),
+          Promise.all(agents.slice(i, i + RESTORE_CHUNK).map((a) => this.restoreOne(shard, a, at))),
         );
         for (const c of codes) {
           if (c === Code.OK) result.restored++;
@@ -331,7 +332,8 @@ export class ShardRecoverer {
     return this.found(result);
   }
 
-  private async restoreOne(shard: number, a: RestoredAgent, dayStartMs: number): Promise<number> {
+  /** One agent; `atMs`: the instant its day's and month's spend are of (the snapshot's). */
+  private async restoreOne(shard: number, a: RestoredAgent, atMs: number): Promise<number> {
     const k = agentKeys(a.agentId, this.shards);
     const [code] = await this.scripts.run(
       'restoreAgent',
@@ -351,7 +353,7 @@ export class ShardRecoverer {
         a.sessionTokensUsed,
         a.sessionCostMicros,
         a.operationsBlocked,
-        dayStartMs,
+        atMs,
         a.dailyCostMicros,
         a.sessionOverrunTokens ?? 0,
         a.dailyOverrunMicros ?? 0,
