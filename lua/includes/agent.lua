@@ -17,11 +17,17 @@
                then m_limit (micro-dollars a month, 0: none), c_mon, c_mcost,
                c_movr (a copy of the month's spend and overrun: of month c_mon,
                yyyymm; 0: no copy), then zone (the IANA name of the agent's time
-               zone, '' for UTC); one HMGET loads it, one HSET stores it (a state
-               of version 3 or 4, from before the rate limits or the periods, is
-               read with none: UTC, no monthly limit)
+               zone, '' or 'UTC' for UTC); one HMGET loads it, one HSET stores
+               it. A plain agent's state (no rate limits and their TATs all 0,
+               no monthly limit, zone 'UTC') is packed shorter, as version 6
+               (STATE_FORMAT_PLAIN: the fields up to the digest, then c_mon,
+               c_mcost, c_movr; the rest 0, the zone 'UTC'): the common decision
+               unpacks and packs eight fields fewer (src/engine/redis/state.ts
+               reads both). (A state of version 3 or 4, from before the rate
+               limits or the periods, is read with none: UTC, no monthly limit.)
     z          the zone's offsets as src/engine/periods.ts encodes them (zoneTextAt;
-               includes/period.lua), read with `s`; absent or '': UTC
+               includes/period.lua), read after `s` unless the zone is UTC
+               (loadAgent); absent or '': UTC
     h:<nonce>  a hold or its record (includes/records.lua)
     r:<req>    a request id: the nonce it decided, its fingerprint
     u:<usage>  a usage id: what it recorded
@@ -42,13 +48,20 @@
 ]]
 local STATE_FORMAT = '<Bsssddddddddddddddsdddddddddds'
 local STATE_VERSION = 5
+local STATE_FORMAT_PLAIN = '<Bsssddddddddddddddsddd'
+local STATE_VERSION_PLAIN = 6
 local STATE_FORMAT_4 = '<Bsssddddddddddddddsdddddd'
 local STATE_FORMAT_3 = '<Bsssdddddddddddddds'
 
 local function unpackAgent(v, a)
   local version
   local b = string.byte(v, 1)
-  if b == STATE_VERSION then
+  if b == STATE_VERSION_PLAIN then
+    version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
+      a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
+      a.c_mon, a.c_mcost, a.c_movr = struct.unpack(STATE_FORMAT_PLAIN, v)
+    a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac, a.m_limit, a.zone = 0, 0, 0, 0, 0, 0, 0, 'UTC'
+  elseif b == STATE_VERSION then
     version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
       a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac, a.m_limit, a.c_mon, a.c_mcost, a.c_movr,
@@ -72,28 +85,39 @@ local function unpackAgent(v, a)
 end
 
 -- The agent's state, or nil if there is no agent, and the values of the extra
--- fields named (one HMGET, with the zone's text: a.zt, false when absent).
+-- fields named (one HMGET), with the zone's text a.zt: false for a zone 'UTC'
+-- or '' (UTC: not read), else field `z` (one HGET more; false when absent).
 -- `into`: a table to fill instead of a new one (a batch reuses one table for
 -- all its decisions).
 local function loadAgent(key, into, f1, f2)
   local v
   if f2 then
-    v = rcall('HMGET', key, 's', 'z', f1, f2)
+    v = rcall('HMGET', key, 's', f1, f2)
   elseif f1 then
-    v = rcall('HMGET', key, 's', 'z', f1)
+    v = rcall('HMGET', key, 's', f1)
   else
-    v = rcall('HMGET', key, 's', 'z')
+    v = rcall('HMGET', key, 's')
   end
   if not v[1] then return nil end
   local a = unpackAgent(v[1], into or {})
-  a.zt = v[2]
-  return a, v[3], v[4]
+  if a.zone == 'UTC' or a.zone == '' then
+    a.zt = false
+  else
+    a.zt = rcall('HGET', key, 'z')
+  end
+  return a, v[2], v[3]
 end
 
--- The state as its packed text (not stored).
+-- The state as its packed text (not stored): a plain agent's shorter (version 6).
 local function packAgent(a)
   if a.s_res < 0 then a.s_res = 0 end
   if a.c_res < 0 then a.c_res = 0 end
+  if a.rpm == 0 and a.tpm == 0 and a.m_limit == 0 and a.zone == 'UTC' and a.r_tat == 0
+    and a.r_frac == 0 and a.t_tat == 0 and a.t_frac == 0 then
+    return struct.pack(STATE_FORMAT_PLAIN, STATE_VERSION_PLAIN, a.role, a.status, a.sid, a.s_start,
+      a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.c_day,
+      a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest, a.c_mon, a.c_mcost, a.c_movr)
+  end
   return struct.pack(STATE_FORMAT, STATE_VERSION, a.role, a.status, a.sid, a.s_start, a.s_limit,
     a.d_limit, a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost,
     a.c_dovr, a.s_ovr, a.p_next, a.digest, a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac,
@@ -123,16 +147,21 @@ end
 
 -- The agent's period at `now` (periodAt of includes/period.lua with its zone's
 -- text a.zt), and the ':day:<yyyymmdd>' and ':month:<yyyymm>' key suffixes of
--- it, made once per call and period (number-to-text costs).
+-- it, made once per call and period (number-to-text costs); the last answer is
+-- kept, so the decisions of a call in one zone find it without periodAt.
 local periodTexts = {}
+local apText, apNow, apP, apDs, apMs = nil, nil, nil, nil, nil
 local function agentPeriod(a, now)
-  local p = periodAt(now, a.zt)
+  local zt = a.zt or ''
+  if zt == apText and now == apNow then return apP, apDs, apMs end
+  local p = periodAt(now, zt)
   local t = periodTexts[p.day]
   if not t then
     t = { ':day:' .. p.day, ':month:' .. p.month }
     periodTexts[p.day] = t
   end
-  return p, t[1], t[2]
+  apText, apNow, apP, apDs, apMs = zt, now, p, t[1], t[2]
+  return p, apDs, apMs
 end
 
 -- The day's spend so far (micro-dollars) for the agent `a` (its state, loaded),
@@ -156,26 +185,28 @@ end
 -- Adds micro-dollars (and the overrun among them) to the day and the month of
 -- `now` (local to the agent's zone); a new day key expires a day after the
 -- day's end, a new month key a day after the month's end (clean-up only: the
--- period is in the key's name). Updates the state's copies: the caller saves
--- `a` in the same call (saveAgent after this). Returns the day's new total.
+-- period is in the key's name). The new totals are the copies plus the charge
+-- (a copy of the period is its key's value: dayCostOf read it, every write goes
+-- through here), written with one HSET per key. Updates the copies: the caller
+-- saves `a` in the same call (saveAgent after this). Returns the day's new total.
 local function chargeDay(agentKey, a, now, offsetMs, cost, ovr)
   local _, p = dayCostOf(agentKey, a, now)
   if cost <= 0 then return a.c_dcost end
   local _, ds, ms = agentPeriod(a, now)
   local dk, mk = agentKey .. ds, agentKey .. ms
-  local off = tonumber(offsetMs)
-  local total = tonumber(rcall('HINCRBY', dk, 'cost', cost))
-  if total == cost then
-    rcall('EXPIREAT', dk, math.floor((p.nextDayMs - off) / 1000) + 86400)
-  end
-  local mtotal = tonumber(rcall('HINCRBY', mk, 'cost', cost))
-  if mtotal == cost then
-    rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - off) / 1000) + 86400)
-  end
+  local dNew, mNew = a.c_dcost == 0, a.c_mcost == 0
+  local total, mtotal = a.c_dcost + cost, a.c_mcost + cost
   if ovr > 0 then
-    a.c_dovr = tonumber(rcall('HINCRBY', dk, 'ovr', ovr))
-    a.c_movr = tonumber(rcall('HINCRBY', mk, 'ovr', ovr))
+    a.c_dovr, a.c_movr = a.c_dovr + ovr, a.c_movr + ovr
+    rcall('HSET', dk, 'cost', total, 'ovr', a.c_dovr)
+    rcall('HSET', mk, 'cost', mtotal, 'ovr', a.c_movr)
+  else
+    rcall('HSET', dk, 'cost', total)
+    rcall('HSET', mk, 'cost', mtotal)
   end
+  local off = tonumber(offsetMs)
+  if dNew then rcall('EXPIREAT', dk, math.floor((p.nextDayMs - off) / 1000) + 86400) end
+  if mNew then rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - off) / 1000) + 86400) end
   a.c_dcost, a.c_mcost = total, mtotal
   return total
 end

@@ -7,7 +7,9 @@ import { loadScript } from './lua.js';
  * STATE_FORMAT, a version byte, then each field as a zero-terminated string
  * (`s`) or a little-endian double (`d`). The names and types are read from
  * lua/includes/agent.lua (STATE_FORMAT and the one `struct.unpack` in
- * unpackAgent): that file is the one definition, this is its one decoder.
+ * unpackAgent): that file is the one definition, this is its one decoder. A
+ * plain agent's state is packed shorter (STATE_FORMAT_PLAIN, a version of its
+ * own: a prefix of the fields, the rest 0 or ''); both are read here.
  */
 export interface StateLayout {
   readonly version: number;
@@ -15,25 +17,48 @@ export interface StateLayout {
   readonly names: readonly string[];
   /** One letter per field: `s` text, `d` double. */
   readonly types: string;
+  /** The plain agent's shorter layout (its fields among `names`; the others 0 or ''). */
+  readonly plain?: StateLayout;
 }
 
 export class PackedStateError extends Error {
   override readonly name = 'PackedStateError';
 }
 
-/** The layout as lua/includes/agent.lua (or the text given) defines it. */
-export function readStateLayout(lua = loadScript('includes/agent')): StateLayout {
-  const format = /local STATE_FORMAT = '<B([sd]+)'/.exec(lua)?.[1];
-  const version = /local STATE_VERSION = (\d+)/.exec(lua)?.[1];
-  const list = /version\s*,([\s\S]*?)=\s*struct\.unpack\(STATE_FORMAT/.exec(lua)?.[1];
-  const names = (list ?? '')
+/** One layout of lua/includes/agent.lua: STATE_FORMAT<suffix>, STATE_VERSION<suffix> and its unpack. */
+function layoutOf(lua: string, suffix: string): StateLayout | undefined {
+  const format = new RegExp(`local STATE_FORMAT${suffix} = '<B([sd]+)'`).exec(lua)?.[1];
+  const version = new RegExp(`local STATE_VERSION${suffix} = (\\d+)`).exec(lua)?.[1];
+  const list = new RegExp(
+    `version\\s*,([^=]*?)=\\s*struct\\.unpack\\(STATE_FORMAT${suffix}, v\\)`,
+  ).exec(lua)?.[1];
+  if (format === undefined || version === undefined || list === undefined) return undefined;
+  const names = list
     .split(',')
     .map((s) => s.trim().replace(/^a\./, ''))
     .filter((s) => s !== '');
-  if (format === undefined || version === undefined || names.length !== format.length) {
+  if (names.length !== format.length) return undefined;
+  return Object.freeze({ version: Number(version), names: Object.freeze(names), types: format });
+}
+
+/** The layout as lua/includes/agent.lua (or the text given) defines it, with the plain agent's. */
+export function readStateLayout(lua = loadScript('includes/agent')): StateLayout {
+  const full = layoutOf(lua, '');
+  if (full === undefined) {
     throw new PackedStateError('lua/includes/agent.lua: no readable STATE_FORMAT and unpackAgent');
   }
-  return Object.freeze({ version: Number(version), names: Object.freeze(names), types: format });
+  const plain = layoutOf(lua, '_PLAIN');
+  if (plain === undefined) return full;
+  if (
+    plain.names.some(
+      (n, k) => full.names.indexOf(n) < 0 || full.types[full.names.indexOf(n)] !== plain.types[k],
+    )
+  ) {
+    throw new PackedStateError(
+      'lua/includes/agent.lua: STATE_FORMAT_PLAIN has a field STATE_FORMAT has not',
+    );
+  }
+  return Object.freeze({ ...full, plain });
 }
 
 /** The status's numbers and the state fields they are. */
@@ -69,19 +94,24 @@ interface Place {
   isText: boolean;
 }
 
-/** Reads packed states of one layout: the budget status, or every field by name. */
-export class StateReader {
+/**
+ * The texts a plain agent's state leaves out (lua/includes/agent.lua, STATE_FORMAT_PLAIN:
+ * the zone is 'UTC'); the other fields it leaves out are 0, or '' for a text.
+ */
+const PLAIN_TEXTS: Readonly<Record<string, string>> = { zone: 'UTC' };
+
+/** Reads the packed states of one layout; a field it lacks reads as 0, or PLAIN_TEXTS' text. */
+class LayoutReader {
   private readonly places = new Map<string, Place>();
   /** How many texts a status needs located (the ones before its last value). */
   private readonly textsNeeded: number;
-  private readonly size: number;
-  private readonly number: Record<StatusNumber, Place>;
-  private readonly role: Place;
-  private readonly status: Place;
-  private readonly sid: Place;
-  private readonly zone: Place;
+  readonly number: Record<StatusNumber, Place | undefined>;
+  readonly role: Place | undefined;
+  readonly status: Place | undefined;
+  readonly sid: Place | undefined;
+  readonly zone: Place | undefined;
 
-  constructor(readonly layout: StateLayout = readStateLayout()) {
+  constructor(readonly layout: StateLayout) {
     let text = -1;
     let offset = 1;
     layout.names.forEach((name, k) => {
@@ -94,31 +124,26 @@ export class StateReader {
         offset = 1;
       }
     });
-    const at = (name: string): Place => {
-      const p = this.places.get(name);
-      if (p === undefined) throw new PackedStateError(`packed agent state: no field ${name}`);
-      return p;
-    };
-    this.number = {} as Record<StatusNumber, Place>;
+    this.number = {} as Record<StatusNumber, Place | undefined>;
     for (const [key, field] of Object.entries(STATUS_NUMBERS)) {
-      this.number[key as StatusNumber] = at(field);
+      this.number[key as StatusNumber] = this.places.get(field);
     }
-    this.role = at('role');
-    this.status = at('status');
-    this.sid = at('sid');
-    this.zone = at('zone');
+    this.role = this.places.get('role');
+    this.status = this.places.get('status');
+    this.sid = this.places.get('sid');
+    this.zone = this.places.get('zone');
     const needed = [...Object.values(this.number), this.role, this.status, this.sid, this.zone];
-    this.textsNeeded = Math.max(...needed.map((p) => p.text + (p.isText ? 2 : 1)));
-    this.size = layout.types.length;
+    this.textsNeeded = Math.max(
+      ...needed.map((p) => (p === undefined ? 0 : p.text + (p.isText ? 2 : 1))),
+    );
   }
 
-  /** The ends (index of the zero) of the first `n` texts. */
-  private textEnds(buf: Buffer, n: number): number[] {
-    if (buf[0] !== this.layout.version) {
-      throw new PackedStateError(
-        `packed agent state: version ${buf[0]}, expected ${this.layout.version}`,
-      );
-    }
+  place(name: string): Place | undefined {
+    return this.places.get(name);
+  }
+
+  /** The ends (index of the zero) of the first `n` texts (all: the layout's). */
+  textEnds(buf: Buffer, n = this.textsNeeded): number[] {
     const ends: number[] = [];
     let from = 1;
     for (let k = 0; k < this.layout.types.length && ends.length < n; k++) {
@@ -134,15 +159,55 @@ export class StateReader {
     return ends;
   }
 
-  private text(buf: Buffer, ends: number[], p: Place): string {
+  text(buf: Buffer, ends: number[], p: Place | undefined, name = ''): string {
+    if (p === undefined) return PLAIN_TEXTS[name] ?? '';
     const start = (p.text < 0 ? 0 : (ends[p.text] as number)) + p.offset;
     return buf.toString('utf8', start, ends[p.text + 1]);
   }
 
-  private double(buf: Buffer, ends: number[], p: Place): number {
+  double(buf: Buffer, ends: number[], p: Place | undefined): number {
+    if (p === undefined) return 0;
     const at = (p.text < 0 ? 0 : (ends[p.text] as number)) + p.offset;
     if (at + 8 > buf.length) throw new PackedStateError('packed agent state: too short');
     return buf.readDoubleLE(at);
+  }
+
+  /** The byte after the value at `p`. */
+  end(ends: number[], p: Place): number {
+    return p.isText
+      ? (ends[p.text + 1] as number) + 1
+      : (p.text < 0 ? 0 : (ends[p.text] as number)) + p.offset + 8;
+  }
+}
+
+/**
+ * Reads packed states: the budget status, or every field by name, of the
+ * layout of lua/includes/agent.lua and of its plain agent's shorter one.
+ */
+export class StateReader {
+  private readonly full: LayoutReader;
+  private readonly plain: LayoutReader | undefined;
+
+  constructor(readonly layout: StateLayout = readStateLayout()) {
+    this.full = new LayoutReader(layout);
+    this.plain = layout.plain && new LayoutReader(layout.plain);
+    const check = (r: LayoutReader) => {
+      for (const p of [r.role, r.status, r.sid, ...Object.values(r.number)]) {
+        if (p === undefined)
+          throw new PackedStateError('packed agent state: a status field missing');
+      }
+    };
+    check(this.full);
+    if (this.full.zone === undefined)
+      throw new PackedStateError('packed agent state: no field zone');
+  }
+
+  private readerOf(buf: Buffer): LayoutReader {
+    if (buf[0] === this.layout.version) return this.full;
+    if (this.plain !== undefined && buf[0] === this.plain.layout.version) return this.plain;
+    throw new PackedStateError(
+      `packed agent state: version ${buf[0]}, expected ${this.layout.version}${this.plain ? ` or ${this.plain.layout.version}` : ''}`,
+    );
   }
 
   /**
@@ -151,51 +216,55 @@ export class StateReader {
    * every reply (stateReply makes it so).
    */
   statusOf(agentId: string, buf: Buffer, nowMs: number): EngineStatus {
-    const e = this.textEnds(buf, this.textsNeeded);
-    const n = this.number;
+    const r = this.readerOf(buf);
+    const e = r.textEnds(buf);
+    const n = r.number;
     // The key order of MemoryEngine's status (one object shape for both engines).
     return {
       agentId,
-      role: this.text(buf, e, this.role),
-      status: this.text(buf, e, this.status) as AgentStatus,
-      sessionId: this.text(buf, e, this.sid),
-      sessionStartedMs: this.double(buf, e, n.sessionStartedMs),
-      sessionTokensUsed: this.double(buf, e, n.sessionTokensUsed),
-      sessionTokensReserved: this.double(buf, e, n.sessionTokensReserved),
-      sessionTokenLimit: this.double(buf, e, n.sessionTokenLimit),
-      sessionCostMicros: this.double(buf, e, n.sessionCostMicros),
-      dailyCostMicros: this.double(buf, e, n.dailyCostMicros),
-      dailyReservedMicros: this.double(buf, e, n.dailyReservedMicros),
-      dailyLimitMicros: this.double(buf, e, n.dailyLimitMicros),
-      operationsBlocked: this.double(buf, e, n.operationsBlocked),
-      sessionOverrunTokens: this.double(buf, e, n.sessionOverrunTokens),
-      dailyOverrunMicros: this.double(buf, e, n.dailyOverrunMicros),
-      requestsPerMinute: this.double(buf, e, n.requestsPerMinute),
-      tokensPerMinute: this.double(buf, e, n.tokensPerMinute),
-      timeZone: this.text(buf, e, this.zone) || 'UTC',
-      day: this.double(buf, e, n.day),
-      month: this.double(buf, e, n.month),
-      monthlyCostMicros: this.double(buf, e, n.monthlyCostMicros),
-      monthlyOverrunMicros: this.double(buf, e, n.monthlyOverrunMicros),
-      monthlyLimitMicros: this.double(buf, e, n.monthlyLimitMicros),
+      role: r.text(buf, e, r.role),
+      status: r.text(buf, e, r.status) as AgentStatus,
+      sessionId: r.text(buf, e, r.sid),
+      sessionStartedMs: r.double(buf, e, n.sessionStartedMs),
+      sessionTokensUsed: r.double(buf, e, n.sessionTokensUsed),
+      sessionTokensReserved: r.double(buf, e, n.sessionTokensReserved),
+      sessionTokenLimit: r.double(buf, e, n.sessionTokenLimit),
+      sessionCostMicros: r.double(buf, e, n.sessionCostMicros),
+      dailyCostMicros: r.double(buf, e, n.dailyCostMicros),
+      dailyReservedMicros: r.double(buf, e, n.dailyReservedMicros),
+      dailyLimitMicros: r.double(buf, e, n.dailyLimitMicros),
+      operationsBlocked: r.double(buf, e, n.operationsBlocked),
+      sessionOverrunTokens: r.double(buf, e, n.sessionOverrunTokens),
+      dailyOverrunMicros: r.double(buf, e, n.dailyOverrunMicros),
+      requestsPerMinute: r.double(buf, e, n.requestsPerMinute),
+      tokensPerMinute: r.double(buf, e, n.tokensPerMinute),
+      timeZone: r.text(buf, e, r.zone, 'zone') || 'UTC',
+      day: r.double(buf, e, n.day),
+      month: r.double(buf, e, n.month),
+      monthlyCostMicros: r.double(buf, e, n.monthlyCostMicros),
+      monthlyOverrunMicros: r.double(buf, e, n.monthlyOverrunMicros),
+      monthlyLimitMicros: r.double(buf, e, n.monthlyLimitMicros),
       nowMs,
     };
   }
 
-  /** Every field by name (texts as text, numbers as numbers); throws unless it is exactly one state. */
+  /**
+   * Every field of the layout by name (texts as text, numbers as numbers; a
+   * field the plain layout lacks as 0 or PLAIN_TEXTS'); throws unless it is exactly one state.
+   */
   fields(buf: Buffer): Record<string, string | number> {
-    const ends = this.textEnds(buf, this.size);
+    const r = this.readerOf(buf);
+    const ends = r.textEnds(buf, Number.POSITIVE_INFINITY);
     const out: Record<string, string | number> = {};
     let last = 1;
     this.layout.names.forEach((name, k) => {
-      const p = this.places.get(name) as Place;
+      const p = r.place(name);
       if (this.layout.types[k] === 'd') {
-        out[name] = this.double(buf, ends, p);
-        last = (p.text < 0 ? 0 : (ends[p.text] as number)) + p.offset + 8;
+        out[name] = r.double(buf, ends, p);
       } else {
-        out[name] = this.text(buf, ends, p);
-        last = (ends[p.text + 1] as number) + 1;
+        out[name] = r.text(buf, ends, p, name);
       }
+      if (p !== undefined) last = Math.max(last, r.end(ends, p));
     });
     if (last !== buf.length) {
       throw new PackedStateError(`packed agent state: ${buf.length - last} bytes left over`);
