@@ -1,4 +1,5 @@
 import type { BudgetStatus } from '../api/routes/shared.schemas.js';
+import { isoDay, nextMidnightIso } from '../engine/clock.js';
 import { microsToUsd, pctNumber } from '../engine/money.js';
 import { decodeZone, periodAt, zoneTextAt } from '../engine/periods.js';
 import type { EngineStatus } from '../engine/types.js';
@@ -22,8 +23,19 @@ function isoPeriod(n: number): string {
     : `${t.slice(0, 4)}-${t.slice(4)}`;
 }
 
-/** When the local day and month of `nowMs` end in the zone (ISO), from this process's zone rules. */
+/**
+ * When the local day and month of `nowMs` end in the zone (ISO), from this
+ * process's zone rules. UTC (most agents) by plain arithmetic: every decision
+ * carries a status, and decoding a zone's offsets costs more than the rest of
+ * the status together (a profile of MemoryEngine authorize + release).
+ */
 function resetsAt(zone: string, nowMs: number): { day: string; month: string } {
+  if (zone === 'UTC' || zone === '') {
+    // The month from the day's text (memoized per UTC day), its successor by hand.
+    const [y, m] = isoDay(nowMs).split('-').map(Number) as [number, number];
+    const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+    return { day: nextMidnightIso(nowMs), month: `${next}-01T00:00:00.000Z` };
+  }
   const p = periodAt(nowMs, decodeZone(zoneTextAt(zone, nowMs)));
   return { day: new Date(p.nextDayMs).toISOString(), month: new Date(p.nextMonthMs).toISOString() };
 }
