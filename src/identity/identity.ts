@@ -52,24 +52,10 @@ export class Identity {
     apiKey: string = generateApiKey(agentId),
   ): Promise<AgentRecord & { api_key: string; replayed: boolean }> {
     checkApiKey(apiKey, agentId);
-    const budget = this.deps.policy.roleBudget(role);
-    const rates = this.deps.policy.roleRates(role);
-    const periods = this.deps.policy.rolePeriods(role);
     const snap = await this.deps.engine.registerAgent({
       agentId,
       role,
-      sessionTokenLimit: limits.sessionTokenLimit ?? budget.sessionTokenLimit,
-      dailyLimitMicros:
-        limits.dailyCostLimit !== undefined
-          ? usdToMicros(limits.dailyCostLimit)
-          : budget.dailyCostLimitMicros,
-      requestsPerMinute: limits.requestsPerMinute ?? rates.requestsPerMinute,
-      tokensPerMinute: limits.tokensPerMinute ?? rates.tokensPerMinute,
-      monthlyLimitMicros:
-        limits.monthlyCostLimit !== undefined
-          ? usdToMicros(limits.monthlyCostLimit)
-          : periods.monthlyLimitMicros,
-      timeZone: limits.timeZone ?? periods.timeZone,
+      ...this.limitsOf(role, limits),
       keyDigest: digestKey(apiKey),
       metadata: JSON.stringify(metadata),
       actor: this.deps.actor,
@@ -174,13 +160,12 @@ export class Identity {
     return this.update(agentId, 'agent_resumed', { status: 'active' });
   }
 
-  /** Changes the role; the role's policy limits apply unless `limits` says otherwise. */
-  async setRole(agentId: string, role: string, limits: LimitsInput = {}): Promise<AgentRecord> {
+  /** The limits an agent of `role` gets: the role's in the policy, unless `limits` says otherwise. */
+  private limitsOf(role: string, limits: LimitsInput) {
     const budget = this.deps.policy.roleBudget(role);
     const rates = this.deps.policy.roleRates(role);
     const periods = this.deps.policy.rolePeriods(role);
-    return this.update(agentId, 'agent_updated', {
-      role,
+    return {
       sessionTokenLimit: limits.sessionTokenLimit ?? budget.sessionTokenLimit,
       dailyLimitMicros:
         limits.dailyCostLimit !== undefined
@@ -193,6 +178,14 @@ export class Identity {
           ? usdToMicros(limits.monthlyCostLimit)
           : periods.monthlyLimitMicros,
       timeZone: limits.timeZone ?? periods.timeZone,
+    };
+  }
+
+  /** Changes the role; the role's policy limits apply unless `limits` says otherwise. */
+  async setRole(agentId: string, role: string, limits: LimitsInput = {}): Promise<AgentRecord> {
+    return this.update(agentId, 'agent_updated', {
+      role,
+      ...this.limitsOf(role, limits),
     });
   }
 

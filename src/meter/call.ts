@@ -14,7 +14,7 @@
  */
 import { STATUS_OF } from '../api/errors.js';
 import { isTollgateError } from '../errors.js';
-import { DEFAULT_ATTACHMENT_TOKENS } from '../models/hold.js';
+import { heldInputTokens } from '../models/hold.js';
 import { meteredBody } from '../models/metered-body.js';
 import { parseModelRequest } from '../models/request.js';
 import type { ModelRequest } from '../models/request-types.js';
@@ -65,8 +65,7 @@ async function holdOf(
   deps: MeterDeps,
 ): Promise<ModelCallHold & { heldOutput: number }> {
   const counted = await deps.counter.count(request.texts, countingFor(request.model));
-  const perAttachment = deps.attachmentTokens ?? DEFAULT_ATTACHMENT_TOKENS;
-  const inputTokens = counted + request.overheadTokens + request.attachments * perAttachment;
+  const inputTokens = heldInputTokens(request, counted, deps.attachmentTokens);
   const outputTokens =
     request.maxOutputTokens === undefined ? undefined : request.maxOutputTokens * request.choices;
   return {

@@ -57,6 +57,15 @@ export interface HoldCost {
  * overhead + a fixed count per attachment; output = the request's limit, else
  * `outputCap`, times its choices.
  */
+/** The input tokens held for a request whose texts counted `counted`: plus the overhead and the attachments. */
+export function heldInputTokens(
+  request: ModelRequest,
+  counted: number,
+  attachmentTokens: number = DEFAULT_ATTACHMENT_TOKENS,
+): number {
+  return counted + request.overheadTokens + request.attachments * attachmentTokens;
+}
+
 export function holdTokens(
   request: ModelRequest,
   counter: TokenCounter,
@@ -66,10 +75,11 @@ export function holdTokens(
   const perAttachment = options.attachmentTokens ?? DEFAULT_ATTACHMENT_TOKENS;
   checkCount('attachmentTokens', perAttachment);
   const counting = options.counting ?? countingFor(request.model);
-  const inputTokens =
-    counter.count(request.texts, counting) +
-    request.overheadTokens +
-    request.attachments * perAttachment;
+  const inputTokens = heldInputTokens(
+    request,
+    counter.count(request.texts, counting),
+    perAttachment,
+  );
   const outputTokens = (request.maxOutputTokens ?? options.outputCap) * request.choices;
   return { inputTokens, outputTokens, cacheWrite: request.cacheWrite, counting };
 }
