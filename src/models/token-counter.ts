@@ -1,11 +1,13 @@
 /**
  * Input tokens counted offline (docs/models.md, "The hold"): OpenAI's models
- * with the o200k encoding (`gpt-tokenizer`), memoized per text in a bounded LRU
- * keyed by the text's SHA-256, so a resent history is not counted again; any
- * other model with the bound ceil(utf8Bytes / 2.5), which needs no memo.
+ * with the o200k encoding (`gpt-tokenizer`'s count, src/models/o200k-count.ts),
+ * memoized per text in a bounded LRU keyed by the text's SHA-256, so a resent
+ * history is not counted again; any other model with the bound
+ * ceil(utf8Bytes / 2.5), which needs no memo.
  */
 import { hash } from 'node:crypto';
 import { Lru } from './lru.js';
+import { o200kCounterOf } from './o200k-count.js';
 import { packageProviderOf } from './package-prices.js';
 
 /** How a model's input tokens are counted. */
@@ -41,14 +43,18 @@ export function countingFor(model: string): Counting {
 }
 
 /**
- * gpt-tokenizer's o200k counter, loaded on first need (its tables take ~200 ms
+ * gpt-tokenizer's o200k count, loaded on first need (its tables take ~200 ms
  * and ~70 MB, so a process that meters no model call never loads them). Special
- * tokens in a text are counted as ordinary text, as the providers do.
+ * tokens in a text are counted as ordinary text, as the providers do. The count
+ * is `countTokens`'s, computed faster (src/models/o200k-count.ts); with a
+ * gpt-tokenizer whose internals differ, `countTokens` itself.
  */
 export async function loadO200k(): Promise<CountText> {
-  const { countTokens } = await import('gpt-tokenizer/encoding/o200k_base');
+  const { default: encoding } = await import('gpt-tokenizer/encoding/o200k_base');
+  const fast = o200kCounterOf(encoding);
+  if (fast !== undefined) return fast;
   const options = { disallowedSpecial: new Set<string>() };
-  return (text) => countTokens(text, options);
+  return (text) => encoding.countTokens(text, options);
 }
 
 export function createTokenCounter(options: TokenCounterOptions): TokenCounter {
