@@ -33,6 +33,7 @@ const PER_ENGINE = [
   'test/engine/priced.test.ts',
   'test/engine/rate-limits.test.ts',
   'test/engine/periods-engine.test.ts',
+  'test/engine/pools*.test.ts',
   'test/guard/model-call.test.ts',
   'test/engine/model-settle.test.ts',
   'test/engine/replays.test.ts',

@@ -2,8 +2,10 @@
   authorize: one or more authorize decisions of one shard, in order, in
   one atomic call. For each: may the agent do the operation, and does the
   estimate fit every limit (the session and daily budgets, then the rate
-  limits: includes/rate.lua)? If so, hold the estimate under a reservation with
-  a lease. Each decision sees the writes of the ones before it, exactly as if
+  limits: includes/rate.lua; then, for an agent in a pool, each pool from its
+  own up to the root: daily, monthly, requests and tokens per minute,
+  includes/pools.lua)? If so, hold the estimate under a reservation with
+  a lease (and under each of its pools). Each decision sees the writes of the ones before it, exactly as if
   the decisions were separate calls; every decision about an existing agent
   emits its decision event, and the call appends all its events to the outbox
   as one entry. Safe to run twice: a decision whose nonce the agent has seen
@@ -16,8 +18,11 @@
    decision: agent hash  tg:{s<n>}:agent:<id> (its state, holds and records,
    see includes/agent.lua and includes/records.lua), its leases zset
    <agent>:leases, day hash <agent>:day:<yyyymmdd> and month hash
-   <agent>:month:<yyyymm>, local to the agent's zone (includes/agent.lua); ids are checked against
-   strict patterns before they reach Redis, so none holds `{`, `}` or `:`)
+   <agent>:month:<yyyymm>, local to the agent's zone (includes/agent.lua); for an
+   agent in a pool its hierarchy's hash tg:{s<n>}:pool:<root> (includes/pools.lua);
+   for an agent not found, the shard's directory tg:{s<n>}:dir (includes/pools.lua P.missing);
+   ids are checked against strict patterns before they reach Redis, so none holds
+   `{`, `}` or `:`)
 
   ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
   ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx')
@@ -47,31 +52,40 @@
   Returns one flat array, { d1…, d2…, …, nowMs }: each decision's values in
   turn, numbers as integers:
     code                                    (AGENT_NOT_FOUND, UNAUTHENTICATED,
-                                             IDEMPOTENCY_CONFLICT, SHARD_NOT_READY: 1 value)
+                                             IDEMPOTENCY_CONFLICT, SHARD_NOT_READY, MOVING:
+                                             1 value)
+    ELSEWHERE, shard                        (no agent here: it lives on that shard)
     code, state, holdCostMicros             (OK: a new hold; AGENT_SUSPENDED,
                                              RBAC_DENIED, BUDGET_SESSION, BUDGET_DAILY,
                                              BUDGET_MONTHLY:
                                              denied, holdCost 0; RATE_REQUESTS,
                                              RATE_TOKENS: denied, in its place the ms
                                              until the rate limits would allow it)
+    code, state, retryMs, poolId            (POOL_DAILY, POOL_MONTHLY, POOL_RATE_REQUESTS,
+                                             POOL_RATE_TOKENS: denied by that pool; retryMs
+                                             of a rate limit, else 0)
     REPLAYED, state, holdCostMicros, nonce, leaseEndMs, resState
                                             (the hold an earlier run made: of this
                                              nonce, or of this request id; resState
                                              RES_STATE of includes/codes.lua)
-    REPLAYED_DENIAL, state, code, retryMs   (the denial an earlier run recorded; retryMs:
+    REPLAYED_DENIAL, state, code, retryMs, poolId
+                                            (the denial an earlier run recorded; retryMs:
                                              of a rate limit, the ms left until its
-                                             recorded time, else 0)
+                                             recorded time, else 0; poolId: a pool's, else '')
   where state is the agent's packed state after the decision (field `s`, see
   includes/agent.lua; its copy of the day's spend is today's), as every
   script answers it. The reservation
   id of OK is <agentId>.<nonce> (ARGV), its lease ends at nowMs + leaseMs.
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED,
-  BUDGET_SESSION, BUDGET_DAILY, BUDGET_MONTHLY, RATE_REQUESTS, RATE_TOKENS, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, REPLAYED,
-  REPLAYED_DENIAL, SHARD_NOT_READY (no agent and no ready marker: recover the
-  shard, call again).
+  BUDGET_SESSION, BUDGET_DAILY, BUDGET_MONTHLY, RATE_REQUESTS, RATE_TOKENS, POOL_DAILY,
+  POOL_MONTHLY, POOL_RATE_REQUESTS, POOL_RATE_TOKENS, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT,
+  REPLAYED, REPLAYED_DENIAL, ELSEWHERE, MOVING, SHARD_NOT_READY (no agent and no ready
+  marker: recover the shard, call again).
+  A pool's denial's decision event is written with field names (it adds `pool_id`);
+  every other decision event is positional (src/engine/outbox-format.ts).
   A denial writes the agent's blocked counter, its record and its audit event.
-  AGENT_NOT_FOUND, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, the replays and
-  SHARD_NOT_READY write nothing.
+  AGENT_NOT_FOUND, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, the replays, ELSEWHERE,
+  MOVING and SHARD_NOT_READY write nothing.
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
@@ -81,10 +95,12 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
 --- @include "includes/ready"
 
 local outbox = KEYS[1]
+POOLS.key = outbox
 local now = nowMs(ARGV[1])
 local tail = ARGV[2]
 freeBudget = tonumber(ARGV[3])
@@ -156,8 +172,9 @@ local function replay(agentKey, a, nonce, v)
   local state = a.dirty and saveAgent(agentKey, a) or packAgent(a)
   if r.st == 'denied' then
     reply(C.REPLAYED_DENIAL, state, r.code)
-    nOut = nOut + 1
-    out[nOut] = r.retryAt > now and r.retryAt - now or 0
+    local k = nOut
+    out[k + 1], out[k + 2] = r.retryAt > now and r.retryAt - now or 0, r.pool
+    nOut = k + 2
     return
   end
   local st = r.st
@@ -183,8 +200,10 @@ local function decide(j)
 
   local a, req = loadAgent(agentKey, agentTable, reqField)
   if not a then
-    if not shardReady(outbox) then return short(C.SHARD_NOT_READY) end
-    return short(C.AGENT_NOT_FOUND)
+    local code, shard = pools().missing(outbox, agentId)
+    short(code)
+    if shard then short(shard) end
+    return
   end
   if digest ~= '' and a.digest ~= digest then return short(C.UNAUTHENTICATED) end
 
@@ -213,6 +232,7 @@ local function decide(j)
   local holdCost = priced == '' and costMicros(estimate, pr.rate, 0, 0) or tonumber(priced)
 
   local code, exceeded, retry, rT, rF, tT, tF = C.OK, '', 0, nil, nil, nil, nil
+  local poolId, pooled = nil, false
   if a.status ~= 'active' then
     code = C.AGENT_SUSPENDED
   elseif not roleAllowed(pr, a.role) then
@@ -232,6 +252,15 @@ local function decide(j)
       exceeded = rc == C.RATE_REQUESTS and 'requests_per_minute' or 'tokens_per_minute'
     end
   end
+  if code == C.OK and a.pools ~= '' then
+    -- Then each pool, leaf first (includes/pools.lua): stored below, once held.
+    local pc, pid, pr2 = pools().check(a.pools, holdCost, estimate, now)
+    if pc then
+      code, poolId, retry = pc, pid, pr2
+    else
+      pooled = true
+    end
+  end
 
   -- The nonce's member in the leases zset: ZADD NX adds it, or finds it there (this
   -- call was run before: its reply was lost and it was sent again) and then the
@@ -243,11 +272,17 @@ local function decide(j)
     a.blocked = a.blocked + 1
     local state
     local record = retry > 0 and '\4\31' .. code .. '\31' .. (now + retry) or '\4\31' .. code
+    if poolId then record = (retry > 0 and record or record .. '\0310') .. '\31' .. poolId end
     if reqField then
       state = saveAgent(agentKey, a, holdField, record, reqField, nonce .. '\31' .. fingerprint)
       rcall('ZADD', leasesKey, tomb, reqField)
     else
       state = saveAgent(agentKey, a, holdField, record)
+    end
+    if poolId then
+      pools().denied(now, tail, pr, agentId, a, code, ARGV[j + 2], ARGV[j + 4], cUsed, poolId)
+      reply(code, state, retry)
+      return short(poolId)
     end
     decisionEvent(j, pr, agentId, a, '0', DENIALS[code], exceeded, cUsed, '', '', '0')
     return reply(code, state, retry)
@@ -268,6 +303,10 @@ local function decide(j)
   if a.next_exp == 0 or leaseEnd < a.next_exp then a.next_exp = leaseEnd end
   local hold = packHold(a.sid, ARGV[j + 2], costText, pr.inRate, pr.outRate, pr.op, pr.model,
     pr.leaseEndText, requestId)
+  if pooled then
+    pools().hold(a.pools, holdCost)
+    hold = hold .. '\31' .. a.pools
+  end
   local state
   if reqField then
     state = saveAgent(agentKey, a, holdField, hold, reqField, nonce .. '\31' .. fingerprint)
@@ -283,5 +322,6 @@ for j = firstDecision, #ARGV, 7 do
   decide(j)
 end
 out[nOut + 1] = now
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 return out

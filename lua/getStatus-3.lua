@@ -16,26 +16,31 @@
   per expired hold freed; none when no lease expired (the common case).
 
   Returns { OK, { createdMs, metadata }, state, nowMs } (state: the packed
-  state, includes/agent.lua stateReply; it holds the key digest), or { code }
-  Codes: OK, AGENT_NOT_FOUND, SHARD_NOT_READY (nothing written)
+  state, includes/agent.lua stateReply; it holds the key digest),
+  { ELSEWHERE, shard } (includes/pools.lua P.missing), or { code }
+  Codes: OK, AGENT_NOT_FOUND, ELSEWHERE, MOVING, SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/period"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
---- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 freeBudget = tonumber(ARGV[4])
 local now = nowMs(ARGV[1])
+POOLS.key = agentKey
 local a, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
+  local code, shard = pools().missing(agentKey, ARGV[2])
+  return { code, shard }
 end
 tidyAgent(agentKey, leasesKey, a, ARGV[2], now, ARGV[3])
 if a.dirty then saveAgent(agentKey, a) end
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 return { C.OK, { created, meta }, stateReply(agentKey, a, now), now }

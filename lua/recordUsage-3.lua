@@ -1,13 +1,15 @@
 --[[
   recordUsage: record usage that had no reservation (the guide's deductBudget).
   Always records, even past a limit or for a suspended agent: usage that
-  happened is never refused. Safe to run twice: the caller's usage id is
+  happened is never refused. Its cost counts for the agent's pools too (each
+  one's day and month, includes/pools.lua). Safe to run twice: the caller's usage id is
   remembered; the same usage again answers the recorded cost, other values
   under the same id are a conflict.
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
   KEYS[3] outbox stream  tg:{s<n>}:outbox
+  (derived, same hash tag: the agent's pools' hierarchy, the directory)
 
   ARGV[1]  offsetMs      integer ms added to TIME (tests only)
   ARGV[2]  agentId       string
@@ -29,11 +31,13 @@
                          repeat that gives one matches only if the recorded cost is exactly it
 
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
-  per expired hold freed, then the `usage` event (OK only).
+  per expired hold freed, then the `usage` event (OK only; with `pools` last for an
+  agent in a pool), then a `budget_alert` per threshold the usage made a budget
+  cross for the first time in its period (includes/alerts.lua).
 
   Returns { code, { costMicros }, state, nowMs } (OK, ALREADY_CLOSED, IDEMPOTENCY_CONFLICT;
-  state: the packed state, includes/agent.lua stateReply), or { code }
-  Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED,
+  state: the packed state, includes/agent.lua stateReply), { ELSEWHERE, shard }, or { code }
+  Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED, ELSEWHERE, MOVING,
          ALREADY_CLOSED (this usage id recorded the same usage: its cost; nothing written),
          IDEMPOTENCY_CONFLICT (this usage id recorded something else; nothing written),
          SHARD_NOT_READY (nothing written)
@@ -44,9 +48,11 @@ local rcall = redis.call
 --- @include "includes/money"
 --- @include "includes/period"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
---- @include "includes/ready"
+--- @include "includes/alerts"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local offsetMs, agentId = ARGV[1], ARGV[2]
@@ -56,10 +62,12 @@ freeBudget = tonumber(ARGV[13])
 local usageField = 'u:' .. ARGV[14]
 local priced = ARGV[15] ~= '' and tonumber(ARGV[15]) or nil
 local now = nowMs(offsetMs)
+POOLS.key = agentKey
 
 local a, v = loadAgent(agentKey, nil, usageField)
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
+  local code, shard = pools().missing(agentKey, agentId)
+  return { code, shard }
 end
 if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED } end
 
@@ -76,12 +84,17 @@ local cost = priced or costMicros(inTok, tonumber(ARGV[6]), outTok, tonumber(ARG
 a.s_used = a.s_used + inTok + outTok
 a.s_cost = a.s_cost + cost
 local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, 0)
+if a.pools ~= '' then pools().charge(a.pools, cost, now) end
 local state = saveAgent(agentKey, a, usageField, 'u\31' .. fingerprint .. '\31' .. cost .. '\31')
 rcall('ZADD', leasesKey, tombScore(now), usageField)
-emit(now, tail, { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
+local ev = { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
   'role', a.role, 'operation', ARGV[3], 'input_tokens', inTok, 'output_tokens', outTok,
   'cost', cost, 'model', ARGV[8], 'result', ARGV[9],
   'session_utilization', pct(a.s_used, a.s_limit), 'daily_utilization', pct(cUsed, a.d_limit),
-  'actor', ARGV[12] })
+  'actor', ARGV[12] }
+if a.pools ~= '' then ev[#ev + 1], ev[#ev + 2] = 'pools', a.pools end
+emit(now, tail, ev)
+agentAlerts(agentKey, agentId, a, inTok + outTok, cost, now, tail)
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 return { C.OK, { cost }, state, now }

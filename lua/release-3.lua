@@ -1,11 +1,13 @@
 --[[
   release: free a hold without usage (the operation did not run), and give its
-  estimate back to the agent's tokens per minute. Safe to run twice: a closed hold answers ALREADY_CLOSED; releasing a hold whose lease
+  estimate back to the agent's tokens per minute (and, for a hold made under
+  pools, the same under each of them: includes/pools.lua). Safe to run twice: a closed hold answers ALREADY_CLOSED; releasing a hold whose lease
   already expired only closes its record (as released).
 
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
   KEYS[3] outbox stream  tg:{s<n>}:outbox
+  (derived, same hash tag: the hold's pools' hierarchy, the directory)
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] agentId    string
@@ -18,13 +20,14 @@
 
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
   per expired hold freed, then this hold's `release` event (released) when it
-  was still open; nothing when neither happened.
+  was still open; nothing when neither happened. A hold made under pools: its
+  event has `pools` last.
 
   Returns { code, {}, state, nowMs } (OK, RESERVATION_NOT_FOUND, ALREADY_CLOSED; state:
-  the packed state, includes/agent.lua stateReply), or { code }
+  the packed state, includes/agent.lua stateReply), { ELSEWHERE, shard }, or { code }
   Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED, RESERVATION_NOT_FOUND,
          ALREADY_CLOSED (settled or released before; nothing written),
-         SHARD_NOT_READY (nothing written)
+         ELSEWHERE, MOVING, SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
@@ -33,8 +36,8 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
---- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local agentId, nonce, digest, tail = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -42,10 +45,12 @@ freeBudget = tonumber(ARGV[7])
 local now = nowMs(ARGV[1])
 local resId = agentId .. '.' .. nonce
 local holdField = 'h:' .. nonce
+POOLS.key = agentKey
 
 local a, v = loadAgent(agentKey, nil, holdField)
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
+  local code, shard = pools().missing(agentKey, agentId)
+  return { code, shard }
 end
 if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED } end
 -- What was recorded answers first, writing nothing; only a release that closes a hold
@@ -63,17 +68,21 @@ else
   local record = closedText('released', r, '', '', '', 'released', '', '')
   -- Tokens per minute: the hold's estimate is given back (includes/rate.lua).
   agentRateCorrect(a, -r.tok, now)
+  if r.pools ~= '' then pools().close(r.pools, r.cost, r.st == 'open', 0, -r.tok, now) end
   if r.st == 'open' then
     a.s_res = a.s_res - r.tok
     a.c_res = a.c_res - r.cost
-    emit(now, tail, { 'type', 'release', 'agent_id', agentId, 'session_id', a.sid,
+    local ev = { 'type', 'release', 'agent_id', agentId, 'session_id', a.sid,
       'role', a.role, 'operation', r.op, 'reservation_id', resId, 'request_id', r.req,
       'input_tokens', 0, 'output_tokens', 0, 'cost', 0, 'result', 'released',
-      'actor', ARGV[6] })
+      'actor', ARGV[6] }
+    if r.pools ~= '' then ev[#ev + 1], ev[#ev + 2] = 'pools', r.pools end
+    emit(now, tail, ev)
   end
   saveAgent(agentKey, a, holdField, record)
   rcall('ZADD', leasesKey, tombScore(now), holdField)
 end
 if a.dirty then saveAgent(agentKey, a) end
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 return { code, {}, stateReply(agentKey, a, now), now }

@@ -38,6 +38,10 @@
                          absent or '': UTC), stored as field `z`
   ARGV[23] monthCost     integer micro-dollars spent in that month (absent: 0)
   ARGV[24] monthOvr      integer micro-dollars of it settled above their holds (absent: 0)
+  ARGV[25] pools         string, its pool and the pools above it, leaf first, joined by '|'
+                         (includes/pools.lua; absent or '': in none). An agent in a pool is
+                         restored on its hierarchy's shard (KEYS on that shard); the pools'
+                         counts of agents come back with the hierarchy (lua/restorePool-2.lua)
 
   Returns { code }
   Codes: OK (restored), CONFLICT (the agent exists; nothing written),
@@ -48,7 +52,9 @@ local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/period"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
 
 local agentKey, index, marker = KEYS[1], KEYS[2], KEYS[3]
@@ -59,7 +65,7 @@ local now = nowMs(ARGV[1])
 saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
   tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9],
   tonumber(ARGV[17]) or 0, now + KEEP_MS, tonumber(ARGV[19]) or 0, tonumber(ARGV[20]) or 0,
-  tonumber(ARGV[21]) or 0, string.match(ARGV[22] or '', '^[^|]*')),
+  tonumber(ARGV[21]) or 0, string.match(ARGV[22] or '', '^[^|]*'), ARGV[25] or ''),
   'created', ARGV[10], 'meta', ARGV[11], 'z', ARGV[22] or '')
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, ARGV[2])

@@ -7,7 +7,9 @@
   The price is the hold's (fixed when it was made); the tokens count for the
   session current now (open holds move into a new session) and the cost for
   today; the hold is freed where it was made; the agent's tokens per minute are
-  corrected by the tokens used minus those held (includes/rate.lua). Without a reservation id, a
+  corrected by the tokens used minus those held (includes/rate.lua). A hold made
+  under pools is freed, charged and corrected the same way under each of them
+  (includes/pools.lua), whatever pool the agent is in now. Without a reservation id, a
   settle takes the agent's oldest open hold for the operation (so
   check-then-record code never leaks a hold), remembered under the caller's
   usage id.
@@ -21,7 +23,8 @@
   (derived from its hash tag `tg:{s<n>}:`, so the same Cluster slot, for each
    settle: agent hash tg:{s<n>}:agent:<id> (includes/agent.lua and
    includes/records.lua), its leases zset <agent>:leases, day hash
-   <agent>:day:<yyyymmdd>; ids are checked against strict patterns before they
+   <agent>:day:<yyyymmdd>, the hold's pools' hierarchy tg:{s<n>}:pool:<root>, the
+   directory tg:{s<n>}:dir; ids are checked against strict patterns before they
    reach Redis, so none holds `{`, `}` or `:`)
 
   ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
@@ -52,12 +55,15 @@
 
   Outbox: one entry per call (events.lua): for each settle in turn, a
   `release` event (lease_expired) per expired hold it freed, then its `settle`
-  event (OK only).
+  event (OK only); each with `pools` last when the hold was made under pools;
+  then a `budget_alert` per threshold the settle made a budget cross for the
+  first time in its period (includes/alerts.lua).
 
   Returns one flat array, { s1…, s2…, …, nowMs }: each settle's values in
   turn, numbers as integers:
     code             (AGENT_NOT_FOUND, UNAUTHENTICATED, RESERVATION_NOT_FOUND,
-                      INVALID_FIELD, SHARD_NOT_READY: nothing written)
+                      INVALID_FIELD, SHARD_NOT_READY, MOVING: nothing written)
+    ELSEWHERE, shard (no agent here: it lives on that shard; nothing written)
     code, holdModel  (MODEL_MISMATCH: ARGV[j+12] is not the hold's model, the hold's
                       model answered; nothing settled. By operation, expired holds freed
                       before the hold was found stay freed, as on NO_HOLD)
@@ -75,7 +81,7 @@
   the reservation settled (<agentId>.<nonce>).
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, UNAUTHENTICATED,
   RESERVATION_NOT_FOUND, ALREADY_CLOSED, IDEMPOTENCY_CONFLICT, NO_HOLD,
-  MODEL_MISMATCH, INVALID_FIELD (a token count or cost that is not a plain
+  MODEL_MISMATCH, ELSEWHERE, MOVING, INVALID_FIELD (a token count or cost that is not a plain
   integer, an `estimated` other than '' or '1', a model text holding the
   separator: the caller checks them, so never in practice), SHARD_NOT_READY (no agent and
   no ready marker: recover the shard, call again).
@@ -88,10 +94,13 @@ local rcall = redis.call
 --- @include "includes/agent"
 --- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
+--- @include "includes/alerts"
 --- @include "includes/ready"
 
 local outbox = KEYS[1]
+POOLS.key = outbox
 local offsetMs = ARGV[1]
 local now = nowMs(offsetMs)
 local tail = ARGV[2]
@@ -101,8 +110,6 @@ local tomb = tombScore(now)
 local tombText = tostring(tomb)
 -- One table for the agent state of every settle (filled by loadAgent).
 local agentTable = {}
--- The shard's ready marker, read at most once per call (only where an agent is missing).
-local ready = nil
 
 -- A number as text, formatted once per call (a batch's settles repeat the same
 -- few values; number-to-text is the dearest step of a settle after the calls).
@@ -183,8 +190,9 @@ end
 local function recordOf(v)
   if not v or string.byte(v, 1) ~= 3 then return readRecord(v) end
   local sid, tok, cost, rin, rout, op, model, _, req = string.match(v, OPEN)
+  if not sid then return readRecord(v) end -- a hold made under pools
   return { st = 'open', hold = v, sid = sid, tok = tonumber(tok), cost = tonumber(cost),
-    rin = tonumber(rin), rout = tonumber(rout), op = op, model = model, req = req }
+    rin = tonumber(rin), rout = tonumber(rout), op = op, model = model, req = req, pools = '' }
 end
 
 -- The operation of an open hold's text (its 6th value, includes/records.lua).
@@ -221,8 +229,10 @@ local function settleOne(j)
 
   local a, v = loadAgent(agentKey, agentTable, holdField or 'u:' .. usageId)
   if not a then
-    if ready == nil then ready = shardReady(outbox) end
-    return short(ready and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY)
+    local code, shard = pools().missing(outbox, agentId)
+    short(code)
+    if shard then short(shard) end
+    return
   end
   if digest ~= '' and a.digest ~= digest then return short(C.UNAUTHENTICATED) end
 
@@ -273,7 +283,8 @@ local function settleOne(j)
   end
 
   -- Open, or expired (a late settle still records its usage).
-  if r.st == 'open' then
+  local open = r.st == 'open'
+  if open then
     a.s_res = a.s_res - r.tok
     a.c_res = a.c_res - r.cost
   end
@@ -286,6 +297,12 @@ local function settleOne(j)
   -- Tokens per minute: the hold took its estimate; the usage corrects it (includes/rate.lua).
   agentRateCorrect(a, inTok + outTok - r.tok, now)
   local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, ovrC)
+  -- The pools the hold was made under: freed, charged and corrected the same way.
+  local poolsField = ''
+  if r.pools ~= '' then
+    pools().close(r.pools, r.cost, open, cost, inTok + outTok - r.tok, now)
+    poolsField = '\31pools\31' .. r.pools
+  end
   local costText, ovrTText, ovrCText = textOf(cost), textOf(ovrT), textOf(ovrC)
   local record = closedText('settled', r, inText, outText, costText, result, ovrTText, ovrCText)
   local state
@@ -306,7 +323,9 @@ local function settleOne(j)
     .. agentId .. '.' .. nonce .. '\31request_id\31' .. r.req .. '\31result\31' .. result
     .. '\31session_utilization\31' .. pct(a.s_used, a.s_limit) .. '\31daily_utilization\31'
     .. pct(cUsed, a.d_limit) .. '\31actor\31' .. ARGV[j + 7] .. '\31estimated\31'
-    .. (estimated == '1' and '1' or '0') .. '\31priced_as\31' .. pricedAs)
+    .. (estimated == '1' and '1' or '0') .. '\31priced_as\31' .. pricedAs .. poolsField)
+  -- A budget that crossed a threshold: its mark and budget_alert (includes/alerts.lua).
+  agentAlerts(agentKey, agentId, a, inTok + outTok, cost, now, tail)
   local k = nOut
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6] =
     C.OK, state, nonce, cost, ovrT, ovrC
@@ -317,5 +336,6 @@ for j = 4, #ARGV, 13 do
   settleOne(j)
 end
 out[nOut + 1] = now
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 return out

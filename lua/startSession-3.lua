@@ -25,8 +25,9 @@
 
   Returns { OK, { endedSid, endedStartMs, endedTokens, endedCostMicros, endedBlocked,
                   endedDayCostMicros, replayed (0|1) }, state (the current session's;
-                  packed: includes/agent.lua stateReply), nowMs }, or { code }
-  Codes: OK, AGENT_NOT_FOUND, SESSION_NOT_FOUND (ARGV[4] is neither current nor the
+                  packed: includes/agent.lua stateReply), nowMs }, { ELSEWHERE, shard }
+  (includes/pools.lua P.missing), or { code }
+  Codes: OK, AGENT_NOT_FOUND, ELSEWHERE, MOVING, SESSION_NOT_FOUND (ARGV[4] is neither current nor the
          session ended last), CONFLICT (ARGV[3] is a session of this agent that did not
          begin with this call: the first one, or one that ended), SHARD_NOT_READY
          (nothing written)
@@ -37,17 +38,20 @@ local rcall = redis.call
 --- @include "includes/money"
 --- @include "includes/period"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
---- @include "includes/ready"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local agentId, newSid, expected, tail, actor = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 freeBudget = tonumber(ARGV[7])
 local now = nowMs(ARGV[1])
+POOLS.key = agentKey
 local a, last = loadAgent(agentKey, nil, 'e')
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
+  local code, shard = pools().missing(agentKey, ARGV[2])
+  return { code, shard }
 end
 
 -- The summary stored when the current session began: { sid, start, tokens, cost, blocked, dayCost }.
@@ -83,6 +87,7 @@ a.s_used, a.s_cost, a.blocked, a.s_ovr = 0, 0, 0, 0
 local state = saveAgent(agentKey, a, 'e', table.concat(ended, '\31'))
 emit(now, tail, stateFields(agentKey, a,
   { 'type', 'session_started', 'agent_id', agentId, 'actor', actor }))
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 ended[7] = 0
 return { C.OK, ended, state, now }

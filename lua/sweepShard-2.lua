@@ -3,7 +3,8 @@
   agents one SSCAN step of the shard's index returns, frees the holds whose
   lease has passed and forgets the records whose time has passed (what every
   call that touches an agent does first), so that holds of agents nobody calls
-  any more do not stay held. Run until the cursor comes back '0'.
+  any more do not stay held (freed under their pools too: includes/pools.lua).
+  Run until the cursor comes back '0'.
 
   KEYS[1] agent index    tg:{s<n>}:agents
   KEYS[2] outbox stream  tg:{s<n>}:outbox
@@ -25,12 +26,16 @@ local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/period"
 --- @include "includes/agent"
+--- @include "includes/codes"
+--- @include "includes/rate"
 --- @include "includes/events"
+--- @include "includes/pools"
 --- @include "includes/records"
 
 local prefix = string.sub(KEYS[1], 1, -2) .. ':'
 freeBudget = tonumber(ARGV[4])
 local now = nowMs(ARGV[1])
+POOLS.key = KEYS[1]
 local step = rcall('SSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
 local ids, freed = step[2], 0
 for i = 1, #ids do
@@ -43,5 +48,6 @@ for i = 1, #ids do
     if a.dirty then saveAgent(key, a) end
   end
 end
+if POOLS.lib then POOLS.lib.flush() end
 flushEvents(KEYS[2])
 return { step[1], #ids, freed }

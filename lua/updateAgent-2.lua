@@ -26,19 +26,22 @@
   Outbox: one entry (events.lua) holding the ARGV[3] event (when something changed).
 
   Returns { OK, { createdMs, metadata, replayed (0|1: nothing to change) }, state, nowMs },
-  or { code } (state: the packed state, includes/agent.lua stateReply)
+  { ELSEWHERE, shard } (includes/pools.lua P.missing), or { code } (state: the packed state,
+  includes/agent.lua stateReply)
   Codes: OK, AGENT_NOT_FOUND, INVALID_FIELD (unknown field; nothing written),
-         SHARD_NOT_READY (nothing written)
+         ELSEWHERE, MOVING, SHARD_NOT_READY (nothing written)
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
 --- @include "includes/clock"
 --- @include "includes/period"
 --- @include "includes/agent"
+--- @include "includes/rate"
 --- @include "includes/events"
---- @include "includes/ready"
+--- @include "includes/pools"
 
 local agentKey, outbox = KEYS[1], KEYS[2]
+POOLS.key = agentKey
 local now = nowMs(ARGV[1])
 local settable = { role = true, status = true, s_limit = true, d_limit = true, rpm = true, tpm = true,
   m_limit = true, zone = true, digest = true, meta = true }
@@ -49,7 +52,8 @@ for i = 6, #ARGV, 2 do
 end
 local a, created, meta = loadAgent(agentKey, nil, 'created', 'meta')
 if not a then
-  return { shardReady(agentKey) and C.AGENT_NOT_FOUND or C.SHARD_NOT_READY }
+  local code, shard = pools().missing(agentKey, ARGV[2])
+  return { code, shard }
 end
 
 local changed, extra = false, {}

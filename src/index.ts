@@ -14,6 +14,10 @@ export {
   type BudgetCheck,
   type BudgetStatus,
   type DashboardRow,
+  type PoolDetail,
+  type PoolRecord,
+  type PoolSettings,
+  Pools,
   type UsageRecord,
 } from './budget/index.js';
 // The engines: the in-process MemoryEngine, RedisEngine (a single Redis or a Cluster), and their contract.
@@ -63,6 +67,7 @@ export {
   type AgentRecord,
   Identity,
   type LimitsInput,
+  type RegisterOptions,
   type SessionSummary,
 } from './identity/index.js';
 export { FolderLockedError, type LockHolder, openLockedStore } from './lock/index.js';
@@ -75,8 +80,20 @@ export {
   type PolicyDoc,
   PolicyError,
   type PolicyIssue,
+  type PolicyWarning,
+  type PoolDeclaration,
   type RoleBudget,
 } from './policy/index.js';
+// The policy changed at runtime (docs/policy.md, "Changing the policy at runtime").
+export {
+  diffPolicyDocs,
+  type PolicyChangeOptions,
+  type PolicyChangeResult,
+  type PolicyFieldChange,
+  PolicyRuntime,
+  type PolicySource,
+  type PolicyState,
+} from './policy-store/index.js';
 // The one entry point.
 export {
   createTollgate,

@@ -1,4 +1,10 @@
 import {
+  type AlertDelivery,
+  type AlertOptions,
+  startEmbeddedAlerts,
+  withAlerts,
+} from './alerts/index.js';
+import {
   type EmbeddedDrain,
   restoreFromStore,
   startEmbeddedDrain,
@@ -6,7 +12,7 @@ import {
 import { storeRecovery } from './audit/recovery/index.js';
 import type { AuditStore, StoreOptions } from './audit/store/index.js';
 import { type SweepTimer, startSweepTimer } from './audit/sweep.js';
-import { Budget } from './budget/index.js';
+import { Budget, Pools, syncPolicyPools } from './budget/index.js';
 import {
   type Actor,
   createEngine,
@@ -20,6 +26,7 @@ import { Identity } from './identity/index.js';
 import { openLockedStore } from './lock/index.js';
 import { createMeteredFetch, guardGate, lazyTokenCounter } from './meter/index.js';
 import { createPolicy, loadPolicy, type Policy } from './policy/index.js';
+import { livePolicy, PolicyRuntime, type PolicySource } from './policy-store/index.js';
 
 export interface TollgateOptions extends EngineOptions {
   /** A Policy, a path to a policy file (JSON or YAML), or a policy document; none: the defaults. */
@@ -47,16 +54,44 @@ export interface TollgateOptions extends EngineOptions {
    * (default every 30 s); false: none. In Redis mode the audit worker sweeps.
    */
   sweep?: { everyMs?: number } | false;
+  /**
+   * Embedded mode with a store: budget alerts to webhooks, queued and sent in
+   * process (attempts, backoff, time limit: docs/operations.md); false: none.
+   * In Redis mode the audit worker sends them.
+   */
+  alerts?: AlertOptions | false;
+  /**
+   * The policy versions set at runtime and kept in the store (docs/policy.md,
+   * "Changing the policy at runtime"): the newest one is read at startup and
+   * wins over `policy` (with an engine other processes share, waiting at most
+   * `startupWaitMs`, default 2 000: then the poll applies it), and such a
+   * process reads the newest version every `pollMs` (default 1 000), so that a
+   * change made through another process applies here within about that.
+   * false: none is read (the policy given stays in force; a change made
+   * through this Tollgate is still stored).
+   */
+  storedPolicy?: false | { pollMs?: number; startupWaitMs?: number };
 }
 
 export interface Tollgate {
   readonly engine: Engine;
+  /** The policy in force: every lookup answers from the version current now (src/policy-store/live.ts). */
   readonly policy: Policy;
+  /**
+   * The policy changed at runtime: `get()` (the version in force, who set it
+   * and when), `set(doc, {actor})`, `setRole(role, entry)`, `check(doc)`
+   * (docs/policy.md, "Changing the policy at runtime").
+   */
+  readonly policies: PolicyRuntime;
   readonly identity: Identity;
   readonly budget: Budget;
   readonly guard: Guard;
+  /** Pools: shared budgets the agents join explicitly (docs/limits.md, "Pools"). */
+  readonly pools: Pools;
   /** The durable store, when one was given. */
   readonly store?: AuditStore;
+  /** Embedded mode with a store: the budget alerts' deliveries to webhooks (src/alerts). */
+  readonly alerts?: AlertDelivery;
   /** Embedded mode with a store: the in-process drain (its stats show the backlog). */
   readonly drain?: EmbeddedDrain;
   /** Embedded mode (MemoryEngine): the background sweep's timer (its stats count the holds freed). */
@@ -88,6 +123,11 @@ function isPolicy(p: unknown): p is Policy {
   return typeof p === 'object' && p !== null && 'rolesAllowed' in p && 'rates' in p;
 }
 
+function sourceOf(p: TollgateOptions['policy']): Exclude<PolicySource, 'runtime'> {
+  if (p === undefined) return 'defaults';
+  return typeof p === 'string' ? 'file' : 'options';
+}
+
 async function resolvePolicy(p: TollgateOptions['policy']): Promise<Policy> {
   if (p === undefined) return createPolicy();
   if (typeof p === 'string') return loadPolicy(p);
@@ -101,11 +141,42 @@ async function resolvePolicy(p: TollgateOptions['policy']): Promise<Policy> {
  * package's root (src/index.ts) exports it with the public names.
  */
 export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollgate> {
-  const policy = await resolvePolicy(opts.policy);
+  // One Policy object for every part, answering from the version in force (src/policy-store).
+  const live = livePolicy(await resolvePolicy(opts.policy));
+  const policy = live.policy;
   const engine = opts.engine ?? (await createEngine(opts));
   if (engine instanceof RedisEngine && opts.warn) engine.configureRecovery({ warn: opts.warn });
-  const deps = { engine, policy, actor: opts.actor ?? ('library' as Actor) };
+  const actor = opts.actor ?? ('library' as Actor);
+  const deps = { engine, policy, actor };
   const durable = await attachStore(engine, opts);
+  const shared = !(engine instanceof MemoryEngine);
+  const policies = new PolicyRuntime({
+    engine,
+    live,
+    ...(durable ? { store: durable.store } : {}),
+    shared,
+    actor,
+    source: sourceOf(opts.policy),
+    ...(typeof opts.policy === 'string' ? { file: opts.policy } : {}),
+    warn: opts.warn ?? ((m) => console.warn(m)),
+  });
+  try {
+    // A policy version stored at runtime wins over the file (docs/policy.md).
+    if (opts.storedPolicy !== false) await policies.load(opts.storedPolicy?.startupWaitMs);
+    // The policy's pools, once the engine holds what the store restored (docs/policy.md, "Pools").
+    await syncPolicyPools(engine, policy.pools, 'system');
+  } catch (e) {
+    try {
+      await durable?.close();
+    } finally {
+      if (opts.engine === undefined) await engine.close();
+    }
+    throw e;
+  }
+  // Processes sharing the engine read the store's newest version every second (docs/policy.md).
+  if (shared && opts.storedPolicy !== false) {
+    policies.startPolling(opts.storedPolicy?.pollMs ?? 1_000);
+  }
   const sweep =
     engine instanceof MemoryEngine && opts.sweep !== false
       ? startSweepTimer(engine, { everyMs: opts.sweep?.everyMs })
@@ -115,11 +186,14 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
   return {
     engine,
     policy,
+    policies,
     identity: new Identity(deps),
     budget: new Budget(deps),
     guard,
+    pools: new Pools(deps),
     store: durable?.store,
     drain: durable?.drain,
+    alerts: durable?.alerts,
     sweep,
     fetch: (o) =>
       createMeteredFetch({
@@ -130,6 +204,7 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
       }),
     close: async () => {
       try {
+        await policies.close();
         await sweep?.stop();
         await durable?.close();
       } finally {
@@ -148,7 +223,10 @@ export async function createTollgate(opts: TollgateOptions = {}): Promise<Tollga
 async function attachStore(
   engine: Engine,
   opts: TollgateOptions,
-): Promise<{ store: AuditStore; drain?: EmbeddedDrain; close(): Promise<void> } | undefined> {
+): Promise<
+  | { store: AuditStore; drain?: EmbeddedDrain; alerts?: AlertDelivery; close(): Promise<void> }
+  | undefined
+> {
   if (opts.store === undefined) return undefined;
   const owned = !isStore(opts.store);
   const store = isStore(opts.store) ? opts.store : await openLockedStore(opts.store);
@@ -165,15 +243,32 @@ async function attachStore(
     await closeStore();
     throw e;
   }
-  const drain = startEmbeddedDrain({ engine, store, ...opts.drain });
+  // Budget alerts to webhooks, queued as the drain stores them, sent in process (src/alerts).
+  let alerts: AlertDelivery | undefined;
+  try {
+    alerts =
+      opts.alerts === false || store.webhooks === undefined
+        ? undefined
+        : await startEmbeddedAlerts(store, opts.alerts);
+  } catch (e) {
+    await closeStore();
+    throw e;
+  }
+  const drain = startEmbeddedDrain({
+    engine,
+    store: alerts ? withAlerts(store, alerts) : store,
+    ...opts.drain,
+  });
   return {
     store,
     drain,
+    ...(alerts ? { alerts } : {}),
     close: async () => {
       await drain.stop();
       try {
         await drain.flush();
       } finally {
+        await alerts?.close();
         await closeStore();
       }
     },

@@ -26,5 +26,7 @@ export const CONFIG = {
     pairVsPeerPair: 0.5,
     /** MemoryEngine authorize ops/s, at every memoryConcurrency level. */
     memoryAuthorizePerSec: 100_000,
+    /** Authorize under a three-level pool hierarchy ÷ the plain agent's, at headToHeadConcurrency. */
+    poolsVsPlain: 0.7,
   },
 } as const;

@@ -5,6 +5,7 @@ import { type Column, fmt, fmtInt } from '../lib/table.js';
 import { WORKLOAD } from '../lib/workload.js';
 import { CONFIG } from './config.js';
 import type { Measurement } from './measure.js';
+import type { PoolsPart } from './pools-part.js';
 import type { RedisPart } from './redis-part.js';
 
 const OP_LABEL = {
@@ -86,7 +87,7 @@ const CEILING_COLUMNS: Column[] = [
   { title: 'Redis CPU µs/call', align: 'right' },
 ];
 
-export function floors(part: RedisPart, memory: Measurement[]): Floor[] {
+export function floors(part: RedisPart, memory: Measurement[], pools: PoolsPart): Floor[] {
   const f = CONFIG.floors;
   const c = CONFIG.headToHeadConcurrency;
   const lowest = Math.min(...memory.filter((m) => m.op === 'authorize').map((m) => m.opsPerSec));
@@ -105,8 +106,38 @@ export function floors(part: RedisPart, memory: Measurement[]): Floor[] {
       text: `MemoryEngine authorize, lowest of concurrency ${CONFIG.memoryConcurrency.join(' and ')}: ${fmtInt(lowest)}/s; floor ≥ ${fmtInt(f.memoryAuthorizePerSec)}/s`,
       pass: lowest >= f.memoryAuthorizePerSec,
     },
+    roundsFloor(
+      `Tollgate authorize under a three-level pool hierarchy ÷ the plain agent's authorize at concurrency ${c}`,
+      pools.authorize,
+      f.poolsVsPlain,
+    ),
   ];
 }
+
+/** The pools rounds: pooled authorize against the plain agent's, with the Redis CPU per decision. */
+function poolsTable(r: Rounds<Measurement>): Table {
+  return {
+    columns: [
+      { title: 'round' },
+      { title: 'authorize under pools ops/s', align: 'right' },
+      { title: 'plain authorize ops/s', align: 'right' },
+      { title: 'ratio', align: 'right' },
+      { title: 'node CPU µs/op (pools / plain)', align: 'right' },
+      { title: 'Redis CPU µs/op (pools / plain)', align: 'right' },
+    ],
+    rows: r.rounds.map((x, i) => [
+      String(i + 1),
+      fmtInt(x.ours.opsPerSec),
+      fmtInt(x.peer.opsPerSec),
+      times(x.ratio),
+      `${fmt(x.ours.nodeCpuUsPerOp, 1)} / ${fmt(x.peer.nodeCpuUsPerOp, 1)}`,
+      `${fmt(x.ours.redisCpuUsPerOp, 1)} / ${fmt(x.peer.redisCpuUsPerOp, 1)}`,
+    ]),
+  };
+}
+
+/** Decisions per second one Redis core can make: 1e6 / its CPU µs per decision. */
+const perCore = (m: Measurement) => fmtInt(1e6 / m.redisCpuUsPerOp);
 
 /** Node + Redis CPU per operation of the median rounds, and the ratio they predict. */
 function whereTimeGoes(r: Rounds<Measurement>, what: string, peer: string): string {
@@ -124,6 +155,7 @@ export function engineSection(
   redisVersion: string,
   part: RedisPart,
   memory: Measurement[],
+  pools: PoolsPart,
 ): Section {
   const c = CONFIG.headToHeadConcurrency;
   const secs = CONFIG.durationMs / 1000;
@@ -153,6 +185,18 @@ operation (\`INFO cpu\`: scripts, commands, network I/O). _in script_: time insi
 ### Tollgate vs rate-limiter-flexible (alternating rounds, concurrency ${c})`,
       roundsTable(part.authorize),
       roundsTable(part.pair),
+      `### Pools: authorize under a three-level hierarchy (alternating rounds, concurrency ${c})
+
+The same private Redis; ${fmtInt(WORKLOAD.agents)} agents under one org -> 2 teams -> 4 pools, a daily
+and a monthly cost limit and both rate limits at every level (never denying, each checked on
+every decision), all living on the root's shard (one hot root), against ${fmtInt(WORKLOAD.agents)} plain agents.`,
+      poolsTable(pools.authorize),
+      `The same pooled agents against ${fmtInt(WORKLOAD.agents)} plain agents of the root's shard only: their
+decisions are batched as the pooled ones are (one shard), so the ratio is the pools' own cost per decision.`,
+      poolsTable(pools.sameShard),
+      `One hot root's ceiling on one Redis core (1e6 / Redis CPU µs per decision, median rounds):
+${perCore(pools.sameShard.ours)} decisions/s under the pools, ${perCore(pools.sameShard.peer)} for plain agents of one
+shard, ${perCore(pools.authorize.peer)} for plain agents spread over the shards.`,
       '### The Redis-side ceiling (redis-benchmark, one Redis core, no Node client)',
       {
         columns: CEILING_COLUMNS,
@@ -175,7 +219,7 @@ path), not read from the source. A pair is authorize + settle: ${part.calls.auth
 ${part.calls.settle} redis.calls; the peer's, consume + reward: ${part.calls.consume} + ${part.calls.reward}.
 
 ### Floors`,
-      floors(part, memory),
+      floors(part, memory, pools),
       `### How to read it
 
 - The machine drifts 1.3–3× between runs and between hours of one day (shared, ${ctx.machine.nproc} cores):

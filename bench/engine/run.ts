@@ -14,6 +14,7 @@ import { clusterPart } from './cluster-part.js';
 import { clusterSection } from './cluster-report.js';
 import { CONFIG } from './config.js';
 import { logMeasurement, type Measurement, measure } from './measure.js';
+import { poolsPart } from './pools-part.js';
 import { redisPart } from './redis-part.js';
 import { engineSection } from './report.js';
 
@@ -41,10 +42,12 @@ runBench('bench/engine', async (ctx) => {
   );
   const redis = await privateRedis(ctx);
   const part = await redisPart(redis);
+  ctx.log('Pools: authorize under a three-level hierarchy against the plain agent');
+  const pools = await poolsPart(redis);
   await redis.stop();
   ctx.log('MemoryEngine (in process)');
   const memory = await memoryPart();
-  ctx.publish(engineSection(ctx, redis.version, part, memory));
+  ctx.publish(engineSection(ctx, redis.version, part, memory, pools));
   if (process.env.BENCH_CLUSTER !== '0') {
     const started = ctx.elapsed();
     const rows = await clusterPart(ctx);

@@ -17,14 +17,17 @@
                then m_limit (micro-dollars a month, 0: none), c_mon, c_mcost,
                c_movr (a copy of the month's spend and overrun: of month c_mon,
                yyyymm; 0: no copy), then zone (the IANA name of the agent's time
-               zone, '' or 'UTC' for UTC); one HMGET loads it, one HSET stores
-               it. A plain agent's state (no rate limits and their TATs all 0,
-               no monthly limit, zone 'UTC') is packed shorter, as version 6
+               zone, '' or 'UTC' for UTC), then pools (the agent's pool and the
+               pools above it, leaf first, joined by '|': includes/pools.lua;
+               '' in none); one HMGET loads it, one HSET stores it. A plain
+               agent's state (no rate limits and their TATs all 0, no monthly
+               limit, zone 'UTC', in no pool) is packed shorter, as version 6
                (STATE_FORMAT_PLAIN: the fields up to the digest, then c_mon,
-               c_mcost, c_movr; the rest 0, the zone 'UTC'): the common decision
-               unpacks and packs eight fields fewer (src/engine/redis/state.ts
-               reads both). (A state of version 3 or 4, from before the rate
-               limits or the periods, is read with none: UTC, no monthly limit.)
+               c_mcost, c_movr; the rest 0, the zone 'UTC', no pools): the
+               common decision unpacks and packs nine fields fewer
+               (src/engine/redis/state.ts reads both). (A state of version 3, 4
+               or 5, from before the rate limits, the periods or the pools, is
+               read with none: UTC, no monthly limit, no pools.)
     z          the zone's offsets as src/engine/periods.ts encodes them (zoneTextAt;
                includes/period.lua), read after `s` unless the zone is UTC
                (loadAgent); absent or '': UTC
@@ -46,8 +49,8 @@
   the copies in the same call, and a copy of another period is not used
   (dayCostOf reads the key).
 ]]
-local STATE_FORMAT = '<Bsssddddddddddddddsdddddddddds'
-local STATE_VERSION = 5
+local STATE_FORMAT = '<Bsssddddddddddddddsddddddddddss'
+local STATE_VERSION = 7
 local STATE_FORMAT_PLAIN = '<Bsssddddddddddddddsddd'
 local STATE_VERSION_PLAIN = 6
 local STATE_FORMAT_4 = '<Bsssddddddddddddddsdddddd'
@@ -61,24 +64,32 @@ local function unpackAgent(v, a)
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
       a.c_mon, a.c_mcost, a.c_movr = struct.unpack(STATE_FORMAT_PLAIN, v)
     a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac, a.m_limit, a.zone = 0, 0, 0, 0, 0, 0, 0, 'UTC'
+    a.pools = ''
   elseif b == STATE_VERSION then
     version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
       a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac, a.m_limit, a.c_mon, a.c_mcost, a.c_movr,
-      a.zone = struct.unpack(STATE_FORMAT, v)
+      a.zone, a.pools = struct.unpack(STATE_FORMAT, v)
+  elseif b == 5 then
+    local _
+    _, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
+      a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
+      a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac, a.m_limit, a.c_mon, a.c_mcost, a.c_movr,
+      a.zone = struct.unpack('<Bsssddddddddddddddsdddddddddds', v)
+    a.pools = ''
   elseif b == 4 then
     local _
     _, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest,
       a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = struct.unpack(STATE_FORMAT_4, v)
-    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone = 0, 0, 0, 0, ''
+    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone, a.pools = 0, 0, 0, 0, '', ''
   else
     version, a.role, a.status, a.sid, a.s_start, a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost,
       a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest =
       struct.unpack(STATE_FORMAT_3, v)
     if version ~= 3 then error('tollgate: agent state of version ' .. version) end
     a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac = 0, 0, 0, 0, 0, 0
-    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone = 0, 0, 0, 0, ''
+    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone, a.pools = 0, 0, 0, 0, '', ''
   end
   a.dirty = nil
   return a
@@ -113,7 +124,7 @@ local function packAgent(a)
   if a.s_res < 0 then a.s_res = 0 end
   if a.c_res < 0 then a.c_res = 0 end
   if a.rpm == 0 and a.tpm == 0 and a.m_limit == 0 and a.zone == 'UTC' and a.r_tat == 0
-    and a.r_frac == 0 and a.t_tat == 0 and a.t_frac == 0 then
+    and a.r_frac == 0 and a.t_tat == 0 and a.t_frac == 0 and a.pools == '' then
     return struct.pack(STATE_FORMAT_PLAIN, STATE_VERSION_PLAIN, a.role, a.status, a.sid, a.s_start,
       a.s_limit, a.d_limit, a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.c_day,
       a.c_dcost, a.c_dovr, a.s_ovr, a.p_next, a.digest, a.c_mon, a.c_mcost, a.c_movr)
@@ -121,7 +132,7 @@ local function packAgent(a)
   return struct.pack(STATE_FORMAT, STATE_VERSION, a.role, a.status, a.sid, a.s_start, a.s_limit,
     a.d_limit, a.s_used, a.s_res, a.s_cost, a.c_res, a.blocked, a.next_exp, a.c_day, a.c_dcost,
     a.c_dovr, a.s_ovr, a.p_next, a.digest, a.rpm, a.tpm, a.r_tat, a.r_frac, a.t_tat, a.t_frac,
-    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone)
+    a.m_limit, a.c_mon, a.c_mcost, a.c_movr, a.zone, a.pools)
 end
 
 -- Stores the whole state `s` (plus any extra field/value pairs given); returns
@@ -135,14 +146,15 @@ end
 
 -- A new agent's state (register, restore): all counters given; rpm, tpm: its rate
 -- limits (0: none), with nothing spent of them; m_limit: its monthly limit (0: none);
--- zone: its time zone's name ('' or 'UTC': UTC; the offsets go in field `z`).
+-- zone: its time zone's name ('' or 'UTC': UTC; the offsets go in field `z`); pools: its
+-- pool and those above it, leaf first ('' for none; includes/pools.lua).
 local function newAgent(role, status, sid, s_start, s_limit, d_limit, s_used, s_cost, blocked, digest,
-                        s_ovr, p_next, rpm, tpm, m_limit, zone)
+                        s_ovr, p_next, rpm, tpm, m_limit, zone, pools)
   return { role = role, status = status, sid = sid, s_start = s_start, s_limit = s_limit,
     d_limit = d_limit, s_used = s_used, s_res = 0, s_cost = s_cost, c_res = 0, blocked = blocked,
     next_exp = 0, digest = digest, c_day = 0, c_dcost = 0, c_dovr = 0, s_ovr = s_ovr,
     p_next = p_next, rpm = rpm, tpm = tpm, r_tat = 0, r_frac = 0, t_tat = 0, t_frac = 0,
-    m_limit = m_limit, c_mon = 0, c_mcost = 0, c_movr = 0, zone = zone }
+    m_limit = m_limit, c_mon = 0, c_mcost = 0, c_movr = 0, zone = zone, pools = pools or '' }
 end
 
 -- The agent's period at `now` (periodAt of includes/period.lua with its zone's
@@ -212,7 +224,8 @@ local function chargeDay(agentKey, a, now, offsetMs, cost, ovr)
 end
 
 -- The agent's state as event fields, for the events that change an agent (the
--- zone by its name: a restore recomputes its offsets from it).
+-- zone by its name: a restore recomputes its offsets from it; its pool when it
+-- is in one).
 local function stateFields(key, a, fields)
   local x = rcall('HMGET', key, 'created', 'meta')
   local t = { 'role', a.role, 'status', a.status, 'session_id', a.sid,
@@ -220,6 +233,10 @@ local function stateFields(key, a, fields)
     'daily_cost_limit', a.d_limit, 'key_digest', a.digest, 'created_at', x[1] or '',
     'metadata', x[2] or '', 'requests_per_minute', a.rpm, 'tokens_per_minute', a.tpm,
     'monthly_cost_limit', a.m_limit, 'time_zone', a.zone == '' and 'UTC' or a.zone }
+  if a.pools ~= '' then
+    t[#t + 1] = 'pool_id'
+    t[#t + 1] = string.match(a.pools, '^[^|]*')
+  end
   for i = 1, #fields do t[#t + 1] = fields[i] end
   return t
 end

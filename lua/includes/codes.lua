@@ -28,6 +28,18 @@ local C = {
   RATE_REQUESTS = 20,
   RATE_TOKENS = 21,
   BUDGET_MONTHLY = 22,
+  POOL_DAILY = 23,
+  POOL_MONTHLY = 24,
+  POOL_RATE_REQUESTS = 25,
+  POOL_RATE_TOKENS = 26,
+  POOL_NOT_FOUND = 27,
+  POOL_EXISTS = 28,
+  POOL_TOO_DEEP = 29,
+  POOL_NOT_EMPTY = 30,
+  ELSEWHERE = 31,
+  MOVING = 32,
+  OPEN_HOLDS = 33,
+  STALE_CLAIM = 34,
 }
 
 -- Where a reservation stands, as authorize's REPLAYED answers it (src/engine/codes.ts RES_STATES).

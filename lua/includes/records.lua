@@ -14,14 +14,17 @@
 
   Texts (US = \31, which no value holds: ids follow strict patterns, numbers
   are digits):
-    open hold  \3 US sid US tok US cost US rin US rout US op US model US exp US req
+    open hold  \3 US sid US tok US cost US rin US rout US op US model US exp US req,
+               then US pools when made under pools (the chain, leaf first,
+               joined by '|': includes/pools.lua)
     closed     \5 US st (settled|released|expired) <the open hold's text from
                its first US> US in US out US charged US result US ovrTok US ovrCost
-    denial     \4 US code, then US <ms when it may pass> for a rate limit's
+    denial     \4 US code, then US <ms when it may pass> for a rate limit's, then
+               US <pool id> for a pool's (its ms then 0 when not a rate limit)
     r:<req>    nonce US fingerprint (operation|estimate|model, then |holdCost when priced)
     u:<usage>  kind (s: a settle by operation, u: a usage) US fingerprint US
                cost US nonce (the cost charged: a repeat that gives a cost must give it)
-  Needs: agent.lua, events.lua, clock.lua; `freeBudget` set by the script.
+  Needs: agent.lua, events.lua, clock.lua, pools.lua; `freeBudget` set by the script.
 ]]
 local US = '\31'
 local KEEP_MS = 3600000
@@ -50,9 +53,9 @@ local function packHold(sid, tok, cost, rin, rout, op, model, exp, req)
     .. op .. '\31' .. model .. '\31' .. exp .. '\31' .. req
 end
 
--- A record's values: { st, sid, tok, cost, rin, rout, op, model, exp, req, hold, in, out,
--- charged, result, ovrT, ovrC } (numbers as numbers; `hold` the open hold's text), or
--- { st = 'denied', code, retryAt } for a denial; nil for no record.
+-- A record's values: { st, sid, tok, cost, rin, rout, op, model, exp, req, pools, hold, in,
+-- out, charged, result, ovrT, ovrC } (numbers as numbers; `hold` the open hold's text), or
+-- { st = 'denied', code, retryAt, pool } for a denial; nil for no record.
 local function readRecord(v)
   if not v then return nil end
   local b = string.byte(v, 1)
@@ -61,15 +64,25 @@ local function readRecord(v)
     r = { st = 'open', hold = v }
   elseif b == 5 then
     local st, body, i, o, ch, res, ot, oc = string.match(v, CLOSED)
+    if not st then
+      -- A hold made under pools: one value more, its pools (the pattern is CLOSED's but for it).
+      st, body, i, o, ch, res, ot, oc = string.match(v, '^\5\31([^\31]*)(\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
+    end
     r = { st = st, hold = '\3' .. body, inTok = tonumber(i), outTok = tonumber(o),
       charged = tonumber(ch), result = res, ovrT = tonumber(ot), ovrC = tonumber(oc) }
   else
-    local code, at = string.match(v, '^\4\31(%d+)\31?(%d*)$')
-    return { st = 'denied', code = tonumber(code), retryAt = tonumber(at) or 0 }
+    local code, at, pool = string.match(v, '^\4\31(%d+)\31?(%d*)\31?(.*)$')
+    return { st = 'denied', code = tonumber(code), retryAt = tonumber(at) or 0, pool = pool }
   end
   local sid, tok, cost, rin, rout, op, model, exp, req = string.match(r.hold, OPEN)
-  r.sid, r.tok, r.cost, r.rin, r.rout, r.op, r.model, r.exp, r.req =
-    sid, tonumber(tok), tonumber(cost), tonumber(rin), tonumber(rout), op, model, tonumber(exp), req
+  local chain = ''
+  if not sid then
+    -- A hold made under pools: its pools last (the pattern is OPEN's but for them).
+    sid, tok, cost, rin, rout, op, model, exp, req, chain = string.match(r.hold, '^\3\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
+  end
+  r.sid, r.tok, r.cost, r.rin, r.rout, r.op, r.model, r.exp, r.req, r.pools =
+    sid, tonumber(tok), tonumber(cost), tonumber(rin), tonumber(rout), op, model, tonumber(exp), req,
+    chain
   return r
 end
 
@@ -124,10 +137,16 @@ local function freeExpired(agentKey, leasesKey, a, agentId, now, tail)
         a.c_res = a.c_res - r.cost
         sets[#sets + 1] = due[i]
         sets[#sets + 1] = closedText('expired', r, '', '', '', '', '', '')
-        emit(now, tail, { 'type', 'release', 'agent_id', agentId, 'session_id', a.sid,
+        local ev = { 'type', 'release', 'agent_id', agentId, 'session_id', a.sid,
           'role', a.role, 'operation', r.op, 'reservation_id', agentId .. '.' .. string.sub(due[i], 3),
           'request_id', r.req, 'input_tokens', 0, 'output_tokens', 0, 'cost', 0,
-          'result', 'lease_expired', 'actor', 'system' })
+          'result', 'lease_expired', 'actor', 'system' }
+        if r.pools ~= '' then
+          -- Freed under every pool it was made under too (includes/pools.lua; the caller flushes).
+          pools().close(r.pools, r.cost, true, 0, nil, now)
+          ev[#ev + 1], ev[#ev + 2] = 'pools', r.pools
+        end
+        emit(now, tail, ev)
         freed = freed + 1
       end
       scores[#scores + 1] = tomb

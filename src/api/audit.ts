@@ -81,6 +81,26 @@ export function eventToWire(e: AuditEvent): AuditEventWire {
     overrun_cost_micros: e.overrun_cost,
     estimated: e.estimated,
     priced_as: e.priced_as,
+    alert:
+      e.alert === undefined
+        ? null
+        : {
+            pool_id: e.alert.pool_id,
+            budget: e.alert.budget,
+            threshold_pct: e.alert.threshold_pct,
+            period: e.alert.period,
+            used: e.alert.used,
+            limit: e.alert.limit,
+          },
+    policy:
+      e.policy === undefined
+        ? null
+        : {
+            version: e.policy.version,
+            previous_version: e.policy.previous_version,
+            changes: e.policy.changes.map((c) => ({ ...c })),
+            changes_total: e.policy.changes_total,
+          },
   };
 }
 

@@ -5,8 +5,10 @@ import { isTollgateError, TollgateError } from '../errors.js';
 import { API_KEY, agentOfKey, digestKey, keyMatches } from '../identity/api-key.js';
 
 /**
- * Who is calling. The admin token reaches every route; an agent key reaches
- * only routes that name its agent, and never the admin-only ones. Agent keys
+ * Who is calling. The admin token reaches every route; the read-only token
+ * (TOLLGATE_READ_TOKEN) only the GET routes of READ_ROUTES (read-token.ts);
+ * an agent key reaches only routes that name its agent, and never the
+ * admin-only ones. Agent keys
  * are `tg_<agentId>.<43 base64url characters>` (src/identity/api-key.ts): a
  * key names the agent it claims to belong to, so the server tells "another
  * agent's key" (403) from "not a valid key" (401) without a lookup.
@@ -18,6 +20,7 @@ import { API_KEY, agentOfKey, digestKey, keyMatches } from '../identity/api-key.
  */
 export type Caller =
   | { kind: 'admin'; actor: 'admin' }
+  | { kind: 'reader'; actor: 'reader' }
   | { kind: 'agent'; actor: 'agent'; agentId: string; token: string; keyDigest: string };
 
 /** The shape of an agent key (group 1: its agent, group 2: the secret). */
@@ -49,9 +52,10 @@ export function digestAdminToken(token: string): Buffer {
 }
 
 /**
- * Compares the admin token in constant time: SHA-256 digests of equal
- * length, nothing leaks by length. Given a digest source, the candidate's
- * digest is compared with the current one the same way.
+ * Compares the admin token (or the read-only token: any operator token) in
+ * constant time: SHA-256 digests of equal length, nothing leaks by length.
+ * Given a digest source, the candidate's digest is compared with the
+ * current one the same way.
  */
 export function adminMatcher(admin: AdminCredential): (token: string) => boolean {
   if (typeof admin === 'string') {
@@ -65,21 +69,32 @@ export function adminMatcher(admin: AdminCredential): (token: string) => boolean
   };
 }
 
+/** The Bearer token of a request, or undefined (no header, or not `Bearer <token>`). */
+export function bearerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  return header === undefined ? undefined : BEARER.exec(header)?.[1];
+}
+
 /**
  * The caller, from `Authorization: Bearer <token>`; throws UNAUTHENTICATED
  * for a missing or malformed header and for a token that is neither the
- * admin token nor shaped like an agent key. Touches no store.
+ * admin token, nor the read-only token (`isReader`, when there is one), nor
+ * shaped like an agent key. Touches no store.
  */
-export function authenticate(req: Request, isAdmin: (token: string) => boolean): Caller {
+export function authenticate(
+  req: Request,
+  isAdmin: (token: string) => boolean,
+  isReader?: (token: string) => boolean,
+): Caller {
   const header = req.headers.authorization;
   if (header === undefined || header === '') {
     throw unauthenticated('Missing Authorization: Bearer <token>');
   }
-  const m = BEARER.exec(header);
-  const token = m?.[1];
+  const token = bearerToken(req);
   if (token === undefined)
     throw unauthenticated('Malformed Authorization header (expected Bearer <token>)');
   if (isAdmin(token)) return { kind: 'admin', actor: 'admin' };
+  if (isReader?.(token) === true) return { kind: 'reader', actor: 'reader' };
   const agentId = agentOfKey(token);
   if (agentId === undefined) throw unauthenticated('Invalid token');
   return { kind: 'agent', actor: 'agent', agentId, token, keyDigest: digestKey(token) };
@@ -89,6 +104,16 @@ export function authenticate(req: Request, isAdmin: (token: string) => boolean):
 export function requireAdmin(caller: Caller): void {
   if (caller.kind !== 'admin') {
     throw new TollgateError('FORBIDDEN', 'This route needs the admin token');
+  }
+}
+
+/** What only an operator reads (`/metrics`): the admin token or the read-only token (403 otherwise). */
+export function requireOperator(caller: Caller): void {
+  if (caller.kind === 'agent') {
+    throw new TollgateError(
+      'FORBIDDEN',
+      'This route needs the admin token or the read-only token (TOLLGATE_READ_TOKEN)',
+    );
   }
 }
 
@@ -115,7 +140,7 @@ export async function requireAgentKey(
   caller: Caller,
   agentId: string,
 ): Promise<void> {
-  if (caller.kind === 'admin') return;
+  if (caller.kind !== 'agent') return;
   requireSameAgent(caller, agentId);
   const raw = await engine.getAgent(agentId);
   if (!raw || !keyMatches(caller.token, raw.keyDigest)) {

@@ -1,20 +1,29 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import express, { type Request, type Response, type Router } from 'express';
 
 /**
- * The dashboard page (`GET /dashboard`): three static files from the
- * package's `dashboard/` folder (HTML, one ES module, CSS), read once and
- * served from memory. They hold no data and need no token: the page asks for
- * the admin token and calls the /v1 routes with it (docs/dashboard.md).
+ * The dashboard page (`GET /dashboard`): static files from the package's
+ * `dashboard/` folder, read once and served from memory: `index.html`, its
+ * ES modules (`*.js`) and style sheets (`*.css`). They hold no data and need
+ * no token: the page asks for a token (the admin one, or the read-only one)
+ * and calls the /v1 routes with it (docs/dashboard.md).
+ *
+ * Only names of lowercase letters, digits and `-` with one of those two
+ * extensions are served (`/dashboard/<name>.js`, `/dashboard/<name>.css`),
+ * and only those in the folder: nothing else of the package, not even
+ * `index.html` under its own name.
  *
  * A strict Content-Security-Policy: the page loads nothing but these files
  * and talks to nothing but this server; no inline script or style, no frame.
  */
-const ASSETS = {
-  '': ['index.html', 'text/html; charset=utf-8'],
-  'dashboard.js': ['dashboard.js', 'text/javascript; charset=utf-8'],
-  'dashboard.css': ['dashboard.css', 'text/css; charset=utf-8'],
-} as const satisfies Record<string, readonly [file: string, type: string]>;
+const TYPES = {
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  html: 'text/html; charset=utf-8',
+} as const;
+
+/** A file the router serves: `<name>.js` or `<name>.css`. */
+const ASSET = /^[a-z][a-z0-9-]*\.(js|css)$/;
 
 export const DASHBOARD_CSP = [
   "default-src 'none'",
@@ -30,31 +39,53 @@ export const DASHBOARD_CSP = [
 /** Where the files are: `dashboard/` at the package root, from src/api or dist/api alike. */
 const DIR = new URL('../../dashboard/', import.meta.url);
 
-type Name = keyof typeof ASSETS;
+interface File {
+  body: Buffer;
+  type: string;
+}
 
-function load(): Map<Name, Buffer> {
-  const out = new Map<Name, Buffer>();
-  for (const [name, [file]] of Object.entries(ASSETS) as [Name, (typeof ASSETS)[Name]][]) {
-    out.set(name, readFileSync(new URL(file, DIR)));
+/** The assets in the folder: `<name>.js` and `<name>.css` (none when it is missing: the page then fails alone). */
+function assetNames(): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(DIR);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => ASSET.test(name)).sort();
+}
+
+/** The page and its assets, by the name they are served under ('' for the page). */
+function load(names: readonly string[]): Map<string, File> {
+  const out = new Map<string, File>();
+  out.set('', { body: readFileSync(new URL('index.html', DIR)), type: TYPES.html });
+  for (const name of names) {
+    const ext = name.slice(name.lastIndexOf('.') + 1) as 'js' | 'css';
+    out.set(name, { body: readFileSync(new URL(name, DIR)), type: TYPES[ext] });
   }
   return out;
 }
 
-/** The router for `/dashboard`, `/dashboard/`, `/dashboard/dashboard.js` and `/dashboard/dashboard.css`. */
+/**
+ * The router for `/dashboard`, `/dashboard/` and one route per asset,
+ * `/dashboard/<name>.js|css` (the folder is listed once, here; the files are
+ * read on the first request).
+ */
 export function dashboardRouter(): Router {
-  let files: Map<Name, Buffer> | undefined;
+  const names = assetNames();
+  let files: Map<string, File> | undefined;
   const router = express.Router({ caseSensitive: true, strict: true });
-  const send = (name: Name) => (_req: Request, res: Response) => {
-    files ??= load();
-    res.setHeader('Content-Type', ASSETS[name][1]);
+  const send = (name: string) => (_req: Request, res: Response) => {
+    files ??= load(names);
+    const f = files.get(name) as File;
+    res.setHeader('Content-Type', f.type);
     res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('X-Frame-Options', 'DENY');
-    res.send(files.get(name));
+    res.send(f.body);
   };
   router.get('/dashboard', send(''));
   router.get('/dashboard/', send(''));
-  router.get('/dashboard/dashboard.js', send('dashboard.js'));
-  router.get('/dashboard/dashboard.css', send('dashboard.css'));
+  for (const name of names) router.get(`/dashboard/${name}`, send(name));
   return router;
 }

@@ -1,4 +1,6 @@
-import type { AuditStore } from '../audit/store/types.js';
+import { POLICY_STORE_METHODS } from '../audit/store/policies.js';
+import type { AuditStore, PolicyVersionStore, WebhookStore } from '../audit/store/types.js';
+import { WEBHOOK_STORE_METHODS } from '../audit/store/webhooks.js';
 import { TollgateError } from '../errors.js';
 
 export interface LazyStoreOptions {
@@ -57,13 +59,44 @@ export function lazyStore(opts: LazyStoreOptions): AuditStore {
     return p;
   };
 
+  // Each webhook method opens the store first, as the others do.
+  const webhooks = Object.fromEntries(
+    WEBHOOK_STORE_METHODS.map((m) => [
+      m,
+      (...args: unknown[]) =>
+        get().then((s) => {
+          if (s.webhooks === undefined) {
+            throw new TollgateError('STORE_UNAVAILABLE', 'This audit store keeps no webhooks');
+          }
+          return (s.webhooks[m] as (...a: unknown[]) => Promise<unknown>)(...args);
+        }),
+    ]),
+  ) as unknown as WebhookStore;
+
+  // The policy's versions (src/policy-store polls them): opened first the same way.
+  const policies = Object.fromEntries(
+    POLICY_STORE_METHODS.map((m) => [
+      m,
+      (...args: unknown[]) =>
+        get().then((s) => {
+          if (s.policies === undefined) {
+            throw new TollgateError('STORE_UNAVAILABLE', 'This audit store keeps no policy');
+          }
+          return (s.policies[m] as (...a: unknown[]) => Promise<unknown>)(...args);
+        }),
+    ]),
+  ) as unknown as PolicyVersionStore;
+
   return {
     kind: opts.kind,
+    webhooks,
+    policies,
     migrate: () => get().then((s) => s.migrate()),
     insertEvents: (events) => get().then((s) => s.insertEvents(events)),
     queryEvents: (filter) => get().then((s) => s.queryEvents(filter)),
     agents: () => get().then((s) => s.agents()),
     totals: (atMs, zones) => get().then((s) => s.totals(atMs, zones)),
+    pools: (atMs) => get().then((s) => (s.pools === undefined ? [] : s.pools(atMs))),
     sessionSummaries: (agentId) => get().then((s) => s.sessionSummaries(agentId)),
     spendByHour: (dayStart) =>
       get().then((s) => {
@@ -78,6 +111,13 @@ export function lazyStore(opts: LazyStoreOptions): AuditStore {
           throw new TollgateError('STORE_UNAVAILABLE', 'This audit store cannot sum spend');
         }
         return s.spendBy(q);
+      }),
+    spendHistory: (q) =>
+      get().then((s) => {
+        if (s.spendHistory === undefined) {
+          throw new TollgateError('STORE_UNAVAILABLE', 'This audit store cannot sum spend');
+        }
+        return s.spendHistory(q);
       }),
     close: async () => {
       closed = true;

@@ -1,26 +1,28 @@
 import express, { type Router } from 'express';
 import type { Metrics } from '../metrics/index.js';
-import { authenticate, requireAdmin } from './auth.js';
+import { authenticate, requireOperator } from './auth.js';
 
 export interface MetricsRouteOptions {
   /** Compares a Bearer token with the admin token (auth.ts `adminMatcher`). */
   isAdmin: (token: string) => boolean;
+  /** Compares a Bearer token with the read-only token; undefined: there is none. */
+  isReader?: (token: string) => boolean;
   /**
    * Serve /metrics without a token (for a scraper on a private network that
-   * cannot send one). Default false: the admin token, as a Bearer token.
+   * cannot send one). Default false: the admin or the read-only token, as a Bearer token.
    */
   open?: boolean;
 }
 
 /**
- * `GET /metrics`: the text exposition format of the app's registry. Admin
- * token by default (401 without it, 403 for an agent key), the same envelope
- * as every other error (thrown to the app's error handler).
+ * `GET /metrics`: the text exposition format of the app's registry. The
+ * admin or the read-only token by default (401 without one, 403 for an agent
+ * key), the same envelope as every other error (thrown to the app's error handler).
  */
 export function metricsRouter(metrics: Metrics, opts: MetricsRouteOptions): Router {
   const router = express.Router({ caseSensitive: true, strict: false });
   router.get('/metrics', async (req, res) => {
-    if (opts.open !== true) requireAdmin(authenticate(req, opts.isAdmin));
+    if (opts.open !== true) requireOperator(authenticate(req, opts.isAdmin, opts.isReader));
     const text = await metrics.scrape();
     res.setHeader('Content-Type', metrics.contentType);
     res.status(200).send(text);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors.js';
 import { STATUS_OF } from './errors.js';
+import { readable } from './read-token.js';
 import type { Route } from './route.js';
 import { components } from './routes/shared.schemas.js';
 
@@ -82,11 +83,12 @@ export function buildOpenApi(routes: readonly Route[], version: string): Json {
     }
 
     const who =
-      r.auth === 'open'
+      (r.auth === 'open'
         ? 'Open: no token.'
         : r.auth === 'admin'
           ? 'Admin token only.'
-          : 'Admin token, or the API key of the agent this request names.';
+          : 'Admin token, or the API key of the agent this request names.') +
+      (r.auth !== 'open' && readable(r.method, r.path) ? ' The read-only token too.' : '');
     const op: Json = {
       operationId: `${r.method}${path.replace(/[{}]/g, '').replace(/(^|[/_-])(\w)/g, (_, _s, c: string) => c.toUpperCase())}`,
       tags: [r.tag],
@@ -127,7 +129,7 @@ export function buildOpenApi(routes: readonly Route[], version: string): Json {
           type: 'http',
           scheme: 'bearer',
           description:
-            'The admin token, or an agent’s API key (`tg_<agent_id>.<43 base64url characters>`), which reaches only its own agent.',
+            'The admin token; the read-only token (TOLLGATE_READ_TOKEN), which reaches only the GET routes that say so; or an agent’s API key (`tg_<agent_id>.<43 base64url characters>`), which reaches only its own agent.',
         },
       },
     },

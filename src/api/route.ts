@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { z } from 'zod';
 import { Budget } from '../budget/budget.js';
+import { Pools } from '../budget/pools.js';
 import type { Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import { Guard } from '../guard/guard.js';
@@ -16,6 +17,7 @@ import {
   requireSameAgent,
 } from './auth.js';
 import { type FieldIssue, fieldIssues, validationError } from './errors.js';
+import { requireReadable } from './read-token.js';
 import { NoBody, NoParams, NoQuery } from './routes/shared.schemas.js';
 
 /**
@@ -35,6 +37,9 @@ import { NoBody, NoParams, NoQuery } from './routes/shared.schemas.js';
  *          digest to the library, whose engine call checks it in the same
  *          round trip as the decision (a wrong key, or one whose agent is
  *          gone: 401, auth.ts `verifiedByEngine`).
+ *
+ * The read-only token reaches a route of any of these (open ones need no
+ * token) only if it is a GET listed in READ_ROUTES (read-token.ts): 403 otherwise.
  */
 export type Auth = 'open' | 'admin' | 'agent';
 
@@ -44,7 +49,7 @@ export type Auth = 'open' | 'admin' | 'agent';
  * replayed settle, `already_closed`, is not reported again).
  */
 export type { DecisionRecorder, SettleObservation } from '../metrics/index.js';
-export type Method = 'get' | 'post' | 'put' | 'delete';
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** The library parts, per actor, so the audit trail names who called. */
 export interface Services {
@@ -53,6 +58,7 @@ export interface Services {
   identity: Identity;
   budget: Budget;
   guard: Guard;
+  pools: Pools;
 }
 
 export interface Ctx<P, Q, B> {
@@ -153,6 +159,8 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
 export interface MountOptions {
   tollgate: Tollgate;
   isAdmin: (token: string) => boolean;
+  /** Compares a Bearer token with the read-only token; undefined: there is none. */
+  isReader?: (token: string) => boolean;
   bodyLimitBytes: number;
   /** A request that has not finished by then answers 503 STORE_UNAVAILABLE. */
   requestTimeoutMs: number;
@@ -168,6 +176,7 @@ function servicesFor(tollgate: Tollgate, actor: 'admin' | 'agent' | 'library'): 
     identity: new Identity(deps),
     budget: new Budget(deps),
     guard: new Guard(deps),
+    pools: new Pools(deps),
   };
 }
 
@@ -206,6 +215,8 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
     agent: servicesFor(opts.tollgate, 'agent'),
     open: servicesFor(opts.tollgate, 'library'),
   };
+  // The read-only token reaches only READ_ROUTES, which read: the admin's services, no write.
+  const services = { ...svc, reader: svc.admin };
   // Read only after the caller is known: an unauthenticated request is refused unread.
   // Every body is read as JSON whatever its Content-Type (curl -d sends form
   // encoding); objects and arrays only, at most bodyLimitBytes.
@@ -213,8 +224,9 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
   for (const route of routes) {
     const who = (req: Request, res: Response, next: NextFunction) => {
       if (route.auth !== 'open') {
-        const caller = authenticate(req, opts.isAdmin);
-        if (route.auth === 'admin') requireAdmin(caller);
+        const caller = authenticate(req, opts.isAdmin, opts.isReader);
+        if (caller.kind === 'reader') requireReadable(route.method, route.path);
+        else if (route.auth === 'admin') requireAdmin(caller);
         res.locals.caller = caller;
       }
       next();
@@ -231,7 +243,7 @@ export function mountRoutes(router: Router, routes: readonly Route[], opts: Moun
       return route.handler({
         ...input,
         caller,
-        svc: svc[caller?.kind ?? 'open'],
+        svc: services[caller?.kind ?? 'open'],
         tollgate: opts.tollgate,
         metrics: opts.metrics,
       });

@@ -9,4 +9,6 @@ export * from './routes/audit.schemas.js';
 export * from './routes/budget.schemas.js';
 export * from './routes/gate.schemas.js';
 export * from './routes/health.schemas.js';
+export * from './routes/pools.schemas.js';
 export * from './routes/shared.schemas.js';
+export * from './routes/webhooks.schemas.js';

@@ -2,10 +2,14 @@ import { DECISION_FIELDS, isPositionalDecision, UNIT_SEPARATOR } from '../engine
 import * as values from './event-fast-values.js';
 import {
   type AgentState,
+  ALERT_BUDGETS,
   type AuditEvent,
+  type BudgetAlert,
   EVENT_TYPES,
   EVENT_VERSION,
   type EventType,
+  MAX_THRESHOLD_PCT,
+  poolParts,
   STATE_TYPES,
 } from './event-types.js';
 
@@ -65,6 +69,18 @@ export const SLOT_NAMES = [
   'tokens_per_minute',
   'monthly_cost_limit',
   'time_zone',
+  'pools',
+  'from_pool_id',
+  'parent_id',
+  'root_id',
+  'daily_limit_micros',
+  'monthly_limit_micros',
+  'pool_id',
+  'budget',
+  'threshold_pct',
+  'period',
+  'used',
+  'limit',
 ] as const;
 type SlotName = (typeof SLOT_NAMES)[number];
 
@@ -80,6 +96,7 @@ const NAME_CODES = SLOT_NAMES.map((n) => Uint16Array.from(n, (c) => c.charCodeAt
 /** The slots of DECISION_FIELDS, in their order (the positional decision's values). */
 const DECISION_SLOTS = DECISION_FIELDS.map((f) => SLOT[f]);
 const TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+const BUDGET_SET: ReadonlySet<string> = new Set(ALERT_BUDGETS);
 /** How many leading field positions a parser remembers the slot of (see FastEventParser.order). */
 const REMEMBERED = 64;
 
@@ -282,8 +299,15 @@ export class FastEventParser {
       if (mLimit !== null) state.monthly_cost_limit = mLimit;
       const zone = this.text(t, SLOT.time_zone);
       if (zone !== null) state.time_zone = zone;
+      const pool = this.text(t, SLOT.pool_id);
+      if (pool !== null) state.pool_id = pool;
     }
-    return {
+    let alert: BudgetAlert | undefined;
+    if (type === 'budget_alert') {
+      alert = this.alert(t);
+      if (alert === undefined) return undefined;
+    }
+    const event: AuditEvent = {
       v: EVENT_VERSION,
       event_id: eventId,
       at: at ?? 0,
@@ -314,6 +338,44 @@ export class FastEventParser {
       overrun_cost: overCost,
       estimated: this.bool(t, SLOT.estimated),
       priced_as: this.text(t, SLOT.priced_as),
+    };
+    const pools = poolParts(type as EventType, (name) => this.raw(t, SLOT[name]));
+    if (pools === undefined) return undefined;
+    Object.assign(event, pools);
+    if (alert !== undefined) event.alert = alert;
+    return event;
+  }
+
+  /** A budget_alert's crossing (BudgetAlertSchema's checks), or undefined when it is not valid. */
+  private alert(t: string): BudgetAlert | undefined {
+    const budget = this.raw(t, SLOT.budget);
+    const pct = this.int(t, SLOT.threshold_pct);
+    const used = this.int(t, SLOT.used);
+    const limit = this.int(t, SLOT.limit);
+    const period = this.raw(t, SLOT.period);
+    if (
+      !BUDGET_SET.has(budget) ||
+      period === '' ||
+      pct === null ||
+      pct === BAD ||
+      pct < 1 ||
+      pct > MAX_THRESHOLD_PCT ||
+      used === null ||
+      used === BAD ||
+      used < 0 ||
+      limit === null ||
+      limit === BAD ||
+      limit < 0
+    ) {
+      return undefined;
+    }
+    return {
+      pool_id: this.raw(t, SLOT.pool_id),
+      budget: budget as BudgetAlert['budget'],
+      threshold_pct: pct,
+      period,
+      used,
+      limit,
     };
   }
 }

@@ -22,13 +22,32 @@ export const EVENT_TYPES = [
   'session_started',
   'session_ended',
   'limits_changed',
+  'pool_created',
+  'pool_updated',
+  'pool_deleted',
+  'agent_moved',
+  'budget_alert',
+  'policy_changed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Types whose event carries the agent's whole new state (all but the ledger entries). */
 export const STATE_TYPES: ReadonlySet<EventType> = new Set(
   EVENT_TYPES.filter(
-    (t) => !['decision', 'settle', 'release', 'usage', 'session_ended'].includes(t),
+    (t) =>
+      ![
+        'decision',
+        'settle',
+        'release',
+        'usage',
+        'session_ended',
+        'budget_alert',
+        'policy_changed',
+        'pool_created',
+        'pool_updated',
+        'pool_deleted',
+        'agent_moved',
+      ].includes(t),
   ),
 );
 
@@ -51,8 +70,32 @@ export const AgentStateSchema = z.object({
   tokens_per_minute: z.number().int().optional(),
   monthly_cost_limit: z.number().int().optional(),
   time_zone: z.string().optional(),
+  /** The pool the agent is in; absent when in none (and on events from before pools). */
+  pool_id: z.string().optional(),
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;
+
+/** The budgets an alert is about (docs/operations.md, "Alerts"). */
+export const ALERT_BUDGETS = ['session', 'daily', 'monthly'] as const;
+/** Highest threshold an alert may name, in percent. */
+export const MAX_THRESHOLD_PCT = 1000;
+
+/**
+ * budget_alert: a budget's spend crossed a threshold (emitted once per budget,
+ * threshold and period by the deciding script). `used` and `limit` are tokens
+ * for a session, micro-dollars otherwise; `period` the session id, the local
+ * yyyymmdd or yyyymm. The agent's id is the event's `agent_id` ('' for a
+ * pool's budget); `pool_id` is '' for an agent's budget.
+ */
+export const BudgetAlertSchema = z.object({
+  pool_id: z.string(),
+  budget: z.enum(ALERT_BUDGETS),
+  threshold_pct: z.number().int().min(1).max(MAX_THRESHOLD_PCT),
+  period: z.string().min(1),
+  used: z.number().int().min(0),
+  limit: z.number().int().min(0),
+});
+export type BudgetAlert = z.infer<typeof BudgetAlertSchema>;
 
 export interface AuditEvent {
   v: typeof EVENT_VERSION;
@@ -98,4 +141,125 @@ export interface AuditEvent {
   estimated: boolean | null;
   /** settle: the model whose price trusted code used (null when not given, and on other events). */
   priced_as: string | null;
+  /**
+   * Pools (docs/limits.md, "Pools"), each present only on the events that
+   * name one: a decision denied by a pool, that pool; the agent-state events
+   * of an agent in a pool, its pool (also `state.pool_id`); pool events, the
+   * pool; agent_moved, the new pool (null: none).
+   */
+  pool_id?: string | null;
+  /** settle, release, usage under pools: the levels charged, leaf first. */
+  pools?: string[];
+  /** agent_moved: the pool the agent left (null: none). */
+  from_pool_id?: string | null;
+  /** pool_created, pool_updated, pool_deleted: the pool's settings. */
+  pool?: PoolSettings;
+  /** budget_alert: the crossing (absent on other events). */
+  alert?: BudgetAlert;
+  /** policy_changed: the version stored and what changed (absent on other events). */
+  policy?: PolicyChangeSummary;
+}
+
+/** One field of the policy that a change set: its dotted path, the value before and after (absent: none). */
+export interface PolicyFieldChange {
+  path: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/**
+ * policy_changed (written by the store with the policy's new version, not by a
+ * script: src/audit/store/policies.ts): the version stored, the one it
+ * replaced (0: the file's or the defaults), and the fields that changed (at
+ * most MAX_POLICY_CHANGES of them; `changes_total` counts them all). Its
+ * `agent_id` is ''.
+ */
+export interface PolicyChangeSummary {
+  version: number;
+  previous_version: number;
+  changes: PolicyFieldChange[];
+  changes_total: number;
+}
+
+/** The changes a policy_changed event lists at most. */
+export const MAX_POLICY_CHANGES = 200;
+
+/** The events of a pool's life: they carry the pool's settings (`pool`); their `agent_id` is ''. */
+export const POOL_TYPES: ReadonlySet<string> = new Set([
+  'pool_created',
+  'pool_updated',
+  'pool_deleted',
+]);
+
+/** A pool's settings as its events carry them (micro-dollars, per minute; 0: no limit). */
+export interface PoolSettings {
+  parent_id: string | null;
+  root_id: string;
+  daily_limit_micros: number;
+  monthly_limit_micros: number;
+  requests_per_minute: number;
+  tokens_per_minute: number;
+  time_zone: string;
+}
+
+/** The outbox fields of pools, as text ('' when absent): what poolParts reads. */
+export type PoolField =
+  | 'pool_id'
+  | 'pools'
+  | 'from_pool_id'
+  | 'parent_id'
+  | 'root_id'
+  | 'daily_limit_micros'
+  | 'monthly_limit_micros'
+  | 'requests_per_minute'
+  | 'tokens_per_minute'
+  | 'time_zone';
+
+const INTEGER = /^(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * The pool parts of an event of `type`, from its outbox fields (`get`: the
+ * text, '' when absent). Both parsers (event.ts and event-fast.ts) use this
+ * one function, so they agree. Only the keys the event names; undefined when
+ * a pool event's limit is not a non-negative integer (the schema path reports it).
+ * A budget_alert's pool is its `alert`'s, not these.
+ */
+export function poolParts(
+  type: EventType,
+  get: (name: PoolField) => string,
+): Pick<AuditEvent, 'pool_id' | 'pools' | 'from_pool_id' | 'pool'> | undefined {
+  if ((type as string) === 'budget_alert') return {};
+  const poolId = get('pool_id');
+  if (type === 'agent_moved') {
+    return { pool_id: poolId === '' ? null : poolId, from_pool_id: get('from_pool_id') || null };
+  }
+  if (POOL_TYPES.has(type)) {
+    const n = (name: PoolField): number => {
+      const v = get(name);
+      return INTEGER.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : -1;
+    };
+    const pool: PoolSettings = {
+      parent_id: get('parent_id') || null,
+      root_id: get('root_id'),
+      daily_limit_micros: n('daily_limit_micros'),
+      monthly_limit_micros: n('monthly_limit_micros'),
+      requests_per_minute: n('requests_per_minute'),
+      tokens_per_minute: n('tokens_per_minute'),
+      time_zone: get('time_zone'),
+    };
+    if (
+      pool.daily_limit_micros < 0 ||
+      pool.monthly_limit_micros < 0 ||
+      pool.requests_per_minute < 0 ||
+      pool.tokens_per_minute < 0
+    ) {
+      return undefined;
+    }
+    return { pool_id: poolId === '' ? null : poolId, pool };
+  }
+  const out: Pick<AuditEvent, 'pool_id' | 'pools'> = {};
+  if (poolId !== '') out.pool_id = poolId;
+  const pools = get('pools');
+  if (pools !== '') out.pools = pools.split('|');
+  return out;
 }

@@ -5,8 +5,10 @@ import {
   type AgentState,
   AgentStateSchema,
   type AuditEvent,
+  BudgetAlertSchema,
   EVENT_TYPES,
   EVENT_VERSION,
+  poolParts,
   STATE_TYPES,
 } from './event-types.js';
 
@@ -19,7 +21,8 @@ export * from './event-types.js';
  * into typed values (AuditEvent, src/audit/event-types.ts). Money is integer
  * micro-dollars; times are ms of Redis time. Events that change an agent carry
  * its new `state`; settle events carry `overrun_tokens` and `overrun_cost`
- * (usage above the hold), `estimated` and `priced_as`. The drain's fast path is src/audit/event-fast.ts.
+ * (usage above the hold), `estimated` and `priced_as`; budget_alert events
+ * carry `alert` (BudgetAlertSchema). The drain's fast path is src/audit/event-fast.ts.
  */
 const text = z.string();
 /** '' → null, else the text. */
@@ -84,6 +87,20 @@ const OutboxFields = z
     tokens_per_minute: text.default(''),
     monthly_cost_limit: text.default(''),
     time_zone: text.default(''),
+    // Pools (event-types.ts poolParts); pool_id is also a budget_alert's.
+    pools: text.default(''),
+    from_pool_id: text.default(''),
+    parent_id: text.default(''),
+    root_id: text.default(''),
+    daily_limit_micros: text.default(''),
+    monthly_limit_micros: text.default(''),
+    // budget_alert (the agent's id is agent_id).
+    pool_id: text.default(''),
+    budget: text.default(''),
+    threshold_pct: text.default(''),
+    period: text.default(''),
+    used: text.default(''),
+    limit: text.default(''),
   })
   .strict();
 
@@ -147,6 +164,11 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
     estimated: optBool.parse(f.estimated),
     priced_as: optText.parse(f.priced_as),
   };
+  const pools = poolParts(f.type, (name) => f[name]);
+  if (pools === undefined) {
+    throw new EventParseError(`Bad ${f.type} event: a pool limit is not an integer`, fields);
+  }
+  Object.assign(event, pools);
   if (STATE_TYPES.has(f.type)) {
     const s = AgentStateSchema.safeParse({
       role: f.role,
@@ -169,6 +191,24 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
     }
     event.state = s.data;
   }
+  if (f.type === 'budget_alert') {
+    const a = BudgetAlertSchema.safeParse({
+      pool_id: f.pool_id,
+      budget: f.budget,
+      threshold_pct: num(f.threshold_pct, 'threshold_pct'),
+      period: f.period,
+      used: num(f.used, 'used'),
+      limit: num(f.limit, 'limit'),
+    });
+    if (!a.success) {
+      const i = a.error.issues[0];
+      throw new EventParseError(
+        `Bad budget_alert: ${i?.path.join('.')}: ${i?.message ?? 'invalid'}`,
+        fields,
+      );
+    }
+    event.alert = a.data;
+  }
   return event;
 }
 
@@ -178,7 +218,7 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
  */
 function optionalState(
   f: Record<
-    'requests_per_minute' | 'tokens_per_minute' | 'monthly_cost_limit' | 'time_zone',
+    'requests_per_minute' | 'tokens_per_minute' | 'monthly_cost_limit' | 'time_zone' | 'pool_id',
     string
   >,
   fields: Record<string, string>,
@@ -189,6 +229,7 @@ function optionalState(
     if (v !== null) out[k] = v;
   }
   if (f.time_zone !== '') out.time_zone = f.time_zone;
+  if (f.pool_id !== '') out.pool_id = f.pool_id;
   return out;
 }
 

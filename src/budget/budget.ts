@@ -1,6 +1,6 @@
 import type { UsageAnswer } from '../api/routes/gate.schemas.js';
 import { costMicros, microsToUsd, usdToMicros } from '../engine/money.js';
-import type { Actor, Engine, Exceeded } from '../engine/types.js';
+import type { Actor, Engine, Exceeded, PoolPeriod } from '../engine/types.js';
 import { digestKey, generateApiKey } from '../identity/api-key.js';
 import type { Policy } from '../policy/index.js';
 import { type DashboardRow, toDashboardRow } from './dashboard.js';
@@ -40,6 +40,9 @@ export interface BudgetCheck {
   reason: string | null;
   error_code?: 'AGENT_NOT_FOUND' | 'BUDGET_EXCEEDED';
   exceeded?: Exceeded;
+  /** `exceeded: 'pool'`: the pool whose cost limit would deny, and which period (docs/limits.md, "Pools"). */
+  pool_id?: string;
+  period?: PoolPeriod;
   suggestion?: string;
   budget_status: BudgetStatus | null;
 }
@@ -128,7 +131,11 @@ export class Budget {
     return s ? toBudgetStatus(s) : null;
   }
 
-  /** Would this estimate fit now? Reads only; holds nothing. */
+  /**
+   * Would this estimate fit now, in the agent's budgets and in the cost
+   * limits of the pools above it? Reads only; holds nothing (rate limits are
+   * not looked at).
+   */
   async checkBudget(
     agentId: string,
     estimatedTokens: number,
@@ -162,6 +169,20 @@ export class Budget {
       s.monthlyCostMicros + s.dailyReservedMicros + hold > s.monthlyLimitMicros
     ) {
       return { allowed: false, ...budgetReason('monthly', status), budget_status: status };
+    }
+    // The pools above the agent, leaf first (docs/limits.md, "Pools"): their cost limits.
+    for (let id = s.poolId; id !== null; ) {
+      const p = await this.deps.engine.poolStatus(id);
+      if (p === null) break;
+      const over = (used: number, held: number, limit: number) =>
+        limit > 0 && used + held + hold > limit;
+      if (over(p.dailyCostMicros, p.dailyReservedMicros, p.dailyLimitMicros)) {
+        return { allowed: false, ...poolReason(id, 'daily'), budget_status: status };
+      }
+      if (over(p.monthlyCostMicros, p.monthlyReservedMicros, p.monthlyLimitMicros)) {
+        return { allowed: false, ...poolReason(id, 'monthly'), budget_status: status };
+      }
+      id = p.parentId;
     }
     return { allowed: true, reason: null, budget_status: status };
   }
@@ -232,10 +253,10 @@ export class Budget {
 }
 
 /** The guide's texts for an exceeded budget. */
-export function budgetReason(
-  exceeded: Exceeded,
+export function budgetReason<E extends Exclude<Exceeded, 'pool'>>(
+  exceeded: E,
   s: BudgetStatus,
-): { error_code: 'BUDGET_EXCEEDED'; exceeded: Exceeded; reason: string; suggestion: string } {
+): { error_code: 'BUDGET_EXCEEDED'; exceeded: E; reason: string; suggestion: string } {
   if (exceeded === 'session') {
     return {
       error_code: 'BUDGET_EXCEEDED',
@@ -258,5 +279,35 @@ export function budgetReason(
     exceeded,
     reason: `Daily cost limit reached. Used: $${s.daily.cost_used.toFixed(2)}/$${s.daily.cost_limit.toFixed(2)}`,
     suggestion: `Wait for daily reset at midnight ${s.daily.time_zone} or increase daily limit`,
+  };
+}
+
+/**
+ * The texts of a pool's cost limit that denies (docs/limits.md, "Pools"): the
+ * decision's and checkBudget's. The status beside them is the agent's; the
+ * pool's figures are at GET /v1/pools/:id (`pools.get`).
+ */
+export function poolReason(
+  poolId: string,
+  period: PoolPeriod,
+): {
+  error_code: 'BUDGET_EXCEEDED';
+  exceeded: 'pool';
+  pool_id: string;
+  period: PoolPeriod;
+  level: string;
+  reason: string;
+  suggestion: string;
+} {
+  const word = period === 'daily' ? 'Daily' : 'Monthly';
+  const when = period === 'daily' ? 'local midnight' : 'the start of its next local month';
+  return {
+    error_code: 'BUDGET_EXCEEDED',
+    exceeded: 'pool',
+    pool_id: poolId,
+    period,
+    level: poolId,
+    reason: `${word} cost limit of pool ${poolId} reached (shared by the agents beneath it)`,
+    suggestion: `Wait for pool ${poolId}'s reset at ${when}, raise its ${period}_cost_limit, or move the agent to another pool`,
   };
 }

@@ -16,7 +16,7 @@ export type { BudgetStatus };
  * overrun: a settle above its hold, or usage with no hold).
  */
 /** yyyymmdd -> 'YYYY-MM-DD'; yyyymm -> 'YYYY-MM'. */
-function isoPeriod(n: number): string {
+export function isoPeriod(n: number): string {
   const t = String(n);
   return t.length === 8
     ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6)}`
@@ -29,7 +29,7 @@ function isoPeriod(n: number): string {
  * carries a status, and decoding a zone's offsets costs more than the rest of
  * the status together (a profile of MemoryEngine authorize + release).
  */
-function resetsAt(zone: string, nowMs: number): { day: string; month: string } {
+export function resetsAt(zone: string, nowMs: number): { day: string; month: string } {
   if (zone === 'UTC' || zone === '') {
     // The month from the day's text (memoized per UTC day), its successor by hand.
     const [y, m] = isoDay(nowMs).split('-').map(Number) as [number, number];
@@ -51,6 +51,7 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
   return {
     agent_id: s.agentId,
     role: s.role,
+    pool_id: s.poolId,
     session: {
       session_id: s.sessionId,
       tokens_used: s.sessionTokensUsed,

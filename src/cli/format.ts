@@ -44,6 +44,7 @@ export function agentLines(a: AgentRecord): string[] {
     ['agent', a.agent_id],
     ['role', a.role],
     ['status', a.status],
+    ['pool', a.pool_id ?? '(none)'],
     ['permissions', a.permissions.length > 0 ? a.permissions.join(', ') : '(none)'],
     ['session', a.session_id],
     ['created', a.created_at],

@@ -1,2 +1,2 @@
-export { consoleOut, type Out } from './output.js';
-export { failure, runCli } from './run.js';
+export { consoleOut, handleClosedPipes, type Out } from './output.js';
+export { commandPaths, failure, runCli } from './run.js';

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-import { consoleOut, failure, runCli } from './index.js';
+import { consoleOut, failure, handleClosedPipes, runCli } from './index.js';
 
+handleClosedPipes();
 runCli(process.argv.slice(2), process.env, consoleOut).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     const { code, line } = failure(err);
-    process.stderr.write(`${line}\n`);
+    consoleOut.error(line);
     process.exitCode = code;
   },
 );

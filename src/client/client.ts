@@ -1,133 +1,47 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type {
-  AgentList,
-  AgentRecord,
-  AgentWithKey,
-  DeletedAgent,
-  RegisterAgentBody,
-  Verification,
-} from '../api/routes/agents.schemas.js';
-import type {
-  AuditLagWire,
-  AuditPageWire,
-  SpendQueryWire,
-  SpendWire,
-} from '../api/routes/audit.schemas.js';
-import type {
-  Dashboard,
-  SessionStarted,
-  SessionSummary,
-  SetLimitsBody,
-} from '../api/routes/budget.schemas.js';
-import type {
-  AuthorizeBody,
-  Decision,
-  ReleaseAnswer,
-  SettleAnswer,
-  SettleBody,
-  UsageAnswer,
-  UsageBody,
-} from '../api/routes/gate.schemas.js';
-import type { BudgetStatus } from '../api/routes/shared.schemas.js';
-import type { EventType } from '../audit/event.js';
+import { randomUUID } from 'node:crypto';
 import { newUsageId } from '../budget/usage-id.js';
+import { AGENT_ID } from '../engine/ids.js';
 import { type LazyTokenCounter, lazyTokenCounter } from '../meter/counter.js';
 import { createMeteredFetch } from '../meter/fetch.js';
-import { PermissionDenied } from './errors.js';
 import { Http, type HttpOptions } from './http.js';
 import { httpGate } from './model-fetch.js';
+import {
+  type AgentsQuery,
+  type AuditQuery,
+  auditQueryString,
+  type DashboardHistoryQueryInput,
+  type DashboardSpendQueryInput,
+  type DeadLetterQueryInput,
+  newApiKey,
+  newSessionId,
+  policyQueryString,
+  queryString,
+  type SetPolicyOptions,
+  type SpendQuery,
+} from './queries.js';
+import { type RunUsage, runOperation } from './run.js';
+import type * as T from './types.js';
 
-/**
- * The SDK's types are the API's schemas' (src/api/routes/*.schemas.ts): what
- * a route parses (`z.input`) and what it answers (`z.output`).
- */
-export type { ReleaseAnswer, SettleAnswer, UsageAnswer };
+export type { RunUsage };
 
 export type ClientOptions = HttpOptions;
 
-export interface RunUsage {
-  inputTokens?: number;
-  outputTokens?: number;
-  model?: string;
-}
-
 const enc = encodeURIComponent;
 
-/** GET /v1/audit filters (all optional; they combine). */
-export interface AuditQuery {
-  /** One agent's events (an agent key: its own, the default). */
-  agent_id?: string;
-  type?: EventType;
-  /** With an agent: `current` (default) its present incarnation's events, `all` every one of the id. */
-  incarnations?: 'current' | 'all';
-  /** Decisions allowed (true) or denied (false). */
-  allowed?: boolean;
-  /** At or after: a Date, ms since the epoch, or an ISO 8601 string. */
-  from?: Date | number | string;
-  /** Before (exclusive); as `from`. */
-  to?: Date | number | string;
-  /** The previous page's `next_cursor`. */
-  cursor?: string;
-  /** 1-1000, default 100. */
-  limit?: number;
-}
-
-export type AuditPage = AuditPageWire;
-export type AuditEntry = AuditPageWire['events'][number];
-export type AuditLag = AuditLagWire;
-
-function timeParam(v: Date | number | string): string {
-  return v instanceof Date ? v.toISOString() : String(v);
-}
-
-/** The query string of an audit query (`?…`, or '' when empty). */
-export function auditQueryString(q: AuditQuery): string {
-  const p = new URLSearchParams();
-  if (q.agent_id !== undefined) p.set('agent_id', q.agent_id);
-  if (q.type !== undefined) p.set('type', q.type);
-  if (q.incarnations !== undefined) p.set('incarnations', q.incarnations);
-  if (q.allowed !== undefined) p.set('allowed', String(q.allowed));
-  if (q.from !== undefined) p.set('from', timeParam(q.from));
-  if (q.to !== undefined) p.set('to', timeParam(q.to));
-  if (q.cursor !== undefined) p.set('cursor', q.cursor);
-  if (q.limit !== undefined) p.set('limit', String(q.limit));
-  const text = p.toString();
-  return text === '' ? '' : `?${text}`;
-}
-
-/** A new agent key, shaped as the server makes them: `tg_<agentId>.<256 random bits, base64url>`. */
-export function newApiKey(agentId: string): string {
-  return `tg_${agentId}.${randomBytes(32).toString('base64url')}`;
-}
-
-/** A new session id for `agentId`: `<agentId>.<16 lowercase hex>`. */
-export function newSessionId(agentId: string): string {
-  return `${agentId}.${randomBytes(8).toString('hex')}`;
-}
-
 /**
- * The Tollgate SDK: one method per HTTP route.
+ * The Tollgate SDK: one method per HTTP route (docs/sdk.md lists them with
+ * their routes, arguments and errors). Every failure is a TollgateApiError
+ * naming the request's method and URL.
  *
- * Writes that are safe to repeat are retried (with backoff) when the network
- * fails or the server answers 502, 503 or 504; a retry sends the same ids, so
- * the server counts the write once however many attempts reached it:
- * - authorize carries a `request_id` (made here when not given): a retried
- *   authorize holds once, and answers `replayed: true`;
- * - registerAgent carries the agent's `api_key` (made here when not given; only
- *   its digest reaches the store): a retried registration answers the agent
- *   the first attempt created;
- * - startSession carries the new `session_id` (made here when not given): a
- *   retry answers that session and ends nothing more;
- * - endSession names the session: a retry answers its summary again;
- * - recordUsage carries a `usage_id` (made here when not given): a retry
- *   answers the recorded cost (`replayed: true`);
- * - settle and release are idempotent by reservation id (a settle sent again
- *   with the same usage answers `already_closed` and the recorded cost; with
- *   other usage, 409 IDEMPOTENCY_CONFLICT).
- * Pass your own ids to make a write safe to repeat across processes (e.g. a
- * request re-run after a crash). Other writes (suspend and resume, limits,
- * key rotation, delete) are retried only where repeating them changes
- * nothing more (suspend, resume, limits).
+ * A write is retried (with backoff) on a network failure or a 502/503/504
+ * only where repeating it changes nothing more: it carries an id made here
+ * before sending (authorize's `request_id`, registerAgent's `api_key`,
+ * startSession's `session_id`, recordUsage's `usage_id`; pass your own to be
+ * safe across processes), names what it closes (endSession; settle and
+ * release, by reservation id), or sets a value (suspend, resume, limits, role
+ * and metadata, pools, an agent's pool, the policy unless given an expected
+ * version). Key rotation, deletes, new webhooks and dead-letter retries are
+ * sent once (docs/sdk.md, "Retries").
  */
 export class TollgateClient {
   private readonly http: Http;
@@ -143,44 +57,181 @@ export class TollgateClient {
    * not given (the server only stores its digest), so the call is retried
    * safely: a retry answers the agent the first attempt created.
    */
-  registerAgent(body: RegisterAgentBody) {
-    return this.http.request<AgentWithKey>(
+  registerAgent(body: T.RegisterAgentBody) {
+    return this.http.request<T.AgentWithKey>(
       'POST',
       '/v1/agents',
-      { ...body, api_key: body.api_key ?? newApiKey(body.agent_id) },
+      // An invalid id is refused anyway (400 naming agent_id): no key made for it.
+      {
+        ...body,
+        api_key:
+          body.api_key ?? (AGENT_ID.test(body.agent_id) ? newApiKey(body.agent_id) : undefined),
+      },
       true,
     );
   }
-  listAgents() {
-    return this.http.request<AgentList>('GET', '/v1/agents', undefined, true);
+  /** GET /v1/agents (admin): every agent, or those of `role`, in `status`, directly in `pool_id`. */
+  listAgents(query: AgentsQuery = {}) {
+    const q = queryString({ role: query.role, status: query.status, pool_id: query.pool_id });
+    return this.http.request<T.AgentList>('GET', `/v1/agents${q}`, undefined, true);
   }
   getAgent(id: string) {
-    return this.http.request<AgentRecord>('GET', `/v1/agents/${enc(id)}`, undefined, true);
+    return this.http.request<T.AgentRecord>('GET', `/v1/agents/${enc(id)}`, undefined, true);
+  }
+  /**
+   * PATCH /v1/agents/:id (admin): a new role (its permissions and policy
+   * limits, replacing overrides), new metadata (replaced whole), or both.
+   * Retried safely: the same change again writes nothing.
+   */
+  updateAgent(id: string, body: T.UpdateAgentBody) {
+    return this.http.request<T.AgentRecord>('PATCH', `/v1/agents/${enc(id)}`, body, true);
   }
   verifyAgent(id: string) {
-    return this.http.request<Verification>('GET', `/v1/agents/${enc(id)}/verify`, undefined, true);
+    return this.http.request<T.Verification>(
+      'GET',
+      `/v1/agents/${enc(id)}/verify`,
+      undefined,
+      true,
+    );
   }
   suspendAgent(id: string) {
-    return this.http.request<AgentRecord>('POST', `/v1/agents/${enc(id)}/suspend`, {}, true);
+    return this.http.request<T.AgentRecord>('POST', `/v1/agents/${enc(id)}/suspend`, {}, true);
   }
   resumeAgent(id: string) {
-    return this.http.request<AgentRecord>('POST', `/v1/agents/${enc(id)}/resume`, {}, true);
+    return this.http.request<T.AgentRecord>('POST', `/v1/agents/${enc(id)}/resume`, {}, true);
   }
   rotateKey(id: string) {
-    return this.http.request<AgentWithKey>('POST', `/v1/agents/${enc(id)}/keys`, {}, false);
+    return this.http.request<T.AgentWithKey>('POST', `/v1/agents/${enc(id)}/keys`, {}, false);
   }
   deleteAgent(id: string) {
-    return this.http.request<DeletedAgent>('DELETE', `/v1/agents/${enc(id)}`, undefined, false);
+    return this.http.request<T.DeletedAgent>('DELETE', `/v1/agents/${enc(id)}`, undefined, false);
   }
-  setLimits(id: string, body: SetLimitsBody) {
-    return this.http.request<BudgetStatus>('PUT', `/v1/agents/${enc(id)}/budget`, body, true);
+  setLimits(id: string, body: T.SetLimitsBody) {
+    return this.http.request<T.BudgetStatus>('PUT', `/v1/agents/${enc(id)}/budget`, body, true);
   }
+  /**
+   * POST /v1/pools (admin): a shared budget over the agents in it and the pools
+   * beneath it (docs/limits.md, "Pools"). Retried safely: the same create
+   * again answers the pool and writes nothing.
+   */
+  createPool(body: T.CreatePoolBody) {
+    return this.http.request<T.PoolRecord>('POST', '/v1/pools', body, true);
+  }
+  /** GET /v1/pools (admin): every pool with its status, roots first. */
+  listPools() {
+    return this.http.request<T.PoolList>('GET', '/v1/pools', undefined, true);
+  }
+  /** GET /v1/pools/:id (admin): its status and the ids of its agents and pools. */
+  getPool(id: string) {
+    return this.http.request<T.PoolDetail>('GET', `/v1/pools/${enc(id)}`, undefined, true);
+  }
+  /** PATCH /v1/pools/:id (admin): its limits and time zone; retried safely. */
+  updatePool(id: string, body: T.UpdatePoolBody) {
+    return this.http.request<T.PoolRecord>('PATCH', `/v1/pools/${enc(id)}`, body, true);
+  }
+  /** DELETE /v1/pools/:id (admin): an empty pool (else 409 CONFLICT, `pool_not_empty`). */
+  deletePool(id: string) {
+    return this.http.request<T.DeletedPool>('DELETE', `/v1/pools/${enc(id)}`, undefined, false);
+  }
+  /** PUT /v1/agents/:id/pool (admin): the agent joins `poolId` (null: none); retried safely. */
+  moveAgent(id: string, poolId: string | null) {
+    return this.http.request<T.AgentRecord>(
+      'PUT',
+      `/v1/agents/${enc(id)}/pool`,
+      { pool_id: poolId },
+      true,
+    );
+  }
+
+  /** GET /v1/policy (admin): the policy in force, its version, who set it and when, its warnings. */
+  getPolicy() {
+    return this.http.request<T.PolicyState>('GET', '/v1/policy', undefined, true);
+  }
+  /**
+   * PUT /v1/policy (admin): a whole document, as a policy file (400 lists every problem).
+   * Retried safely (the same document stores nothing) unless given `expectedVersion`.
+   */
+  setPolicy(doc: T.PolicyDocumentBody, opts: SetPolicyOptions = {}) {
+    const path = `/v1/policy${policyQueryString(opts)}`;
+    return this.http.request<T.PolicyChange>('PUT', path, doc, opts.expectedVersion === undefined);
+  }
+  /** PATCH /v1/policy/roles/:role (admin): one role's fields, the rest kept; as `setPolicy`. */
+  setPolicyRole(role: string, entry: T.PolicyRoleBody, opts: SetPolicyOptions = {}) {
+    const path = `/v1/policy/roles/${enc(role)}${policyQueryString(opts)}`;
+    return this.http.request<T.PolicyChange>(
+      'PATCH',
+      path,
+      entry,
+      opts.expectedVersion === undefined,
+    );
+  }
+
+  /** POST /v1/webhooks (admin): where budget alerts are POSTed, signed with `secret`. Sent once. */
+  createWebhook(body: T.CreateWebhookBody) {
+    return this.http.request<T.Webhook>('POST', '/v1/webhooks', body, false);
+  }
+  /** GET /v1/webhooks (admin): every webhook, oldest first, without its secret. */
+  listWebhooks() {
+    return this.http.request<T.WebhookList>('GET', '/v1/webhooks', undefined, true);
+  }
+  /** DELETE /v1/webhooks/:id (admin): nothing more is sent to it. */
+  deleteWebhook(id: string) {
+    return this.http.request<T.DeletedWebhook>(
+      'DELETE',
+      `/v1/webhooks/${enc(id)}`,
+      undefined,
+      false,
+    );
+  }
+  /** GET /v1/webhooks/dead-letters (admin): deliveries whose every attempt failed, latest first. */
+  listDeadLetters(query: DeadLetterQueryInput = {}) {
+    const q = queryString({ limit: query.limit });
+    return this.http.request<T.DeadLetterList>(
+      'GET',
+      `/v1/webhooks/dead-letters${q}`,
+      undefined,
+      true,
+    );
+  }
+  /** POST /v1/webhooks/dead-letters/:id/retry (admin): a new run of the delivery (409 if not dead). */
+  retryDeadLetter(id: string) {
+    return this.http.request<T.RetriedDeadLetter>(
+      'POST',
+      `/v1/webhooks/dead-letters/${enc(id)}/retry`,
+      {},
+      false,
+    );
+  }
+
   /** GET /v1/dashboard (admin): one row per agent. */
   getDashboard() {
-    return this.http.request<Dashboard>('GET', '/v1/dashboard', undefined, true);
+    return this.http.request<T.Dashboard>('GET', '/v1/dashboard', undefined, true);
+  }
+  /** GET /v1/dashboard/spend (admin): a UTC day's spend per hour and role, from the store. */
+  getDashboardSpend(query: DashboardSpendQueryInput = {}) {
+    const q = queryString({ date: query.date });
+    return this.http.request<T.DashboardSpend>('GET', `/v1/dashboard/spend${q}`, undefined, true);
+  }
+  /**
+   * GET /v1/dashboard/history (admin, read-only token): spend of a range of UTC days
+   * (default the last 30, at most 92) by day, and over the range by role, model and operation.
+   */
+  getDashboardHistory(query: DashboardHistoryQueryInput = {}) {
+    const q = queryString({ from: query.from, to: query.to });
+    return this.http.request<T.DashboardHistory>(
+      'GET',
+      `/v1/dashboard/history${q}`,
+      undefined,
+      true,
+    );
   }
   getBudgetStatus(id: string) {
-    return this.http.request<BudgetStatus>('GET', `/v1/agents/${enc(id)}/budget`, undefined, true);
+    return this.http.request<T.BudgetStatus>(
+      'GET',
+      `/v1/agents/${enc(id)}/budget`,
+      undefined,
+      true,
+    );
   }
   /**
    * Starts a new session; the current one ends. The new session's id is made
@@ -188,7 +239,7 @@ export class TollgateClient {
    * session and ends nothing more.
    */
   startSession(id: string, sessionId: string = newSessionId(id)) {
-    return this.http.request<SessionStarted>(
+    return this.http.request<T.SessionStarted>(
       'POST',
       `/v1/agents/${enc(id)}/sessions`,
       { session_id: sessionId },
@@ -197,7 +248,7 @@ export class TollgateClient {
   }
   /** Ends session `sessionId`; retried safely (a retry answers its summary again). */
   endSession(id: string, sessionId: string) {
-    return this.http.request<SessionSummary>(
+    return this.http.request<T.SessionSummary>(
       'DELETE',
       `/v1/agents/${enc(id)}/sessions/${enc(sessionId)}`,
       undefined,
@@ -206,8 +257,8 @@ export class TollgateClient {
   }
 
   /** POST /v1/authorize; a request_id is generated when not given and reused on retries. */
-  authorize(body: AuthorizeBody) {
-    return this.http.request<Decision>(
+  authorize(body: T.AuthorizeBody) {
+    return this.http.request<T.Decision>(
       'POST',
       '/v1/authorize',
       { ...body, request_id: body.request_id ?? randomUUID() },
@@ -218,11 +269,11 @@ export class TollgateClient {
    * POST /v1/settle; retried safely (idempotent by reservation id). The usage
    * is priced at the hold's model: `model` is accepted and ignored.
    */
-  settle(body: SettleBody) {
-    return this.http.request<SettleAnswer>('POST', '/v1/settle', body, true);
+  settle(body: T.SettleBody) {
+    return this.http.request<T.SettleAnswer>('POST', '/v1/settle', body, true);
   }
   release(reservationId: string) {
-    return this.http.request<ReleaseAnswer>(
+    return this.http.request<T.ReleaseAnswer>(
       'POST',
       '/v1/release',
       { reservation_id: reservationId },
@@ -233,8 +284,8 @@ export class TollgateClient {
    * POST /v1/usage: usage with nothing held. A `usage_id` is made here when
    * not given and reused on retries, so a retried record counts once.
    */
-  recordUsage(body: UsageBody) {
-    return this.http.request<UsageAnswer>(
+  recordUsage(body: T.UsageBody) {
+    return this.http.request<T.UsageAnswer>(
       'POST',
       '/v1/usage',
       { ...body, usage_id: body.usage_id ?? newUsageId() },
@@ -248,7 +299,7 @@ export class TollgateClient {
    * absent on the last one. An agent key reads only its own agent's events.
    */
   audit(query: AuditQuery = {}) {
-    return this.http.request<AuditPage>(
+    return this.http.request<T.AuditPage>(
       'GET',
       `/v1/audit${auditQueryString(query)}`,
       undefined,
@@ -257,7 +308,7 @@ export class TollgateClient {
   }
 
   /** Every page of `audit(query)` in turn (from `query.cursor`, or the newest). */
-  async *auditPages(query: AuditQuery = {}): AsyncGenerator<AuditPage> {
+  async *auditPages(query: AuditQuery = {}): AsyncGenerator<T.AuditPage> {
     let cursor = query.cursor;
     for (;;) {
       const page = await this.audit({ ...query, cursor });
@@ -269,7 +320,7 @@ export class TollgateClient {
 
   /** GET /v1/audit/lag (admin): the undrained audit backlog per shard. */
   auditLag() {
-    return this.http.request<AuditLag>('GET', '/v1/audit/lag', undefined, true);
+    return this.http.request<T.AuditLag>('GET', '/v1/audit/lag', undefined, true);
   }
 
   /**
@@ -278,24 +329,35 @@ export class TollgateClient {
    * default, or `role`, `operation`, `agent_id`), most costly first. Times as
    * in `audit`. An agent key reads only its own agent's spend.
    */
-  spend(
-    query: Omit<SpendQueryWire, 'from' | 'to'> & {
-      from?: Date | number | string;
-      to?: Date | number | string;
-    } = {},
-  ) {
-    const p = new URLSearchParams();
-    if (query.from !== undefined) p.set('from', timeParam(query.from));
-    if (query.to !== undefined) p.set('to', timeParam(query.to));
-    if (query.group_by !== undefined) p.set('group_by', query.group_by);
-    if (query.agent_id !== undefined) p.set('agent_id', query.agent_id);
-    const text = p.toString();
-    return this.http.request<SpendWire>(
-      'GET',
-      `/v1/spend${text === '' ? '' : `?${text}`}`,
-      undefined,
-      true,
-    );
+  spend(query: SpendQuery = {}) {
+    const q = queryString({
+      from: query.from,
+      to: query.to,
+      group_by: query.group_by,
+      agent_id: query.agent_id,
+    });
+    return this.http.request<T.Spend>('GET', `/v1/spend${q}`, undefined, true);
+  }
+
+  /** GET /healthz (open): the process is up. */
+  health() {
+    return this.http.request<T.Health>('GET', '/healthz', undefined, true);
+  }
+  /**
+   * GET /readyz (open): the engine answers and the policy is loaded, with the
+   * audit backlog and the drain's health. Not ready: TollgateApiError 503
+   * STORE_UNAVAILABLE (not retried: the answer is the probe's).
+   */
+  ready() {
+    return this.http.request<T.Readiness>('GET', '/readyz', undefined, false);
+  }
+  /** GET /openapi.json (open): the API's OpenAPI 3.1 document. */
+  openapi() {
+    return this.http.request<T.OpenApiDocument>('GET', '/openapi.json', undefined, true);
+  }
+  /** GET /metrics: Prometheus' text format (admin token, unless the server serves it open). */
+  metrics() {
+    return this.http.text('/metrics');
   }
 
   /**
@@ -326,39 +388,12 @@ export class TollgateClient {
    * the usage it reports; a failure is settled with the estimate as input
    * tokens, then rethrown. A denial throws PermissionDenied.
    */
-  async run<T extends RunUsage>(
+  run<T extends RunUsage>(
     agentId: string,
     operation: string,
     opts: { estimatedTokens?: number; model?: string },
     fn: () => Promise<T>,
-  ): Promise<T & { budget_status: BudgetStatus }> {
-    const d = await this.authorize({
-      agent_id: agentId,
-      operation,
-      estimated_tokens: opts.estimatedTokens,
-      model: opts.model,
-    });
-    if (!d.allowed) throw new PermissionDenied(d);
-    let result: T;
-    try {
-      result = await fn();
-    } catch (err) {
-      await this.settle({
-        reservation_id: d.reservation_id,
-        input_tokens: opts.estimatedTokens ?? 1000,
-        output_tokens: 0,
-        model: opts.model,
-        result: 'failure',
-      });
-      throw err;
-    }
-    const s = await this.settle({
-      reservation_id: d.reservation_id,
-      input_tokens: result.inputTokens ?? 0,
-      output_tokens: result.outputTokens ?? 0,
-      model: result.model ?? opts.model,
-      result: 'success',
-    });
-    return { ...result, budget_status: s.budget_status };
+  ): Promise<T & { budget_status: T.BudgetStatus }> {
+    return runOperation(this, agentId, operation, opts, fn);
   }
 }

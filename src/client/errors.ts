@@ -1,13 +1,24 @@
-/** An error answer of the Tollgate API (`{"error":{"code","message","details"}}`), or no answer. */
+/**
+ * An error answer of the Tollgate API (`{"error":{"code","message","details"}}`),
+ * or no answer: `NETWORK_ERROR` (status 0: nothing answered at the URL, or not
+ * in time) and `HTTP_ERROR` (something answered that is not the API's error
+ * envelope, or a body that is not JSON). `method` and `url` say which request.
+ */
 export class TollgateApiError extends Error {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    request?: { method: string; url: string },
   ) {
     super(message);
     this.name = 'TollgateApiError';
+    this.method = request?.method;
+    this.url = request?.url;
   }
 }
 

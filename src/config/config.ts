@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_HTTP_TIMEOUTS } from '../api/server.js';
 import { DEFAULT_FAILOVER_RETRY_MS } from '../engine/redis/scripts.js';
 import type { TollgateOptions } from '../tollgate.js';
-import { describeUpstreams, type GatewayUpstreams, gatewayUpstreams } from './gateway.js';
+import { type GatewayUpstreams, gatewayUpstreams } from './gateway.js';
 
 export type { GatewayUpstreams };
 
@@ -29,6 +29,12 @@ export interface Config {
    * the data folder's token instead (src/cli/admin-token.ts, docs/embedded.md).
    */
   adminTokenGenerated: boolean;
+  /**
+   * The read-only operator token (TOLLGATE_READ_TOKEN): `/metrics`, the
+   * dashboard's data and the read routes, nothing that changes state
+   * (docs/api.md). Undefined: none.
+   */
+  readToken: string | undefined;
   /** A policy file (JSON or YAML); undefined: the defaults. */
   policyPath: string | undefined;
   port: number;
@@ -60,6 +66,7 @@ export const CONFIG_VARIABLES = {
   databaseUrl: { env: 'DATABASE_URL', flag: '--database-url' },
   dataDir: { env: 'TOLLGATE_DATA_DIR', flag: '--data-dir' },
   adminToken: { env: 'TOLLGATE_ADMIN_TOKEN', flag: '--admin-token' },
+  readToken: { env: 'TOLLGATE_READ_TOKEN', flag: '--read-token' },
   policyPath: { env: 'TOLLGATE_POLICY', flag: '--policy' },
   port: { env: 'PORT', flag: '--port' },
   allowEviction: { env: 'TOLLGATE_ALLOW_EVICTION', flag: '--allow-eviction' },
@@ -114,7 +121,7 @@ export class ConfigError extends Error {
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_DATA_DIR = './.tollgate';
-/** An admin token shorter than this is refused: it guards every agent. */
+/** An admin (or read-only) token shorter than this is refused: it guards every agent. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -223,6 +230,7 @@ const InputSchema = z.object({
   databaseUrl: databaseUrl.optional(),
   dataDir: text.optional(),
   adminToken: adminToken.optional(),
+  readToken: adminToken.optional(),
   policyPath: text.optional(),
   port: port.optional(),
   allowEviction: bool.optional(),
@@ -308,6 +316,14 @@ export function loadConfig(
       },
     ]);
   }
+  if (c.readToken !== undefined && c.readToken === c.adminToken) {
+    throw new ConfigError([
+      {
+        variable: nameOf('readToken', overridden.has('readToken')),
+        message: 'must differ from TOLLGATE_ADMIN_TOKEN (the read-only token changes nothing)',
+      },
+    ]);
+  }
   return {
     mode,
     redisUrl: c.redisUrl,
@@ -316,6 +332,7 @@ export function loadConfig(
     dataDir: c.dataDir ?? DEFAULT_DATA_DIR,
     adminToken: c.adminToken ?? generateAdminToken(),
     adminTokenGenerated: c.adminToken === undefined,
+    readToken: c.readToken,
     policyPath: c.policyPath,
     port: c.port ?? DEFAULT_PORT,
     allowEviction: c.allowEviction ?? false,
@@ -363,37 +380,5 @@ export function tollgateOptions(config: Config): TollgateOptions {
           failoverRetryMs: config.redisFailoverRetryMs,
         }
       : {}),
-  };
-}
-
-/** The configuration with the secrets masked, for a startup log line. */
-export function describeConfig(config: Config): Record<string, unknown> {
-  const mask = (url: string | undefined) => {
-    if (url === undefined) return undefined;
-    try {
-      const u = new URL(url);
-      if (u.password !== '') u.password = '***';
-      return u.toString();
-    } catch {
-      return '***';
-    }
-  };
-  return {
-    mode: config.mode,
-    redisUrl: mask(config.redisUrl),
-    redisClusterNodes: config.redisClusterNodes?.map((n) => `${n.host}:${n.port}`),
-    databaseUrl: mask(config.databaseUrl),
-    dataDir: config.dataDir,
-    adminToken: '***',
-    policyPath: config.policyPath,
-    port: config.port,
-    allowEviction: config.allowEviction,
-    redisWaitReplicas: config.redisWaitReplicas,
-    redisFailoverRetryMs: config.redisFailoverRetryMs,
-    httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
-    httpRequestTimeoutMs: config.httpRequestTimeoutMs,
-    httpKeepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
-    auditReadTimeoutMs: config.auditReadTimeoutMs,
-    gateway: describeUpstreams(config.gateway),
   };
 }

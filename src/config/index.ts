@@ -7,9 +7,9 @@ export {
   type ConfigOverrides,
   DEFAULT_DATA_DIR,
   DEFAULT_PORT,
-  describeConfig,
   generateAdminToken,
   loadConfig,
   MIN_ADMIN_TOKEN_LENGTH,
   tollgateOptions,
 } from './config.js';
+export { describeConfig } from './describe.js';

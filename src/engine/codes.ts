@@ -1,10 +1,12 @@
 import { TollgateError } from '../errors.js';
+import { MAX_POOL_DEPTH } from './ids.js';
 import type {
   AuthorizeResult,
   DenialCode,
   EngineStatus,
   Exceeded,
   LimitLevel,
+  PoolPeriod,
   RateExceeded,
   ReservationState,
 } from './types.js';
@@ -49,6 +51,30 @@ export const Code = {
   RATE_TOKENS: 21,
   /** authorize: the agent's monthly cost limit (a BUDGET_EXCEEDED denial, `exceeded: 'monthly'`). */
   BUDGET_MONTHLY: 22,
+  /** authorize: a pool's daily cost limit (BUDGET_EXCEEDED, `exceeded: 'pool'`, period daily; the pool id follows). */
+  POOL_DAILY: 23,
+  /** authorize: a pool's monthly cost limit (BUDGET_EXCEEDED, `exceeded: 'pool'`, period monthly). */
+  POOL_MONTHLY: 24,
+  /** authorize: a pool's requests per minute (RATE_LIMITED, level the pool). */
+  POOL_RATE_REQUESTS: 25,
+  /** authorize: a pool's tokens per minute (RATE_LIMITED, level the pool). */
+  POOL_RATE_TOKENS: 26,
+  /** A pool named does not exist (NOT_FOUND; nothing written). */
+  POOL_NOT_FOUND: 27,
+  /** createPool: the id is taken by a pool with other settings (CONFLICT pool_exists). */
+  POOL_EXISTS: 28,
+  /** createPool: the parent is at the deepest level already (VALIDATION_FAILED parent_id). */
+  POOL_TOO_DEEP: 29,
+  /** deletePool: agents or pools are in it (CONFLICT pool_not_empty, with their counts). */
+  POOL_NOT_EMPTY: 30,
+  /** No agent here, but the agent's home shard says where it lives: the shard follows (nothing written). */
+  ELSEWHERE: 31,
+  /** The agent is being moved to another shard: call again shortly (nothing written). */
+  MOVING: 32,
+  /** moveAgent to another shard: the agent has open holds (CONFLICT open_holds, their number follows). */
+  OPEN_HOLDS: 33,
+  /** A directory claim too old to create under: claim again (nothing written). */
+  STALE_CLAIM: 34,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
@@ -64,7 +90,13 @@ export type OpName =
   | 'deleteAgent'
   | 'startSession'
   | 'listAgents'
-  | 'sweepShard';
+  | 'sweepShard'
+  | 'createPool'
+  | 'updatePool'
+  | 'deletePool'
+  | 'getPool'
+  | 'listPools'
+  | 'moveAgent';
 
 // ---- Results ----
 
@@ -72,6 +104,8 @@ export interface Denial {
   code: DenialCode;
   exceeded?: Exceeded | RateExceeded;
   level?: LimitLevel;
+  /** A pool's cost limit: which period (the pool id comes with the code). */
+  period?: PoolPeriod;
 }
 
 const DENIALS: Partial<Record<number, Denial>> = {
@@ -83,7 +117,16 @@ const DENIALS: Partial<Record<number, Denial>> = {
   [Code.BUDGET_MONTHLY]: { code: 'BUDGET_EXCEEDED', exceeded: 'monthly' },
   [Code.RATE_REQUESTS]: { code: 'RATE_LIMITED', exceeded: 'requests_per_minute', level: 'agent' },
   [Code.RATE_TOKENS]: { code: 'RATE_LIMITED', exceeded: 'tokens_per_minute', level: 'agent' },
+  [Code.POOL_DAILY]: { code: 'BUDGET_EXCEEDED', exceeded: 'pool', period: 'daily' },
+  [Code.POOL_MONTHLY]: { code: 'BUDGET_EXCEEDED', exceeded: 'pool', period: 'monthly' },
+  [Code.POOL_RATE_REQUESTS]: { code: 'RATE_LIMITED', exceeded: 'requests_per_minute' },
+  [Code.POOL_RATE_TOKENS]: { code: 'RATE_LIMITED', exceeded: 'tokens_per_minute' },
 };
+
+/** Whether a denial code is a pool's (its reply names the pool). */
+export function isPoolDenial(code: number): boolean {
+  return code >= Code.POOL_DAILY && code <= Code.POOL_RATE_TOKENS;
+}
 
 /** The denial a code stands for (authorize), or undefined when it is not one. */
 export function denialOf(code: number): Denial | undefined {
@@ -94,15 +137,41 @@ export function denialOf(code: number): Denial | undefined {
  * authorize's answer for a denial code: `replayed` when an earlier run
  * recorded it; the status is null only for AGENT_NOT_FOUND. A rate limit's
  * carries `retryAfterMs` (the ms until its limits would allow the request).
+ * A pool's names it (`poolId`): its `level`, and for a cost limit its
+ * `poolId` and `period`.
  */
 export function denied(
   code: number,
   replayed: boolean,
   status: EngineStatus | null,
   retryAfterMs = 0,
+  poolId = '',
 ): AuthorizeResult {
   const denial = DENIALS[code];
   if (denial === undefined) throw unexpected('authorize', code);
+  if (isPoolDenial(code)) {
+    if (denial.code === 'RATE_LIMITED') {
+      return {
+        allowed: false,
+        code: denial.code,
+        exceeded: denial.exceeded,
+        level: poolId,
+        retryAfterMs,
+        replayed,
+        status,
+      };
+    }
+    return {
+      allowed: false,
+      code: denial.code,
+      exceeded: denial.exceeded,
+      level: poolId,
+      poolId,
+      period: denial.period,
+      replayed,
+      status,
+    };
+  }
   if (denial.code === 'RATE_LIMITED') {
     return { allowed: false, ...denial, retryAfterMs, replayed, status };
   }
@@ -134,20 +203,24 @@ export function releaseOutcome(code: number): 'released' | 'already_closed' {
 
 /**
  * How many values one decision of lua/authorize-1.lua's flat reply holds,
- * by its code: 1 for the codes that write nothing and carry no state, 6 for
- * REPLAYED, 4 for REPLAYED_DENIAL, 3 for the others (OK, the denials).
+ * by its code: 1 for the codes that write nothing and carry no state, 2 for
+ * ELSEWHERE (its shard), 6 for REPLAYED, 5 for REPLAYED_DENIAL, 4 for a
+ * pool's denial (its pool id last), 3 for the others (OK, the denials).
  */
 export function authorizeReplyLength(code: unknown): number {
   if (
     code === Code.AGENT_NOT_FOUND ||
     code === Code.UNAUTHENTICATED ||
     code === Code.IDEMPOTENCY_CONFLICT ||
-    code === Code.SHARD_NOT_READY
+    code === Code.SHARD_NOT_READY ||
+    code === Code.MOVING
   ) {
     return 1;
   }
+  if (code === Code.ELSEWHERE) return 2;
   if (code === Code.REPLAYED) return 6;
-  return code === Code.REPLAYED_DENIAL ? 4 : 3;
+  if (code === Code.REPLAYED_DENIAL) return 5;
+  return typeof code === 'number' && isPoolDenial(code) ? 4 : 3;
 }
 
 /**
@@ -161,7 +234,9 @@ export function settleReplyLength(code: unknown): number {
     case Code.RESERVATION_NOT_FOUND:
     case Code.INVALID_FIELD:
     case Code.SHARD_NOT_READY:
+    case Code.MOVING:
       return 1;
+    case Code.ELSEWHERE:
     case Code.NO_HOLD:
     case Code.MODEL_MISMATCH:
       return 2;
@@ -199,6 +274,12 @@ export interface Subject {
   recorded?: Recorded;
   /** settle, MODEL_MISMATCH: the model the hold was made for. */
   holdModel?: string;
+  /** The pool the call names (POOL_NOT_FOUND, POOL_EXISTS, POOL_NOT_EMPTY). */
+  poolId?: string;
+  /** POOL_NOT_EMPTY: agents and pools directly in the pool; OPEN_HOLDS: the holds. */
+  agents?: number;
+  pools?: number;
+  holds?: number;
 }
 
 const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
@@ -245,6 +326,30 @@ const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
       field: 'model',
       hold_model: s.holdModel,
     }),
+  [Code.POOL_NOT_FOUND]: (s) =>
+    new TollgateError('NOT_FOUND', `Pool ${s.poolId} not found`, { pool_id: s.poolId }),
+  [Code.POOL_EXISTS]: (s) =>
+    new TollgateError('CONFLICT', `Pool ${s.poolId} already exists`, {
+      pool_id: s.poolId,
+      reason: 'pool_exists',
+    }),
+  [Code.POOL_TOO_DEEP]: () =>
+    new TollgateError('VALIDATION_FAILED', `A pool is at most ${MAX_POOL_DEPTH} levels deep`, {
+      field: 'parent_id',
+      max_depth: MAX_POOL_DEPTH,
+    }),
+  [Code.POOL_NOT_EMPTY]: (s) =>
+    new TollgateError(
+      'CONFLICT',
+      `pool ${s.poolId} has ${s.agents ?? 0} agents and ${s.pools ?? 0} pools; move or delete them first`,
+      { pool_id: s.poolId, reason: 'pool_not_empty', agents: s.agents ?? 0, pools: s.pools ?? 0 },
+    ),
+  [Code.OPEN_HOLDS]: (s) =>
+    new TollgateError(
+      'CONFLICT',
+      `Agent ${s.agentId} has ${s.holds ?? 0} open holds; a move to a pool on another shard needs none: settle or release them first`,
+      { agent_id: s.agentId, reason: 'open_holds', holds: s.holds ?? 0 },
+    ),
   [Code.SESSION_NOT_FOUND]: (s) =>
     new TollgateError('NOT_FOUND', 'Session not found or already ended', {
       session_id: s.endSessionId,

@@ -24,6 +24,12 @@ function check(pattern: RegExp, value: unknown, what: string): string {
 }
 
 export const checkAgentId = (v: unknown) => check(AGENT_ID, v, 'agent_id');
+/** A pool is at most this many levels deep (a root is level 1). */
+export const MAX_POOL_DEPTH = 3;
+
+/** Pool ids follow the agent id's pattern (a namespace of their own). */
+export const checkPoolId = (v: unknown) => check(AGENT_ID, v, 'pool_id');
+export const checkParentId = (v: unknown) => check(AGENT_ID, v, 'parent_id');
 export const checkRole = (v: unknown) => check(ROLE, v, 'role');
 export const checkOperation = (v: unknown) => check(OPERATION, v, 'operation');
 export const checkRequestId = (v: unknown) => check(REQUEST_ID, v, 'request_id');

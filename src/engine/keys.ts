@@ -1,7 +1,9 @@
 /**
  * Key names, in one place. A budget scope (the agent) maps to one of S shards
  * by a stable hash of its id; every key of a scope carries the shard's hash tag
- * `{s<n>}`, so one script's keys always share a Redis Cluster slot.
+ * `{s<n>}`, so one script's keys always share a Redis Cluster slot. An agent
+ * in a pool lives on its hierarchy's shard instead (its root's), with the same
+ * key names under that shard's tag (docs/engine.md, "Keys").
  *
  *   tg:{s<n>}:agent:<id>                 agent hash: state, limits, session counters,
  *                                        holds and the records that make every
@@ -13,6 +15,11 @@
  *   tg:{s<n>}:agents                     set of agent ids in the shard
  *   tg:{s<n>}:outbox                     the shard's audit outbox stream
  *   tg:{s<n>}:stats                      the shard's counters (leases_freed)
+ *   tg:{s<n>}:dir                        where the agents of this home shard that live
+ *                                        elsewhere live (lua/includes/dir.lua)
+ *   tg:{s<n>}:pool:<rootId>              a pool hierarchy: a field per pool (lua/includes/pools.lua)
+ *   tg:{s<n>}:pools                      the root ids of the shard's hierarchies
+ *   tg:{s<n>}:pooldir                    the root of each pool whose id's shard this is
  */
 import { checkAgentId } from './ids.js';
 
@@ -42,8 +49,9 @@ export interface AgentKeys {
   month(yyyymm: number): string;
 }
 
-export function agentKeys(agentId: string, shards: number): AgentKeys {
-  const shard = shardOf(agentId, shards);
+/** The agent's keys on its home shard, or on `at` (an agent in a pool lives on its root's shard). */
+export function agentKeys(agentId: string, shards: number, at?: number): AgentKeys {
+  const shard = at ?? shardOf(agentId, shards);
   const tag = shardTag(shard);
   const agent = `${tag}agent:${agentId}`;
   return {
@@ -69,6 +77,26 @@ export function indexKey(shard: number): string {
   return `${shardTag(shard)}agents`;
 }
 
+/** The directory of the agents whose home shard this is and that live on another one. */
+export function dirKey(shard: number): string {
+  return `${shardTag(shard)}dir`;
+}
+
+/** A pool hierarchy's hash, on its root's shard. */
+export function poolKey(rootId: string, shards: number): string {
+  return `${shardTag(shardOf(rootId, shards))}pool:${rootId}`;
+}
+
+/** The root ids of a shard's hierarchies. */
+export function poolsIndexKey(shard: number): string {
+  return `${shardTag(shard)}pools`;
+}
+
+/** The roots of the pools whose id's shard this is. */
+export function poolDirKey(shard: number): string {
+  return `${shardTag(shard)}pooldir`;
+}
+
 /**
  * Key names of many agents, built once each (bounded: cleared past `max`
  * entries), and only for ids that pass their check (ids.ts): the first use of
@@ -76,6 +104,8 @@ export function indexKey(shard: number): string {
  */
 export class AgentKeyCache {
   private readonly map = new Map<string, AgentKeys>();
+  /** The keys of agents that live away from their home shard, at their shard. */
+  private readonly away = new Map<string, AgentKeys>();
   constructor(
     private readonly shards: number,
     private readonly max = 100_000,
@@ -88,6 +118,19 @@ export class AgentKeyCache {
       if (this.map.size >= this.max) this.map.clear();
       k = agentKeys(agentId, this.shards);
       this.map.set(agentId, k);
+    }
+    return k;
+  }
+
+  /** The agent's keys on `shard` (its home keys when that is its home). */
+  at(agentId: string, shard: number): AgentKeys {
+    const home = this.get(agentId);
+    if (home.shard === shard) return home;
+    let k = this.away.get(agentId);
+    if (k === undefined || k.shard !== shard) {
+      if (this.away.size >= this.max) this.away.clear();
+      k = agentKeys(agentId, this.shards, shard);
+      this.away.set(agentId, k);
     }
     return k;
   }

@@ -7,7 +7,10 @@
  * that does not exist, a conflict) and infrastructure failures throw a
  * TollgateError with a code.
  */
+import type { PoolInput, PoolStatus, PoolUpdateInput } from './pool-types.js';
 import type { Profile } from './profile.js';
+
+export type { PoolInput, PoolLimits, PoolStatus, PoolUpdateInput } from './pool-types.js';
 
 export type Actor = 'admin' | 'agent' | 'library' | 'system';
 export type AgentStatus = 'active' | 'suspended';
@@ -18,11 +21,13 @@ export type DenialCode =
   | 'BUDGET_EXCEEDED'
   | 'RATE_LIMITED';
 /** The budget a BUDGET_EXCEEDED denial names. */
-export type Exceeded = 'session' | 'daily' | 'monthly';
+export type Exceeded = 'session' | 'daily' | 'monthly' | 'pool';
+/** The period of a pool's cost limit that denied (with `exceeded: 'pool'`). */
+export type PoolPeriod = 'daily' | 'monthly';
 /** The rate limit a RATE_LIMITED denial names (docs/limits.md). */
 export type RateExceeded = 'requests_per_minute' | 'tokens_per_minute';
-/** Whose limit denied: the agent's (pools come later). */
-export type LimitLevel = 'agent';
+/** Whose limit denied: the agent's own (`'agent'`), or a pool's: its id (docs/limits.md, "Pools"). */
+export type LimitLevel = string;
 /** Where a reservation stands: held, or closed by a settle, a release or its lease's end. */
 export type ReservationState = 'open' | 'settled' | 'released' | 'expired';
 
@@ -63,6 +68,8 @@ export interface EngineStatus {
   monthlyCostMicros: number;
   monthlyOverrunMicros: number;
   monthlyLimitMicros: number;
+  /** The pool the agent belongs to (docs/limits.md, "Pools"); null: none. */
+  poolId: string | null;
   nowMs: number;
 }
 
@@ -91,6 +98,8 @@ export interface RegisterInput {
   monthlyLimitMicros?: number;
   /** IANA time zone of the agent's day and month; absent: UTC. */
   timeZone?: string;
+  /** The pool the agent belongs to; absent: none. It must exist (else NOT_FOUND, nothing written). */
+  poolId?: string;
   keyDigest: string;
   metadata: string;
   actor: Actor;
@@ -203,9 +212,15 @@ export type AuthorizeResult =
       allowed: false;
       code: DenialCode;
       exceeded?: Exceeded | RateExceeded;
-      /** RATE_LIMITED: whose limit, and the ms until the limits would allow the request. */
+      /**
+       * RATE_LIMITED and BUDGET_EXCEEDED: whose limit denied ('agent', or a
+       * pool's id); RATE_LIMITED: the ms until the limits would allow the request.
+       */
       level?: LimitLevel;
       retryAfterMs?: number;
+      /** `exceeded: 'pool'`: the pool whose cost limit denied, and which period. */
+      poolId?: string;
+      period?: PoolPeriod;
       /** True when this answers an earlier denial of the same request id (nothing counted again). */
       replayed: boolean;
       /** Null only for AGENT_NOT_FOUND. */
@@ -349,6 +364,18 @@ export interface Engine {
   status(agentId: string): Promise<EngineStatus | null>;
   getAgent(agentId: string): Promise<AgentRecordRaw | null>;
   listAgents(): Promise<AgentSnapshot[]>;
+  /** A new pool; CONFLICT when the id is taken, NOT_FOUND for a missing parent, VALIDATION_FAILED past three levels. */
+  createPool(input: PoolInput): Promise<PoolStatus>;
+  updatePool(input: PoolUpdateInput): Promise<PoolStatus>;
+  /** Refused (CONFLICT, details.reason 'pool_not_empty', agents, pools) while agents or pools are in it. */
+  deletePool(poolId: string, actor: Actor): Promise<PoolStatus>;
+  poolStatus(poolId: string): Promise<PoolStatus | null>;
+  listPools(): Promise<PoolStatus[]>;
+  /**
+   * Puts the agent in `poolId` (null: in no pool). Its open holds stay charged
+   * to the pools they were made under, and settle there.
+   */
+  moveAgent(agentId: string, poolId: string | null, actor: Actor): Promise<AgentSnapshot>;
   /** Every event still in the outbox, oldest first per shard (tests, and the drain later). */
   readOutbox(shard?: number): Promise<OutboxEntry[]>;
   /** Holds freed so far because their lease passed (all shards; a metric). */

@@ -5,16 +5,21 @@ import {
   checkCount,
   checkModel,
   checkOperation,
+  checkParentId,
+  checkPoolId,
   checkPricedAs,
   checkRequestId,
   checkRole,
   checkUsageId,
+  MAX_POOL_DEPTH,
   parseScopedId,
   type ScopedId,
 } from './ids.js';
 import type { ProfileValues } from './profile.js';
 import type {
   AuthorizeInput,
+  PoolInput,
+  PoolUpdateInput,
   Rates,
   RegisterInput,
   ReleaseInput,
@@ -91,8 +96,32 @@ export function checkRegister(i: RegisterInput): void {
   checkCount(i.sessionTokenLimit, 'session_token_limit', MAX_LIMIT);
   checkCount(i.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
   checkPerMinute(i);
+  if (i.poolId !== undefined) checkPoolId(i.poolId);
   checkDigest(i.keyDigest);
   checkMetadata(i.metadata);
+}
+
+/** A pool's limits, where given: 0 or absent means none. */
+function checkPoolLimits(s: {
+  dailyLimitMicros?: number;
+  monthlyLimitMicros?: number;
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+}): void {
+  if (s.dailyLimitMicros !== undefined)
+    checkCount(s.dailyLimitMicros, 'daily_cost_limit', MAX_LIMIT);
+  checkPerMinute(s);
+}
+
+export function checkPool(i: PoolInput): void {
+  checkPoolId(i.poolId);
+  if (i.parentId !== undefined) checkParentId(i.parentId);
+  checkPoolLimits(i);
+}
+
+export function checkPoolUpdate(i: PoolUpdateInput): void {
+  checkPoolId(i.poolId);
+  checkPoolLimits(i.set);
 }
 
 export function checkUpdate(i: UpdateInput): void {
@@ -207,4 +236,4 @@ export function checkResult(r: string): void {
   }
 }
 
-export { checkAgentId };
+export { checkAgentId, checkPoolId, MAX_POOL_DEPTH };

@@ -1,5 +1,5 @@
 import type { Decision, SettleAnswer } from '../api/routes/gate.schemas.js';
-import { budgetReason } from '../budget/budget.js';
+import { budgetReason, poolReason } from '../budget/budget.js';
 import { toBudgetStatus } from '../budget/status.js';
 import { microsToUsd } from '../engine/money.js';
 import type { AuthorizeResult, SettleResult } from '../engine/types.js';
@@ -69,10 +69,21 @@ export function toDecision(
       };
     case 'BUDGET_EXCEEDED': {
       if (!status) throw new Error('a budget denial always carries a status');
-      const exceeded = r.exceeded === 'daily' ? 'daily' : 'session';
+      if (r.exceeded === 'pool') {
+        const poolId = r.poolId ?? r.level ?? 'unknown';
+        return {
+          allowed: false,
+          ...poolReason(poolId, r.period === 'monthly' ? 'monthly' : 'daily'),
+          model,
+          replayed,
+          budget_status: status,
+        };
+      }
+      const exceeded = r.exceeded === 'daily' || r.exceeded === 'monthly' ? r.exceeded : 'session';
       return {
         allowed: false,
         ...budgetReason(exceeded, status),
+        level: 'agent',
         model,
         replayed,
         budget_status: status,
@@ -81,19 +92,36 @@ export function toDecision(
     case 'RATE_LIMITED': {
       const exceeded =
         r.exceeded === 'tokens_per_minute' ? 'tokens_per_minute' : 'requests_per_minute';
+      const level = r.level ?? 'agent';
+      const retryAfterMs = r.retryAfterMs ?? 0;
+      const retry = `Retry after ${Math.ceil(retryAfterMs / 1000)} s`;
+      const what = exceeded === 'tokens_per_minute' ? 'tokens' : 'requests';
+      if (level !== 'agent') {
+        return {
+          allowed: false,
+          error_code: r.code,
+          exceeded,
+          level,
+          retry_after_ms: retryAfterMs,
+          reason: `Rate limit reached: pool ${level}'s ${what} per minute (shared by the agents beneath it)`,
+          suggestion: `${retry}, or raise pool ${level}'s ${exceeded}`,
+          model,
+          replayed,
+          budget_status: status,
+        };
+      }
       const limit =
         exceeded === 'tokens_per_minute'
-          ? `${status?.rate_limits?.tokens_per_minute ?? 0} tokens`
-          : `${status?.rate_limits?.requests_per_minute ?? 0} requests`;
-      const retryAfterMs = r.retryAfterMs ?? 0;
+          ? status?.rate_limits?.tokens_per_minute
+          : status?.rate_limits?.requests_per_minute;
       return {
         allowed: false,
         error_code: r.code,
         exceeded,
-        level: r.level ?? 'agent',
+        level,
         retry_after_ms: retryAfterMs,
-        reason: `Rate limit reached: ${limit} per minute for agent ${agentId}`,
-        suggestion: `Retry after ${Math.ceil(retryAfterMs / 1000)} s, or raise the agent's ${exceeded}`,
+        reason: `Rate limit reached: ${limit ?? 0} ${what} per minute for agent ${agentId}`,
+        suggestion: `${retry}, or raise the agent's ${exceeded}`,
         model,
         replayed,
         budget_status: status,

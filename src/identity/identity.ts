@@ -4,7 +4,7 @@ import { parseScopedId } from '../engine/ids.js';
 import { usdToMicros } from '../engine/money.js';
 import type { Actor, Engine } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
-import type { Policy } from '../policy/index.js';
+import { type Policy, unknownRoleWarning } from '../policy/index.js';
 import { agentOfKey, checkApiKey, digestKey, generateApiKey, keyMatches } from './api-key.js';
 import { type AgentRecord, toAgentRecord } from './record.js';
 
@@ -27,6 +27,12 @@ export interface LimitsInput {
   timeZone?: string;
 }
 
+/** What registerAgent takes besides the role's limits. */
+export interface RegisterOptions extends LimitsInput {
+  /** The pool the agent joins (docs/limits.md, "Pools"); it must exist. Absent: none. */
+  poolId?: string;
+}
+
 /** What endSession answers (the wire shape of POST /v1/sessions/end). */
 export type { SessionSummary };
 
@@ -42,13 +48,14 @@ export class Identity {
    * only. `apiKey`: a key the caller made (as generateApiKey makes them, for
    * this agent); only its digest is stored. Registering again with the same
    * key finds the first run's agent and answers it (`replayed: true`, nothing
-   * written); another key for an existing agent is CONFLICT.
+   * written); another key for an existing agent is CONFLICT. `limits.poolId`:
+   * the pool it joins, which must exist (else NOT_FOUND, nothing written).
    */
   async registerAgent(
     agentId: string,
     role: string,
     metadata: Record<string, unknown> = {},
-    limits: LimitsInput = {},
+    limits: RegisterOptions = {},
     apiKey: string = generateApiKey(agentId),
   ): Promise<AgentRecord & { api_key: string; replayed: boolean }> {
     checkApiKey(apiKey, agentId);
@@ -56,12 +63,14 @@ export class Identity {
       agentId,
       role,
       ...this.limitsOf(role, limits),
+      ...(limits.poolId !== undefined ? { poolId: limits.poolId } : {}),
       keyDigest: digestKey(apiKey),
       metadata: JSON.stringify(metadata),
       actor: this.deps.actor,
     });
     return {
       ...toAgentRecord(snap, this.deps.policy),
+      ...this.roleWarnings(role),
       api_key: apiKey,
       replayed: snap.replayed === true,
     };
@@ -181,16 +190,56 @@ export class Identity {
     };
   }
 
+  /**
+   * A role the policy does not name is kept, as the guide's `roleBudgets[role]
+   * || default` does (the `default` budget, no permissions), and said in the
+   * answer: `warnings` (docs/policy.md, "Unknown roles").
+   */
+  private roleWarnings(role: string): Pick<AgentRecord, 'warnings'> {
+    const known = this.deps.policy.knownRoles();
+    if (known.includes(role)) return {};
+    const { code, path, message } = unknownRoleWarning(role, known, 'role');
+    return { warnings: [{ code, path, message }] };
+  }
+
   /** Changes the role; the role's policy limits apply unless `limits` says otherwise. */
   async setRole(agentId: string, role: string, limits: LimitsInput = {}): Promise<AgentRecord> {
-    return this.update(agentId, 'agent_updated', {
+    const rec = await this.update(agentId, 'agent_updated', {
       role,
       ...this.limitsOf(role, limits),
     });
+    return { ...rec, ...this.roleWarnings(role) };
+  }
+
+  /**
+   * Puts the agent in `poolId` (null: in no pool; docs/limits.md, "Pools").
+   * Its open holds stay charged to the pools they were made under and settle
+   * there; its next authorize checks the new pool and those above it.
+   */
+  async moveAgent(agentId: string, poolId: string | null): Promise<AgentRecord> {
+    const snap = await this.deps.engine.moveAgent(agentId, poolId, this.deps.actor);
+    return toAgentRecord(snap, this.deps.policy);
   }
 
   async setMetadata(agentId: string, metadata: Record<string, unknown>): Promise<AgentRecord> {
     return this.update(agentId, 'agent_updated', { metadata: JSON.stringify(metadata) });
+  }
+
+  /**
+   * setRole and setMetadata in one write and one `agent_updated` event
+   * (PATCH /v1/agents/:id): a role takes its policy limits, as setRole.
+   */
+  async updateAgent(
+    agentId: string,
+    change: { role?: string; metadata?: Record<string, unknown> },
+  ): Promise<AgentRecord> {
+    const rec = await this.update(agentId, 'agent_updated', {
+      ...(change.role === undefined
+        ? {}
+        : { role: change.role, ...this.limitsOf(change.role, {}) }),
+      ...(change.metadata === undefined ? {} : { metadata: JSON.stringify(change.metadata) }),
+    });
+    return change.role === undefined ? rec : { ...rec, ...this.roleWarnings(change.role) };
   }
 
   /** Issues a new key; the old one stops working at once. */

@@ -18,6 +18,7 @@ export function toAgentRecord(snap: AgentSnapshot, policy: Policy): AgentRecord 
   return {
     agent_id: snap.status.agentId,
     role: snap.status.role,
+    pool_id: snap.status.poolId,
     status: snap.status.status,
     permissions: [...policy.permissions(snap.status.role)],
     session_id: snap.status.sessionId,

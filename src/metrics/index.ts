@@ -1,20 +1,28 @@
+export {
+  ALERT_DELIVERY_OUTCOMES,
+  type AlertDeliveryOutcome,
+  type AlertDeliveryRecorder,
+} from './alerts.js';
 export { type Backlog, readBacklog } from './backlog.js';
+export { HTTP_BUCKETS, UNMATCHED_ROUTE } from './http.js';
 export {
   createMetrics,
   DECISION_BUCKETS,
+  DECISION_OUTCOMES,
   type DecisionObservation,
+  type DecisionOutcome,
   type DecisionRecorder,
-  HTTP_BUCKETS,
   type Metrics,
   type MetricsOptions,
   NO_ROLE,
   OTHER_ROLE,
   type SettleObservation,
-  UNMATCHED_ROUTE,
 } from './metrics.js';
 export {
-  MAX_MODEL_LABELS,
   type ModelCallObservation,
   type ModelCallRecorder,
+  modelLabel,
   OTHER_MODEL,
 } from './model-spend.js';
+export { DROPPED_DEFAULT_METRICS } from './process.js';
+export type { SpendObservation, SpendRecorder } from './spend.js';

@@ -1,14 +1,18 @@
 import type { RequestHandler } from 'express';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DRAIN_STALL_MS, isDegraded } from '../audit/drain/monitor.js';
 import type { AuditWorkerStats } from '../audit/drain/worker.js';
 import type { AgentSnapshot } from '../engine/types.js';
 import type { Tollgate } from '../index.js';
+import { type AlertDeliveryOutcome, alertDeliveryMetrics } from './alerts.js';
 import { type Backlog, readBacklog } from './backlog.js';
 import { backgroundMetrics, setCounter } from './drain.js';
+import { httpMetrics } from './http.js';
 import { type ModelCallObservation, modelSpendMetrics } from './model-spend.js';
 import { perAgentGauges } from './per-agent.js';
+import { processMetrics } from './process.js';
 import { shardRecoveryMetrics } from './recoveries.js';
+import { roleSpendMetrics, type SpendObservation } from './spend.js';
 
 /**
  * Prometheus metrics of one API app (docs/metrics.md). Every app gets its own
@@ -18,8 +22,10 @@ import { shardRecoveryMetrics } from './recoveries.js';
  *
  * Three kinds of source:
  * - counted as requests are served: decisions (by outcome, code and role),
- *   decision latency, HTTP requests by route pattern and status, 503
- *   STORE_UNAVAILABLE answers;
+ *   decision latency, spend and tokens by role (spend.ts) and by model
+ *   (model-spend.ts), HTTP requests by route pattern and status, 503
+ *   STORE_UNAVAILABLE answers (http.ts); alert deliveries, counted by the
+ *   code that delivers them (alerts.ts);
  * - read once per scrape, each within `scrapeTimeoutMs`: the fleet from
  *   `engine.listAgents()` (one script per shard, as the dashboard reads it),
  *   the outbox backlog per shard (backlog.ts: `outboxLag` on Redis, the
@@ -29,8 +35,9 @@ import { shardRecoveryMetrics } from './recoveries.js';
  *   when one is given; drain.ts).
  *
  * No label takes an agent id unless `perAgentMetrics` is on; role labels are
- * the roles the policy names, any other role is `other`, so the number of
- * series is bounded by the policy, not by what agents were registered.
+ * the roles the policy in force names (it may change at runtime), any other
+ * role is `other`, so the number of series is bounded by the policies, not by
+ * what agents were registered.
  */
 
 export interface MetricsOptions {
@@ -40,7 +47,10 @@ export interface MetricsOptions {
    * `listAgents()`: about 8 series per agent. Default false.
    */
   perAgentMetrics?: boolean;
-  /** Node.js process metrics (`process_*`, `nodejs_*`) in the same registry. Default true. */
+  /**
+   * Node.js process metrics (`process_*`, `nodejs_*`) in the same registry,
+   * without prom-client's `nodejs_active_*_total` gauges (process.ts). Default true.
+   */
   defaultMetrics?: boolean;
   /** How long a scrape waits for each source (agents, outbox) before leaving it out. Default 2 000 ms. */
   scrapeTimeoutMs?: number;
@@ -57,7 +67,17 @@ export interface DecisionObservation {
   role: string | null;
   /** An allowed replay of a request id: nothing new was decided. */
   replayed: boolean;
+  /**
+   * Shadow mode: the code the rules would have denied with, the operation
+   * being allowed (`allowed: true`). Counted as outcome `would_deny` with
+   * that code. Undefined or null: not a shadow decision.
+   */
+  wouldDeny?: string | null;
 }
+
+/** The `outcome` label of tollgate_decisions_total. */
+export const DECISION_OUTCOMES = ['allowed', 'denied', 'would_deny'] as const;
+export type DecisionOutcome = (typeof DECISION_OUTCOMES)[number];
 
 /** One recorded settle, as the settle route saw it. */
 export interface SettleObservation {
@@ -76,6 +96,8 @@ export interface DecisionRecorder {
   settled?(s: SettleObservation): void;
   /** A metered model call settled (not a replay): its cost and tokens by model. */
   modelCall?(c: ModelCallObservation): void;
+  /** Usage recorded (a settle or a usage without a hold; not a replay): its cost and tokens by role. */
+  spent?(s: SpendObservation): void;
 }
 
 export interface Metrics extends DecisionRecorder {
@@ -85,6 +107,13 @@ export interface Metrics extends DecisionRecorder {
    * (tollgate_model_spend_usd_total, tollgate_model_tokens_total; model-spend.ts).
    */
   modelCall(c: ModelCallObservation): void;
+  /** Usage recorded (not a replay): tollgate_role_spend_usd_total, tollgate_role_tokens_total (spend.ts). */
+  spent(s: SpendObservation): void;
+  /**
+   * An alert delivery attempt ended (tollgate_alert_deliveries_total, alerts.ts):
+   * `n` attempts (default 1) with this outcome.
+   */
+  alertDelivery(outcome: AlertDeliveryOutcome, n?: number): void;
   readonly registry: Registry;
   /** The Content-Type of `scrape()`'s text. */
   readonly contentType: string;
@@ -98,19 +127,11 @@ export interface Metrics extends DecisionRecorder {
 export const DECISION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 ] as const;
-/** HTTP request duration: 1 ms to 10 s. */
-export const HTTP_BUCKETS = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-] as const;
-
-/** The route label of a request no route matched (never the raw path). */
-export const UNMATCHED_ROUTE = 'unmatched';
 /** The role label of a decision without an agent. */
 export const NO_ROLE = 'none';
 /** The role label of a role the policy does not name. */
 export const OTHER_ROLE = 'other';
 
-const NANOS_PER_SECOND = 1e9;
 const USD = 1_000_000;
 
 class Timeout extends Error {}
@@ -124,35 +145,35 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/**
- * The route label: the pattern of the route that answered (`req.route.path`,
- * prefixed by the literal mount path of a sub-router), never the path that
- * was asked for; a request that no route took is `unmatched`, or `<mount>/*`
- * inside a sub-router (static files).
- */
-function routeOf(req: Parameters<RequestHandler>[0]): string {
-  const route = (req as { route?: { path?: unknown } }).route;
-  const base = req.baseUrl ?? '';
-  if (route !== undefined && typeof route.path === 'string') return `${base}${route.path}`;
-  return base === '' ? UNMATCHED_ROUTE : `${base}/*`;
-}
-
 export function createMetrics(options: MetricsOptions): Metrics {
   const { tollgate } = options;
   const perAgent = options.perAgentMetrics === true;
   const scrapeTimeoutMs = options.scrapeTimeoutMs ?? 2_000;
   const registry = new Registry();
   const registers = [registry];
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics !== false) processMetrics(registry);
 
-  const knownRoles = new Set(tollgate.policy.knownRoles());
+  // The roles of the policy in force now (`tollgate.policy` answers from the
+  // version in force: src/policy-store/live.ts), so a role added at runtime is
+  // its own label at once, and one taken away is `other` again. Each Policy's
+  // role list is one frozen array: the set is rebuilt only when it changes.
+  let rolesOf: readonly string[] | undefined;
+  let known: ReadonlySet<string> = new Set();
+  const knownRoles = (): ReadonlySet<string> => {
+    const roles = tollgate.policy.knownRoles();
+    if (roles !== rolesOf) {
+      rolesOf = roles;
+      known = new Set(roles);
+    }
+    return known;
+  };
   const roleLabel = (role: string | null): string =>
-    role === null ? NO_ROLE : knownRoles.has(role) ? role : OTHER_ROLE;
+    role === null ? NO_ROLE : knownRoles().has(role) ? role : OTHER_ROLE;
 
   // Counted as requests are served.
   const decisions = new Counter({
     name: 'tollgate_decisions_total',
-    help: 'Authorize decisions answered by this process, by outcome (allowed, denied), denial code (none when allowed) and role.',
+    help: 'Authorize decisions answered by this process, by outcome (allowed; denied; would_deny: allowed by shadow mode, denied by the rules), code (the denial’s, or the one shadow mode let pass; none when allowed) and role.',
     labelNames: ['outcome', 'code', 'role'] as const,
     registers,
   });
@@ -169,19 +190,6 @@ export function createMetrics(options: MetricsOptions): Metrics {
     buckets: [...DECISION_BUCKETS],
     registers,
   });
-  const httpRequests = new Counter({
-    name: 'tollgate_http_requests_total',
-    help: 'HTTP requests answered, by method, route pattern and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers,
-  });
-  const httpSeconds = new Histogram({
-    name: 'tollgate_http_request_duration_seconds',
-    help: 'HTTP request duration, from arrival to the last byte of the answer, by method and route pattern.',
-    labelNames: ['method', 'route'] as const,
-    buckets: [...HTTP_BUCKETS],
-    registers,
-  });
   const overrunTokens = new Counter({
     name: 'tollgate_overrun_tokens_total',
     help: 'Tokens settled above their holds’ estimates (usage past the estimate: recorded, never refused), by role.',
@@ -192,12 +200,6 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: 'tollgate_overrun_cost_usd_total',
     help: 'Cost (USD) settled above their holds’ cost, by role.',
     labelNames: ['role'] as const,
-    registers,
-  });
-  const storeUnavailable = new Counter({
-    name: 'tollgate_store_unavailable_total',
-    help: 'Answers 503 STORE_UNAVAILABLE (Redis, or the audit store on /v1/audit, did not answer), by route pattern.',
-    labelNames: ['route'] as const,
     registers,
   });
 
@@ -258,7 +260,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
 
   const agentGauges = perAgent ? perAgentGauges(registers) : undefined;
-  const modelCall = modelSpendMetrics(registers);
+  const modelCall = modelSpendMetrics(registers, () => tollgate.policy.prices);
+  const spend = roleSpendMetrics(registers, roleLabel);
+  spend.present(knownRoles());
+  const alertDelivery = alertDeliveryMetrics(registers);
+  const http = httpMetrics(registers);
 
   const readRecoveries = shardRecoveryMetrics(registers, tollgate.engine);
   const background = backgroundMetrics(registers, {
@@ -281,7 +287,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     sourceUp.set({ source: 'agents' }, list === undefined ? 0 : 1);
     if (list === undefined) return;
     // Every role the policy names appears, at 0 when it has no agent.
-    for (const role of knownRoles) {
+    for (const role of knownRoles()) {
       agents.set({ role, status: 'active' }, 0);
       agents.set({ role, status: 'suspended' }, 0);
       reservedTokens.set({ role }, 0);
@@ -336,6 +342,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   let reading: Promise<void> | undefined;
   const refresh = (): Promise<void> => {
     reading ??= (async () => {
+      spend.present(knownRoles());
       background.readSweep();
       readRecoveries();
       if (background.hasDrain) {
@@ -353,30 +360,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
     return reading;
   };
 
-  const http: RequestHandler = (req, res, next) => {
-    const start = process.hrtime.bigint();
-    res.once('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / NANOS_PER_SECOND;
-      const route = routeOf(req);
-      const method = req.method;
-      httpRequests.inc({ method, route, status: String(res.statusCode) });
-      httpSeconds.observe({ method, route }, seconds);
-      // 503 is STORE_UNAVAILABLE's status, and no other code's (src/api/errors.ts).
-      if (res.statusCode === 503) storeUnavailable.inc({ route });
-    });
-    next();
-  };
-
   return {
     registry,
     contentType: registry.contentType,
     http,
     decision(d, seconds) {
-      const outcome = d.allowed ? 'allowed' : 'denied';
+      const shadow = d.allowed && typeof d.wouldDeny === 'string' ? d.wouldDeny : undefined;
+      const outcome: DecisionOutcome =
+        shadow !== undefined ? 'would_deny' : d.allowed ? 'allowed' : 'denied';
       const role = roleLabel(d.role);
       decisionSeconds.observe({ outcome }, seconds);
       if (d.replayed) replays.inc({ role });
-      else decisions.inc({ outcome, code: d.code ?? 'none', role });
+      else decisions.inc({ outcome, code: shadow ?? d.code ?? 'none', role });
     },
     settled(s) {
       const role = roleLabel(s.role);
@@ -385,6 +380,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
       overrunCost.inc({ role }, Math.max(0, s.overrunMicros) / USD);
     },
     modelCall,
+    spent: spend.spent,
+    alertDelivery,
     async scrape() {
       await refresh();
       return registry.metrics();

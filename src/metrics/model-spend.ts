@@ -1,16 +1,15 @@
 import { Counter, type Registry } from 'prom-client';
+import { amount } from './spend.js';
 
 /**
  * The model spend counters (docs/metrics.md): what metered model calls cost
  * and used, by model, counted by the code that settles them (the gateway, a
- * settle that names a model). Label values are bounded: the first
- * MAX_MODEL_LABELS distinct models keep their names, any later one is
- * `other`, so the series stay bounded whatever models callers name.
+ * settle that names a model). The label is bounded by the price table: a
+ * model it knows is counted under the table's id for it (`pricedAs`), any
+ * other model as `other`, whatever models callers name.
  */
 
-/** Most distinct `model` label values; later models count as OTHER_MODEL. */
-export const MAX_MODEL_LABELS = 200;
-/** The `model` label of a model past MAX_MODEL_LABELS. */
+/** The `model` label of a model the price table does not know. */
 export const OTHER_MODEL = 'other';
 
 /**
@@ -33,36 +32,45 @@ export interface ModelCallObservation {
 /** Counts one model call (see ModelCallObservation). */
 export type ModelCallRecorder = (c: ModelCallObservation) => void;
 
-const USD = 1_000_000;
-
-/** A count as a counter increment: a finite number above 0, else 0. */
-function amount(n: number | undefined): number {
-  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
+/** What the label needs of the price table (src/models `PriceTable`). */
+export interface ModelLabelSource {
+  lookup(model: string): { unknown: boolean; pricedAs: string };
 }
 
-/** Registers `tollgate_model_spend_usd_total` and `tollgate_model_tokens_total`; returns the recorder. */
-export function modelSpendMetrics(registers: Registry[]): ModelCallRecorder {
+const USD = 1_000_000;
+
+/** A model's label: the price table's id for it, or OTHER_MODEL. */
+export function modelLabel(prices: ModelLabelSource, model: string): string {
+  try {
+    const found = prices.lookup(model);
+    return found.unknown ? OTHER_MODEL : found.pricedAs;
+  } catch {
+    return OTHER_MODEL;
+  }
+}
+
+/**
+ * Registers `tollgate_model_spend_usd_total` and `tollgate_model_tokens_total`;
+ * returns the recorder. `prices()`: the price table now (the policy's).
+ */
+export function modelSpendMetrics(
+  registers: Registry[],
+  prices: () => ModelLabelSource,
+): ModelCallRecorder {
   const spend = new Counter({
     name: 'tollgate_model_spend_usd_total',
-    help: `Cost (USD) settled for metered model calls, by model (after ${MAX_MODEL_LABELS} distinct models, any other is "${OTHER_MODEL}").`,
+    help: `Cost (USD) settled for metered model calls, by model: the price table's id for it, or "${OTHER_MODEL}" for a model it does not know.`,
     labelNames: ['model'] as const,
     registers,
   });
   const tokens = new Counter({
     name: 'tollgate_model_tokens_total',
-    help: `Tokens of metered model calls, by model and kind: input (every input token, cache reads and writes included), output, cache_read, cache_write (parts of input). After ${MAX_MODEL_LABELS} distinct models, any other is "${OTHER_MODEL}".`,
+    help: `Tokens of metered model calls, by model (as in tollgate_model_spend_usd_total) and kind: input (every input token, cache reads and writes included), output, cache_read, cache_write (parts of input).`,
     labelNames: ['model', 'kind'] as const,
     registers,
   });
-  const seen = new Set<string>();
-  const labelOf = (model: string): string => {
-    if (seen.has(model)) return model;
-    if (seen.size >= MAX_MODEL_LABELS || model === '') return OTHER_MODEL;
-    seen.add(model);
-    return model;
-  };
   return (c) => {
-    const model = labelOf(c.model);
+    const model = modelLabel(prices(), c.model);
     const u = c.usage;
     spend.inc({ model }, amount(c.costMicros) / USD);
     tokens.inc({ model, kind: 'input' }, amount(u.inputTokens));

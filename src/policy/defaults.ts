@@ -3,6 +3,21 @@ import { DEFAULT_OUTPUT_CAP, MODEL_CALL } from './names.js';
 import type { PolicyDoc } from './schema.js';
 
 /**
+ * The guide's roles that its RBAC matrix (`checkRBAC`) does not list: they have a budget
+ * ("Budget Configuration by Role") but the guide grants them no operation, so the defaults
+ * give them `model_call` only. Grant their operations in a policy file or through
+ * `PUT /v1/policy` (docs/policy.md, "Roles with a budget but no operations"); until then
+ * the policy's warnings (`policy.warnings`, `tollgate policy check`, `GET /v1/policy`)
+ * name each of them.
+ */
+export const GUIDE_ROLES_WITHOUT_OPERATIONS: readonly string[] = Object.freeze([
+  'researcher',
+  'ml-developer',
+  'system-architect',
+  'code-analyzer',
+]);
+
+/**
  * The defaults, taken from the integration guide: the role budgets ("Budget Configuration
  * by Role"), the RBAC matrix of `checkRBAC` (roles it does not list get no permissions),
  * the estimates of `estimateTokensForOperation` (1000 for any other operation), one
@@ -14,6 +29,9 @@ export const DEFAULT_POLICY_DOC: PolicyDoc = finalizeDoc(
   {
     version: 1,
     roles: {
+      // researcher, ml-developer, system-architect and code-analyzer: budgets from the
+      // guide's table, but its RBAC matrix grants them no operation (see
+      // GUIDE_ROLES_WITHOUT_OPERATIONS): model_call only, and a warning until granted.
       researcher: { session_token_limit: 200_000, daily_cost_limit: 20, permissions: [MODEL_CALL] },
       'ml-developer': {
         session_token_limit: 150_000,

@@ -68,9 +68,33 @@ export function issuesFromZod(
   error: z.ZodError,
   allowedKeysAt: (path: readonly PropertyKey[]) => readonly string[] | undefined,
 ): PolicyIssue[] {
+  return dedupe(collect(error.issues, [], allowedKeysAt));
+}
+
+/** A union's branch that failed on the value's shape alone (a list given where a mapping is expected). */
+function wrongShape(branch: readonly z.core.$ZodIssue[]): boolean {
+  return branch.length === 1 && branch[0]?.code === 'invalid_type' && branch[0].path.length === 0;
+}
+
+function collect(
+  list: readonly z.core.$ZodIssue[],
+  prefix: readonly PropertyKey[],
+  allowedKeysAt: (path: readonly PropertyKey[]) => readonly string[] | undefined,
+): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  for (const issue of error.issues) {
-    const path = issue.path;
+  for (const issue of list) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union') {
+      // A section that may take several shapes (`pools`: a list or a mapping): the
+      // problems of the shape that was given, else what the shapes are.
+      const branches = issue.errors.filter((b) => !wrongShape(b));
+      if (branches.length === 1 && branches[0] !== undefined) {
+        issues.push(...collect(branches[0], path, allowedKeysAt));
+      } else {
+        issues.push(issueAt(path, `${issue.message} (got ${describe(issue.input)})`));
+      }
+      continue;
+    }
     if (issue.code === 'unrecognized_keys') {
       const allowed = allowedKeysAt(path);
       const hint = allowed === undefined ? '' : ` (allowed: ${allowed.join(', ')})`;
@@ -90,7 +114,7 @@ export function issuesFromZod(
       issues.push(issueAt(path, issue.message));
     }
   }
-  return dedupe(issues);
+  return issues;
 }
 
 function dedupe(issues: PolicyIssue[]): PolicyIssue[] {

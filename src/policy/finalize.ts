@@ -28,5 +28,6 @@ export function finalizeDoc(candidate: unknown, source?: string): PolicyDoc {
     roles: nullPrototype(doc.roles),
     operations: nullPrototype(doc.operations),
     models: nullPrototype(doc.models),
+    ...(doc.pools !== undefined ? { pools: nullPrototype(doc.pools) } : {}),
   });
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
-import { PolicyError } from './errors.js';
+import { PolicyError, type PolicyIssue } from './errors.js';
 import { createPolicy, type Policy } from './policy.js';
 
 const EXTENSIONS = ['.json', '.yaml', '.yml'] as const;
@@ -44,6 +44,44 @@ async function readText(path: string): Promise<string> {
   }
 }
 
+/** YAML problems after which the document still reads as written (its schema can be checked too). */
+const READABLE = new Set(['DUPLICATE_KEY', 'MULTIPLE_DOCS', 'TAG_RESOLVE_FAILED']);
+
+/** One YAML problem on one line: `Map keys must be unique at line 2, column 1`. */
+function yamlProblem(e: { message: string }): string {
+  return (e.message.split('\n')[0] ?? '').replace(/:\s*$/, '');
+}
+
+/**
+ * Throws a PolicyError listing every YAML problem at once; when the document
+ * still reads as written (duplicate keys, several documents, unknown tags),
+ * its schema problems too, so that one round of fixing is enough.
+ */
+function yamlFailure(
+  path: string,
+  problems: readonly { code: string; message: string }[],
+  value: () => unknown,
+): PolicyError {
+  const found = problems.map(yamlProblem);
+  const issues: PolicyIssue[] = found.map((message) => ({ path: '', message }));
+  let more: PolicyIssue[] = [];
+  if (problems.every((p) => READABLE.has(p.code))) {
+    try {
+      createPolicy(value(), path);
+    } catch (e) {
+      if (e instanceof PolicyError) more = e.issues;
+    }
+  }
+  const details = [
+    ...found,
+    ...more.map((i) => `${i.path === '' ? '(root)' : i.path}: ${i.message}`),
+  ];
+  return new PolicyError(`Invalid YAML in policy file ${path}: ${details.join('; ')}`, [
+    ...issues,
+    ...more,
+  ]);
+}
+
 function parseText(text: string, format: Format, path: string): unknown {
   if (format === 'json') {
     try {
@@ -53,16 +91,26 @@ function parseText(text: string, format: Format, path: string): unknown {
     }
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const toJS = () => doc.toJS({ maxAliasCount: 100 }) as unknown;
   // Warnings (an unresolved tag, a non-scalar key...) are refused too: the file is strict.
-  const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem !== undefined) {
-    throw fail(`Invalid YAML in policy file ${path}: ${problem.message}`, problem);
-  }
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) throw yamlFailure(path, problems, toJS);
   try {
-    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+    return toJS();
   } catch (err) {
     throw fail(`Invalid YAML in policy file ${path}: ${(err as Error).message}`, err);
   }
+}
+
+/**
+ * A policy file's document as written (JSON for `.json`, YAML for `.yaml`/`.yml`), not yet
+ * checked nor merged: what `PUT /v1/policy` takes (the server merges it onto its own
+ * defaults). Throws PolicyError for a file that cannot be read or parsed (every YAML
+ * problem at once).
+ */
+export async function readPolicyFile(path: string): Promise<unknown> {
+  const format = formatOf(path);
+  return parseText(await readText(path), format, path);
 }
 
 /**
@@ -71,7 +119,5 @@ function parseText(text: string, format: Format, path: string): unknown {
  */
 export async function loadPolicy(path?: string): Promise<Policy> {
   if (path === undefined) return createPolicy();
-  const format = formatOf(path);
-  const text = await readText(path);
-  return createPolicy(parseText(text, format, path), path);
+  return createPolicy(await readPolicyFile(path), path);
 }

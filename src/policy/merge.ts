@@ -1,5 +1,6 @@
 import { issueAt, type PolicyIssue } from './errors.js';
 import { DEFAULT_ROLE } from './names.js';
+import { poolsToDoc } from './pools.js';
 import type { ModelEntry, PolicyDoc, PolicyFile, RoleEntry } from './schema.js';
 
 export interface MergeResult {
@@ -91,7 +92,8 @@ function mergeModels(base: PolicyDoc['models'], file: PolicyFile['models']): Pol
 /**
  * Merges a parsed file onto a base document: per role and per model, the fields given
  * override (`permissions` and `models` replace the lists, `tiers` the tiers); operations
- * are added or replaced; scalars given replace the base's. A role or model that the base
+ * are added or replaced; scalars given replace the base's; `pools`, when given, replaces
+ * the base's. A role or model that the base
  * does not have needs its budget or both prices.
  */
 export function mergePolicy(base: PolicyDoc, file: PolicyFile): MergeResult {
@@ -103,5 +105,8 @@ export function mergePolicy(base: PolicyDoc, file: PolicyFile): MergeResult {
     models: mergeModels(base.models, file.models),
     reservation_lease_seconds: file.reservation_lease_seconds ?? base.reservation_lease_seconds,
   };
+  // Pools: the file's, whole (the defaults declare none).
+  const pools = file.pools !== undefined ? poolsToDoc(file.pools) : base.pools;
+  if (pools !== undefined) doc.pools = pools;
   return { doc, issues: missingFieldIssues(file, base) };
 }

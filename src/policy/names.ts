@@ -1,4 +1,4 @@
-import { MODEL, OPERATION, ROLE } from '../engine/ids.js';
+import { AGENT_ID, MAX_POOL_DEPTH, MODEL, OPERATION, ROLE } from '../engine/ids.js';
 
 /**
  * Names that may appear in a policy: roles, operations and models, with the
@@ -14,6 +14,12 @@ export const OPERATION_NAME_PATTERN = OPERATION;
 
 /** A model name: 1–128 letters, digits, `.`, `_`, `:`, `/` or `-`, starting with a letter or digit. */
 export const MODEL_NAME_PATTERN = MODEL;
+
+/** A pool id: an agent id's pattern (pools and agents are separate namespaces). */
+export const POOL_ID_PATTERN = AGENT_ID;
+
+/** Levels of pools (the engine's): a root is level 1. */
+export { MAX_POOL_DEPTH };
 
 /**
  * A model glob in a role's `models`: model-name characters plus `*` (any run

@@ -8,10 +8,12 @@ import {
   DEFAULT_ROLE,
   WILDCARD_PERMISSION,
 } from './names.js';
+import { type PoolDeclaration, poolDeclarations } from './pools.js';
 import { policyPrices } from './prices.js';
 import { compileProfiles } from './profiles.js';
 import { resolvePolicyDoc } from './resolve.js';
 import type { PolicyDoc } from './schema.js';
+import { type PolicyWarning, policyWarnings } from './warnings.js';
 
 /** A role's limits; money in integer micro-dollars. */
 export interface RoleBudget {
@@ -85,6 +87,17 @@ export interface Policy {
   modelGlobs(role: string): readonly string[] | undefined;
   /** Every role named in the policy except `default`, sorted. */
   knownRoles(): readonly string[];
+  /**
+   * The pools the file declares (docs/policy.md, "Pools"), each after its
+   * parent, in engine units; created or updated at startup (`createTollgate`).
+   */
+  readonly pools: readonly PoolDeclaration[];
+  /**
+   * What the policy may get wrong though it is valid, by name (docs/policy.md,
+   * "Warnings"): a permission naming an operation the policy does not know, a
+   * role of the guide with no operation. Never a reason to refuse it.
+   */
+  readonly warnings: readonly PolicyWarning[];
 }
 
 const NO_PERMISSIONS: readonly string[] = Object.freeze([]);
@@ -205,6 +218,8 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
     outputCap: (role: string) => outputCaps.get(role) ?? defaultOutputCap,
     modelGlobs,
     knownRoles: () => roles,
+    pools: poolDeclarations(doc.pools),
+    warnings: Object.freeze(policyWarnings(doc)),
   });
 }
 

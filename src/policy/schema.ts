@@ -7,9 +7,11 @@ import {
   MODEL_GLOB_PATTERN,
   MODEL_NAME_PATTERN,
   OPERATION_NAME_PATTERN,
+  POOL_ID_PATTERN,
   ROLE_NAME_PATTERN,
   WILDCARD_PERMISSION,
 } from './names.js';
+import { poolTreeIssues } from './pools.js';
 
 /** Bounds of every number in a policy. */
 export const LIMITS = {
@@ -83,6 +85,32 @@ const modelName = z.string().regex(MODEL_NAME_PATTERN, {
   error:
     'invalid model name: expected 1-128 letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit',
 });
+
+/**
+ * A mapping from names to entries. `z.record` checks no entry whose key fails
+ * its pattern, so a bad name would hide its entry's problems until the name is
+ * fixed: here the names are checked beside the entries (a check that runs
+ * even when entries failed), and every problem is listed at once.
+ */
+function namedRecord<V extends z.ZodType>(name: z.ZodType<string>, entry: V) {
+  const names = z.superRefine<Record<string, unknown>>(
+    (record, ctx) => {
+      if (typeof record !== 'object' || record === null || Array.isArray(record)) return;
+      for (const key of Object.keys(record)) {
+        const r = name.safeParse(key);
+        if (!r.success) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: r.error.issues[0]?.message ?? 'invalid name',
+          });
+        }
+      }
+    },
+    { when: () => true },
+  );
+  return z.record(z.string(), entry).check(names);
+}
 
 const modelGlobMessage =
   'expected a model name or a glob ("*" any run of characters, "?" one character): 1-128 letters, digits, ".", "_", ":", "/", "-", "*" or "?"';
@@ -181,16 +209,59 @@ const modelFileEntry = z.strictObject({
   tiers: tierList.optional(),
 });
 
+// ---- Pools (docs/limits.md, "Pools"): shared budgets the agents join explicitly. ----
+
+const poolIdMessage =
+  'invalid pool id: expected 1-64 letters, digits, "_" or "-", starting with a letter or digit';
+const poolId = z.string({ error: poolIdMessage }).regex(POOL_ID_PATTERN, { error: poolIdMessage });
+
+/** A pool's settings; each absent one is none (`time_zone`: UTC). */
+const poolFields = {
+  parent: poolId.optional(),
+  daily_cost_limit: dailyCostLimit.optional(),
+  monthly_cost_limit: monthlyCostLimit.optional(),
+  requests_per_minute: perMinute.optional(),
+  tokens_per_minute: perMinute.optional(),
+  time_zone: timeZone.optional(),
+};
+/** In a list, each entry names its pool. */
+const poolListEntry = z.strictObject({ pool_id: poolId, ...poolFields });
+/** In a mapping, the key names the pool (`pool_id`, if given, must be the key). */
+const poolMapEntry = z.strictObject({ pool_id: poolId.optional(), ...poolFields });
+/** The merged document's form: a mapping whose keys name the pools. */
+const poolDocEntry = z.strictObject(poolFields);
+
+const poolsMessage = 'expected a list of pools, or a mapping of pool ids to pools';
+const poolsSection = z.union(
+  [z.array(poolListEntry, { error: poolsMessage }), namedRecord(poolId, poolMapEntry)],
+  { error: poolsMessage },
+);
+
+/**
+ * Parents are declared in the file, at most three levels, ids unique (run even
+ * when other fields failed, so every problem is listed at once).
+ */
+const poolTree = z.superRefine<{ pools?: unknown }>(
+  (file, ctx) => {
+    for (const issue of poolTreeIssues(file.pools)) {
+      ctx.addIssue({ code: 'custom', path: ['pools', ...issue.path], message: issue.message });
+    }
+  },
+  { when: () => true },
+);
+
 export const policyFileSchema = z
   .strictObject({
     version: z.literal(1, { error: 'expected 1' }).optional(),
-    roles: z.record(roleName, roleFileEntry).optional(),
-    operations: z.record(operationName, operationEntry).optional(),
+    roles: namedRecord(roleName, roleFileEntry).optional(),
+    operations: namedRecord(operationName, operationEntry).optional(),
     default_estimate: tokenEstimate.optional(),
-    models: z.record(modelName, modelFileEntry).optional(),
+    models: namedRecord(modelName, modelFileEntry).optional(),
     reservation_lease_seconds: leaseSeconds.optional(),
+    pools: poolsSection.optional(),
   })
-  .check(defaultRoleIsBudgetOnly);
+  .check(defaultRoleIsBudgetOnly)
+  .check(poolTree);
 
 /** A policy file as parsed (snake_case, partial). */
 export type PolicyFile = z.infer<typeof policyFileSchema>;
@@ -219,13 +290,15 @@ const modelDocEntry = z.strictObject({
 export const policyDocSchema = z
   .strictObject({
     version: z.literal(1, { error: 'expected 1' }),
-    roles: z.record(roleName, roleDocEntry),
-    operations: z.record(operationName, operationEntry),
+    roles: namedRecord(roleName, roleDocEntry),
+    operations: namedRecord(operationName, operationEntry),
     default_estimate: tokenEstimate,
-    models: z.record(modelName, modelDocEntry),
+    models: namedRecord(modelName, modelDocEntry),
     reservation_lease_seconds: leaseSeconds,
+    pools: namedRecord(poolId, poolDocEntry).optional(),
   })
   .check(defaultRoleIsBudgetOnly)
+  .check(poolTree)
   .superRefine((doc, ctx) => {
     if (!Object.hasOwn(doc.roles, DEFAULT_ROLE)) {
       ctx.addIssue({ code: 'custom', path: ['roles', DEFAULT_ROLE], message: 'required' });
@@ -240,6 +313,8 @@ export type PolicyDoc = z.infer<typeof policyDocSchema>;
 export type RoleEntry = PolicyDoc['roles'][string];
 export type ModelEntry = PolicyDoc['models'][string];
 export type TierEntry = NonNullable<ModelEntry['tiers']>[number];
+/** A pool of the merged document (its id is the key). */
+export type PoolEntry = z.infer<typeof poolDocEntry>;
 
 const TOP_KEYS = Object.keys(policyFileSchema.shape);
 const ENTRY_KEYS: Record<string, readonly string[]> = {
@@ -249,12 +324,17 @@ const ENTRY_KEYS: Record<string, readonly string[]> = {
 };
 
 const TIER_KEYS = Object.keys(tierEntry.shape);
+const POOL_LIST_KEYS = Object.keys(poolListEntry.shape);
+const POOL_MAP_KEYS = Object.keys(poolMapEntry.shape);
 
 /** The keys allowed in the object at `path` (for "unknown key" messages). */
 export function allowedKeysAt(path: readonly PropertyKey[]): readonly string[] | undefined {
   if (path.length === 0) return TOP_KEYS;
   const section = path[0];
   if (section === 'models' && path.length === 4 && path[2] === 'tiers') return TIER_KEYS;
+  if (section === 'pools' && path.length === 2) {
+    return typeof path[1] === 'number' ? POOL_LIST_KEYS : POOL_MAP_KEYS;
+  }
   if (path.length === 2 && typeof section === 'string' && Object.hasOwn(ENTRY_KEYS, section)) {
     return ENTRY_KEYS[section];
   }

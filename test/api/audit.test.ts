@@ -530,7 +530,8 @@ describe('a lazily opened store (serve in Redis mode)', () => {
       },
     });
     // Redis mode (the run's Redis; nothing here touches it: a shard's recovery would read the store too).
-    const api = await startApi({ tollgate: { store } });
+    // No stored policy read (it opens the store at startup and polls it: test/api/policy-runtime.test.ts).
+    const api = await startApi({ tollgate: { store, storedPolicy: false } });
     try {
       expect(opens).toBe(0);
       const r = await api.call('GET', '/v1/audit');

@@ -36,7 +36,12 @@ const REQUESTS: Record<string, Build> = {
   'get /v1/agents': () => ({ path: '/v1/agents' }),
   'get /v1/dashboard': () => ({ path: '/v1/dashboard' }),
   'get /v1/dashboard/spend': () => ({ path: '/v1/dashboard/spend' }),
+  'get /v1/dashboard/history': () => ({ path: '/v1/dashboard/history' }),
   'get /v1/agents/:id': (t) => ({ path: `/v1/agents/${t.id}` }),
+  'patch /v1/agents/:id': (t) => ({
+    path: `/v1/agents/${t.id}`,
+    body: { role: 'backend-dev', metadata: { owned: true } },
+  }),
   'get /v1/agents/:id/verify': (t) => ({ path: `/v1/agents/${t.id}/verify` }),
   'post /v1/agents/:id/suspend': (t) => ({ path: `/v1/agents/${t.id}/suspend` }),
   'post /v1/agents/:id/resume': (t) => ({ path: `/v1/agents/${t.id}/resume` }),
@@ -47,6 +52,18 @@ const REQUESTS: Record<string, Build> = {
     body: { session_token_limit: 999_999, daily_cost_limit: 999 },
   }),
   'get /v1/agents/:id/budget': (t) => ({ path: `/v1/agents/${t.id}/budget` }),
+  'post /v1/pools': (t) => ({ path: '/v1/pools', body: { pool_id: `${t.id}-pool` } }),
+  'get /v1/pools': () => ({ path: '/v1/pools' }),
+  'get /v1/pools/:id': (t) => ({ path: `/v1/pools/${t.id}-pool` }),
+  'patch /v1/pools/:id': (t) => ({
+    path: `/v1/pools/${t.id}-pool`,
+    body: { daily_cost_limit: 1 },
+  }),
+  'delete /v1/pools/:id': (t) => ({ path: `/v1/pools/${t.id}-pool` }),
+  'put /v1/agents/:id/pool': (t) => ({
+    path: `/v1/agents/${t.id}/pool`,
+    body: { pool_id: `${t.id}-pool` },
+  }),
   'post /v1/agents/:id/sessions': (t) => ({ path: `/v1/agents/${t.id}/sessions` }),
   'delete /v1/agents/:id/sessions/:sid': (t) => ({
     path: `/v1/agents/${t.id}/sessions/${t.sessionId}`,
@@ -72,6 +89,23 @@ const REQUESTS: Record<string, Build> = {
   'get /v1/audit': (t) => ({ path: `/v1/audit?agent_id=${t.id}` }),
   'get /v1/audit/lag': () => ({ path: '/v1/audit/lag' }),
   'get /v1/spend': (t) => ({ path: `/v1/spend?agent_id=${t.id}` }),
+  'post /v1/webhooks': () => ({
+    path: '/v1/webhooks',
+    body: { url: 'http://127.0.0.1:9/hook', secret: 's'.repeat(16), events: ['budget_alert'] },
+  }),
+  'get /v1/webhooks': () => ({ path: '/v1/webhooks' }),
+  'delete /v1/webhooks/:id': () => ({ path: `/v1/webhooks/wh_${'0'.repeat(24)}` }),
+  'get /v1/webhooks/dead-letters': () => ({ path: '/v1/webhooks/dead-letters' }),
+  'post /v1/webhooks/dead-letters/:id/retry': () => ({
+    path: `/v1/webhooks/dead-letters/01a21718-f580-71a0-87bf-ff7ab50cc300.wh_${'0'.repeat(24)}/retry`,
+  }),
+  // Dry runs: an admin call changes nothing.
+  'get /v1/policy': () => ({ path: '/v1/policy' }),
+  'put /v1/policy': () => ({ path: '/v1/policy?dry_run=true', body: {} }),
+  'patch /v1/policy/roles/:role': () => ({
+    path: '/v1/policy/roles/coder?dry_run=true',
+    body: { daily_cost_limit: 8 },
+  }),
 };
 
 const routes = apiRoutes({ readyTimeoutMs: 1000, openapi: () => ({}) }).filter(

@@ -210,4 +210,26 @@ describe('loadConfig', () => {
     const e = error(() => loadConfig({}, { port: 'abc' }));
     expect(e.message).toContain('PORT (--port)');
   });
+
+  it('TOLLGATE_READ_TOKEN: optional, checked as the admin token, not the admin token, masked', () => {
+    expect(loadConfig({}).readToken).toBeUndefined();
+    expect(loadConfig({ TOLLGATE_READ_TOKEN: '  ' }).readToken).toBeUndefined();
+    const read = 'a-long-enough-read-token';
+    const c = loadConfig({ TOLLGATE_ADMIN_TOKEN: TOKEN, TOLLGATE_READ_TOKEN: read });
+    expect(c.readToken).toBe(read);
+    const shown = JSON.stringify(describeConfig(c));
+    expect(shown).not.toContain(read);
+    expect(describeConfig(c)).toMatchObject({ readToken: '***' });
+    expect(describeConfig(loadConfig({})).readToken).toBeUndefined();
+    const short = error(() => loadConfig({ TOLLGATE_READ_TOKEN: 'short' }));
+    expect(short.issues).toEqual([
+      { variable: 'TOLLGATE_READ_TOKEN', message: 'must be at least 16 characters' },
+    ]);
+    const same = error(() =>
+      loadConfig({ TOLLGATE_ADMIN_TOKEN: TOKEN, TOLLGATE_READ_TOKEN: ` ${TOKEN}` }),
+    );
+    expect(same.issues[0]?.variable).toBe('TOLLGATE_READ_TOKEN');
+    expect(same.message).toContain('must differ from TOLLGATE_ADMIN_TOKEN');
+    expect(loadConfig({}, { readToken: read }).readToken).toBe(read);
+  });
 });

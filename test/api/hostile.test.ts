@@ -133,6 +133,8 @@ function validBody(r: Route, agentId: string): Record<string, unknown> {
       };
     case 'post /v1/release':
       return { reservation_id: rid };
+    case 'post /v1/webhooks':
+      return { url: 'http://127.0.0.1:9/hook', secret: 's'.repeat(16), events: ['budget_alert'] };
     case 'post /v1/usage':
       return {
         agent_id: agentId,

@@ -36,6 +36,24 @@ describe('rate limits', () => {
     }
   });
 
+  it('POST /v1/agents takes them in place of the role limits; bad values are 400', async () => {
+    const id = `rl-${Date.now().toString(36)}`;
+    const r = await api.call('POST', '/v1/agents', {
+      body: { agent_id: id, role: 'coder', requests_per_minute: 3, tokens_per_minute: 9_000 },
+    });
+    expect(r.status).toBe(201);
+    const status = BudgetStatusSchema.parse(
+      (await api.call('GET', `/v1/agents/${id}/budget`)).body,
+    );
+    expect(status.rate_limits).toEqual({ requests_per_minute: 3, tokens_per_minute: 9_000 });
+    const bad = await api.call('POST', '/v1/agents', {
+      body: { agent_id: `${id}-b`, role: 'coder', requests_per_minute: 0.5 },
+    });
+    expect(bad.status).toBe(400);
+    expect(isError(bad, 'VALIDATION_FAILED')).toBe(true);
+    expect((await api.call('GET', `/v1/agents/${id}-b`)).status).toBe(404);
+  });
+
   it('a rate-limited authorize: 200, RATE_LIMITED, Retry-After in seconds', async () => {
     const { id, key } = await api.agent('coder');
     await api.call('PUT', `/v1/agents/${id}/budget`, { body: { requests_per_minute: 2 } });

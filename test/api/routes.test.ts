@@ -868,7 +868,7 @@ describe('request errors', () => {
       ['GET', '/nope'],
       ['POST', '/v1/audit'],
       ['POST', '/metrics'],
-      ['PATCH', '/v1/agents/x'],
+      ['PATCH', '/v1/agents/x/budget'],
       ['GET', '/v1/settle'],
     ] as const) {
       const r = await api.call(m, p);
@@ -952,6 +952,7 @@ describe('operations', () => {
         '/v1/agents/{id}',
         '/v1/agents/{id}/budget',
         '/v1/agents/{id}/keys',
+        '/v1/agents/{id}/pool',
         '/v1/agents/{id}/resume',
         '/v1/agents/{id}/sessions',
         '/v1/agents/{id}/sessions/{sid}',
@@ -962,10 +963,19 @@ describe('operations', () => {
         '/v1/authorize',
         '/v1/dashboard',
         '/v1/dashboard/spend',
+        '/v1/dashboard/history',
+        '/v1/policy',
+        '/v1/policy/roles/{role}',
+        '/v1/pools',
+        '/v1/pools/{id}',
         '/v1/release',
         '/v1/settle',
         '/v1/spend',
         '/v1/usage',
+        '/v1/webhooks',
+        '/v1/webhooks/dead-letters',
+        '/v1/webhooks/dead-letters/{id}/retry',
+        '/v1/webhooks/{id}',
       ].sort(),
     );
     const authorize = doc.paths['/v1/authorize'].post;
@@ -989,7 +999,7 @@ describe('operations', () => {
       doc.paths['/v1/agents'].get.parameters.map(
         (p: { name: string; in: string }) => `${p.in}:${p.name}`,
       ),
-    ).toEqual(['query:role', 'query:status']);
+    ).toEqual(['query:role', 'query:status', 'query:pool_id']);
     expect(doc.components.schemas.Decision.anyOf).toHaveLength(2);
     // A body whose fields are all optional may be left out.
     expect(doc.paths['/v1/agents/{id}/sessions'].post.requestBody.required).toBe(false);

@@ -41,12 +41,18 @@ describe.each(ENGINE_KINDS)('audit events from the %s engine', (kind) => {
       await tg.identity.resumeAgent(id);
       await tg.identity.rotateKey(id);
       await tg.budget.setLimits(id, { sessionTokenLimit: 5000 });
+      // 3,000 of 5,000 tokens of the new session: the session's 50 % alert (budget_alert).
+      await tg.budget.deductBudget(id, 2000, 1000);
       await tg.identity.setRole(id, 'tester');
       await tg.identity.deleteAgent(id);
       const events = (await ut.engine.readOutbox())
         .filter((e) => e.fields.agent_id === id)
         .map((e) => parseOutboxFields(e.fields));
-      expect(new Set(events.map((e) => e.type))).toEqual(new Set(EVENT_TYPES));
+      // Pool and move events: test/engine/pools.test.ts (they name pools, not this agent alone).
+      const pools = ['pool_created', 'pool_updated', 'pool_deleted', 'agent_moved'];
+      // policy_changed: written by the store with a policy version (test/api/policy-runtime.test.ts).
+      const expected = EVENT_TYPES.filter((t) => t !== 'policy_changed' && !pools.includes(t));
+      expect(new Set(events.map((e) => e.type))).toEqual(new Set(expected));
       const allowed = events.find((e) => e.type === 'decision' && e.allowed === true);
       expect(allowed).toMatchObject({
         v: 1,
@@ -79,6 +85,16 @@ describe.each(ENGINE_KINDS)('audit events from the %s engine', (kind) => {
         expect(e.overrun_tokens, e.type).toBeNull();
         expect(e.overrun_cost, e.type).toBeNull();
       }
+      const alert = events.find((e) => e.type === 'budget_alert');
+      expect(alert).toMatchObject({ agent_id: id, session_id: null, allowed: null });
+      expect(alert?.alert).toEqual({
+        pool_id: '',
+        budget: 'session',
+        threshold_pct: 50,
+        period: events.find((e) => e.type === 'limits_changed')?.session_id,
+        used: 3000,
+        limit: 5000,
+      });
       expect(events.find((e) => e.type === 'session_ended')).toMatchObject({
         session_id: rec.session_id,
         tokens_used: 920,

@@ -107,6 +107,17 @@ const EDGES: Partial<AuditEvent>[] = [
   { type: 'settle', estimated: true, priced_as: 'gpt-4o-mini' },
   { type: 'settle', estimated: false, priced_as: 'é "quoted" \\ back,slash {braces}' },
   {
+    type: 'budget_alert',
+    alert: {
+      pool_id: 'é "quoted" \\ pool',
+      budget: 'monthly',
+      threshold_pct: 100,
+      period: '202612',
+      used: 9_007_199_254_740_991,
+      limit: 0,
+    },
+  },
+  {
     type: 'agent_registered',
     session_started_at: 1_795_695_371_000,
     state: {
@@ -131,6 +142,13 @@ describe('toColumns', () => {
     COLUMN_NAMES.forEach((name, j) => {
       const expected = events.map((e) => {
         const v = (e as unknown as Record<string, unknown>)[name];
+        // alert: budget_alert only; policy: policy_changed only (absent on other events: NULL).
+        if (name === 'alert' || name === 'policy' || name === 'pool')
+          return v === undefined ? null : JSON.stringify(v);
+        // Pools (migration 8): absent on events that name none (NULL).
+        if (name === 'pool_id' || name === 'from_pool_id')
+          return v === undefined ? null : (v ?? '');
+        if (name === 'pools') return v === undefined ? null : (v as string[]).join('|');
         return name === 'state' && v !== null ? JSON.stringify(v) : v;
       });
       expect(cols[j], name).toEqual(expected);

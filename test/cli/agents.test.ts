@@ -331,7 +331,11 @@ describe('tollgate status', () => {
     ]) {
       const r = await cli(argv);
       expect(r.code, argv.join(' ')).toBe(1);
-      expect(r.out.stderr).toBe(`NOT_FOUND: Agent ${ghost} not found`);
+      expect(r.out.stderr).toMatch(
+        new RegExp(
+          `^NOT_FOUND: Agent ${ghost} not found \\(HTTP 404 from (GET|POST) ${base}/v1/agents/${ghost}[/a-z]*\\)$`,
+        ),
+      );
       expect(r.out.text).toEqual([]);
     }
   });

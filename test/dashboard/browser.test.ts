@@ -610,6 +610,8 @@ describe.each(MODES)('the /dashboard page, $name', (mode) => {
     await drained(api);
     await page.click('#drill-close');
     await expectRowsMatch(page, api);
+    // The history read again: the same spend as today's chart.
+    await page.click('#h-show');
     await page.waitForTimeout(1_200);
     const png = await screenshot(page, mode.file);
     expect(png.length).toBeGreaterThan(10_000);

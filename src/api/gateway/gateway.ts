@@ -39,7 +39,7 @@ export interface GatewayOptions {
   fetch?: typeof globalThis.fetch;
   /** Bugs and failed settles (never client errors). Default console.error. */
   logError?: (message: string, error: unknown) => void;
-  /** Where settles are counted (tollgate_model_spend_usd_total, docs/metrics.md). */
+  /** Where settles are counted (spend by role and by model, overruns: docs/metrics.md). */
   metrics?: DecisionRecorder;
 }
 
@@ -94,6 +94,18 @@ function callerGate(
         timeoutMs,
       );
       if (answer.outcome === 'settled') {
+        const role = answer.budget_status.role;
+        metrics?.settled?.({
+          role,
+          overrunTokens: answer.overrun_tokens,
+          overrunMicros: usdToMicros(answer.overrun_cost),
+        });
+        metrics?.spent?.({
+          role,
+          costMicros: usdToMicros(answer.cost),
+          inputTokens: s.usage.inputTokens,
+          outputTokens: s.usage.outputTokens,
+        });
         metrics?.modelCall?.({
           model: s.model,
           costMicros: usdToMicros(answer.cost),

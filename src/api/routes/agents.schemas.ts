@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { API_KEY, agentOfKey } from '../../identity/api-key.js';
+import { PolicyWarningSchema } from './policy.schemas.js';
 import {
   AgentId,
   BudgetStatusSchema,
   isoTime,
   MonthlyCostLimit,
   named,
+  PerMinute,
+  PoolId,
   Role,
   TimeZone,
 } from './shared.schemas.js';
@@ -58,6 +61,7 @@ export const Metadata = z
 export const ListAgentsQuery = z.strictObject({
   role: Role.optional().describe('Only agents of this role.'),
   status: z.enum(['active', 'suspended']).optional().describe('Only agents in this status.'),
+  pool_id: PoolId.optional().describe('Only agents directly in this pool.'),
 });
 
 export const RegisterAgentRequest = named(
@@ -76,11 +80,34 @@ export const RegisterAgentRequest = named(
       monthly_cost_limit: MonthlyCostLimit.describe(
         "USD per month, local to the agent's time zone; 0: none; default: the role's.",
       ),
+      requests_per_minute: PerMinute.describe(
+        "Authorizes per minute (docs/limits.md); 0: none; default: the role's.",
+      ),
+      tokens_per_minute: PerMinute.describe(
+        "Tokens held per minute, corrected by settles (docs/limits.md); 0: none; default: the role's.",
+      ),
+      pool_id: PoolId.optional().describe(
+        'The pool the agent joins (docs/limits.md, "Pools"); it must exist (else 404, nothing written). Default: none.',
+      ),
     })
     .superRefine((v, ctx) => {
       if (v.api_key !== undefined && agentOfKey(v.api_key) !== v.agent_id) {
         ctx.addIssue({ code: 'custom', path: ['api_key'], message: 'names another agent' });
       }
+    }),
+);
+
+export const UpdateAgentRequest = named(
+  'UpdateAgentRequest',
+  z
+    .strictObject({
+      role: Role.optional().describe(
+        'The new role: the agent takes its permissions and its limits (session, daily, rate, monthly, time zone) from the policy, as a registration does; limits set with PUT /v1/agents/:id/budget are replaced.',
+      ),
+      metadata: Metadata.optional().describe('Replaces the metadata as a whole (not merged).'),
+    })
+    .refine((v) => v.role !== undefined || v.metadata !== undefined, {
+      message: 'give role or metadata',
     }),
 );
 
@@ -91,11 +118,18 @@ export const AgentRecordSchema = named(
   z.strictObject({
     agent_id: z.string(),
     role: z.string(),
+    pool_id: z.string().nullable().describe('The pool the agent is in; null: none.'),
     status: z.enum(['active', 'suspended']),
     permissions: z.array(z.string()),
     session_id: z.string(),
     created_at: isoTime,
     metadata: z.record(z.string(), z.unknown()),
+    warnings: z
+      .array(PolicyWarningSchema)
+      .optional()
+      .describe(
+        'Registration or a role change with a role the policy does not name (`unknown_role`): the agent gets the `default` role\'s budget and no permissions (docs/policy.md, "Unknown roles"). Absent otherwise.',
+      ),
   }),
 );
 
@@ -133,3 +167,4 @@ export type AgentList = z.output<typeof AgentListSchema>;
 export type Verification = z.output<typeof VerifySchema>;
 export type DeletedAgent = z.output<typeof DeletedSchema>;
 export type RegisterAgentBody = z.input<typeof RegisterAgentRequest>;
+export type UpdateAgentBody = z.input<typeof UpdateAgentRequest>;

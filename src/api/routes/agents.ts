@@ -7,6 +7,7 @@ import {
   DeletedSchema,
   ListAgentsQuery,
   RegisterAgentRequest,
+  UpdateAgentRequest,
   VerifySchema,
 } from './agents.schemas.js';
 import { AgentParams } from './shared.schemas.js';
@@ -17,7 +18,7 @@ function agentNotFound(agentId: string): TollgateError {
   return new TollgateError('NOT_FOUND', `Agent ${agentId} not found`, { agent_id: agentId });
 }
 
-/** Registry and lifecycle: POST/GET /v1/agents, /v1/agents/:id, verify, suspend, resume, keys, delete. */
+/** Registry and lifecycle: POST/GET /v1/agents, GET/PATCH /v1/agents/:id, verify, suspend, resume, keys, delete. */
 export const agentRoutes: Route[] = [
   defineRoute({
     method: 'post',
@@ -27,19 +28,26 @@ export const agentRoutes: Route[] = [
     summary: 'Register an agent',
     description: [
       'Creates the agent with its role’s budget and a first session. The response carries the agent’s API key: it is shown only here.',
+      'With `pool_id` the agent joins that pool, which must exist (404 NOT_FOUND, nothing written); the pool and those above it limit it too (docs/limits.md, "Pools").',
       'The caller may make the key (`api_key`, shaped as the server makes them; the SDK always does): then a registration sent again with the same key (a retry whose first answer was lost) finds the agent that key created and answers 201 with the same body, writing nothing. An existing agent with another key (or none given): 409 CONFLICT.',
     ].join('\n\n'),
     body: RegisterAgentRequest,
     status: 201,
     response: AgentWithKeySchema,
-    errors: ['CONFLICT'],
+    errors: ['CONFLICT', 'NOT_FOUND'],
     handler: async ({ body, svc }) => {
       // A replay answers as the first run did (201, the same body): `replayed` is not sent.
       const { replayed: _, ...rec } = await svc.identity.registerAgent(
         body.agent_id,
         body.role,
         body.metadata ?? {},
-        { timeZone: body.time_zone, monthlyCostLimit: body.monthly_cost_limit },
+        {
+          timeZone: body.time_zone,
+          monthlyCostLimit: body.monthly_cost_limit,
+          requestsPerMinute: body.requests_per_minute,
+          tokensPerMinute: body.tokens_per_minute,
+          poolId: body.pool_id,
+        },
         body.api_key,
       );
       return rec;
@@ -59,7 +67,8 @@ export const agentRoutes: Route[] = [
         agents: all.filter(
           (a) =>
             (query.role === undefined || a.role === query.role) &&
-            (query.status === undefined || a.status === query.status),
+            (query.status === undefined || a.status === query.status) &&
+            (query.pool_id === undefined || a.pool_id === query.pool_id),
         ),
       };
     },
@@ -76,6 +85,21 @@ export const agentRoutes: Route[] = [
     errors: ['NOT_FOUND'],
     handler: async ({ params, svc }) =>
       (await svc.identity.getAgent(params.id)) ?? Promise.reject(agentNotFound(params.id)),
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/v1/agents/:id',
+    auth: 'admin',
+    tag: TAG,
+    summary: 'Change an agent’s role or metadata',
+    description:
+      'Sets the role (the agent takes the role’s permissions and limits from the policy, as at registration: limits set with PUT /v1/agents/:id/budget are replaced), the metadata (replaced as a whole), or both, in one write and one `agent_updated` audit event. The same change again writes nothing.',
+    params: AgentParams,
+    body: UpdateAgentRequest,
+    response: AgentRecordSchema,
+    errors: ['NOT_FOUND'],
+    handler: ({ params, body, svc }) =>
+      svc.identity.updateAgent(params.id, { role: body.role, metadata: body.metadata }),
   }),
   defineRoute({
     method: 'get',

@@ -3,6 +3,7 @@ import { EVENT_TYPES } from '../../audit/event.js';
 import { decodeCursor, MAX_PAGE } from '../../audit/store/queries.js';
 import { SPEND_GROUPS } from '../../audit/store/spend.js';
 import { AgentId, isoTime, named, usd } from './shared.schemas.js';
+import { alertFields } from './webhooks.schemas.js';
 
 /** The schemas of the audit routes (routes/audit.ts): the ledger, its backlog, spend by group. */
 
@@ -158,6 +159,34 @@ export const AuditEventSchema = named(
     priced_as: nText.describe(
       'settle of a metered model call: the model whose price was used (the policy’s default model for a model the price table does not know). Null when not given.',
     ),
+    alert: z
+      .strictObject(alertFields)
+      .nullable()
+      .describe(
+        'budget_alert: the budget, the threshold crossed, the period and the spend (docs/operations.md, "Alerts"); null on other events.',
+      ),
+    policy: z
+      .strictObject({
+        version: z.number().int().describe('The version stored (1, 2, …).'),
+        previous_version: z
+          .number()
+          .int()
+          .describe('The version it replaced; 0: the policy file or the defaults.'),
+        changes: z
+          .array(
+            z.strictObject({
+              path: z.string().describe('The field, dotted (`roles.coder.daily_cost_limit`).'),
+              before: z.unknown().optional().describe('Its value before; absent: none.'),
+              after: z.unknown().optional().describe('Its value after; absent: removed.'),
+            }),
+          )
+          .describe('The fields that changed (at most 200; `changes_total` counts them all).'),
+        changes_total: z.number().int(),
+      })
+      .nullable()
+      .describe(
+        'policy_changed: the policy version set at runtime and what changed (docs/policy.md, "Changing the policy at runtime"); null on other events. Its `agent_id` is empty.',
+      ),
   }),
 );
 

@@ -22,7 +22,7 @@ import {
 const TAG = 'audit';
 
 /** 503 STORE_UNAVAILABLE: no audit store on this server. */
-function notConfigured(): PublicDetailsError {
+export function notConfigured(): PublicDetailsError {
   return new PublicDetailsError(
     'STORE_UNAVAILABLE',
     'No audit store is configured on this server (Redis mode: set DATABASE_URL, or run tollgate serve --with-worker)',
@@ -31,7 +31,7 @@ function notConfigured(): PublicDetailsError {
 }
 
 /** A store read's failure as the API answers it (503; a read timeout says so). */
-function storeFailure(e: unknown): Error {
+export function storeFailure(e: unknown): Error {
   if (e instanceof StatementTimeoutError) {
     return new PublicDetailsError(
       'STORE_UNAVAILABLE',
@@ -43,7 +43,7 @@ function storeFailure(e: unknown): Error {
   return new TollgateError('STORE_UNAVAILABLE', 'The audit store is not answering');
 }
 
-function spendRowToWire(r: SpendRow) {
+export function spendRowToWire(r: SpendRow) {
   return {
     key: r.key === '' ? null : r.key,
     cost: microsToUsd(r.costMicros),

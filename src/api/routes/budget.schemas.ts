@@ -1,11 +1,14 @@
 import { z } from 'zod';
-import { MAX_LIMIT, MAX_PER_MINUTE } from '../../engine/validate.js';
+import { MAX_LIMIT } from '../../engine/validate.js';
+import { SpendRowSchema } from './audit.schemas.js';
+import { PoolStatusSchema } from './pools.schemas.js';
 import {
   AgentId,
   BudgetStatusSchema,
   isoTime,
   MonthlyCostLimit,
   named,
+  PerMinute,
   SessionId,
   TimeZone,
   usd,
@@ -43,22 +46,12 @@ export const SetLimitsRequest = named(
         .max(MAX_LIMIT / 1_000_000)
         .optional()
         .describe("USD per day, local to the agent's time zone (kept to the micro-dollar)."),
-      requests_per_minute: z
-        .number()
-        .int()
-        .min(0)
-        .max(MAX_PER_MINUTE)
-        .optional()
-        .describe('Authorizes per minute (docs/limits.md); 0 removes the limit.'),
-      tokens_per_minute: z
-        .number()
-        .int()
-        .min(0)
-        .max(MAX_PER_MINUTE)
-        .optional()
-        .describe(
-          'Tokens held per minute, corrected by settles (docs/limits.md); 0 removes the limit.',
-        ),
+      requests_per_minute: PerMinute.describe(
+        'Authorizes per minute (docs/limits.md); 0 removes the limit.',
+      ),
+      tokens_per_minute: PerMinute.describe(
+        'Tokens held per minute, corrected by settles (docs/limits.md); 0 removes the limit.',
+      ),
       monthly_cost_limit: MonthlyCostLimit,
       time_zone: TimeZone.optional(),
     })
@@ -73,6 +66,25 @@ export const DashboardSpendQuery = z.strictObject({
     .date()
     .optional()
     .describe('UTC day, `YYYY-MM-DD`; default: today (UTC, the server’s clock).'),
+});
+
+/** GET /v1/dashboard/history: the range's length by default, and at most. */
+export const HISTORY_DEFAULT_DAYS = 30;
+export const HISTORY_MAX_DAYS = 92;
+
+export const DashboardHistoryQuery = z.strictObject({
+  from: z.iso
+    .date()
+    .optional()
+    .describe(
+      `First UTC day, \`YYYY-MM-DD\`; default: ${HISTORY_DEFAULT_DAYS - 1} days before \`to\` (${HISTORY_DEFAULT_DAYS} days in all).`,
+    ),
+  to: z.iso
+    .date()
+    .optional()
+    .describe(
+      `Last UTC day, \`YYYY-MM-DD\`, included; default: today (UTC, the server’s clock). At most ${HISTORY_MAX_DAYS} days from \`from\` to \`to\`.`,
+    ),
 });
 
 // ── answers ────────────────────────────────────────────────────────────────
@@ -91,7 +103,14 @@ const DashboardRowSchema = z.strictObject({
 
 export const DashboardSchema = named(
   'Dashboard',
-  z.strictObject({ agents: z.array(DashboardRowSchema) }),
+  z.strictObject({
+    agents: z.array(DashboardRowSchema),
+    pools: z
+      .array(PoolStatusSchema)
+      .describe(
+        'Every pool, roots first, then by id; an agent row names its pool in `budget_status.pool_id`.',
+      ),
+  }),
 );
 
 export const DashboardSpendSchema = named(
@@ -108,6 +127,32 @@ export const DashboardSpendSchema = named(
         }),
       )
       .describe('Roles with any spend that day, by name.'),
+  }),
+);
+
+const DaySpendSchema = SpendRowSchema.omit({ key: true }).extend({
+  date: z.string().describe('UTC day, YYYY-MM-DD.'),
+});
+
+export const DashboardHistorySchema = named(
+  'DashboardHistory',
+  z.strictObject({
+    from: z.string().describe('First UTC day, YYYY-MM-DD.'),
+    to: z.string().describe('Last UTC day, YYYY-MM-DD (included).'),
+    total: usd.describe('Spend of the range, all roles (the exact value is `total_micros`).'),
+    total_micros: z.number().int(),
+    days: z
+      .array(DaySpendSchema)
+      .describe('Every day of the range, oldest first; a day without spend has zeros.'),
+    by_role: z
+      .array(SpendRowSchema)
+      .describe(
+        'Over the range, per the role each event carries (the agent’s role when it was charged); most costly first.',
+      ),
+    by_model: z.array(SpendRowSchema).describe('Over the range, per model; most costly first.'),
+    by_operation: z
+      .array(SpendRowSchema)
+      .describe('Over the range, per operation; most costly first.'),
   }),
 );
 
@@ -136,6 +181,7 @@ export const SessionSummarySchema = named(
 export type DashboardRow = z.output<typeof DashboardRowSchema>;
 export type Dashboard = z.output<typeof DashboardSchema>;
 export type DashboardSpend = z.output<typeof DashboardSpendSchema>;
+export type DashboardHistory = z.output<typeof DashboardHistorySchema>;
 export type SessionStarted = z.output<typeof SessionStartedSchema>;
 export type SessionSummary = z.output<typeof SessionSummarySchema>;
 export type SetLimitsBody = z.input<typeof SetLimitsRequest>;

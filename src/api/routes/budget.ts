@@ -1,13 +1,18 @@
-import type { HourlySpend } from '../../audit/store/types.js';
+import type { HourlySpend, SpendHistory } from '../../audit/store/types.js';
 import { DAY_MS } from '../../engine/clock.js';
 import { microsToUsd } from '../../engine/money.js';
 import { isTollgateError, TollgateError } from '../../errors.js';
 import { PublicDetailsError, validationError } from '../errors.js';
 import { defineRoute, type Route } from '../route.js';
+import { notConfigured, spendRowToWire, storeFailure } from './audit.js';
 import {
+  DashboardHistoryQuery,
+  DashboardHistorySchema,
   DashboardSchema,
   DashboardSpendQuery,
   DashboardSpendSchema,
+  HISTORY_DEFAULT_DAYS,
+  HISTORY_MAX_DAYS,
   SessionParams,
   SessionStartedSchema,
   SessionSummarySchema,
@@ -25,9 +30,15 @@ export const budgetRoutes: Route[] = [
     tag: 'budget',
     summary: 'Budget dashboard',
     description:
-      'One row per agent, as the integration guide’s getBudgetDashboard: utilization, cost used today, operations blocked, ACTIVE / BLOCKED (daily limit reached) / SUSPENDED, and the full budget status.',
+      'One row per agent, as the integration guide’s getBudgetDashboard: utilization, cost used today, operations blocked, ACTIVE / BLOCKED (daily limit reached) / SUSPENDED, and the full budget status; and every pool’s status (docs/limits.md, "Pools").',
     response: DashboardSchema,
-    handler: async ({ svc }) => ({ agents: await svc.budget.getBudgetDashboard() }),
+    handler: async ({ svc }) => {
+      const [agents, pools] = await Promise.all([
+        svc.budget.getBudgetDashboard(),
+        svc.pools.list(),
+      ]);
+      return { agents, pools };
+    },
   }),
   defineRoute({
     method: 'get',
@@ -60,6 +71,42 @@ export const budgetRoutes: Route[] = [
         throw new TollgateError('STORE_UNAVAILABLE', 'The audit store is not answering');
       }
       return spendToWire(date, rows);
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/dashboard/history',
+    auth: 'admin',
+    tag: 'budget',
+    summary: 'Spend of a range of days by day, role, model and operation',
+    description: [
+      `From the audit store: the settle and usage events of the UTC days \`from\` to \`to\` (both included; by default the last ${HISTORY_DEFAULT_DAYS} days, today included), summed per UTC day, and over the range per role (the role each event carries), model and operation. At most ${HISTORY_MAX_DAYS} days; \`from\` after \`to\`, or a longer range: 400 VALIDATION_FAILED. The dashboard page's history shows it.`,
+      'Events count once drained (see GET /v1/audit/lag). No store configured: 503 STORE_UNAVAILABLE with details `{store: "not configured"}`; a read canceled at the store’s statement timeout: 503 with details `{store: "read timeout", timeout_ms}`.',
+    ].join('\n\n'),
+    query: DashboardHistoryQuery,
+    response: DashboardHistorySchema,
+    handler: async ({ query, tollgate }) => {
+      const store = tollgate.store;
+      if (store?.spendHistory === undefined) throw notConfigured();
+      const to =
+        query.to === undefined ? Math.floor(Date.now() / DAY_MS) * DAY_MS : Date.parse(query.to);
+      const from =
+        query.from === undefined
+          ? to - (HISTORY_DEFAULT_DAYS - 1) * DAY_MS
+          : Date.parse(query.from);
+      if (from > to) throw validationError([{ path: 'query.from', message: 'is after to' }]);
+      if ((to - from) / DAY_MS + 1 > HISTORY_MAX_DAYS) {
+        throw validationError([
+          { path: 'query.from', message: `the range is at most ${HISTORY_MAX_DAYS} days` },
+        ]);
+      }
+      let h: SpendHistory;
+      try {
+        h = await store.spendHistory({ from, to: to + DAY_MS });
+      } catch (e) {
+        throw storeFailure(e);
+      }
+      return historyToWire(from, to, h);
     },
   }),
   defineRoute({
@@ -169,5 +216,38 @@ function spendToWire(date: string, rows: readonly HourlySpend[]) {
         total: microsToUsd(hours.reduce((a, b) => a + b, 0)),
         hours: hours.map(microsToUsd),
       })),
+  };
+}
+
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The store's history as the page wants it: every day of [from, to] (zeros where none), USD and micro-dollars. */
+function historyToWire(from: number, to: number, h: SpendHistory) {
+  const byDay = new Map(h.days.map((d) => [d.day, d]));
+  const days = [];
+  let total = 0;
+  for (let day = from; day <= to; day += DAY_MS) {
+    const d = byDay.get(day);
+    const micros = d?.costMicros ?? 0;
+    total += micros;
+    days.push({
+      date: isoDay(day),
+      cost: microsToUsd(micros),
+      cost_micros: micros,
+      input_tokens: d?.inputTokens ?? 0,
+      output_tokens: d?.outputTokens ?? 0,
+      events: d?.events ?? 0,
+      estimated_events: d?.estimatedEvents ?? 0,
+    });
+  }
+  return {
+    from: isoDay(from),
+    to: isoDay(to),
+    total: microsToUsd(total),
+    total_micros: total,
+    days,
+    by_role: h.byRole.map(spendRowToWire),
+    by_model: h.byModel.map(spendRowToWire),
+    by_operation: h.byOperation.map(spendRowToWire),
   };
 }

@@ -214,15 +214,29 @@ export const DecisionSchema = named(
         'RATE_LIMITED',
       ]),
       exceeded: z
-        .enum(['session', 'daily', 'monthly', 'requests_per_minute', 'tokens_per_minute'])
+        .enum(['session', 'daily', 'monthly', 'pool', 'requests_per_minute', 'tokens_per_minute'])
         .optional()
         .describe(
-          'The limit that denied: a budget (`BUDGET_EXCEEDED`) or a rate limit (`RATE_LIMITED`).',
+          "The limit that denied: a budget (`BUDGET_EXCEEDED`: the agent's `session`, `daily` or `monthly`, or a `pool`'s cost limit) or a rate limit (`RATE_LIMITED`, the agent's or a pool's: see `level`).",
         ),
       level: z
-        .enum(['agent'])
+        .string()
         .optional()
-        .describe("`RATE_LIMITED`: whose limit denied (the agent's)."),
+        .describe(
+          '`BUDGET_EXCEEDED` and `RATE_LIMITED`: whose limit denied: `agent` (the agent\'s own), or the id of the pool (docs/limits.md, "Pools").',
+        ),
+      pool_id: z
+        .string()
+        .optional()
+        .describe(
+          "`exceeded: 'pool'`: the pool whose cost limit denied (the agent's pool or one above it).",
+        ),
+      period: z
+        .enum(['daily', 'monthly'])
+        .optional()
+        .describe(
+          "`exceeded: 'pool'`: which of the pool's cost limits denied (in the pool's time zone).",
+        ),
       retry_after_ms: z
         .number()
         .int()

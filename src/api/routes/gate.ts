@@ -134,6 +134,12 @@ export const gateRoutes: Route[] = [
           overrunTokens: s.overrun_tokens,
           overrunMicros: usdToMicros(s.overrun_cost),
         });
+        metrics?.spent?.({
+          role: s.budget_status.role,
+          costMicros: usdToMicros(s.cost),
+          inputTokens: body.input_tokens,
+          outputTokens: body.output_tokens,
+        });
         if (body.model !== undefined) {
           metrics?.modelCall?.({
             model: body.model,
@@ -183,8 +189,8 @@ export const gateRoutes: Route[] = [
     body: UsageRequest,
     response: UsageResponseSchema,
     errors: ['NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
-    handler: ({ body, svc, caller }) =>
-      verifiedByEngine(
+    handler: async ({ body, svc, caller, metrics }) => {
+      const u = await verifiedByEngine(
         caller,
         body.agent_id,
         svc.engine,
@@ -198,6 +204,16 @@ export const gateRoutes: Route[] = [
           result: body.result,
           ...callerKey(caller),
         }),
-      ),
+      );
+      if (!u.replayed) {
+        metrics?.spent?.({
+          role: u.budget_status.role,
+          costMicros: usdToMicros(u.cost),
+          inputTokens: body.input_tokens,
+          outputTokens: body.output_tokens,
+        });
+      }
+      return u;
+    },
   }),
 ];

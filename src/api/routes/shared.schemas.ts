@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AGENT_ID, MODEL, OPERATION, REQUEST_ID, ROLE, SCOPED_ID } from '../../engine/ids.js';
 import { isTimeZone } from '../../engine/periods.js';
-import { MAX_LIMIT, MAX_TOKENS } from '../../engine/validate.js';
+import { MAX_LIMIT, MAX_PER_MINUTE, MAX_TOKENS } from '../../engine/validate.js';
 import { ERROR_CODES } from '../../errors.js';
 
 /**
@@ -28,6 +28,12 @@ export const AgentId = z
   .string()
   .regex(AGENT_ID)
   .describe('Agent id: letters, digits, `_` and `-`, 1-64 characters, starting alphanumeric.');
+export const PoolId = z
+  .string()
+  .regex(AGENT_ID)
+  .describe(
+    'Pool id: letters, digits, `_` and `-`, 1-64 characters, starting alphanumeric (pools and agents are separate namespaces).',
+  );
 export const Role = z
   .string()
   .regex(ROLE)
@@ -77,6 +83,8 @@ export const TimeZone = z
   .describe(
     "IANA time zone of the agent's day and month, e.g. `Europe/Berlin` (docs/limits.md); `UTC` by default.",
   );
+/** A rate limit, per minute (docs/limits.md); 0: none. */
+export const PerMinute = z.number().int().min(0).max(MAX_PER_MINUTE).optional();
 /** USD a month, local to the agent's zone; 0: none. */
 export const MonthlyCostLimit = z
   .number()
@@ -101,6 +109,12 @@ export const BudgetStatusSchema = named(
   z.strictObject({
     agent_id: z.string(),
     role: z.string(),
+    pool_id: z
+      .string()
+      .nullable()
+      .describe(
+        'The pool the agent is in (docs/limits.md, "Pools"); null: none. The pools above it limit it too.',
+      ),
     session: z.strictObject({
       session_id: z.string(),
       tokens_used: z.number().int(),

@@ -70,6 +70,10 @@ export function workerSweep(opts: WorkerSweepOptions): WorkerSweep {
       agents: async () => (await opts.getStore()).agents(),
       totals: async (atMs: number, zones?: Iterable<string>) =>
         (await opts.getStore()).totals(atMs, zones),
+      pools: async (atMs: number) => {
+        const store = await opts.getStore();
+        return store.pools === undefined ? [] : store.pools(atMs);
+      },
     };
     engine.configureRecovery({
       source: storeRecovery(reads, { shards: opts.shards }),

@@ -1,3 +1,4 @@
+import type { AlertOptions } from '../../alerts/types.js';
 import type { AuditStore } from '../store/types.js';
 import type { SweepEngine } from '../sweep.js';
 import type { WorkerLog, WorkerRedisTarget } from './connection.js';
@@ -51,6 +52,11 @@ export interface AuditWorkerOptions {
   healEveryMs?: number;
   /** A shard whose oldest undrained entry is this old is logged as degraded. Default 10 s. */
   stallMs?: number;
+  /**
+   * Budget alerts to webhooks (src/alerts): their attempts, backoff and time
+   * limit; false: this process neither queues nor sends them. Default: on.
+   */
+  alerts?: AlertOptions | false;
   log?: WorkerLog;
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Job, Queue, Worker } from 'bullmq';
+import { type AlertDelivery, startRedisAlerts, withAlerts } from '../../alerts/index.js';
 import { DEFAULT_SHARDS, outboxKey } from '../../engine/keys.js';
 import type { AuditStore } from '../store/types.js';
 import type { SweepRun } from '../sweep.js';
@@ -39,6 +40,9 @@ import type { AuditWorkerOptions, AuditWorkerStats } from './worker-options.js';
  *    shard restore the engine reports, the worker checks them and re-creates
  *    what is missing (heal.ts); it also logs each shard whose drain stops
  *    advancing for 10 s, and when it drains again (monitor.ts).
+ *  - Budget alerts (src/alerts): a drain that stores budget_alert events
+ *    queues their deliveries on the BullMQ queue `{tg-alerts}` before it
+ *    acknowledges them, and this process sends them (`alerts: false`: not here).
  *  - close(): the running drains finish their current batch, then stop.
  */
 export const QUEUE_NAME = 'tg-audit';
@@ -70,6 +74,8 @@ export interface AuditWorker {
   repair(): Promise<Repair>;
   /** The shards whose drain the worker last saw degraded (no progress for `stallMs`). */
   degraded(): number[];
+  /** The alert deliveries this process sends (src/alerts; queue `{tg-alerts}`); absent with `alerts: false`. */
+  readonly alerts?: AlertDelivery;
   /** Lets running drains finish their batch, then closes the worker, its connections and (if owned) the store. */
   close(): Promise<void>;
 }
@@ -180,7 +186,7 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     const s = await getStore();
     const r = await drainShard({
       redis: outbox,
-      store: s,
+      store: alerts ? withAlerts(s, alerts) : s,
       shard,
       consumer,
       batch: opts.batch ?? MAX_BATCH,
@@ -217,6 +223,19 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     }
     return r;
   };
+
+  // Budget alerts: queued by the drains as they store them, sent by this process (src/alerts).
+  const alerts =
+    opts.alerts === false
+      ? undefined
+      : await startRedisAlerts(opts.redis, getStore, { log, ...opts.alerts }).catch(
+          async (e: unknown) => {
+            await queue.close().catch(() => undefined);
+            await sweep.close().catch(() => undefined);
+            for (const c of connections) c.disconnect();
+            throw e;
+          },
+        );
 
   const worker = new Worker<DrainData>(QUEUE_NAME, process_, {
     connection: bull,
@@ -314,6 +333,7 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     await worker.close(true).catch(() => undefined);
     await queue.close().catch(() => undefined);
     await sweep.close().catch(() => undefined);
+    await alerts?.close().catch(() => undefined);
     for (const c of connections) c.disconnect();
     throw e;
   }
@@ -327,6 +347,7 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
     lag: () => outboxLag({ redis: outbox, shards }),
     repair: () => healing.check({ groups: true, reason: 'asked' }),
     degraded: () => healing.degraded(),
+    ...(alerts ? { alerts } : {}),
     close() {
       closed ??= (async () => {
         closing = true;
@@ -334,6 +355,7 @@ export async function startAuditWorker(opts: AuditWorkerOptions): Promise<AuditW
         await worker.close();
         await queue.close();
         await sweep.close().catch(() => undefined);
+        await alerts?.close().catch(() => undefined);
         await Promise.all(connections.map((c) => c.quit().catch(() => undefined)));
         const s = store ?? (await opening?.catch(() => undefined));
         if (ownsStore && s !== undefined) await s.close();

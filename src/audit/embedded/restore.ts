@@ -1,5 +1,5 @@
 import { DAY_MS } from '../../engine/clock.js';
-import type { EngineSnapshot, RestoredAgent } from '../../engine/memory/index.js';
+import type { EngineSnapshot, RestoredAgent, RestoredPool } from '../../engine/memory/index.js';
 import type { AgentTotals, AuditStore } from '../store/types.js';
 
 /** What restore needs of the engine: MemoryEngine's restore. */
@@ -19,20 +19,38 @@ export function dayStartOf(ms: number): number {
  * limits, monthly limit, time zone, key digest, creation time, metadata) and,
  * summed over its ledger, each agent's spend on its day and month local to its
  * zone at `nowMs` (and the overrun among them) and its current session's
- * tokens, cost, overrun tokens and denials. Holds in flight are not
+ * tokens, cost, overrun tokens and denials; the pool registry (parents first)
+ * with each pool's spend on its local day and month, and each agent's pool. Holds in flight are not
  * in the store's sums: a hold is spend only once settled.
  */
 export async function snapshotFromStore(
-  store: Pick<AuditStore, 'agents' | 'totals'>,
+  store: Pick<AuditStore, 'agents' | 'totals' | 'pools'>,
   nowMs: number = Date.now(),
 ): Promise<EngineSnapshot> {
   const dayStartMs = dayStartOf(nowMs);
   const agents = await store.agents();
   const totals = await store.totals(nowMs, new Set(agents.map((a) => a.timeZone)));
+  const stored = store.pools === undefined ? [] : await store.pools(nowMs);
   const byId = new Map<string, AgentTotals>(totals.map((t) => [t.agentId, t]));
+  const pools = stored.map(
+    (p): RestoredPool => ({
+      poolId: p.poolId,
+      parentId: p.parentId,
+      dailyLimitMicros: p.dailyCostLimit,
+      monthlyLimitMicros: p.monthlyCostLimit,
+      requestsPerMinute: p.requestsPerMinute,
+      tokensPerMinute: p.tokensPerMinute,
+      timeZone: p.timeZone,
+      createdMs: p.createdAt,
+      dailyCostMicros: p.dayCost,
+      monthlyCostMicros: p.monthCost,
+    }),
+  );
+  const known = new Set(pools.map((p) => p.poolId));
   return {
     dayStartMs,
     atMs: nowMs,
+    pools,
     agents: agents.map((a): RestoredAgent => {
       const t = byId.get(a.agentId);
       return {
@@ -58,6 +76,8 @@ export async function snapshotFromStore(
         dailyOverrunMicros: t?.dayOverrunCost ?? 0,
         monthlyCostMicros: t?.monthCost ?? 0,
         monthlyOverrunMicros: t?.monthOverrunCost ?? 0,
+        // A pool the registry lacks (deleted since, or its events not stored): in none.
+        ...(a.poolId != null && known.has(a.poolId) ? { poolId: a.poolId } : {}),
       };
     }),
   };
@@ -71,7 +91,7 @@ export async function snapshotFromStore(
  */
 export async function restoreFromStore(
   engine: Restorable,
-  store: Pick<AuditStore, 'agents' | 'totals'>,
+  store: Pick<AuditStore, 'agents' | 'totals' | 'pools'>,
   nowMs: number = Date.now(),
 ): Promise<{ agents: number; dayStartMs: number }> {
   const snapshot = await snapshotFromStore(store, nowMs);

@@ -29,7 +29,7 @@ export interface StoreRecoveryOptions {
  * connections): audit reads cannot take the connections recovery needs.
  */
 export function storeRecovery(
-  store: Pick<AuditStore, 'agents' | 'totals'>,
+  store: Pick<AuditStore, 'agents' | 'totals' | 'pools'>,
   opts: StoreRecoveryOptions,
 ): RecoverySource {
   let running: Promise<EngineSnapshot> | undefined;
@@ -65,7 +65,12 @@ export function storeRecovery(
       return {
         dayStartMs: snap.dayStartMs,
         ...(snap.atMs === undefined ? {} : { atMs: snap.atMs }),
-        agents: snap.agents.filter((a) => shardOf(a.agentId, opts.shards) === shard),
+        // Its agents (at home, or its directory's) and those in pools, which may
+        // live here; every pool: the recoverer places them (recovery-pools.ts).
+        agents: snap.agents.filter(
+          (a) => a.poolId !== undefined || shardOf(a.agentId, opts.shards) === shard,
+        ),
+        ...(snap.pools === undefined ? {} : { pools: snap.pools }),
       };
     },
   };

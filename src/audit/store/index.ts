@@ -2,9 +2,11 @@ import type { AuditStore } from './types.js';
 
 export { type Db, StatementTimeoutError } from './db.js';
 export { MIGRATIONS, type Migration, migrate } from './migrations.js';
+export { POLICY_STORE_METHODS, policyVersionStore } from './policies.js';
 export { decodeCursor, encodeCursor, MAX_PAGE } from './queries.js';
 export { SqlStore } from './sql-store.js';
 export type * from './types.js';
+export { WEBHOOK_STORE_METHODS, webhookStore } from './webhooks.js';
 
 export interface StoreOptions {
   /** PostgreSQL (DATABASE_URL). When set, the store is PostgresStore. */

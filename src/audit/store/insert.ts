@@ -47,6 +47,15 @@ const COLUMNS: readonly Col[] = [
   // Migration 4.
   ['estimated', 'boolean'],
   ['priced_as', 'text'],
+  // Migration 6.
+  ['alert', 'jsonb'],
+  // Migration 7.
+  ['policy', 'jsonb'],
+  // Migration 8.
+  ['pool_id', 'text'],
+  ['from_pool_id', 'text'],
+  ['pools', 'text'],
+  ['pool', 'jsonb'],
 ];
 
 /** The column names in insert order (for the test that toColumns follows it). */
@@ -76,6 +85,15 @@ const UNNEST = COLUMNS.map(([n, t], i) => `unnest($${i + 1}::${t}[]) AS ${n}`).j
  * at is >= the row's updated_at; an equal at goes to the later delivery, which
  * is outbox order. agent_deleted sets deleted_at (a tombstone); any later
  * state event (a re-registration) clears it.
+ *
+ * Pools rule: per pool, the batch's latest pool event (pool_created,
+ * pool_updated, pool_deleted) is upserted the same way; pool_deleted sets
+ * deleted_at, a later pool_created clears it; created_at is the latest
+ * pool_created's at.
+ *
+ * Alerts rule: each budget_alert row the INSERT added gets one delivery per
+ * webhook taking its type (alert_deliveries, pending), in the same
+ * transaction; a batch delivered again adds none (src/alerts queues them).
  */
 export const INSERT_EVENTS = `
 WITH input AS (
@@ -126,6 +144,40 @@ sessions_up AS (
    ORDER BY agent_id, session_id, at DESC, ord DESC
   ON CONFLICT (agent_id, session_id) DO NOTHING
   RETURNING 1
+),
+pools_up AS (
+  INSERT INTO pools (pool_id, parent_id, root_id, daily_cost_limit, monthly_cost_limit,
+                     requests_per_minute, tokens_per_minute, time_zone, created_at, updated_at,
+                     event_id, deleted_at)
+  SELECT DISTINCT ON (i.pool_id)
+         i.pool_id, nullif(i.pool->>'parent_id', ''), i.pool->>'root_id',
+         (i.pool->>'daily_limit_micros')::bigint, (i.pool->>'monthly_limit_micros')::bigint,
+         (i.pool->>'requests_per_minute')::bigint, (i.pool->>'tokens_per_minute')::bigint,
+         i.pool->>'time_zone',
+         coalesce((SELECT max(c.at) FROM input c
+                    WHERE c.type = 'pool_created' AND c.pool_id = i.pool_id
+                      AND c.event_id IN (SELECT event_id FROM ins)), 0),
+         i.at, i.event_id, CASE WHEN i.type = 'pool_deleted' THEN i.at END
+    FROM input i
+   WHERE i.pool IS NOT NULL AND i.pool_id <> '' AND i.event_id IN (SELECT event_id FROM ins)
+   ORDER BY i.pool_id, i.at DESC, i.ord DESC
+  ON CONFLICT (pool_id) DO UPDATE SET
+    parent_id = excluded.parent_id, root_id = excluded.root_id,
+    daily_cost_limit = excluded.daily_cost_limit, monthly_cost_limit = excluded.monthly_cost_limit,
+    requests_per_minute = excluded.requests_per_minute,
+    tokens_per_minute = excluded.tokens_per_minute, time_zone = excluded.time_zone,
+    created_at = greatest(pools.created_at, excluded.created_at),
+    updated_at = excluded.updated_at, event_id = excluded.event_id, deleted_at = excluded.deleted_at
+  WHERE pools.updated_at <= excluded.updated_at
+  RETURNING 1
+),
+alerts_up AS (
+  INSERT INTO alert_deliveries (event_id, webhook_id, created_at, updated_at)
+  SELECT i.event_id, w.webhook_id, i.at, i.at
+    FROM input i JOIN webhooks w ON i.type = ANY (w.events)
+   WHERE i.type = 'budget_alert' AND i.event_id IN (SELECT event_id FROM ins)
+  ON CONFLICT (event_id, webhook_id) DO NOTHING
+  RETURNING 1
 )
 SELECT count(*)::int AS inserted FROM ins`;
 
@@ -169,7 +221,7 @@ function isStoredAlready(e: unknown): boolean {
  */
 export function toColumns(events: readonly AuditEvent[]): unknown[][] {
   const n = events.length;
-  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 30>;
+  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 36>;
   const [
     c0,
     c1,
@@ -201,6 +253,12 @@ export function toColumns(events: readonly AuditEvent[]): unknown[][] {
     c27,
     c28,
     c29,
+    c30,
+    c31,
+    c32,
+    c33,
+    c34,
+    c35,
   ] = cols;
   const seen = new Set<string>();
   let m = 0;
@@ -238,15 +296,30 @@ export function toColumns(events: readonly AuditEvent[]): unknown[][] {
     c27[m] = e.overrun_cost;
     c28[m] = e.estimated;
     c29[m] = e.priced_as;
+    c30[m] = e.alert === undefined ? null : JSON.stringify(e.alert);
+    c31[m] = e.policy === undefined ? null : JSON.stringify(e.policy);
+    c32[m] = e.pool_id === undefined ? null : (e.pool_id ?? '');
+    c33[m] = e.from_pool_id === undefined ? null : (e.from_pool_id ?? '');
+    c34[m] = e.pools == null || e.pools.length === 0 ? null : e.pools.join('|');
+    c35[m] = e.pool === undefined ? null : JSON.stringify(e.pool);
     m++;
   }
   if (m < n) for (const col of cols) col.length = m;
   return cols;
 }
 
-/** Whether any event of the batch feeds a projection (the registry or the session log). */
+/** Whether any event of the batch feeds a projection (the registry, the session log, alert deliveries). */
 function projects(events: readonly AuditEvent[]): boolean {
-  for (const e of events) if (e.state !== null || e.type === 'session_ended') return true;
+  for (const e of events) {
+    if (
+      e.state !== null ||
+      e.type === 'session_ended' ||
+      e.type === 'budget_alert' ||
+      e.pool !== undefined
+    ) {
+      return true;
+    }
+  }
   return false;
 }
 
@@ -255,16 +328,16 @@ export async function insertEvents(db: Db, events: readonly AuditEvent[]): Promi
   const params = toColumns(events).map((values, j) => new SqlArray((COLUMNS[j] as Col)[1], values));
   if (!projects(events)) {
     try {
-      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v3');
+      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v6');
     } catch (e) {
       if (!isStoredAlready(e)) throw e;
-      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v3');
+      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v6');
     }
   }
   const rows = await db.query<{ inserted: number }>(
     INSERT_EVENTS,
     params,
-    'tollgate_insert_events_v3',
+    'tollgate_insert_events_v6',
   );
   return Number(rows[0]?.inserted ?? 0);
 }

@@ -132,6 +132,103 @@ ALTER TABLE agents
   ADD COLUMN time_zone           text NOT NULL DEFAULT 'UTC';
 `,
   },
+  {
+    version: 6,
+    name: 'budget alerts: the crossing on the event, webhooks, their deliveries',
+    sql: `
+-- budget_alert events: the crossing (pool_id, budget, threshold_pct, period, used, limit);
+-- NULL on other events (a catalog change, as 2 and 4).
+ALTER TABLE audit_events ADD COLUMN alert jsonb;
+
+-- Receivers of alerts (src/alerts; docs/operations.md). The secret signs each delivery and
+-- never leaves the server. events: the event types sent (budget_alert).
+CREATE TABLE webhooks (
+  webhook_id  text PRIMARY KEY,
+  url         text NOT NULL,
+  secret      text NOT NULL,
+  events      text[] NOT NULL,
+  created_at  bigint NOT NULL
+);
+
+-- One row per (alert event, webhook), projected by insertEvents from the events it newly
+-- stored (a duplicate delivery of an outbox entry adds none). status: pending, delivered or
+-- dead (a dead letter). run: 1, then +1 per retry of a dead letter; queued_run: the last run
+-- handed to the delivery queue (a pending row with queued_run < run is still to be queued).
+-- attempts, last_status, last_error: the current run's. Times: ms, the process clock.
+CREATE TABLE alert_deliveries (
+  event_id     uuid NOT NULL,
+  webhook_id   text NOT NULL REFERENCES webhooks (webhook_id) ON DELETE CASCADE,
+  status       text NOT NULL DEFAULT 'pending',
+  run          integer NOT NULL DEFAULT 1,
+  queued_run   integer NOT NULL DEFAULT 0,
+  attempts     integer NOT NULL DEFAULT 0,
+  last_status  integer,
+  last_error   text,
+  created_at   bigint NOT NULL,
+  updated_at   bigint NOT NULL,
+  delivered_at bigint,
+  PRIMARY KEY (event_id, webhook_id)
+);
+CREATE INDEX alert_deliveries_webhook ON alert_deliveries (webhook_id);
+CREATE INDEX alert_deliveries_pending ON alert_deliveries (created_at) WHERE status = 'pending';
+CREATE INDEX alert_deliveries_dead ON alert_deliveries (updated_at) WHERE status = 'dead';
+`,
+  },
+  {
+    version: 7,
+    name: 'policy versions set at runtime, and the policy_changed event',
+    sql: `
+-- The policy set through the API or the library (src/policy-store; docs/policy.md,
+-- "Changing the policy at runtime"): each version is the whole merged document, who set it
+-- and when (ms, the storing process's clock), and the id of its policy_changed event. Every
+-- API process polls max(version) (the primary key) and loads a newer one.
+CREATE TABLE policy_versions (
+  version   integer PRIMARY KEY,
+  doc       jsonb NOT NULL,
+  actor     text NOT NULL,
+  at        bigint NOT NULL,
+  event_id  uuid NOT NULL
+);
+
+-- policy_changed events: the version, the one it replaced and the fields that changed;
+-- NULL on other events (a catalog change, as 2, 4 and 6).
+ALTER TABLE audit_events ADD COLUMN policy jsonb;
+`,
+  },
+  {
+    version: 8,
+    name: 'pools: the pool events, the levels a settle charged, the pool registry',
+    sql: `
+-- Pools (docs/limits.md, "Pools"; a catalog change, as 2, 4, 6 and 7: NULL on other events and
+-- on events stored before this version). pool_id: a pool event's pool, agent_moved's new pool
+-- ('' for none), a denial's pool; from_pool_id: the pool agent_moved left ('' for none);
+-- pools: settle, release and usage under pools, the levels charged leaf first, joined by '|'
+-- (a pool's spend per local day and month is summed from it, pools.ts); pool: a pool event's
+-- settings (parent_id, root_id, limits, time_zone).
+ALTER TABLE audit_events
+  ADD COLUMN pool_id text, ADD COLUMN from_pool_id text, ADD COLUMN pools text, ADD COLUMN pool jsonb;
+-- A pool's spend is a range scan of the settles and usage under pools only.
+CREATE INDEX audit_events_pools_at ON audit_events (at) WHERE pools IS NOT NULL;
+
+-- The pool registry, projected from pool_created, pool_updated and pool_deleted (latest at
+-- wins, as the agents'); pool_deleted leaves a tombstone (deleted_at). created_at: the at of
+-- the latest pool_created (a pool deleted and created again starts afresh).
+CREATE TABLE pools (
+  pool_id              text PRIMARY KEY,
+  parent_id            text,
+  root_id              text NOT NULL,
+  daily_cost_limit     bigint NOT NULL,
+  monthly_cost_limit   bigint NOT NULL,
+  requests_per_minute  bigint NOT NULL,
+  tokens_per_minute    bigint NOT NULL,
+  time_zone            text NOT NULL,
+  created_at           bigint NOT NULL,
+  updated_at           bigint NOT NULL,
+  event_id             uuid NOT NULL,
+  deleted_at           bigint
+);
+`,
+  },
 ];
 
 /**

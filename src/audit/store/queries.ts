@@ -1,5 +1,12 @@
 import { TollgateError } from '../../errors.js';
-import type { AgentState, AuditEvent, EventType } from '../event.js';
+import type {
+  AgentState,
+  AuditEvent,
+  BudgetAlert,
+  EventType,
+  PolicyChangeSummary,
+  PoolSettings,
+} from '../event.js';
 import { EVENT_TYPES } from '../event-types.js';
 import { type Db, SqlArray } from './db.js';
 import { NAMES } from './insert.js';
@@ -39,9 +46,16 @@ function optNum(v: unknown): number | null {
 
 type Row = Record<string, unknown>;
 
+/** A jsonb column: an object from PGlite, its text from pg when not parsed. */
+function jsonOf<T>(v: unknown): T | null {
+  return v === null || v === undefined ? null : ((typeof v === 'string' ? JSON.parse(v) : v) as T);
+}
+
 function toEvent(r: Row): AuditEvent {
   const state = r.state;
-  return {
+  const alert = jsonOf<BudgetAlert>(r.alert);
+  const policy = jsonOf<PolicyChangeSummary>(r.policy);
+  const event: AuditEvent = {
     v: num(r.v) as AuditEvent['v'],
     event_id: r.event_id as string,
     at: num(r.at),
@@ -76,6 +90,15 @@ function toEvent(r: Row): AuditEvent {
     estimated: (r.estimated ?? null) as boolean | null,
     priced_as: (r.priced_as ?? null) as string | null,
   };
+  if (alert !== null) event.alert = alert;
+  if (policy !== null) event.policy = policy;
+  // Pools (migration 8): only on the events that name them ('' stored for none).
+  const pool = jsonOf<PoolSettings>(r.pool);
+  if (typeof r.pool_id === 'string') event.pool_id = r.pool_id === '' ? null : r.pool_id;
+  if (typeof r.from_pool_id === 'string') event.from_pool_id = r.from_pool_id || null;
+  if (typeof r.pools === 'string' && r.pools !== '') event.pools = r.pools.split('|');
+  if (pool !== null) event.pool = pool;
+  return event;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -226,15 +249,29 @@ function pageLimit(limit: number | undefined): number {
   return Math.min(limit, MAX_PAGE);
 }
 
+/**
+ * The registry; an agent's pool is its latest agent_moved's (found by the
+ * kind index) when that is not older than its latest state event, else that
+ * state event's (a primary key read): both say where it is at their instant.
+ */
 const AGENTS = `
-SELECT agent_id, role, status, session_id, session_started_at, session_token_limit,
-       daily_cost_limit, key_digest, created_at, metadata, updated_at,
-       requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone
-  FROM agents WHERE deleted_at IS NULL ORDER BY agent_id`;
+SELECT a.agent_id, a.role, a.status, a.session_id, a.session_started_at, a.session_token_limit,
+       a.daily_cost_limit, a.key_digest, a.created_at, a.metadata, a.updated_at,
+       a.requests_per_minute, a.tokens_per_minute, a.monthly_cost_limit, a.time_zone,
+       CASE WHEN mv.at IS NOT NULL AND mv.at >= a.updated_at THEN mv.pool_id
+            ELSE s.state->>'pool_id' END AS pool_id
+  FROM agents a
+  LEFT JOIN audit_events s ON s.event_id = a.event_id
+  LEFT JOIN LATERAL (
+    SELECT e.at, e.pool_id FROM audit_events e
+     WHERE e.agent_id = a.agent_id AND ${EVENT_KIND} = 'agent_moved'
+     ORDER BY e.at DESC, e.event_id DESC LIMIT 1
+  ) mv ON true
+ WHERE a.deleted_at IS NULL ORDER BY a.agent_id`;
 
 /** The registry: every agent whose latest state event is not agent_deleted, by id. */
 export async function agents(db: Db): Promise<StoredAgent[]> {
-  const rows = await db.query<Row>(AGENTS, [], 'tollgate_agents_v2');
+  const rows = await db.query<Row>(AGENTS, [], 'tollgate_agents_v3');
   return rows.map((r) => ({
     agentId: r.agent_id as string,
     role: r.role as string,
@@ -251,6 +288,7 @@ export async function agents(db: Db): Promise<StoredAgent[]> {
     tokensPerMinute: num(r.tokens_per_minute),
     monthlyCostLimit: num(r.monthly_cost_limit),
     timeZone: r.time_zone as string,
+    poolId: typeof r.pool_id === 'string' && r.pool_id !== '' ? r.pool_id : null,
   }));
 }
 

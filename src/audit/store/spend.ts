@@ -1,6 +1,13 @@
 import type { Db } from './db.js';
 import { DAY_MS } from './queries.js';
-import type { HourlySpend, SpendQuery, SpendRow } from './types.js';
+import type {
+  DaySpend,
+  HourlySpend,
+  SpendHistory,
+  SpendHistoryQuery,
+  SpendQuery,
+  SpendRow,
+} from './types.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -92,4 +99,72 @@ export async function spendBy(db: Db, q: SpendQuery): Promise<SpendRow[]> {
     events: Number(r.events),
     estimatedEvents: Number(r.estimated_events),
   }));
+}
+
+/**
+ * The dashboard's history: the settle and usage events of a range of UTC days
+ * summed by day, and over the range by role, model and operation, in one
+ * statement (GROUPING SETS: one range scan of the (at, event_id) index for
+ * the four sums). A row's `by` names its set; the other sets' columns are
+ * NULL in it, and the values are coalesced to '' before grouping, so a NULL
+ * never is a value. Roles are those the events carry (the agent's role when
+ * it was charged), as in SPEND_BY_HOUR.
+ */
+const SPEND_HISTORY = `
+WITH e AS (
+  SELECT ((at - $1::bigint) / ${DAY_MS})::int AS day,
+         coalesce(role, '') AS role,
+         coalesce(model, '') AS model,
+         coalesce(operation, '') AS operation,
+         cost, input_tokens, output_tokens, estimated
+    FROM audit_events
+   WHERE at >= $1::bigint AND at < $2::bigint
+     AND type IN ('settle', 'usage') AND cost IS NOT NULL
+)
+SELECT CASE WHEN grouping(day) = 0 THEN 'day'
+            WHEN grouping(role) = 0 THEN 'role'
+            WHEN grouping(model) = 0 THEN 'model'
+            ELSE 'operation' END AS by,
+       day,
+       coalesce(role, model, operation) AS key,
+       sum(cost)::bigint AS cost,
+       coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+       coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+       count(*)::bigint AS events,
+       count(*) FILTER (WHERE estimated)::bigint AS estimated_events
+  FROM e
+ GROUP BY GROUPING SETS ((day), (role), (model), (operation))
+ ORDER BY 1, 2, 4 DESC, 3`;
+
+/** The range's spend by day (days with any spend, oldest first) and by role, model and operation. */
+export async function spendHistory(db: Db, q: SpendHistoryQuery): Promise<SpendHistory> {
+  for (const t of [q.from, q.to]) {
+    if (!Number.isSafeInteger(t) || t % DAY_MS !== 0) {
+      throw new RangeError(`spendHistory: ${t} is not a UTC midnight in ms`);
+    }
+  }
+  if (q.to < q.from) throw new RangeError(`spendHistory: [${q.from}, ${q.to}) is not a range`);
+  const rows = await db.query<Record<string, unknown>>(
+    SPEND_HISTORY,
+    [q.from, q.to],
+    'tollgate_spend_history_v1',
+  );
+  const out: SpendHistory = { days: [], byRole: [], byModel: [], byOperation: [] };
+  for (const r of rows) {
+    const sums = {
+      costMicros: Number(r.cost),
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      events: Number(r.events),
+      estimatedEvents: Number(r.estimated_events),
+    };
+    if (r.by === 'day') {
+      const day: DaySpend = { day: q.from + Number(r.day) * DAY_MS, ...sums };
+      out.days.push(day);
+    } else {
+      const row: SpendRow = { key: r.key as string, ...sums };
+      (r.by === 'role' ? out.byRole : r.by === 'model' ? out.byModel : out.byOperation).push(row);
+    }
+  }
+  return out;
 }

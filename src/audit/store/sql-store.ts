@@ -1,8 +1,10 @@
 import type { AuditEvent } from '../event.js';
 import type { Db } from './db.js';
 import { migrate } from './migrations.js';
+import { type PolicyVersionStore, policyVersionStore } from './policies.js';
+import { pools } from './pools.js';
 import * as q from './queries.js';
-import { spendBy, spendByHour } from './spend.js';
+import { spendBy, spendByHour, spendHistory } from './spend.js';
 import type {
   AgentTotals,
   AuditFilter,
@@ -10,18 +12,22 @@ import type {
   AuditStore,
   HourlySpend,
   SessionSummaryRow,
+  SpendHistory,
+  SpendHistoryQuery,
   SpendQuery,
   SpendRow,
   StoredAgent,
+  StoredPool,
 } from './types.js';
+import { type WebhookStore, webhookStore } from './webhooks.js';
 
 /** Where a SqlStore sends each kind of statement. */
 export interface StoreDbs {
   /** Writes: insertEvents and the migrations. */
   db: Db;
-  /** The API's reads: queryEvents, sessionSummaries, spendByHour, spendBy. Default: db. */
+  /** The API's reads: queryEvents, sessionSummaries, spendByHour, spendBy, spendHistory. Default: db. */
   reads?: Db;
-  /** Recovery's reads: agents, totals (the RecoverySource, the embedded restore). Default: db. */
+  /** Recovery's reads: agents, totals, pools (the RecoverySource, the embedded restore). Default: db. */
   recovery?: Db;
 }
 
@@ -34,6 +40,8 @@ export class SqlStore implements AuditStore {
   protected readonly db: Db;
   private readonly reads: Db;
   private readonly recovery: Db;
+  readonly webhooks: WebhookStore;
+  readonly policies: PolicyVersionStore;
 
   constructor(
     readonly kind: AuditStore['kind'],
@@ -44,6 +52,8 @@ export class SqlStore implements AuditStore {
     this.db = d.db;
     this.reads = d.reads ?? d.db;
     this.recovery = d.recovery ?? d.db;
+    this.webhooks = webhookStore(this.db, this.reads);
+    this.policies = policyVersionStore(this.db, this.reads);
   }
 
   async migrate(): Promise<void> {
@@ -66,6 +76,10 @@ export class SqlStore implements AuditStore {
     return q.totals(this.recovery, atMs, zones);
   }
 
+  pools(atMs: number): Promise<StoredPool[]> {
+    return pools(this.recovery, atMs);
+  }
+
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]> {
     return q.sessionSummaries(this.reads, agentId);
   }
@@ -76,6 +90,10 @@ export class SqlStore implements AuditStore {
 
   spendBy(q: SpendQuery): Promise<SpendRow[]> {
     return spendBy(this.reads, q);
+  }
+
+  spendHistory(q: SpendHistoryQuery): Promise<SpendHistory> {
+    return spendHistory(this.reads, q);
   }
 
   async close(): Promise<void> {

@@ -65,8 +65,8 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
 }
 
-/** The zones' local day and month at `atMs`, as TOTALS takes them (a zone Intl does not know: no row). */
-function ranges(zones: ReadonlySet<string>, atMs: number): SqlArray[] {
+/** The zones' local day and month at `atMs`, as TOTALS (and POOL_SPEND, pools.ts) take them (a zone Intl does not know: no row). */
+export function ranges(zones: ReadonlySet<string>, atMs: number): SqlArray[] {
   const cols: [string[], number[], number[], number[], number[]] = [[], [], [], [], []];
   for (const zone of zones) {
     let p: ReturnType<typeof periodAt>;

@@ -1,4 +1,20 @@
 import type { AuditEvent, EventType } from '../event.js';
+import type { PolicyVersionStore } from './policies.js';
+import type { WebhookStore } from './webhooks.js';
+
+export type { NewPolicyVersion, PolicyVersionStore, StoredPolicy } from './policies.js';
+
+export type {
+  AlertEventRow,
+  AttemptOutcome,
+  DeadLetterRow,
+  DeliveryKey,
+  DeliveryStatus,
+  DeliveryToSend,
+  NewWebhook,
+  Webhook,
+  WebhookStore,
+} from './webhooks.js';
 
 /**
  * The durable store (ARCHITECTURE.md, rule 'Redis decides; the store remembers
@@ -55,6 +71,32 @@ export interface StoredAgent {
   monthlyCostLimit: number;
   /** IANA name of the zone its day and month are local to ('UTC' by default). */
   timeZone: string;
+  /**
+   * The pool it is in (null: none): its latest agent_moved's, or its latest
+   * state event's when that is newer (migration 8; events stored before it: none).
+   */
+  poolId?: string | null;
+}
+
+/** A pool as projected from its events (migration 8), with its spend at the instant asked for. */
+export interface StoredPool {
+  poolId: string;
+  /** Null for a root. */
+  parentId: string | null;
+  rootId: string;
+  /** Micro-dollars (0: none). */
+  dailyCostLimit: number;
+  monthlyCostLimit: number;
+  /** Per minute (0: none). */
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  timeZone: string;
+  /** The at of its latest pool_created. */
+  createdAt: number;
+  updatedAt: number;
+  /** Micro-dollars charged to it (settles and usage under it) in its local day and month. */
+  dayCost: number;
+  monthCost: number;
 }
 
 /** What recovery needs to rebuild an agent's counters (sums over the ledger). */
@@ -124,6 +166,30 @@ export interface SpendRow {
   estimatedEvents: number;
 }
 
+/** A range of UTC days' spend (the dashboard's history, spend.ts `spendHistory`). */
+export interface SpendHistoryQuery {
+  /** UTC midnight, ms, inclusive. */
+  from: number;
+  /** UTC midnight, ms, exclusive. */
+  to: number;
+}
+
+/** One UTC day's spend (settle and usage events), as a SpendRow of that day. */
+export interface DaySpend extends Omit<SpendRow, 'key'> {
+  /** The day's UTC midnight, ms. */
+  day: number;
+}
+
+/** The spend of a range of UTC days, by day and over the range by role, model and operation. */
+export interface SpendHistory {
+  /** Days with any spend, oldest first. */
+  days: DaySpend[];
+  /** Over the whole range, most costly first. */
+  byRole: SpendRow[];
+  byModel: SpendRow[];
+  byOperation: SpendRow[];
+}
+
 export interface AuditStore {
   readonly kind: 'postgres' | 'pglite';
   /** Applies the versioned migrations (idempotent). */
@@ -144,6 +210,12 @@ export interface AuditStore {
    * agents' zones when known (saves a second statement, totals.ts).
    */
   totals(atMs: number, zones?: Iterable<string>): Promise<AgentTotals[]>;
+  /**
+   * The pool registry for recovery, parents first, with each pool's spend on
+   * its local day and month at `atMs` (pools.ts; PostgresStore: on its
+   * recovery pool). Optional like spendBy; SqlStore and lazyStore have it.
+   */
+  pools?(atMs: number): Promise<StoredPool[]>;
   sessionSummaries(agentId: string): Promise<SessionSummaryRow[]>;
   /**
    * Spend of the UTC day starting at `dayStart` (ms) by hour and role, from
@@ -156,5 +228,20 @@ export interface AuditStore {
    * (spend.ts); most costly first. Optional like spendByHour.
    */
   spendBy?(q: SpendQuery): Promise<SpendRow[]>;
+  /**
+   * Spend over a range of UTC days, by day and, over the range, by role,
+   * model and operation, in one statement (spend.ts). Optional like spendBy.
+   */
+  spendHistory?(q: SpendHistoryQuery): Promise<SpendHistory>;
+  /**
+   * Webhooks and their alert deliveries (webhooks.ts, src/alerts). Optional
+   * like spendBy; SqlStore and lazyStore have it.
+   */
+  readonly webhooks?: WebhookStore;
+  /**
+   * The policy's versions set at runtime (policies.ts, src/policy-store).
+   * Optional like webhooks; SqlStore and lazyStore have it.
+   */
+  readonly policies?: PolicyVersionStore;
   close(): Promise<void>;
 }

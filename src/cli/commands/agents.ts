@@ -1,73 +1,56 @@
-import type { BudgetStatus } from '../../budget/status.js';
-import type { AgentRecord } from '../../identity/index.js';
+import type { AgentRecord } from '../../client/index.js';
 import { agentLines, agentTable, tokens, usd } from '../format.js';
+import { dollars, jsonObject, oneOf, required } from '../options.js';
 import type { Out } from '../output.js';
-import {
-  CONNECTION_HELP,
-  type CommandContext,
-  type CommandSpec,
-  runCommand,
-  UsageError,
-} from '../remote.js';
+import type { Command, CommandContext, Group } from '../remote.js';
+import { move, setLimits, setMetadata, setRole } from './agents-update.js';
 
 /** `tollgate agents …`: the agent registry over the SDK (admin token). */
-
-interface Sub {
-  spec: CommandSpec;
-  action(ctx: CommandContext): Promise<void>;
-}
-
-function parseMetadata(text: string | undefined): Record<string, unknown> | undefined {
-  if (text === undefined) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`--metadata: not valid JSON (${(e as Error).message})`);
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw new UsageError(`--metadata: expected a JSON object such as '{"team":"payments"}'`);
-  }
-  return v as Record<string, unknown>;
-}
-
-/** GET /v1/agents answers `{agents: […]}`; accept a bare array too. */
-function agentsOf(answer: unknown): AgentRecord[] {
-  if (Array.isArray(answer)) return answer as AgentRecord[];
-  const list = (answer as { agents?: unknown } | undefined)?.agents;
-  return Array.isArray(list) ? (list as AgentRecord[]) : [];
-}
 
 function keyLines(title: string, apiKey: string): string[] {
   return [title, `  ${apiKey}`];
 }
 
-function print(out: Out, lines: string[]): void {
+export function print(out: Out, lines: readonly string[]): void {
   for (const l of lines) out.line(l);
 }
 
-const register: Sub = {
+const register: Command = {
   spec: {
-    usage: 'tollgate agents register <id> --role <role> [--metadata <json>]',
+    usage:
+      'tollgate agents register <id> --role <role> [--metadata <json>] [--pool <id>] [--time-zone <tz>] [--monthly-cost-limit <usd>]',
     description:
       "Registers an agent with its role's budget and a first session; prints the\nagent and its API key. The key is shown only once.",
     args: ['id'],
-    options: { role: { type: 'string' }, metadata: { type: 'string' } },
+    options: {
+      role: { type: 'string' },
+      metadata: { type: 'string' },
+      pool: { type: 'string' },
+      'time-zone': { type: 'string' },
+      'monthly-cost-limit': { type: 'string' },
+    },
     optionsHelp: [
-      "  --role <role>     the agent's role (required), e.g. coder",
-      '  --metadata <json> a JSON object kept with the agent, e.g. \'{"team":"payments"}\'',
+      "  --role <role>                the agent's role (required), e.g. coder",
+      '  --metadata <json>            a JSON object kept with the agent, e.g. \'{"team":"payments"}\'',
+      '  --pool <id>                  the pool it joins (it must exist; default: none)',
+      "  --time-zone <tz>             IANA zone of the agent's day and month (default: the role's, UTC)",
+      "  --monthly-cost-limit <usd>   USD a month (0: none; default: the role's)",
     ].join('\n'),
     example: `tollgate agents register coder-7 --role coder --metadata '{"team":"payments"}'`,
   },
   async action({ out, args, option, json, client }) {
-    const role = option('role');
-    if (role === undefined || role === '') throw new UsageError('missing --role <role>');
-    const metadata = parseMetadata(option('metadata'));
-    const agentId = args[0] ?? '';
+    const role = required('--role', option('role'), '--role <role>');
+    const metadata = jsonObject('--metadata', option('metadata'));
+    const timeZone = option('time-zone');
+    const pool = option('pool');
+    const monthly = dollars('--monthly-cost-limit', option('monthly-cost-limit'));
     const a = await client().registerAgent({
-      agent_id: agentId,
+      agent_id: args[0] ?? '',
       role,
       ...(metadata ? { metadata } : {}),
+      ...(pool === undefined ? {} : { pool_id: pool }),
+      ...(timeZone === undefined ? {} : { time_zone: timeZone }),
+      ...(monthly === undefined ? {} : { monthly_cost_limit: monthly }),
     });
     if (json) return out.json(a);
     const { api_key: apiKey, ...record } = a;
@@ -79,40 +62,37 @@ const register: Sub = {
   },
 };
 
-const list: Sub = {
+const list: Command = {
   spec: {
-    usage: 'tollgate agents list [--role <role>] [--status active|suspended]',
+    usage: 'tollgate agents list [--role <role>] [--status active|suspended] [--pool <id>]',
     description: 'Lists the registered agents, sorted by id.',
     args: [],
-    options: { role: { type: 'string' }, status: { type: 'string' } },
+    options: { role: { type: 'string' }, status: { type: 'string' }, pool: { type: 'string' } },
     optionsHelp: [
       '  --role <role>                    only agents of this role',
       '  --status <active|suspended>      only agents in this status',
+      '  --pool <id>                      only agents directly in this pool',
     ].join('\n'),
     example: 'tollgate agents list --status suspended',
   },
   async action({ out, option, json, client }) {
     const role = option('role');
-    const status = option('status');
-    if (status !== undefined && status !== 'active' && status !== 'suspended') {
-      throw new UsageError(`--status: expected active or suspended, got ${JSON.stringify(status)}`);
-    }
-    const agents = agentsOf(await client().listAgents())
-      .filter(
-        (a) =>
-          (role === undefined || a.role === role) && (status === undefined || a.status === status),
-      )
-      .sort((a, b) => (a.agent_id < b.agent_id ? -1 : a.agent_id > b.agent_id ? 1 : 0));
+    const status = oneOf('--status', option('status'), ['active', 'suspended'] as const);
+    const pool = option('pool');
+    const answer = await client().listAgents({ role, status, pool_id: pool });
+    const agents = [...answer.agents].sort((a, b) =>
+      a.agent_id < b.agent_id ? -1 : a.agent_id > b.agent_id ? 1 : 0,
+    );
     if (json) return out.json({ agents });
     if (agents.length === 0) {
-      out.line(role || status ? 'No agents match.' : 'No agents registered.');
+      out.line(role || status || pool ? 'No agents match.' : 'No agents registered.');
       return;
     }
     print(out, [...agentTable(agents), `${agents.length} agent${agents.length === 1 ? '' : 's'}`]);
   },
 };
 
-const show: Sub = {
+const show: Command = {
   spec: {
     usage: 'tollgate agents show <id>',
     description: "Shows one agent's record (role, status, permissions, session, metadata).",
@@ -126,11 +106,30 @@ const show: Sub = {
   },
 };
 
+const verify: Command = {
+  spec: {
+    usage: 'tollgate agents verify <id>',
+    description:
+      'Says whether the agent may act: it exists and is active (with an agent key as\n--token: and the key is its own). Exit 0 when valid, 1 when not.',
+    args: ['id'],
+    example: 'tollgate agents verify coder-7',
+  },
+  async action({ out, args, json, client, exit }) {
+    const v = await client().verifyAgent(args[0] ?? '');
+    if (json) out.json(v);
+    else
+      out.line(
+        v.valid ? `Agent ${args[0]} is valid.` : `Agent ${args[0]} is not valid: ${v.reason}.`,
+      );
+    if (!v.valid) exit(1);
+  },
+};
+
 function lifecycle(
   verb: 'suspend' | 'resume',
   description: string,
   call: (ctx: CommandContext, id: string) => Promise<AgentRecord>,
-): Sub {
+): Command {
   return {
     spec: {
       usage: `tollgate agents ${verb} <id>`,
@@ -156,7 +155,7 @@ const resume = lifecycle('resume', 'Resumes a suspended agent.', (ctx, id) =>
   ctx.client().resumeAgent(id),
 );
 
-const rotateKey: Sub = {
+const rotateKey: Command = {
   spec: {
     usage: 'tollgate agents rotate-key <id>',
     description:
@@ -177,7 +176,7 @@ const rotateKey: Sub = {
   },
 };
 
-const remove: Sub = {
+const remove: Command = {
   spec: {
     usage: 'tollgate agents delete <id>',
     description:
@@ -186,54 +185,31 @@ const remove: Sub = {
     example: 'tollgate agents delete coder-7',
   },
   async action({ out, args, json, client }) {
-    const r = (await client().deleteAgent(args[0] ?? '')) as {
-      agent_id?: string;
-      budget_status?: BudgetStatus | null;
-    };
+    const r = await client().deleteAgent(args[0] ?? '');
     if (json) return out.json(r);
-    const id = r.agent_id ?? args[0];
     const s = r.budget_status;
     out.line(
-      s
-        ? `Deleted agent ${id} (session tokens used ${tokens(s.session.tokens_used)}, cost today ${usd(s.daily.cost_used)}).`
-        : `Deleted agent ${id}.`,
+      `Deleted agent ${r.agent_id} (session tokens used ${tokens(s.session.tokens_used)}, cost today ${usd(s.daily.cost_used)}).`,
     );
   },
 };
 
-const SUBCOMMANDS = new Map<string, Sub>([
-  ['register', register],
-  ['list', list],
-  ['show', show],
-  ['suspend', suspend],
-  ['resume', resume],
-  ['rotate-key', rotateKey],
-  ['delete', remove],
-]);
-
-export const AGENTS_HELP = `Usage: tollgate agents <command> [options]
-
-Manage the agents of a running Tollgate API (needs the admin token).
-
-Commands:
-${[...SUBCOMMANDS.values()].map((s) => `  ${s.spec.usage}`).join('\n')}
-
-Each command takes --help. Exit codes: 0 done, 1 the API refused (prints
-"CODE: message"), 2 a usage or configuration error.
-
-${CONNECTION_HELP}`;
-
-/** `tollgate agents <command> …`; returns the exit code. */
-export function agents(out: Out, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    out.line(AGENTS_HELP);
-    return Promise.resolve(sub === undefined ? 2 : 0);
-  }
-  const cmd = SUBCOMMANDS.get(sub);
-  if (!cmd) {
-    out.error(`tollgate: unknown command: agents ${sub}\n\n${AGENTS_HELP}`);
-    return Promise.resolve(2);
-  }
-  return runCommand(out, env, rest, cmd.spec, (ctx) => cmd.action(ctx));
-}
+export const AGENTS: Group = {
+  name: 'agents',
+  summary:
+    'Manage the agents of a running Tollgate API (the admin token; an agent key\nreaches `show` and `verify` of its own agent).',
+  commands: new Map<string, Command>([
+    ['register', register],
+    ['list', list],
+    ['show', show],
+    ['verify', verify],
+    ['set-role', setRole],
+    ['set-metadata', setMetadata],
+    ['set-limits', setLimits],
+    ['move', move],
+    ['suspend', suspend],
+    ['resume', resume],
+    ['rotate-key', rotateKey],
+    ['delete', remove],
+  ]),
+};

@@ -1,14 +1,15 @@
 import { EVENT_TYPES, type EventType } from '../../audit/event.js';
 import type { AuditEntry, AuditLag, AuditQuery } from '../../client/index.js';
 import { table, tokens, usd } from '../format.js';
-import type { Out } from '../output.js';
-import { type CommandSpec, runCommand, UsageError } from '../remote.js';
+import { oneOf } from '../options.js';
+import type { Command, CommandSpec, Group } from '../remote.js';
+import { UsageError } from '../remote.js';
 
 /** `tollgate audit`: the audit ledger (GET /v1/audit) and its backlog (GET /v1/audit/lag). */
 
 export const AUDIT_SPEC: CommandSpec = {
   usage:
-    'tollgate audit [--agent <id>] [--type <type>] [--allowed true|false] [--from <time>] [--to <time>] [--limit <n>] [--cursor <c>]',
+    'tollgate audit [--agent <id>] [--incarnations current|all] [--type <type>] [--allowed true|false] [--from <time>] [--to <time>] [--limit <n>] [--cursor <c>]',
   description: [
     'Lists stored audit events, newest first, one page at a time; prints the',
     'cursor of the next page. Filters combine. With an agent key as --token,',
@@ -18,6 +19,7 @@ export const AUDIT_SPEC: CommandSpec = {
   args: [],
   options: {
     agent: { type: 'string' },
+    incarnations: { type: 'string' },
     type: { type: 'string' },
     allowed: { type: 'string' },
     from: { type: 'string' },
@@ -27,6 +29,7 @@ export const AUDIT_SPEC: CommandSpec = {
   },
   optionsHelp: [
     "  --agent <id>             one agent's events",
+    '  --incarnations <which>   with --agent: current (default: since it was last registered) or all',
     `  --type <type>            ${EVENT_TYPES.join(', ')}`,
     '  --allowed true|false     decisions allowed, or denied',
     '  --from <time>            at or after: ISO 8601 (2025-06-01T12:00:00Z, 2025-06-01) or ms',
@@ -49,6 +52,8 @@ function auditQuery(option: (name: string) => string | undefined): AuditQuery {
   const q: AuditQuery = {};
   const agent = option('agent');
   if (agent !== undefined) q.agent_id = agent;
+  const incarnations = oneOf('--incarnations', option('incarnations'), ['current', 'all'] as const);
+  if (incarnations !== undefined) q.incarnations = incarnations;
   const type = option('type');
   if (type !== undefined) {
     if (!(EVENT_TYPES as readonly string[]).includes(type)) {
@@ -148,16 +153,18 @@ function lagLines(l: AuditLag): string[] {
   return lines;
 }
 
-/** `tollgate audit …`; returns the exit code. */
-export function audit(out: Out, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (argv[0] === 'lag') {
-    return runCommand(out, env, argv.slice(1), AUDIT_LAG_SPEC, async ({ json, client }) => {
-      const l = await client().auditLag();
-      if (json) return out.json(l);
-      for (const line of lagLines(l)) out.line(line);
-    });
-  }
-  return runCommand(out, env, argv, AUDIT_SPEC, async ({ option, json, client }) => {
+const lag: Command = {
+  spec: AUDIT_LAG_SPEC,
+  async action({ out, json, client }) {
+    const l = await client().auditLag();
+    if (json) return out.json(l);
+    for (const line of lagLines(l)) out.line(line);
+  },
+};
+
+const list: Command = {
+  spec: AUDIT_SPEC,
+  async action({ out, option, json, client }) {
     const query = auditQuery(option);
     const page = await client().audit(query);
     if (json) return out.json(page);
@@ -173,5 +180,13 @@ export function audit(out: Out, argv: readonly string[], env: NodeJS.ProcessEnv)
         ? `Next page: --cursor ${page.next_cursor}`
         : 'Last page (no next cursor).',
     );
-  });
-}
+  },
+};
+
+/** `tollgate audit [options]` and `tollgate audit lag`. */
+export const AUDIT: Group = {
+  name: 'audit',
+  summary: 'The audit ledger (GET /v1/audit) and its backlog (GET /v1/audit/lag).',
+  main: list,
+  commands: new Map<string, Command>([['lag', lag]]),
+};

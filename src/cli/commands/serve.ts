@@ -26,6 +26,8 @@ Options (each also an environment variable):
   --redis-url <url>             REDIS_URL: one Redis
   --redis-cluster-nodes <list>  REDIS_CLUSTER_NODES: host:port,host:port,... (Redis Cluster)
   --admin-token <token>         TOLLGATE_ADMIN_TOKEN (required with Redis)
+  --read-token <token>          TOLLGATE_READ_TOKEN: the read-only operator token
+                                (the dashboard, /metrics, GET routes; docs/api.md)
   --policy <file>               TOLLGATE_POLICY: a policy file (JSON or YAML)
   --database-url <url>          DATABASE_URL: the durable store (PostgreSQL); none: PGlite
   --audit-read-timeout-ms <ms>  TOLLGATE_AUDIT_READ_TIMEOUT_MS: statement timeout of audit reads (default 5000)
@@ -55,6 +57,7 @@ export async function serve(
       'redis-url': { type: 'string' },
       'redis-cluster-nodes': { type: 'string' },
       'admin-token': { type: 'string' },
+      'read-token': { type: 'string' },
       policy: { type: 'string' },
       'database-url': { type: 'string' },
       'audit-read-timeout-ms': { type: 'string' },
@@ -79,6 +82,7 @@ export async function serve(
     redisUrl: values['redis-url'],
     redisClusterNodes: values['redis-cluster-nodes'],
     adminToken: values['admin-token'],
+    readToken: values['read-token'],
     policyPath: values.policy,
     databaseUrl: values['database-url'],
     auditReadTimeoutMs: values['audit-read-timeout-ms'],
@@ -149,6 +153,7 @@ export async function serve(
   const app = createApp({
     tollgate,
     adminToken: admin.admin,
+    readToken: config.readToken,
     gateway: { upstreams: config.gateway },
     ...(auditWorker ? { metrics: { worker: auditWorker } } : {}),
   });

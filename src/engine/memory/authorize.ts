@@ -13,6 +13,7 @@ import { checkAgentId, checkAuthorize } from '../validate.js';
 import { allowedEvent, deniedEvent } from './decision-events.js';
 import { statusNow } from './getStatus.js';
 import { addLease, freeExpired } from './leases.js';
+import { checkPools, holdPools } from './pools.js';
 import { findReq, findRes, monthCost, putReq, today } from './records.js';
 import {
   type AgentRec,
@@ -68,7 +69,9 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   let code: number = Code.OK;
   let exceeded: Exceeded | RateExceeded | '' = '';
   let retryMs = 0;
+  let poolId = '';
   let tats: { rTat: Tat; tTat: Tat } | null = null;
+  let poolTats: { rTat: Tat; tTat: Tat }[] | null = null;
   if (a.status !== 'active') {
     code = Code.AGENT_SUSPENDED;
   } else if (!p.allowedRoles.includes(a.role)) {
@@ -93,16 +96,35 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
       exceeded = code === Code.RATE_REQUESTS ? 'requests_per_minute' : 'tokens_per_minute';
     }
   }
+  if (code === Code.OK && a.pools.length > 0) {
+    // Then every pool above the agent, leaf first (pools.ts): stored below, once held.
+    const c = checkPools(st, a.pools, holdCost, estimate);
+    if (c.code === null) {
+      poolTats = c.tats;
+    } else {
+      code = c.code;
+      poolId = c.poolId;
+      retryMs = c.retryMs;
+      exceeded =
+        code === Code.POOL_RATE_REQUESTS
+          ? 'requests_per_minute'
+          : code === Code.POOL_RATE_TOKENS
+            ? 'tokens_per_minute'
+            : 'pool';
+    }
+  }
 
   if (code !== Code.OK) {
     a.blocked += 1;
     if (st.dirty) saveCounters(a);
     // A rate limit's denial keeps, as its lease end, the time it may pass (a replay's retry).
     const retryAt = retryMs > 0 ? now + retryMs : 0;
-    if (requestId !== '') putReq(st, sc, requestId, code, retryAt, '', fingerprint(i, p));
+    if (requestId !== '') {
+      putReq(st, sc, requestId, code, retryAt, '', fingerprint(i, p), poolId);
+    }
     const name = denialOf(code)?.code as string;
-    deniedEvent(st, sc.shard, tail, n, i, p, a, name, exceeded, cUsed);
-    return denied(code, false, statusNow(st, sc, a), retryMs);
+    deniedEvent(st, sc.shard, tail, n, i, p, a, name, exceeded, cUsed, poolId);
+    return denied(code, false, statusNow(st, sc, a), retryMs, poolId);
   }
 
   const leaseEnd = now + p.leaseMs;
@@ -113,6 +135,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     a.rTat = tats.rTat;
     a.tTat = tats.tTat;
   }
+  if (poolTats !== null) holdPools(st, a.pools, holdCost, poolTats);
   if (a.nextExp === 0 || leaseEnd < a.nextExp) a.nextExp = leaseEnd;
   saveCounters(a);
   const r: Reservation = {
@@ -128,6 +151,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     model: rates.model,
     exp: leaseEnd,
     req: requestId,
+    pools: a.pools,
     inTokens: 0,
     outTokens: 0,
     charged: 0,
@@ -138,7 +162,9 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   };
   sc.res.set(r);
   addLease(sc.leases, r);
-  if (requestId !== '') putReq(st, sc, requestId, Code.OK, leaseEnd, nonce, fingerprint(i, p));
+  if (requestId !== '') {
+    putReq(st, sc, requestId, Code.OK, leaseEnd, nonce, fingerprint(i, p), '');
+  }
   allowedEvent(st, tail, n, a, r, cUsed, i.actor);
   return {
     allowed: true,
@@ -170,7 +196,7 @@ function replayOf(
   }
   if (prior.code !== Code.OK) {
     const retryMs = prior.leaseEnd > st.now ? prior.leaseEnd - st.now : 0;
-    return denied(prior.code, true, statusNow(st, sc, a), retryMs);
+    return denied(prior.code, true, statusNow(st, sc, a), retryMs, prior.poolId);
   }
   const r = findRes(st, sc, prior.nonce);
   if (!r) return undefined;

@@ -72,12 +72,14 @@ class DeniedEvent extends ValueEvent {
     private readonly sBp: number,
     private readonly dBp: number,
     private readonly actor: Actor,
+    /** A pool's denial: the pool ('' else). */
+    private readonly poolId: string,
   ) {
     super(st, shard, tail, n);
   }
 
   fields(): Record<string, string> {
-    return {
+    const f: Record<string, string> = {
       event_id: this.eventId,
       at: String(this.at),
       type: 'decision',
@@ -97,6 +99,8 @@ class DeniedEvent extends ValueEvent {
       daily_utilization: bpText(this.dBp),
       actor: this.actor,
     };
+    if (this.poolId !== '') f.pool_id = this.poolId;
+    return f;
   }
 }
 
@@ -115,7 +119,10 @@ export function allowedEvent(
   appendEvent(st.outbox, new AllowedEvent(st, tail, n, r, a.role, sBp, dBp, actor));
 }
 
-/** The decision event of a denial of agent `a` (AGENT_NOT_FOUND has none: nothing is written). */
+/**
+ * The decision event of a denial of agent `a` (AGENT_NOT_FOUND has none:
+ * nothing is written); a pool's denial names the pool (`pool_id`).
+ */
 export function deniedEvent(
   st: MemoryState,
   shard: number,
@@ -127,6 +134,7 @@ export function deniedEvent(
   code: string,
   exceeded: string,
   cUsed: number,
+  poolId: string,
 ): void {
   appendEvent(
     st.outbox,
@@ -147,6 +155,7 @@ export function deniedEvent(
       pctBp(a.sUsed, a.sLimit),
       pctBp(cUsed, a.dLimit),
       i.actor,
+      poolId,
     ),
   );
 }

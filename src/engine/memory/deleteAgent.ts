@@ -3,6 +3,7 @@ import type { Actor, EngineStatus } from '../types.js';
 import { checkAgentId } from '../validate.js';
 import { stateEvent } from './events.js';
 import { statusNow } from './getStatus.js';
+import { closePools } from './pools.js';
 import type { MemoryState } from './state.js';
 
 /**
@@ -17,6 +18,12 @@ export function deleteAgent(st: MemoryState, agentId: string, actor: Actor): Eng
   const sc = st.scopes.get(agentId);
   const a = sc?.agent;
   if (!sc || !a) throw failure(Code.AGENT_NOT_FOUND, { op: 'deleteAgent', agentId });
+  // Its holds go with it: what they hold under pools is freed there; it leaves its pool.
+  for (const r of sc.leases) {
+    if (r.st === 'open' && r.pools.length > 0) closePools(st, r.pools, r.cost, true, 0, null);
+  }
+  const pool = a.pools.length > 0 ? st.pools.get(a.pools[0] as string) : undefined;
+  if (pool !== undefined) pool.agents -= 1;
 
   sc.res.clear();
   sc.req.clear();

@@ -40,7 +40,7 @@ class ReleaseEvent extends ValueEvent {
   fields(): Record<string, string> {
     const r = this.r;
     const agentId = r.scope.agentId;
-    return {
+    return withPools(r.pools, {
       event_id: this.eventId,
       at: String(this.at),
       type: 'release',
@@ -55,7 +55,7 @@ class ReleaseEvent extends ValueEvent {
       cost: '0',
       result: this.result,
       actor: this.actor,
-    };
+    });
   }
 }
 
@@ -97,7 +97,7 @@ class SettleEvent extends ValueEvent {
   fields(): Record<string, string> {
     const r = this.r;
     const agentId = r.scope.agentId;
-    return {
+    return withPools(r.pools, {
       event_id: this.eventId,
       at: String(this.at),
       type: 'settle',
@@ -119,7 +119,7 @@ class SettleEvent extends ValueEvent {
       actor: this.actor,
       estimated: this.estimated ? '1' : '0',
       priced_as: this.pricedAs,
-    };
+    });
   }
 }
 
@@ -176,12 +176,13 @@ class UsageEvent extends ValueEvent {
     private readonly sBp: number,
     private readonly dBp: number,
     private readonly actor: Actor,
+    private readonly pools: readonly string[],
   ) {
     super(st, shard, tail, n);
   }
 
   fields(): Record<string, string> {
-    return {
+    return withPools(this.pools, {
       event_id: this.eventId,
       at: String(this.at),
       type: 'usage',
@@ -197,7 +198,7 @@ class UsageEvent extends ValueEvent {
       session_utilization: bpText(this.sBp),
       daily_utilization: bpText(this.dBp),
       actor: this.actor,
-    };
+    });
   }
 }
 
@@ -236,6 +237,7 @@ export function usageEvent(
       pctBp(a.sUsed, a.sLimit),
       pctBp(cUsed, a.dLimit),
       actor,
+      a.pools,
     ),
   );
 }
@@ -276,7 +278,7 @@ export function sessionEndedEvent(
   });
 }
 
-/** The events that carry the agent's whole state (stateFields of agent.lua). */
+/** The events that carry the agent's whole state (stateFields of agent.lua), with its pool when in one. */
 export function stateEvent(
   st: MemoryState,
   shard: number,
@@ -288,7 +290,7 @@ export function stateEvent(
   actor: Actor,
 ): void {
   const now = st.now;
-  emitFields(st, shard, {
+  const f: Record<string, string> = {
     event_id: eventIdOf(now, tail, n),
     at: String(now),
     role: a.role,
@@ -304,8 +306,21 @@ export function stateEvent(
     tokens_per_minute: String(a.tpm),
     monthly_cost_limit: String(a.mLimit),
     time_zone: a.zone,
-    type,
-    agent_id: agentId,
-    actor,
-  });
+  };
+  // The agent's pool, when it is in one (the scripts add it only then).
+  if (a.pools.length > 0) f.pool_id = a.pools[0] as string;
+  f.type = type;
+  f.agent_id = agentId;
+  f.actor = actor;
+  emitFields(st, shard, f);
+}
+
+/**
+ * A settle's, release's or usage's fields with `pools` (the levels charged,
+ * leaf first, joined by '|') last, when the hold or agent had any: the
+ * scripts append it only then.
+ */
+function withPools(pools: readonly string[], f: Record<string, string>): Record<string, string> {
+  if (pools.length > 0) f.pools = pools.join('|');
+  return f;
 }

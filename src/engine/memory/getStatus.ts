@@ -33,6 +33,7 @@ export function statusNow(st: MemoryState, sc: Scope, a: AgentRec): EngineStatus
     monthlyCostMicros: m === undefined ? 0 : m.cost,
     monthlyOverrunMicros: m === undefined ? 0 : m.over,
     monthlyLimitMicros: a.mLimit,
+    poolId: a.pools[0] ?? null,
     nowMs: st.now,
   };
 }

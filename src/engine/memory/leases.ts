@@ -1,5 +1,6 @@
 import type { EventTailBits } from '../random.js';
 import { releaseEvent } from './events.js';
+import { closePools } from './pools.js';
 import { keepClosedRes } from './records.js';
 import type { AgentRec, MemoryState, Reservation, Scope } from './state.js';
 
@@ -73,6 +74,7 @@ export function freeExpired(
     if (r.st === 'open') {
       a.sRes -= r.tok;
       a.cRes -= r.cost;
+      if (r.pools.length > 0) closePools(st, r.pools, r.cost, true, 0, null);
       r.st = 'expired';
       keepClosedRes(st, r);
       releaseEvent(st, tail, n, a, r, 'lease_expired', 'system');

@@ -7,6 +7,9 @@ import type {
   Engine,
   EngineStatus,
   OutboxEntry,
+  PoolInput,
+  PoolStatus,
+  PoolUpdateInput,
   RegisterInput,
   ReleaseInput,
   ReleaseResult,
@@ -20,9 +23,14 @@ import type {
   UsageResult,
 } from '../types.js';
 import { authorize } from './authorize.js';
+import { createPool } from './createPool.js';
 import { deleteAgent } from './deleteAgent.js';
+import { deletePool } from './deletePool.js';
+import { getPool } from './getPool.js';
 import { getAgent, getStatus } from './getStatus.js';
 import { listAgents } from './listAgents.js';
+import { listPools } from './listPools.js';
+import { moveAgent } from './moveAgent.js';
 import { ackOutbox, outboxBacklog, type ShardBacklog, takeOutbox } from './outbox.js';
 import { recordUsage } from './recordUsage.js';
 import { registerAgent } from './registerAgent.js';
@@ -33,6 +41,7 @@ import { startSession } from './startSession.js';
 import { MemoryState } from './state.js';
 import { sweepShard } from './sweepShard.js';
 import { updateAgent } from './updateAgent.js';
+import { updatePool } from './updatePool.js';
 
 export interface MemoryEngineOptions {
   /** Shards (outboxes) per deployment, as for RedisEngine. Default 16. */
@@ -103,6 +112,30 @@ export class MemoryEngine implements Engine {
 
   async listAgents(): Promise<AgentSnapshot[]> {
     return listAgents(this.st);
+  }
+
+  async createPool(i: PoolInput): Promise<PoolStatus> {
+    return createPool(this.st, i);
+  }
+
+  async updatePool(i: PoolUpdateInput): Promise<PoolStatus> {
+    return updatePool(this.st, i);
+  }
+
+  async deletePool(poolId: string, actor: Actor): Promise<PoolStatus> {
+    return deletePool(this.st, poolId, actor);
+  }
+
+  async poolStatus(poolId: string): Promise<PoolStatus | null> {
+    return getPool(this.st, poolId);
+  }
+
+  async listPools(): Promise<PoolStatus[]> {
+    return listPools(this.st);
+  }
+
+  async moveAgent(agentId: string, poolId: string | null, actor: Actor): Promise<AgentSnapshot> {
+    return moveAgent(this.st, agentId, poolId, actor);
   }
 
   /** Holds freed so far because their lease passed (all shards). */

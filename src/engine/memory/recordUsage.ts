@@ -2,9 +2,11 @@ import { Code, failure } from '../codes.js';
 import { costMicros } from '../money.js';
 import type { UsageInput, UsageResult } from '../types.js';
 import { checkUsage } from '../validate.js';
+import { agentAlerts } from './alerts.js';
 import { usageEvent } from './events.js';
 import { statusNow } from './getStatus.js';
 import { freeExpired } from './leases.js';
+import { chargePools } from './pools.js';
 import { chargeDay, findUse, putUse } from './records.js';
 import { type MemoryState, saveCounters, wrongKey } from './state.js';
 
@@ -52,6 +54,7 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   a.sCost += cost;
   saveCounters(a);
   const d = chargeDay(st, sc, cost, 0);
+  if (a.pools.length > 0) chargePools(st, a.pools, cost);
   putUse(st, sc, {
     id: i.usageId ?? st.rnd.nonce(),
     kind: 'usage',
@@ -77,5 +80,6 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
     d === undefined ? 0 : d.cost,
     i.actor,
   );
+  agentAlerts(st, sc, a, i.inputTokens + i.outputTokens, cost, tail, n + 1);
   return { costMicros: cost, replayed: false, status: statusNow(st, sc, a) };
 }

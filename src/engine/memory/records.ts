@@ -39,7 +39,7 @@ export function findReq(st: MemoryState, sc: Scope, id: string): RequestRec | un
 
 /**
  * SET <req> PX 3600000: the decision made for a request id, `code` Code.OK
- * with its hold's lease end and nonce, or a denial's code.
+ * with its hold's lease end and nonce, or a denial's code (a pool's: its pool).
  */
 export function putReq(
   st: MemoryState,
@@ -49,9 +49,10 @@ export function putReq(
   leaseEnd: number,
   nonce: string,
   fp: string,
+  poolId: string,
 ): void {
   const expireAt = st.real + RETENTION_MS;
-  const q: RequestRec = { scope: sc, id, code, leaseEnd, nonce, fp, expireAt };
+  const q: RequestRec = { scope: sc, id, code, leaseEnd, nonce, fp, poolId, expireAt };
   sc.req.set(id, q);
   st.reqQ.push(expireAt, q);
 }

@@ -8,14 +8,20 @@ import type { AgentRec, MemoryState } from './state.js';
 
 /**
  * registerAgent-3.lua: create an agent with its limits, key digest and first
- * session. An agent that exists with the same key digest is this creation run
- * again: its snapshot is answered (`replayed`), nothing written.
+ * session, in a pool when given (it must exist: NOT_FOUND, nothing written;
+ * the agent lives on its hierarchy's shard). An agent that exists with the
+ * same key digest is this creation run again: its snapshot is answered
+ * (`replayed`), nothing written.
  */
 export function registerAgent(st: MemoryState, i: RegisterInput): AgentSnapshot {
   checkRegister(i);
   st.tick();
   const now = st.now;
   const agentId = i.agentId;
+  const pool = i.poolId === undefined ? undefined : st.pools.get(i.poolId);
+  if (i.poolId !== undefined && pool === undefined) {
+    throw failure(Code.POOL_NOT_FOUND, { op: 'registerAgent', agentId, poolId: i.poolId });
+  }
   const existing = st.scopes.get(agentId);
   const prior = existing?.agent;
   if (existing && prior) {
@@ -56,8 +62,11 @@ export function registerAgent(st: MemoryState, i: RegisterInput): AgentSnapshot 
     created: now,
     meta: i.metadata,
     ended: null,
+    pools: pool?.chain ?? [],
   };
   sc.agent = a;
+  if (pool !== undefined) pool.agents += 1;
+  st.moveToShard(sc, st.shardOf(pool === undefined ? agentId : pool.root));
   st.addToIndex(sc);
   stateEvent(st, sc.shard, st.rnd.eventTailBits(), 0, 'agent_registered', agentId, a, i.actor);
   return { status: statusNow(st, sc, a), createdMs: now, metadata: i.metadata, replayed: false };

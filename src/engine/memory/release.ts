@@ -5,6 +5,7 @@ import { checkRelease } from '../validate.js';
 import { releaseEvent } from './events.js';
 import { statusNow } from './getStatus.js';
 import { freeExpired, removeLease } from './leases.js';
+import { closePools } from './pools.js';
 import { findRes, keepClosedRes } from './records.js';
 import { type MemoryState, saveCounters, wrongKey } from './state.js';
 
@@ -33,7 +34,8 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
   }
   const tail = st.rnd.eventTailBits();
   const n = freeExpired(st, sc, a, tail, 0);
-  if (r.st === 'open') {
+  const open = r.st === 'open';
+  if (open) {
     a.sRes -= r.tok;
     a.cRes -= r.cost;
     removeLease(sc.leases, r);
@@ -42,6 +44,7 @@ export function release(st: MemoryState, i: ReleaseInput): ReleaseResult {
   }
   // Tokens per minute: the hold's estimate is given back (src/engine/rate.ts).
   agentRateCorrect(a, -r.tok, st.now);
+  if (r.pools.length > 0) closePools(st, r.pools, r.cost, open, 0, -r.tok);
   r.st = 'released';
   r.result = 'released';
   keepClosedRes(st, r);

@@ -5,6 +5,7 @@ import { agentZone, decodeZone, periodAt } from '../periods.js';
 import type { AgentStatus } from '../types.js';
 import { checkPerMinute, MAX_LIMIT } from '../validate.js';
 import { dayExpiry } from './records.js';
+import { addPools, checkPools, type RestoredPool } from './restore-pools.js';
 import type { AgentRec, DayRec, MemoryState } from './state.js';
 
 /**
@@ -50,7 +51,11 @@ export interface RestoredAgent {
   /** Spend and overrun of its local month at the snapshot's atMs (absent: 0). */
   monthlyCostMicros?: number;
   monthlyOverrunMicros?: number;
+  /** The pool it is in (absent: none); it must be among the snapshot's pools. */
+  poolId?: string;
 }
+
+export type { RestoredPool };
 
 export interface EngineSnapshot {
   /** Start (ms, UTC midnight) of the UTC day of atMs (of the spend of agents without a zone). */
@@ -62,6 +67,8 @@ export interface EngineSnapshot {
    */
   atMs?: number;
   agents: readonly RestoredAgent[];
+  /** The pools, each after its parent, with their local day's and month's spend at atMs (absent: none). */
+  pools?: readonly RestoredPool[];
 }
 
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -114,7 +121,7 @@ function checkAgent(a: RestoredAgent): void {
 
 /** True when the engine holds anything at all: agents, spend, holds, or undrained events. */
 export function hasState(st: MemoryState): boolean {
-  if (st.scopes.size > 0) return true;
+  if (st.scopes.size > 0 || st.pools.size > 0) return true;
   for (const box of st.outbox) if (box.length > 0) return true;
   return false;
 }
@@ -141,14 +148,22 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
   if (!Number.isSafeInteger(at) || at < 0) {
     throw invalid('atMs must be an instant in ms', { field: 'at' });
   }
+  const pools = checkPools(snap.pools ?? [], at, Date.now());
   const seen = new Set<string>();
   for (const a of snap.agents) {
     checkAgent(a);
     if (seen.has(a.agentId)) throw invalid('agent listed twice', { agent_id: a.agentId });
     seen.add(a.agentId);
+    if (a.poolId !== undefined && !pools.has(a.poolId)) {
+      throw invalid('agent in a pool the snapshot lacks', {
+        agent_id: a.agentId,
+        pool_id: a.poolId,
+      });
+    }
   }
 
   st.tick();
+  addPools(st, pools);
   for (const x of snap.agents) {
     const sc = st.scope(x.agentId);
     const zone = agentZone(x.timeZone, st.now);
@@ -177,8 +192,16 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       created: x.createdMs,
       meta: x.metadata,
       ended: null,
+      pools: [],
     };
     sc.agent = a;
+    const pool = x.poolId === undefined ? undefined : pools.get(x.poolId);
+    if (pool !== undefined) {
+      // In its pool, on its hierarchy's shard (as registerAgent places it).
+      a.pools = pool.chain;
+      pool.agents += 1;
+      st.moveToShard(sc, st.shardOf(pool.root));
+    }
     st.addToIndex(sc);
     // The spend of its local day and month at the snapshot's instant, as chargeDay keeps them.
     const p = periodAt(at, a.zoneT);

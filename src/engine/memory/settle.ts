@@ -4,9 +4,11 @@ import type { EventTailBits } from '../random.js';
 import { agentRateCorrect } from '../rate.js';
 import type { SettleInput, SettleResult } from '../types.js';
 import { checkSettle } from '../validate.js';
+import { agentAlerts } from './alerts.js';
 import { settleEvent } from './events.js';
 import { statusNow } from './getStatus.js';
 import { freeExpired, removeLease } from './leases.js';
+import { closePools } from './pools.js';
 import { chargeDay, findRes, findUse, keepClosedRes, putUse } from './records.js';
 import {
   type AgentRec,
@@ -193,7 +195,8 @@ function settleHold(
   tail: EventTailBits,
   n: number,
 ): SettleResult {
-  if (r.st === 'open') {
+  const open = r.st === 'open';
+  if (open) {
     a.sRes -= r.tok;
     a.cRes -= r.cost;
     removeLease(sc.leases, r);
@@ -209,6 +212,8 @@ function settleHold(
   a.sOver += overTokens;
   // Tokens per minute: the hold took its estimate; the usage corrects it (src/engine/rate.ts).
   agentRateCorrect(a, tokens - r.tok, st.now);
+  // Every pool the hold was made under: freed, charged and corrected the same way (pools.ts).
+  if (r.pools.length > 0) closePools(st, r.pools, r.cost, open, cost, tokens - r.tok);
   saveCounters(a);
   const d = chargeDay(st, sc, cost, overMicros);
   r.st = 'settled';
@@ -220,6 +225,8 @@ function settleHold(
   r.overMicros = overMicros;
   keepClosedRes(st, r);
   settleEvent(st, tail, n, a, r, d === undefined ? 0 : d.cost, i);
+  // A budget that crossed a threshold: its mark and budget_alert (alerts.ts).
+  agentAlerts(st, sc, a, tokens, cost, tail, n + 1);
   return {
     outcome: settleOutcome(Code.OK),
     reservationId: `${sc.agentId}.${r.nonce}`,

@@ -4,6 +4,7 @@ import { RandomPool } from '../random.js';
 import type { RateState } from '../rate.js';
 import type { AgentStatus, EndedSession } from '../types.js';
 import { MAX_FREE_PER_CALL } from '../validate.js';
+import type { PoolRec } from './pools.js';
 import { ExpiryQueue } from './queue.js';
 import { ResIndex } from './res-index.js';
 import type { StoredEvent, StreamStamp } from './stored-event.js';
@@ -45,6 +46,10 @@ export interface AgentRec extends RateState {
   meta: string;
   /** The summary of the session ended last (answered to replays of startSession); null: none. */
   ended: EndedSession | null;
+  /** Its pool and the pools above it, leaf first (pools.ts); empty: in no pool. */
+  pools: readonly string[];
+  /** Alert marks of the session (agent hash fields `a:<pct>`): threshold → the session id it fired for (alerts.ts). */
+  alertSids?: Map<number, string>;
 }
 
 /** Open: held; expired: freed by its lease; settled, released: closed by a call. */
@@ -65,6 +70,8 @@ export interface Reservation {
   /** Lease end (ms of the engine's clock): the score in the leases zset. */
   readonly exp: number;
   readonly req: string;
+  /** The pools the hold was made under, leaf first (settled, released, freed there). */
+  readonly pools: readonly string[];
   /** Set when closed (settle fields `in`, `out`, `charged`, `result`, and the overruns). */
   inTokens: number;
   outTokens: number;
@@ -88,6 +95,8 @@ export interface RequestRec {
   readonly leaseEnd: number;
   readonly nonce: string;
   readonly fp: string;
+  /** A pool's denial: the pool ('' else). */
+  readonly poolId: string;
   readonly expireAt: number;
 }
 
@@ -119,6 +128,8 @@ export interface DayRec {
   cost: number;
   over: number;
   readonly expireAt: number;
+  /** Alert marks (fields `a<pct>` of the period's hash): the thresholds fired in this period (alerts.ts). */
+  alerts?: Set<number>;
 }
 
 /**
@@ -128,7 +139,8 @@ export interface DayRec {
  */
 export interface Scope {
   readonly agentId: string;
-  readonly shard: number;
+  /** Where its events go: its id's shard, or its pool hierarchy's (the root's) while in a pool. */
+  shard: number;
   agent: AgentRec | null;
   /** Open holds ordered by (lease end, nonce), like the leases zset. */
   leases: Reservation[];
@@ -154,6 +166,8 @@ export class MemoryState implements StreamStamp {
   private readonly sweep: number;
   readonly rnd = new RandomPool();
   readonly scopes = new Map<string, Scope>();
+  /** Every pool by id (pools.ts). */
+  readonly pools = new Map<string, PoolRec>();
   /** tg:{s<n>}:agents */
   readonly index: Set<string>[];
   /** Per shard: its agent ids sorted (the sweep's order), null until needed after a change. */
@@ -211,10 +225,15 @@ export class MemoryState implements StreamStamp {
 
   /** The agent's local day and month at `now` (periodAt in its zone). */
   period(a: AgentRec): Period {
-    let p = this.periods.get(a.zoneT);
+    return this.periodIn(a.zoneT);
+  }
+
+  /** The local day and month at `now` in a zone (an agent's or a pool's), once per operation. */
+  periodIn(zoneT: ZoneTransitions): Period {
+    let p = this.periods.get(zoneT);
     if (p === undefined) {
-      p = periodAt(this.now, a.zoneT);
-      this.periods.set(a.zoneT, p);
+      p = periodAt(this.now, zoneT);
+      this.periods.set(zoneT, p);
     }
     return p;
   }
@@ -268,6 +287,15 @@ export class MemoryState implements StreamStamp {
   /** SREM tg:{s<n>}:agents <id> */
   removeFromIndex(sc: Scope): void {
     if ((this.index[sc.shard] as Set<string>).delete(sc.agentId)) this.sorted[sc.shard] = null;
+  }
+
+  /** Moves the agent (its index entry and where its events go) to `shard`. */
+  moveToShard(sc: Scope, shard: number): void {
+    if (sc.shard === shard) return;
+    const indexed = (this.index[sc.shard] as Set<string>).has(sc.agentId);
+    if (indexed) this.removeFromIndex(sc);
+    sc.shard = shard;
+    if (indexed) this.addToIndex(sc);
   }
 
   /** The shard's agent ids in id order (code unit order), kept until the index changes. */

@@ -8,6 +8,7 @@ import type { EngineSnapshot, RestoredAgent } from '../memory/index.js';
 import { agentZone } from '../periods.js';
 import type { RandomPool } from '../random.js';
 import { checkPerMinute, MAX_LIMIT } from '../validate.js';
+import { poolPlan, restoreDirectory, restoreHierarchies } from './recovery-pools.js';
 import type { Scripts } from './scripts.js';
 import { storeErrors } from './store-errors.js';
 
@@ -34,7 +35,9 @@ export interface RecoverySource {
   /**
    * The agents of `shard` as the store has them, with their current
    * sessions' counters and their spend on the UTC day of `nowMs` (Redis time,
-   * with the engine's test offset). Agents of other shards are ignored.
+   * with the engine's test offset), and the pools (every one: the shard keeps
+   * the hierarchies rooted on it and the pool directory of its ids). Agents
+   * that neither live on the shard nor have it as home are ignored.
    */
   load(shard: number, nowMs: number): Promise<EngineSnapshot>;
 }
@@ -62,6 +65,8 @@ export interface ShardRecovery {
   outcome: 'ready' | 'restored' | 'unrestored';
   /** Agents written. */
   restored: number;
+  /** Pool hierarchies written (those rooted on the shard). */
+  hierarchies?: number;
   /** Agents of the snapshot that Redis had already (restored by another process, or never lost). */
   existing: number;
   /** Agents of the snapshot refused as malformed (with a warning), by id. */
@@ -82,10 +87,16 @@ const RESTORE_CHUNK = 256;
 const POLL_MS = 50;
 
 /** Why a snapshot agent cannot be restored, or undefined when it can. */
-export function invalidAgent(a: RestoredAgent, shard: number, shards: number): string | undefined {
+export function invalidAgent(
+  a: RestoredAgent,
+  shard: number,
+  shards: number,
+  /** The shard it lives on (an agent in a pool: its root's; default its home). */
+  live?: number,
+): string | undefined {
   try {
     checkAgentId(a.agentId);
-    if (shardOf(a.agentId, shards) !== shard) return 'belongs to another shard';
+    if ((live ?? shardOf(a.agentId, shards)) !== shard) return 'belongs to another shard';
     checkRole(a.role);
     if (a.status !== 'active' && a.status !== 'suspended') return 'bad status';
     if (parseScopedId(a.sessionId, 'session_id').agentId !== a.agentId) {
@@ -281,22 +292,32 @@ export class ShardRecoverer {
       }
       result.dayStartMs = dayStart;
       const at = snap.atMs ?? dayStart;
-      const agents: RestoredAgent[] = [];
+      // Pools first (docs/recovery.md, "What is restored"): the hierarchies rooted here.
+      const plan = poolPlan(snap, shard, this.shards, this.warn);
+      const pools = await restoreHierarchies(this.scripts, plan, readyKey(shard), at, this.offset);
+      result.hierarchies = pools.written;
+      let overtaken = pools.overtaken;
+      // The agents that live here: plain ones at home, those in pools rooted here.
+      const agents: { a: RestoredAgent; chain: string }[] = [];
       for (const a of snap.agents) {
-        if (shardOf(String(a.agentId), this.shards) !== shard) continue;
-        const why = invalidAgent(a, shard, this.shards);
+        const live = plan.place(a);
+        if (live.shard !== shard) continue;
+        const why = invalidAgent(a, shard, this.shards, live.shard);
         if (why === undefined) {
-          agents.push(a);
+          agents.push({ a, chain: live.chain });
           continue;
         }
         // A malformed row cannot hold the shard back: skipped, and said.
         result.invalid.push(String(a.agentId));
         this.warn(`tollgate: recovery of shard ${shard}: agent ${a.agentId} not restored: ${why}`);
       }
-      let overtaken = false;
       for (let i = 0; i < agents.length && !overtaken; i += RESTORE_CHUNK) {
         const codes = await storeErrors(
-          Promise.all(agents.slice(i, i + RESTORE_CHUNK).map((a) => this.restoreOne(shard, a, at))),
+          Promise.all(
+            agents
+              .slice(i, i + RESTORE_CHUNK)
+              .map(({ a, chain }) => this.restoreOne(shard, a, at, chain)),
+          ),
         );
         for (const c of codes) {
           if (c === Code.OK) result.restored++;
@@ -305,6 +326,8 @@ export class ShardRecoverer {
           else throw unexpected('restoreAgent', c);
         }
       }
+      // The directory entries kept here: its agents living elsewhere, its pool ids' roots.
+      if (!overtaken) overtaken = await restoreDirectory(this.scripts, plan, shard, this.offset);
       done = true;
       if (overtaken) result.outcome = 'ready';
     } finally {
@@ -332,9 +355,9 @@ export class ShardRecoverer {
     return this.found(result);
   }
 
-  /** One agent; `atMs`: the instant its day's and month's spend are of (the snapshot's). */
-  private async restoreOne(shard: number, a: RestoredAgent, atMs: number): Promise<number> {
-    const k = agentKeys(a.agentId, this.shards);
+  /** One agent on `shard` (where it lives), its spend of `at`'s day and month, in `chain`'s pools. */
+  private async restoreOne(shard: number, a: RestoredAgent, at: number, chain: string) {
+    const k = agentKeys(a.agentId, this.shards, shard);
     const [code] = await this.scripts.run(
       'restoreAgent',
       [k.agent, indexKey(shard), readyKey(shard)],
@@ -353,7 +376,7 @@ export class ShardRecoverer {
         a.sessionTokensUsed,
         a.sessionCostMicros,
         a.operationsBlocked,
-        atMs,
+        at,
         a.dailyCostMicros,
         a.sessionOverrunTokens ?? 0,
         a.dailyOverrunMicros ?? 0,
@@ -363,6 +386,7 @@ export class ShardRecoverer {
         agentZone(a.timeZone, Date.now()).text,
         a.monthlyCostMicros ?? 0,
         a.monthlyOverrunMicros ?? 0,
+        chain,
       ],
     );
     return Number(code);

@@ -10,6 +10,9 @@ import type {
   Engine,
   EngineStatus,
   OutboxEntry,
+  PoolInput,
+  PoolStatus,
+  PoolUpdateInput,
   RegisterInput,
   ReleaseInput,
   ReleaseResult,
@@ -24,9 +27,14 @@ import type {
 } from '../types.js';
 import { authorize } from './ops/authorize.js';
 import { OpContext, type RedisEngineOptions } from './ops/context.js';
+import { createPool } from './ops/createPool.js';
 import { deleteAgent } from './ops/deleteAgent.js';
+import { deletePool } from './ops/deletePool.js';
+import { getPool } from './ops/getPool.js';
 import { getAgent, getStatus } from './ops/getStatus.js';
 import { listAgents } from './ops/listAgents.js';
+import { listPools } from './ops/listPools.js';
+import { moveAgent } from './ops/moveAgent.js';
 import { recordUsage } from './ops/recordUsage.js';
 import { registerAgent } from './ops/registerAgent.js';
 import { release } from './ops/release.js';
@@ -34,6 +42,7 @@ import { settle } from './ops/settle.js';
 import { startSession } from './ops/startSession.js';
 import { sweepShard } from './ops/sweepShard.js';
 import { updateAgent } from './ops/updateAgent.js';
+import { updatePool } from './ops/updatePool.js';
 import type { RecoverySource, ShardRecovery } from './recovery.js';
 import { storeErrors } from './store-errors.js';
 
@@ -148,6 +157,30 @@ export class RedisEngine implements Engine {
 
   sweepShard(shard: number, cursor: string): Promise<SweepResult> {
     return sweepShard(this.ctx, shard, cursor);
+  }
+
+  createPool(i: PoolInput): Promise<PoolStatus> {
+    return createPool(this.ctx, i);
+  }
+
+  updatePool(i: PoolUpdateInput): Promise<PoolStatus> {
+    return updatePool(this.ctx, i);
+  }
+
+  deletePool(poolId: string, actor: Actor): Promise<PoolStatus> {
+    return deletePool(this.ctx, poolId, actor);
+  }
+
+  poolStatus(poolId: string): Promise<PoolStatus | null> {
+    return getPool(this.ctx, poolId);
+  }
+
+  listPools(): Promise<PoolStatus[]> {
+    return listPools(this.ctx);
+  }
+
+  moveAgent(agentId: string, poolId: string | null, actor: Actor): Promise<AgentSnapshot> {
+    return moveAgent(this.ctx, agentId, poolId, actor);
   }
 
   /** Holds freed so far because their lease passed (every shard's tg:{s<n>}:stats). */

@@ -21,7 +21,24 @@ const SCRIPTS = {
   sweepShard: { file: 'sweepShard-2', keys: 2 },
   beginRecovery: { file: 'beginRecovery-2', keys: 2 },
   restoreAgent: { file: 'restoreAgent-3', keys: 3 },
+  restorePool: { file: 'restorePool-2', keys: 2 },
+  restoreDirectory: { file: 'restoreDirectory-2', keys: 2 },
   endRecovery: { file: 'endRecovery-2', keys: 2 },
+  claimAgent: { file: 'claimAgent-2', keys: 2 },
+  pointAgent: { file: 'pointAgent-1', keys: 1 },
+  moveAgent: { file: 'moveAgent-2', keys: 2 },
+  freezeAgent: { file: 'freezeAgent-3', keys: 3 },
+  copyAgent: { file: 'copyAgent-3', keys: 3 },
+  dropAgent: { file: 'dropAgent-2', keys: 2 },
+  thawAgent: { file: 'thawAgent-1', keys: 1 },
+  findPool: { file: 'findPool-1', keys: 1 },
+  claimPool: { file: 'claimPool-1', keys: 1 },
+  unclaimPool: { file: 'unclaimPool-1', keys: 1 },
+  createPool: { file: 'createPool-2', keys: 2 },
+  updatePool: { file: 'updatePool-2', keys: 2 },
+  deletePool: { file: 'deletePool-2', keys: 2 },
+  getPool: { file: 'getPool-1', keys: 1 },
+  listPools: { file: 'listPools-1', keys: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -38,6 +55,10 @@ interface TextReplies {
   beginRecovery: [number, number];
   /** { code } */
   restoreAgent: [number];
+  /** { code } */
+  restorePool: [number];
+  /** { code } */
+  restoreDirectory: [number];
   /** { code, nowMs } */
   endRecovery: [number, number];
 }

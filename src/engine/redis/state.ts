@@ -100,6 +100,13 @@ interface Place {
  */
 const PLAIN_TEXTS: Readonly<Record<string, string>> = { zone: 'UTC' };
 
+/** The agent's own pool: the first of its pools text ('leaf|…|root'), null for none. */
+function leafOf(pools: string): string | null {
+  if (pools === '') return null;
+  const bar = pools.indexOf('|');
+  return bar < 0 ? pools : pools.slice(0, bar);
+}
+
 /** Reads the packed states of one layout; a field it lacks reads as 0, or PLAIN_TEXTS' text. */
 class LayoutReader {
   private readonly places = new Map<string, Place>();
@@ -110,6 +117,8 @@ class LayoutReader {
   readonly status: Place | undefined;
   readonly sid: Place | undefined;
   readonly zone: Place | undefined;
+  /** The agent's pools, leaf first, joined by '|' ('' none): lua/includes/pools.lua. */
+  readonly pools: Place | undefined;
 
   constructor(readonly layout: StateLayout) {
     let text = -1;
@@ -132,7 +141,15 @@ class LayoutReader {
     this.status = this.places.get('status');
     this.sid = this.places.get('sid');
     this.zone = this.places.get('zone');
-    const needed = [...Object.values(this.number), this.role, this.status, this.sid, this.zone];
+    this.pools = this.places.get('pools');
+    const needed = [
+      ...Object.values(this.number),
+      this.role,
+      this.status,
+      this.sid,
+      this.zone,
+      this.pools,
+    ];
     this.textsNeeded = Math.max(
       ...needed.map((p) => (p === undefined ? 0 : p.text + (p.isText ? 2 : 1))),
     );
@@ -244,6 +261,7 @@ export class StateReader {
       monthlyCostMicros: r.double(buf, e, n.monthlyCostMicros),
       monthlyOverrunMicros: r.double(buf, e, n.monthlyOverrunMicros),
       monthlyLimitMicros: r.double(buf, e, n.monthlyLimitMicros),
+      poolId: leafOf(r.text(buf, e, r.pools, 'pools')),
       nowMs,
     };
   }

@@ -4,7 +4,8 @@ import { profileOf } from '../../profile.js';
 import type { AuthorizeInput, AuthorizeResult } from '../../types.js';
 import { checkAuthorize } from '../../validate.js';
 import { AuthorizeBatcher, type DecisionArgs } from '../authorize-batcher.js';
-import { type OpContext, text } from './context.js';
+import { type OpContext, type ReplyValue, text } from './context.js';
+import { follow, misplaced } from './locate.js';
 
 /** The engine's batcher (made on first use): one lua/authorize-1.lua call per shard and tick. */
 function batcherOf(ctx: OpContext): AuthorizeBatcher {
@@ -29,11 +30,14 @@ function batcherOf(ctx: OpContext): AuthorizeBatcher {
  * May the agent do the operation, and does the estimate fit its limits? If
  * so, the estimate is held under a reservation with a lease
  * (lua/authorize-1.lua; the decisions of one shard that arrive together go
- * as one call, src/engine/redis/authorize-batcher.ts).
+ * as one call, src/engine/redis/authorize-batcher.ts). The decision goes to
+ * the agent's shard (its home, or where this engine last saw it: an agent in
+ * a pool lives on its hierarchy's shard, ops/locate.ts).
  */
 export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<AuthorizeResult> {
   const agentId = i.agentId;
-  const shard = ctx.keys.get(agentId).shard; // checks the id on its first use
+  const home = ctx.keys.get(agentId).shard; // checks the id on its first use
+  const shard = ctx.where.shardOf(agentId) ?? home;
   const profile = profileOf(i);
   checkAuthorize(i, true);
   const batcher = batcherOf(ctx);
@@ -46,13 +50,19 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
     i.keyDigest ?? '',
     i.holdCostMicros ?? '',
   ];
-  let d = await batcher.submit(shard, script, decision);
-  if (d[0] === Code.SHARD_NOT_READY) {
+  const decide = async (at: number): Promise<ReplyValue[]> => {
+    const r = await batcher.submit(at, script, decision);
+    if (r[0] !== Code.SHARD_NOT_READY) return r;
     // Nothing was written: restore the shard, then decide once more.
-    await ctx.recover(shard);
-    d = await batcher.submit(shard, script, decision);
-    if (d[0] === Code.SHARD_NOT_READY) throw notReady(shard);
-  }
+    await ctx.recover(at);
+    const again = await batcher.submit(at, script, decision);
+    if (again[0] === Code.SHARD_NOT_READY) throw notReady(at);
+    return again;
+  };
+  let d = await decide(shard);
+  // Not on this shard (nothing written): decide where the agent lives.
+  if (misplaced(d, shard !== home))
+    d = await follow(ctx, agentId, shard, shard !== home, d, decide);
   const code = Number(d[0]);
   const now = Number(d[d.length - 1]);
   if (code === Code.OK) {
@@ -81,9 +91,10 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
   if (code === Code.UNAUTHENTICATED || code === Code.IDEMPOTENCY_CONFLICT) {
     throw failure(code, { op: 'authorize', agentId });
   }
-  // A denial: its third value is a rate limit's ms to wait (0 else); a replay's, the code.
+  // A denial: its third value is a rate limit's ms to wait (0 else), then a pool's id;
+  // a replay's: the code, the ms, the pool ('' none).
   const replayed = code === Code.REPLAYED_DENIAL;
   const status = ctx.status(agentId, d[1], now);
-  if (replayed) return denied(Number(d[2]), true, status, Number(d[3]));
-  return denied(code, false, status, Number(d[2]));
+  if (replayed) return denied(Number(d[2]), true, status, Number(d[3]), text(d[4]));
+  return denied(code, false, status, Number(d[2]), d.length > 4 ? text(d[3]) : '');
 }

@@ -8,6 +8,7 @@ import { type RecoveryOptions, ShardRecoverer, type ShardRecovery } from '../rec
 import { type Scalar, type ScriptName, type ScriptObserver, Scripts } from '../scripts.js';
 import { StateReader } from '../state.js';
 import { storeErrors } from '../store-errors.js';
+import { Whereabouts } from './whereabouts.js';
 
 export interface RedisEngineOptions {
   /** An ioredis client or Cluster. */
@@ -61,6 +62,10 @@ const WAITED: ReadonlySet<ScriptName> = new Set<ScriptName>([
   'recordUsage',
   'registerAgent',
   'updateAgent',
+  'moveAgent',
+  'copyAgent',
+  'createPool',
+  'updatePool',
 ]);
 
 /** The shard in a key's hash tag `tg:{s<n>}:`. */
@@ -93,6 +98,8 @@ export class OpContext {
   readonly recoverer: ShardRecoverer;
   /** Reads the packed agent state every script answers. */
   readonly state = new StateReader();
+  /** Where agents that live away from their home shard live, and pools' roots (a cache). */
+  readonly where = new Whereabouts();
   /** Test-only clock shift, added to Redis TIME by the scripts (ARGV[1]). */
   offsetMs = 0;
   private readonly waitReplicas: number;

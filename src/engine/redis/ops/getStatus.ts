@@ -2,6 +2,7 @@ import { Code, failure } from '../../codes.js';
 import type { AgentRecordRaw, EngineStatus } from '../../types.js';
 import { checkAgentId } from '../../validate.js';
 import { type OpContext, type ReplyValue, text } from './context.js';
+import { runLocated } from './locate.js';
 
 /**
  * lua/getStatus-3.lua: the agent's status in one atomic read (expired holds
@@ -10,12 +11,12 @@ import { type OpContext, type ReplyValue, text } from './context.js';
  */
 async function read(ctx: OpContext, agentId: string): Promise<ReplyValue[] | null> {
   checkAgentId(agentId);
-  const k = ctx.keys.get(agentId);
-  const r = await ctx.runAgent(
-    'getStatus',
-    [k.agent, k.leases, k.outbox],
-    [ctx.offsetMs, agentId, ctx.rnd.eventTail(), ctx.maxFree],
-  );
+  const r = await runLocated(ctx, agentId, 'getStatus', (k) => [k.agent, k.leases, k.outbox], [
+    ctx.offsetMs,
+    agentId,
+    ctx.rnd.eventTail(),
+    ctx.maxFree,
+  ]);
   if (r[0] === Code.AGENT_NOT_FOUND) return null;
   if (r[0] !== Code.OK) throw failure(Number(r[0]), { op: 'getStatus', agentId });
   return r;

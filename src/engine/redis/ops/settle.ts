@@ -3,7 +3,8 @@ import { outboxKey } from '../../keys.js';
 import type { SettleInput, SettleResult } from '../../types.js';
 import { checkSettle } from '../../validate.js';
 import { type SettleArgs, SettleBatcher, type SettleReply } from '../settle-batcher.js';
-import { type OpContext, text } from './context.js';
+import { type OpContext, type ReplyValue, text } from './context.js';
+import { follow, misplaced } from './locate.js';
 
 /** The engine's batcher (made on first use): one lua/settle-1.lua call per shard and tick. */
 function batcherOf(ctx: OpContext): SettleBatcher {
@@ -33,7 +34,8 @@ function batcherOf(ctx: OpContext): SettleBatcher {
  */
 export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResult> {
   const { agentId, nonce } = checkSettle(i);
-  const shard = ctx.keys.get(agentId).shard;
+  const home = ctx.keys.get(agentId).shard;
+  const shard = ctx.where.shardOf(agentId) ?? home;
   const byOperation = nonce === '';
   const args: SettleArgs = [
     agentId,
@@ -51,13 +53,18 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
     i.model ?? '',
   ];
   const batcher = batcherOf(ctx);
-  let r = await batcher.submit(shard, args);
-  if (r[0] === Code.SHARD_NOT_READY) {
+  const once = async (at: number): Promise<ReplyValue[]> => {
+    const r = await batcher.submit(at, args);
+    if (r[0] !== Code.SHARD_NOT_READY) return r;
     // Nothing was written: restore the shard, then settle once more.
-    await ctx.recover(shard);
-    r = await batcher.submit(shard, args);
-    if (r[0] === Code.SHARD_NOT_READY) throw notReady(shard);
-  }
+    await ctx.recover(at);
+    const again = await batcher.submit(at, args);
+    if (again[0] === Code.SHARD_NOT_READY) throw notReady(at);
+    return again;
+  };
+  let r = await once(shard);
+  // Not on this shard (nothing written): settle where the agent lives (ops/locate.ts).
+  if (misplaced(r, shard !== home)) r = await follow(ctx, agentId, shard, shard !== home, r, once);
   return settleResult(ctx, r, agentId, i);
 }
 

@@ -2,6 +2,7 @@ import { Code, failure } from '../../codes.js';
 import type { SessionChange, SessionInput } from '../../types.js';
 import { checkSession } from '../../validate.js';
 import { type OpContext, type ReplyValue, text } from './context.js';
+import { runLocated } from './locate.js';
 
 /**
  * Ends the agent's current session and begins a new one with a fresh session
@@ -9,20 +10,15 @@ import { type OpContext, type ReplyValue, text } from './context.js';
  */
 export async function startSession(ctx: OpContext, i: SessionInput): Promise<SessionChange> {
   checkSession(i);
-  const k = ctx.keys.get(i.agentId);
-  const r = await ctx.runAgent(
-    'startSession',
-    [k.agent, k.leases, k.outbox],
-    [
-      ctx.offsetMs,
-      i.agentId,
-      i.sessionId ?? `${i.agentId}.${ctx.rnd.nonce()}`,
-      i.endSessionId ?? '',
-      ctx.rnd.eventTail(),
-      i.actor,
-      ctx.maxFree,
-    ],
-  );
+  const r = await runLocated(ctx, i.agentId, 'startSession', (k) => [k.agent, k.leases, k.outbox], [
+    ctx.offsetMs,
+    i.agentId,
+    i.sessionId ?? `${i.agentId}.${ctx.rnd.nonce()}`,
+    i.endSessionId ?? '',
+    ctx.rnd.eventTail(),
+    i.actor,
+    ctx.maxFree,
+  ]);
   if (r[0] !== Code.OK) {
     throw failure(Number(r[0]), {
       op: 'startSession',

@@ -3,6 +3,7 @@ import { agentZone } from '../../periods.js';
 import type { AgentSnapshot, UpdateInput } from '../../types.js';
 import { checkUpdate } from '../../validate.js';
 import type { OpContext } from './context.js';
+import { runLocated } from './locate.js';
 import { snapshotOf } from './registerAgent.js';
 
 /** UpdateInput's fields and their names in lua/updateAgent-2.lua (ARGV pairs). */
@@ -24,7 +25,6 @@ const FIELDS = {
  */
 export async function updateAgent(ctx: OpContext, i: UpdateInput): Promise<AgentSnapshot> {
   checkUpdate(i);
-  const k = ctx.keys.get(i.agentId);
   const pairs: (string | number)[] = [];
   for (const [name, field] of Object.entries(FIELDS)) {
     const v = i.set[name as keyof typeof FIELDS];
@@ -34,11 +34,14 @@ export async function updateAgent(ctx: OpContext, i: UpdateInput): Promise<Agent
   if (i.set.timeZone !== undefined) {
     pairs.push('zone', agentZone(i.set.timeZone, Date.now() + Number(ctx.offsetMs)).text);
   }
-  const r = await ctx.runAgent(
-    'updateAgent',
-    [k.agent, k.outbox],
-    [ctx.offsetMs, i.agentId, i.event, ctx.rnd.eventTail(), i.actor, ...pairs],
-  );
+  const r = await runLocated(ctx, i.agentId, 'updateAgent', (k) => [k.agent, k.outbox], [
+    ctx.offsetMs,
+    i.agentId,
+    i.event,
+    ctx.rnd.eventTail(),
+    i.actor,
+    ...pairs,
+  ]);
   if (r[0] !== Code.OK) throw failure(Number(r[0]), { op: 'updateAgent', agentId: i.agentId });
   return snapshotOf(ctx, i.agentId, r);
 }

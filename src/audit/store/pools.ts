@@ -1,0 +1,106 @@
+import type { Db } from './db.js';
+import { ranges } from './totals.js';
+import type { StoredPool } from './types.js';
+
+/**
+ * The pool registry and each pool's spend, for restore (ARCHITECTURE.md, rule
+ * 'Redis decides; the store remembers and restores'; docs/recovery.md): the
+ * pools not deleted (projected from the pool events by insertEvents,
+ * migration 8) with the spend of their local day and month at an instant.
+ */
+
+const POOLS = `
+SELECT pool_id, parent_id, root_id, daily_cost_limit, monthly_cost_limit, requests_per_minute,
+       tokens_per_minute, time_zone, created_at, updated_at
+  FROM pools WHERE deleted_at IS NULL ORDER BY pool_id`;
+
+/**
+ * A pool's spend: every settle and usage event charged to it (its id among
+ * the event's `pools`, the levels it charged) in the pool's local day and
+ * month at the instant asked for (the bounds per zone, `r`, as TOTALS takes
+ * them), since the pool was last created (a pool deleted and created again
+ * starts at 0, as in the engine). One range scan of the partial index
+ * audit_events_pools_at over the widest month asked for: only the events
+ * under pools are read.
+ */
+const POOL_SPEND = `
+WITH r AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+      AS r(zone, day_start, day_end, month_start, month_end)
+),
+p AS (
+  SELECT p.pool_id, p.created_at, r.day_start, r.day_end, r.month_start, r.month_end
+    FROM pools p JOIN r ON r.zone = p.time_zone
+   WHERE p.deleted_at IS NULL
+)
+SELECT l.pool_id,
+       coalesce(sum(e.cost) FILTER (WHERE e.at >= p.day_start AND e.at < p.day_end), 0)::bigint AS day_cost,
+       coalesce(sum(e.cost), 0)::bigint AS month_cost
+  FROM audit_events e
+  CROSS JOIN LATERAL unnest(string_to_array(e.pools, '|')) AS l(pool_id)
+  JOIN p ON p.pool_id = l.pool_id
+ WHERE e.pools IS NOT NULL
+   AND e.at >= (SELECT min(month_start) FROM r) AND e.at < (SELECT max(month_end) FROM r)
+   AND e.at >= p.month_start AND e.at < p.month_end AND e.at >= p.created_at
+   AND e.type IN ('settle', 'usage')
+ GROUP BY l.pool_id`;
+
+type Row = Record<string, unknown>;
+
+/** bigint comes back as a string (pg) or a number (PGlite). */
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/**
+ * The pools not deleted, parents before their children (then by id), each
+ * with its spend on its local day and month at `atMs` (a zone Intl does not
+ * know: 0). Two statements: the registry, then the spend of its zones.
+ */
+export async function pools(db: Db, atMs: number): Promise<StoredPool[]> {
+  const rows = await db.query<Row>(POOLS, [], 'tollgate_pools_v1');
+  if (rows.length === 0) return [];
+  const zones = new Set(rows.map((r) => r.time_zone as string));
+  const spend = await db.query<Row>(POOL_SPEND, ranges(zones, atMs), 'tollgate_pool_spend_v1');
+  const byId = new Map(spend.map((s) => [s.pool_id as string, s]));
+  const list = rows.map((r): StoredPool => {
+    const s = byId.get(r.pool_id as string);
+    const created = num(r.created_at);
+    return {
+      poolId: r.pool_id as string,
+      parentId: (r.parent_id as string | null) ?? null,
+      rootId: r.root_id as string,
+      dailyCostLimit: num(r.daily_cost_limit),
+      monthlyCostLimit: num(r.monthly_cost_limit),
+      requestsPerMinute: num(r.requests_per_minute),
+      tokensPerMinute: num(r.tokens_per_minute),
+      timeZone: r.time_zone as string,
+      createdAt: created > 0 ? created : num(r.updated_at),
+      updatedAt: num(r.updated_at),
+      dayCost: s === undefined ? 0 : num(s.day_cost),
+      monthCost: s === undefined ? 0 : num(s.month_cost),
+    };
+  });
+  return parentsFirst(list);
+}
+
+/** Orders pools so that each comes after its parent (a pool whose parent is missing keeps its place among the roots). */
+export function parentsFirst<T extends { poolId: string; parentId: string | null }>(
+  list: readonly T[],
+): T[] {
+  const ids = new Set(list.map((p) => p.poolId));
+  const depth = new Map<string, number>();
+  const byId = new Map(list.map((p) => [p.poolId, p]));
+  const depthOf = (p: T, seen: number): number => {
+    const known = depth.get(p.poolId);
+    if (known !== undefined) return known;
+    const parent = p.parentId === null || !ids.has(p.parentId) ? undefined : byId.get(p.parentId);
+    const d = parent === undefined || seen > list.length ? 1 : depthOf(parent, seen + 1) + 1;
+    depth.set(p.poolId, d);
+    return d;
+  };
+  return [...list].sort(
+    (a, b) =>
+      depthOf(a, 0) - depthOf(b, 0) || (a.poolId < b.poolId ? -1 : a.poolId > b.poolId ? 1 : 0),
+  );
+}

@@ -1,0 +1,48 @@
+/** Helpers of the pool tests (test/engine/pools*.test.ts). */
+import { compileProfile } from '../../src/engine/profile.js';
+import type { AuthorizeResult, Engine } from '../../src/engine/types.js';
+import { uid } from './engines.js';
+
+export const DIGEST = 'a'.repeat(64);
+/** $1 per million tokens in and out: a hold of N tokens costs N µ$. */
+export const PROFILE = compileProfile({
+  operation: 'op',
+  rates: { model: 'm', inputMicrosPerMillion: 1_000_000, outputMicrosPerMillion: 1_000_000 },
+  leaseMs: 60_000,
+  allowedRoles: ['coder'],
+});
+
+export type Denied = Extract<AuthorizeResult, { allowed: false }>;
+
+export async function rejects(p: Promise<unknown>): Promise<{ code: string; details: unknown }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as { code: string; details: unknown };
+  }
+  throw new Error('expected a rejection');
+}
+
+export async function registerIn(
+  engine: Engine,
+  poolId: string | undefined,
+  opts: { dailyLimitMicros?: number; requestsPerMinute?: number; agentId?: string } = {},
+): Promise<string> {
+  const id = opts.agentId ?? uid('pa');
+  await engine.registerAgent({
+    agentId: id,
+    role: 'coder',
+    sessionTokenLimit: 1_000_000_000,
+    dailyLimitMicros: opts.dailyLimitMicros ?? 1_000_000_000,
+    requestsPerMinute: opts.requestsPerMinute,
+    poolId,
+    keyDigest: DIGEST,
+    metadata: '{}',
+    actor: 'admin',
+  });
+  return id;
+}
+
+export function hold(engine: Engine, agentId: string, tokens: number): Promise<AuthorizeResult> {
+  return engine.authorize({ agentId, profile: PROFILE, estimatedTokens: tokens, actor: 'library' });
+}
