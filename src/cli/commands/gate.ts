@@ -3,6 +3,11 @@ import { pairs, tokens, usd } from '../format.js';
 import { count, jsonObject, oneOf, required } from '../options.js';
 import type { Command } from '../remote.js';
 
+/** A required count flag, `--<flag> <n>`: missing or not a count is a usage error naming it. */
+function requiredCount(option: (name: string) => string | undefined, flag: string): number {
+  return required(`--${flag}`, count(`--${flag}`, option(flag)), `--${flag} <n>`);
+}
+
 /**
  * `tollgate authorize|settle|release|usage`: the gate routes, for scripts and
  * for trying a policy by hand (the admin token, or the agent's own key).
@@ -122,16 +127,8 @@ export const settle: Command = {
   async action({ out, args, option, flag, json, client }) {
     const body: SettleBody = {
       reservation_id: args[0] ?? '',
-      input_tokens: required(
-        '--input-tokens',
-        count('--input-tokens', option('input-tokens')),
-        '--input-tokens <n>',
-      ),
-      output_tokens: required(
-        '--output-tokens',
-        count('--output-tokens', option('output-tokens')),
-        '--output-tokens <n>',
-      ),
+      input_tokens: requiredCount(option, 'input-tokens'),
+      output_tokens: requiredCount(option, 'output-tokens'),
       result: oneOf('--result', option('result'), RESULTS) ?? 'success',
       model: option('model'),
       cache_read_tokens: count('--cache-read-tokens', option('cache-read-tokens')),
@@ -199,16 +196,8 @@ export const usage: Command = {
   async action({ out, args, option, json, client }) {
     const r = await client().recordUsage({
       agent_id: args[0] ?? '',
-      input_tokens: required(
-        '--input-tokens',
-        count('--input-tokens', option('input-tokens')),
-        '--input-tokens <n>',
-      ),
-      output_tokens: required(
-        '--output-tokens',
-        count('--output-tokens', option('output-tokens')),
-        '--output-tokens <n>',
-      ),
+      input_tokens: requiredCount(option, 'input-tokens'),
+      output_tokens: requiredCount(option, 'output-tokens'),
       operation: option('operation'),
       model: option('model'),
       result: oneOf('--result', option('result'), RESULTS),
