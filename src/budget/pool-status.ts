@@ -1,7 +1,7 @@
 import type { PoolRecord } from '../api/routes/pools.schemas.js';
 import { microsToUsd, pctNumber } from '../engine/money.js';
 import type { PoolStatus } from '../engine/types.js';
-import { isoPeriod, resetsAt } from './status.js';
+import { isoPeriod, rateLimitsView, resetsAt } from './status.js';
 
 /** A pool as the API shows it (its schema: src/api/routes/pools.schemas.ts). */
 export type { PoolRecord };
@@ -43,13 +43,7 @@ export function toPoolRecord(p: PoolStatus): PoolRecord {
       ...period(p.monthlyCostMicros, p.monthlyReservedMicros, m),
       resets_at: resets.month,
     },
-    rate_limits:
-      p.requestsPerMinute > 0 || p.tokensPerMinute > 0
-        ? {
-            requests_per_minute: p.requestsPerMinute > 0 ? p.requestsPerMinute : null,
-            tokens_per_minute: p.tokensPerMinute > 0 ? p.tokensPerMinute : null,
-          }
-        : null,
+    rate_limits: rateLimitsView(p.requestsPerMinute, p.tokensPerMinute),
     agents: p.agents,
     pools: p.children,
     is_daily_exhausted: d > 0 && p.dailyCostMicros >= d,

@@ -40,6 +40,18 @@ export function resetsAt(zone: string, nowMs: number): { day: string; month: str
   return { day: new Date(p.nextDayMs).toISOString(), month: new Date(p.nextMonthMs).toISOString() };
 }
 
+/** An agent's or a pool's rate limits on the wire: each null when not set, null when neither is. */
+export function rateLimitsView(
+  requestsPerMinute: number,
+  tokensPerMinute: number,
+): BudgetStatus['rate_limits'] {
+  if (requestsPerMinute <= 0 && tokensPerMinute <= 0) return null;
+  return {
+    requests_per_minute: requestsPerMinute > 0 ? requestsPerMinute : null,
+    tokens_per_minute: tokensPerMinute > 0 ? tokensPerMinute : null,
+  };
+}
+
 export function toBudgetStatus(s: EngineStatus): BudgetStatus {
   const tokensRemaining = Math.max(
     0,
@@ -85,13 +97,7 @@ export function toBudgetStatus(s: EngineStatus): BudgetStatus {
       resets_at: resets.month,
     },
     operations_blocked: s.operationsBlocked,
-    rate_limits:
-      s.requestsPerMinute > 0 || s.tokensPerMinute > 0
-        ? {
-            requests_per_minute: s.requestsPerMinute > 0 ? s.requestsPerMinute : null,
-            tokens_per_minute: s.tokensPerMinute > 0 ? s.tokensPerMinute : null,
-          }
-        : null,
+    rate_limits: rateLimitsView(s.requestsPerMinute, s.tokensPerMinute),
     is_session_exhausted: s.sessionTokensUsed >= s.sessionTokenLimit,
     is_daily_exhausted: s.dailyCostMicros >= s.dailyLimitMicros,
     is_monthly_exhausted: mLimit > 0 && s.monthlyCostMicros >= mLimit,
