@@ -37,17 +37,23 @@ const PER_ENGINE = [
   'test/guard/model-call.test.ts',
   'test/engine/model-settle.test.ts',
   'test/engine/replays.test.ts',
+  'test/engine/shadow.test.ts',
   'test/audit/event.test.ts',
   'test/audit/event-fast.test.ts',
   'test/meter/*.test.ts',
+  'test/alerts/pools.test.ts',
 ];
 
 export default defineConfig({
   test: {
     pool: 'forks',
-    // Both projects share one pool of workers: two on the 2-core CI machine,
-    // where vitest's default is one (docs/decisions.md has the figures).
-    maxWorkers: 2,
+    // Both projects share one pool of three workers on the 2-core CI machine
+    // (the files wait on child processes, servers and faults as much as they
+    // compute), and a worker keeps its module cache from one file to the next
+    // (no isolation: ARCHITECTURE.md, rule "No state in modules"). docs/testing.md
+    // "Two projects"; docs/decisions.md has the figures.
+    maxWorkers: 3,
+    isolate: false,
     // The long files first (test/setup/slow-first.ts).
     sequence: { sequencer: SlowFirstSequencer },
     testTimeout: 30_000,
@@ -77,6 +83,8 @@ export default defineConfig({
           // One private Redis, one private 3-node Cluster and a fresh
           // PostgreSQL database for the whole run (never the shared ones).
           globalSetup: ['test/setup/global-setup.ts'],
+          // New PGlite folders start from a migrated template (test/setup/pglite-seed.ts).
+          setupFiles: ['test/setup/pglite-seed-worker.ts'],
         },
       },
     ],

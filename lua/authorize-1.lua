@@ -5,7 +5,10 @@
   limits: includes/rate.lua; then, for an agent in a pool, each pool from its
   own up to the root: daily, monthly, requests and tokens per minute,
   includes/pools.lua)? If so, hold the estimate under a reservation with
-  a lease (and under each of its pools). Each decision sees the writes of the ones before it, exactly as if
+  a lease (and under each of its pools). A denial of an agent in shadow mode
+  (its role or id in the profile's shadow lists; not AGENT_SUSPENDED) is held
+  as if allowed and answered SHADOW (includes/shadow.lua). Each decision sees
+  the writes of the ones before it, exactly as if
   the decisions were separate calls; every decision about an existing agent
   emits its decision event, and the call appends all its events to the outbox
   as one entry. Safe to run twice: a decision whose nonce the agent has seen
@@ -28,8 +31,8 @@
   ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx')
   ARGV[3]  maxFree    integer, most expired holds freed in this call (all decisions)
   ARGV[4]  P          integer, the number of operation profiles that follow
-  then 7 per profile (what the decisions of one operation share), k = 1..P at
-  p = 5 + 7(k-1):
+  then 9 per profile (what the decisions of one operation share), k = 1..P at
+  p = 5 + 9(k-1):
   ARGV[p]    operation  string
   ARGV[p+1]  model      string
   ARGV[p+2]  inRate     integer micro-dollars per million input tokens
@@ -38,7 +41,9 @@
   ARGV[p+5]  actor      string ('admin' | 'agent' | 'library')
   ARGV[p+6]  allowed    string, the roles allowed for the operation, each
                         between bars: '|coder|tester|' ('' = none)
-  then 7 per decision, from j = 5 + 7P, step 7:
+  ARGV[p+7]  shadowRoles  string, the roles in shadow mode, as `allowed` ('' = none)
+  ARGV[p+8]  shadowAgents string, the agent ids in shadow mode, as `allowed` ('' = none)
+  then 7 per decision, from j = 5 + 9P, step 7:
   ARGV[j]    agentId    string
   ARGV[j+1]  profile    integer k, 1-based
   ARGV[j+2]  estimate   integer tokens (> 0)
@@ -64,6 +69,10 @@
     code, state, retryMs, poolId            (POOL_DAILY, POOL_MONTHLY, POOL_RATE_REQUESTS,
                                              POOL_RATE_TOKENS: denied by that pool; retryMs
                                              of a rate limit, else 0)
+    SHADOW, state, holdCostMicros, deniedCode, poolId
+                                            (a new hold of a denial let pass in shadow
+                                             mode: deniedCode, one of the denials above
+                                             but AGENT_SUSPENDED; poolId: a pool's, else '')
     REPLAYED, state, holdCostMicros, nonce, leaseEndMs, resState
                                             (the hold an earlier run made: of this
                                              nonce, or of this request id; resState
@@ -75,15 +84,17 @@
   where state is the agent's packed state after the decision (field `s`, see
   includes/agent.lua; its copy of the day's spend is today's), as every
   script answers it. The reservation
-  id of OK is <agentId>.<nonce> (ARGV), its lease ends at nowMs + leaseMs.
+  id of OK and SHADOW is <agentId>.<nonce> (ARGV), its lease ends at nowMs + leaseMs.
   Codes (includes/codes.lua): OK, AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED,
   BUDGET_SESSION, BUDGET_DAILY, BUDGET_MONTHLY, RATE_REQUESTS, RATE_TOKENS, POOL_DAILY,
   POOL_MONTHLY, POOL_RATE_REQUESTS, POOL_RATE_TOKENS, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT,
-  REPLAYED, REPLAYED_DENIAL, ELSEWHERE, MOVING, SHARD_NOT_READY (no agent and no ready
-  marker: recover the shard, call again).
-  A pool's denial's decision event is written with field names (it adds `pool_id`);
-  every other decision event is positional (src/engine/outbox-format.ts).
-  A denial writes the agent's blocked counter, its record and its audit event.
+  REPLAYED, REPLAYED_DENIAL, SHADOW, ELSEWHERE, MOVING, SHARD_NOT_READY (no agent and no
+  ready marker: recover the shard, call again).
+  A pool's denial's decision event is written with field names (it adds `pool_id`), and
+  so is a shadow decision's (it adds `would_deny`); every other decision event is
+  positional (src/engine/outbox-format.ts).
+  A denial writes the agent's blocked counter, its record and its audit event; a shadow
+  decision writes what an allowed one does.
   AGENT_NOT_FOUND, UNAUTHENTICATED, IDEMPOTENCY_CONFLICT, the replays, ELSEWHERE,
   MOVING and SHARD_NOT_READY write nothing.
 ]]
@@ -96,6 +107,7 @@ local rcall = redis.call
 --- @include "includes/rate"
 --- @include "includes/events"
 --- @include "includes/pools"
+--- @include "includes/shadow"
 --- @include "includes/records"
 --- @include "includes/ready"
 
@@ -116,14 +128,15 @@ local DENIALS = { [C.AGENT_SUSPENDED] = 'AGENT_SUSPENDED', [C.RBAC_DENIED] = 'RB
 local profiles = {}
 local nProfiles = tonumber(ARGV[4])
 for k = 1, nProfiles do
-  local p = 5 + 7 * (k - 1)
+  local p = 5 + 9 * (k - 1)
   local inRate, outRate = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
   local leaseEnd = now + tonumber(ARGV[p + 4])
   profiles[tostring(k)] = { op = ARGV[p], model = ARGV[p + 1], inRate = ARGV[p + 2], outRate = ARGV[p + 3],
     rate = math.max(inRate, outRate), leaseEnd = leaseEnd, leaseEndText = tostring(leaseEnd),
-    actor = ARGV[p + 5], roles = ARGV[p + 6], allows = {} }
+    actor = ARGV[p + 5], roles = ARGV[p + 6], allows = {}, shadowRoles = ARGV[p + 7],
+    shadowAgents = ARGV[p + 8] }
 end
-local firstDecision = 5 + 7 * nProfiles
+local firstDecision = 5 + 9 * nProfiles
 
 -- The reply: one flat array (a table per decision would cost Redis a table walk
 -- each), each decision's values in turn (see the header). The agent's state
@@ -261,6 +274,18 @@ local function decide(j)
       pooled = true
     end
   end
+  -- Shadow mode (includes/shadow.lua): the denial is held as if allowed, the checks it
+  -- skipped made first (no write before them).
+  local wouldDeny, stop
+  if code ~= C.OK and (pr.shadowRoles ~= '' or pr.shadowAgents ~= '')
+    and shadow().applies(pr, a.role, agentId, code) then
+    local sT, sF, uT, uF
+    sT, sF, uT, uF, stop = shadow().rest(a, code, estimate, holdCost, now, poolId)
+    if sT then rT, rF, tT, tF = sT, sF, uT, uF end
+    wouldDeny = code
+    if poolId then exceeded = select(2, pools().named(code)) end
+    code, pooled = C.OK, a.pools ~= ''
+  end
 
   -- The nonce's member in the leases zset: ZADD NX adds it, or finds it there (this
   -- call was run before: its reply was lost and it was sent again) and then the
@@ -304,7 +329,7 @@ local function decide(j)
   local hold = packHold(a.sid, ARGV[j + 2], costText, pr.inRate, pr.outRate, pr.op, pr.model,
     pr.leaseEndText, requestId)
   if pooled then
-    pools().hold(a.pools, holdCost)
+    pools().hold(a.pools, holdCost, stop)
     hold = hold .. '\31' .. a.pools
   end
   local state
@@ -313,6 +338,14 @@ local function decide(j)
     rcall('ZADD', leasesKey, tomb, reqField)
   else
     state = saveAgent(agentKey, a, holdField, hold)
+  end
+  if wouldDeny then
+    local name = poolId and pools().named(wouldDeny) or DENIALS[wouldDeny]
+    shadow().event(now, tail, pr, agentId, a, ARGV[j + 2], costText, nonce, requestId, cUsed, name,
+      exceeded, poolId)
+    reply(C.SHADOW, state, holdCost)
+    short(wouldDeny)
+    return short(poolId or '')
   end
   decisionEvent(j, pr, agentId, a, '1', '', '', cUsed, '.', nonce, costText)
   return reply(C.OK, state, holdCost)

@@ -55,7 +55,8 @@ if p.agents > 0 or p.children > 0 then return { C.POOL_NOT_EMPTY, p.agents, p.ch
 local out = pools().reply(p, now)
 table.insert(out, 1, C.OK)
 out[#out + 1] = now
-rcall('HDEL', hier, 'p:' .. poolId, 'z:' .. poolId)
+-- Its state, zone and alert marks (includes/alerts.lua).
+rcall('HDEL', hier, 'p:' .. poolId, 'z:' .. poolId, 'ad:' .. poolId, 'am:' .. poolId)
 if p.parent ~= '' then
   local parent = pools().get(root, p.parent)
   if parent then

@@ -29,11 +29,15 @@
   ARGV[15] costMicros    integer micro-dollars >= 0, the usage's cost as trusted code priced it
                          ('' = not given: the tokens at ARGV[6], ARGV[7], rounded up); a
                          repeat that gives one matches only if the recorded cost is exactly it
+  ARGV[16] alertMin      integer percent, the lowest budget alert threshold ('' = no alerts)
+  ARGV[17] alertPcts     string, the thresholds in percent, increasing, joined by ',' ('50,80,100';
+                         parsed only when a budget reaches ARGV[16]: includes/alerts.lua)
 
   Outbox: one entry per call (events.lua): a `release` event (lease_expired)
   per expired hold freed, then the `usage` event (OK only; with `pools` last for an
-  agent in a pool), then a `budget_alert` per threshold the usage made a budget
-  cross for the first time in its period (includes/alerts.lua).
+  agent in a pool), then a `budget_alert` per threshold of ARGV[17] the usage made
+  a budget cross for the first time in its period: the agent's, then each of its
+  pools', leaf first (includes/alerts.lua).
 
   Returns { code, { costMicros }, state, nowMs } (OK, ALREADY_CLOSED, IDEMPOTENCY_CONFLICT;
   state: the packed state, includes/agent.lua stateReply), { ELSEWHERE, shard }, or { code }
@@ -61,6 +65,8 @@ local digest, tail = ARGV[10], ARGV[11]
 freeBudget = tonumber(ARGV[13])
 local usageField = 'u:' .. ARGV[14]
 local priced = ARGV[15] ~= '' and tonumber(ARGV[15]) or nil
+ALERT.min, ALERT.text = tonumber(ARGV[16]), ARGV[17]
+POOLS.amin = ALERT.min
 local now = nowMs(offsetMs)
 POOLS.key = agentKey
 
@@ -95,6 +101,7 @@ local ev = { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,
 if a.pools ~= '' then ev[#ev + 1], ev[#ev + 2] = 'pools', a.pools end
 emit(now, tail, ev)
 agentAlerts(agentKey, agentId, a, inTok + outTok, cost, now, tail)
+if POOLS.hot then poolAlerts(a.pools, agentId, cost, now, tail) end
 if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
 return { C.OK, { cost }, state, now }

@@ -31,7 +31,10 @@
   ARGV[2]  eventTail  string, the random tail of the UUIDv7 event ids ('-7xxx-yxxx-xxxxxxxxxxxx';
                       its last 4 hex digits become each event's number in the call: 0000, 0001, …)
   ARGV[3]  maxFree    integer, most expired holds freed in this call (all settles)
-  then 13 per settle, from j = 4, step 13:
+  ARGV[4]  alertMin   integer percent, the lowest budget alert threshold ('' = no alerts)
+  ARGV[5]  alertPcts  string, the thresholds in percent, increasing, joined by ',' ('50,80,100';
+                      parsed only when a budget reaches ARGV[4]: includes/alerts.lua)
+  then 13 per settle, from j = 6, step 13:
   ARGV[j]    agentId       string
   ARGV[j+1]  nonce         string (16 hex) of the reservation <agentId>.<nonce>
                            ('' = the oldest open hold for ARGV[j+2])
@@ -56,8 +59,9 @@
   Outbox: one entry per call (events.lua): for each settle in turn, a
   `release` event (lease_expired) per expired hold it freed, then its `settle`
   event (OK only); each with `pools` last when the hold was made under pools;
-  then a `budget_alert` per threshold the settle made a budget cross for the
-  first time in its period (includes/alerts.lua).
+  then a `budget_alert` per threshold of ARGV[5] the settle made a budget cross
+  for the first time in its period: the agent's, then each pool's of the hold,
+  leaf first (includes/alerts.lua).
 
   Returns one flat array, { s1…, s2…, …, nowMs }: each settle's values in
   turn, numbers as integers:
@@ -105,6 +109,8 @@ local offsetMs = ARGV[1]
 local now = nowMs(offsetMs)
 local tail = ARGV[2]
 freeBudget = tonumber(ARGV[3])
+ALERT.min, ALERT.text = tonumber(ARGV[4]), ARGV[5]
+POOLS.amin = ALERT.min
 local shardPrefix = string.match(outbox, '^(.-}:)') .. 'agent:'
 local tomb = tombScore(now)
 local tombText = tostring(tomb)
@@ -326,13 +332,14 @@ local function settleOne(j)
     .. (estimated == '1' and '1' or '0') .. '\31priced_as\31' .. pricedAs .. poolsField)
   -- A budget that crossed a threshold: its mark and budget_alert (includes/alerts.lua).
   agentAlerts(agentKey, agentId, a, inTok + outTok, cost, now, tail)
+  if POOLS.hot then poolAlerts(r.pools, agentId, cost, now, tail) end
   local k = nOut
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6] =
     C.OK, state, nonce, cost, ovrT, ovrC
   nOut = k + 6
 end
 
-for j = 4, #ARGV, 13 do
+for j = 6, #ARGV, 13 do
   settleOne(j)
 end
 out[nOut + 1] = now

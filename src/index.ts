@@ -49,6 +49,7 @@ export {
   type UpdateInput,
   type UsageInput,
   type UsageResult,
+  type WouldDeny,
 } from './engine/index.js';
 export type { MemoryEngineOptions } from './engine/memory/index.js';
 export type { RedisEngineOptions } from './engine/redis/index.js';

@@ -207,7 +207,7 @@ async function main(): Promise<void> {
       const settle = await captureScriptCall(
         admin,
         () => Promise.all(captured.map((a, k) => w.settle(a, open[k] as string))),
-        (ka) => captured.every((a) => ka.includes(a)) && ka.length >= 4 + 13 * batch,
+        (ka) => captured.every((a) => ka.includes(a)) && ka.length >= 6 + 13 * batch,
       );
       const calls = Math.ceil(DECISIONS / batch);
       const settleCalls: (string | number)[][] = [];
@@ -226,8 +226,9 @@ async function main(): Promise<void> {
         p0.evalsha(decide.sha, decide.numKeys, ...args);
         const s2 = [...settle.keysAndArgs];
         for (let k = 0; k < batch; k++) {
-          s2[4 + 13 * k] = agents[k] as string;
-          s2[5 + 13 * k] = nonces[k] as string;
+          // keysAndArgs: the outbox, ARGV[1..5], then 13 per settle (lua/settle-1.lua).
+          s2[6 + 13 * k] = agents[k] as string;
+          s2[7 + 13 * k] = nonces[k] as string;
         }
         settleCalls.push([settle.sha, settle.numKeys, ...s2]);
       }

@@ -40,6 +40,7 @@ local C = {
   MOVING = 32,
   OPEN_HOLDS = 33,
   STALE_CLAIM = 34,
+  SHADOW = 35,
 }
 
 -- Where a reservation stands, as authorize's REPLAYED answers it (src/engine/codes.ts RES_STATES).

@@ -12,6 +12,7 @@
                 spend), c_mon, c_mcost (the same for its month), agents, children
                 (directly in it), created (ms)
     z:<poolId>  its zone's offsets (src/engine/periods.ts zoneTextAt), when not UTC
+    ad:<poolId>, am:<poolId>  its budget alert marks of its day and month (includes/alerts.lua)
   A spend tagged with another period than the one at Redis TIME in the pool's
   zone counts as 0: a new period starts at 0, decided here, in the atomic step
   that uses it (as the agent's period keys, includes/agent.lua).
@@ -22,8 +23,8 @@
   written once, at the end: P.flush() (exact: the call is atomic).
   The functions are made only in a call that needs them: pools() answers them
   (P.check, P.hold, P.close, P.charge, P.get, P.touch, P.reply, P.event,
-  P.moved, P.denied, P.missing, P.chainOf, P.load, P.key, P.cache), made on its
-  first use, so a call for plain agents makes none of them (every function a
+  P.moved, P.named, P.denied, P.missing, P.chainOf, P.load, P.key, P.cache), made
+  on its first use, so a call for plain agents makes none of them (every function a
   script defines is made again on every call: 17 of them cost a plain decision
   call ~50k Redis instructions). Every script that may change a pool ends with
   `if POOLS.lib then POOLS.lib.flush() end`.
@@ -33,8 +34,10 @@
 ]]
 -- POOLS.key: any key of the call's shard (the script sets it first); POOLS.lib: the
 -- call's pools library, once pools() made it (one table: every top-level name a script
--- declares costs every function it makes after it, on every call).
-local POOLS = { key = nil, lib = nil }
+-- declares costs every function it makes after it, on every call). POOLS.amin: the lowest
+-- budget alert threshold (includes/alerts.lua; nil: none), set by a script that charges;
+-- POOLS.hot: a charge brought a pool to it (includes/alerts.lua poolAlerts then looks).
+local POOLS = { key = nil, lib = nil, amin = nil, hot = false }
 
 local function pools()
   local P = POOLS.lib
@@ -175,15 +178,19 @@ local function pools()
     return nil
   end
 
-  -- The hold made: each level holds its cost and takes the arrival times P.check set aside.
-  function P.hold(text, holdCost)
+  -- The hold made: each level holds its cost and takes the arrival times P.check set aside;
+  -- from level `stop` (a pool id; nil: none) on, the levels keep theirs (a shadow decision
+  -- that pool denied: includes/shadow.lua).
+  function P.hold(text, holdCost, stop)
     local c = chainOf(text)
+    local take = true
     for i = 1, #c do
       local p = pcache[c[i]]
       if p then
+        if p.id == stop then take = false end
         p.c_res = p.c_res + holdCost
         if p.n_rt then
-          p.r_tat, p.r_frac, p.t_tat, p.t_frac = p.n_rt, p.n_rf, p.n_tt, p.n_tf
+          if take then p.r_tat, p.r_frac, p.t_tat, p.t_frac = p.n_rt, p.n_rf, p.n_tt, p.n_tf end
           p.n_rt = nil
         end
         touch(p)
@@ -191,13 +198,18 @@ local function pools()
     end
   end
 
-  -- Adds `cost` µ$ to the pool's day and month at `now` (a new period starts at 0).
+  -- Adds `cost` µ$ to the pool's day and month at `now` (a new period starts at 0); notes
+  -- a spend at or above the lowest alert threshold (POOLS.hot).
   local function charge(p, cost, now)
     local per = period(p, now)
     if p.c_day ~= per.day then p.c_day, p.c_dcost = per.day, 0 end
     if p.c_mon ~= per.month then p.c_mon, p.c_mcost = per.month, 0 end
-    p.c_dcost = p.c_dcost + cost
-    p.c_mcost = p.c_mcost + cost
+    local d, m, a = p.c_dcost + cost, p.c_mcost + cost, POOLS.amin
+    p.c_dcost, p.c_mcost = d, m
+    if a and ((p.d_limit > 0 and d * 100 >= a * p.d_limit)
+      or (p.m_limit > 0 and m * 100 >= a * p.m_limit)) then
+      POOLS.hot = true
+    end
   end
 
   --[[
@@ -297,15 +309,20 @@ local function pools()
     return C.SHARD_NOT_READY
   end
 
+  -- A pool's denial's error_code and exceeded (src/engine/codes.ts denialOf).
+  function P.named(code)
+    if code == C.POOL_RATE_REQUESTS then return 'RATE_LIMITED', 'requests_per_minute' end
+    if code == C.POOL_RATE_TOKENS then return 'RATE_LIMITED', 'tokens_per_minute' end
+    return 'BUDGET_EXCEEDED', 'pool'
+  end
+
   -- authorize: a pool's denial's decision event, the positional decision event's fields
   -- by name (lua/authorize-1.lua decisionEvent), then `pool_id`.
   function P.denied(now, tail, pr, agentId, a, code, estimate, requestId, cUsed, poolId)
-    local rate = code == C.POOL_RATE_REQUESTS or code == C.POOL_RATE_TOKENS
-    local exceeded = code == C.POOL_RATE_REQUESTS and 'requests_per_minute'
-      or code == C.POOL_RATE_TOKENS and 'tokens_per_minute' or 'pool'
+    local errorCode, exceeded = P.named(code)
     emitText(now, tail, 'type\31decision\31agent_id\31' .. agentId .. '\31session_id\31' .. a.sid
       .. '\31role\31' .. a.role .. '\31operation\31' .. pr.op .. '\31allowed\0310\31error_code\31'
-      .. (rate and 'RATE_LIMITED' or 'BUDGET_EXCEEDED') .. '\31exceeded\31' .. exceeded
+      .. errorCode .. '\31exceeded\31' .. exceeded
       .. '\31estimated_tokens\31' .. estimate .. '\31cost\0310\31model\31' .. pr.model
       .. '\31reservation_id\31\31request_id\31' .. requestId .. '\31session_utilization\31'
       .. pct(a.s_used, a.s_limit) .. '\31daily_utilization\31' .. pct(cUsed, a.d_limit)

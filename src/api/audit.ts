@@ -61,6 +61,7 @@ export function eventToWire(e: AuditEvent): AuditEventWire {
     allowed: e.allowed,
     error_code: e.error_code,
     exceeded: e.exceeded,
+    would_deny: e.would_deny ?? null,
     estimated_tokens: e.estimated_tokens,
     input_tokens: e.input_tokens,
     output_tokens: e.output_tokens,

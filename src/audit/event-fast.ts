@@ -81,6 +81,7 @@ export const SLOT_NAMES = [
   'period',
   'used',
   'limit',
+  'would_deny',
 ] as const;
 type SlotName = (typeof SLOT_NAMES)[number];
 
@@ -342,6 +343,8 @@ export class FastEventParser {
     const pools = poolParts(type as EventType, (name) => this.raw(t, SLOT[name]));
     if (pools === undefined) return undefined;
     Object.assign(event, pools);
+    const wouldDeny = this.text(t, SLOT.would_deny);
+    if (wouldDeny !== null) event.would_deny = wouldDeny;
     if (alert !== undefined) event.alert = alert;
     return event;
   }

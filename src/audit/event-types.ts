@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_ALERT_PCT } from '../engine/alerts.js';
 
 /**
  * The audit event, version 1, as typed values (src/audit/event.ts parses the
@@ -75,17 +76,21 @@ export const AgentStateSchema = z.object({
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;
 
-/** The budgets an alert is about (docs/operations.md, "Alerts"). */
+/**
+ * The budgets an alert is about (docs/operations.md, "Alerts"): an agent's
+ * session, day or month; a pool's day or month (`pool_id` set).
+ */
 export const ALERT_BUDGETS = ['session', 'daily', 'monthly'] as const;
-/** Highest threshold an alert may name, in percent. */
-export const MAX_THRESHOLD_PCT = 1000;
+/** Highest threshold an alert may name, in percent (the policy's bound, src/engine/alerts.ts). */
+export const MAX_THRESHOLD_PCT = MAX_ALERT_PCT;
 
 /**
  * budget_alert: a budget's spend crossed a threshold (emitted once per budget,
  * threshold and period by the deciding script). `used` and `limit` are tokens
  * for a session, micro-dollars otherwise; `period` the session id, the local
- * yyyymmdd or yyyymm. The agent's id is the event's `agent_id` ('' for a
- * pool's budget); `pool_id` is '' for an agent's budget.
+ * yyyymmdd or yyyymm (a pool's: in the pool's zone). The event's `agent_id`
+ * is the agent whose charge crossed it; `pool_id` is the pool whose budget
+ * crossed ('daily' or 'monthly'), '' for an agent's budget.
  */
 export const BudgetAlertSchema = z.object({
   pool_id: z.string(),
@@ -158,6 +163,12 @@ export interface AuditEvent {
   alert?: BudgetAlert;
   /** policy_changed: the version stored and what changed (absent on other events). */
   policy?: PolicyChangeSummary;
+  /**
+   * decision in shadow mode (docs/operations.md, "Shadow mode"): allowed, and
+   * the error code the rules would have denied it with (`exceeded` names the
+   * limit); absent on every other event.
+   */
+  would_deny?: string;
 }
 
 /** One field of the policy that a change set: its dotted path, the value before and after (absent: none). */

@@ -101,6 +101,8 @@ const OutboxFields = z
     period: text.default(''),
     used: text.default(''),
     limit: text.default(''),
+    // A shadow decision (lua/includes/shadow.lua): the denial it let pass.
+    would_deny: text.default(''),
   })
   .strict();
 
@@ -169,6 +171,7 @@ export function parseOutboxFields(fields: Record<string, string>): AuditEvent {
     throw new EventParseError(`Bad ${f.type} event: a pool limit is not an integer`, fields);
   }
   Object.assign(event, pools);
+  if (f.would_deny !== '') event.would_deny = f.would_deny;
   if (STATE_TYPES.has(f.type)) {
     const s = AgentStateSchema.safeParse({
       role: f.role,

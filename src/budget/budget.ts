@@ -229,6 +229,7 @@ export class Budget {
       result: usage.result ?? 'success',
       keyDigest: usage.keyDigest,
       actor: this.deps.actor,
+      alerts: this.deps.policy.alerts,
     });
     return {
       cost: microsToUsd(r.costMicros),

@@ -121,8 +121,8 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Parents before children (by depth), then by id. */
-function sortPools(pools: PoolStatus[]): PoolStatus[] {
+/** Parents before children (by depth), then by id (also the metrics' order: src/metrics/pools.ts). */
+export function sortPools(pools: PoolStatus[]): PoolStatus[] {
   return [...pools].sort(
     (a, b) => a.depth - b.depth || (a.poolId < b.poolId ? -1 : a.poolId > b.poolId ? 1 : 0),
   );

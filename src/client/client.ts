@@ -152,18 +152,19 @@ export class TollgateClient {
    * Retried safely (the same document stores nothing) unless given `expectedVersion`.
    */
   setPolicy(doc: T.PolicyDocumentBody, opts: SetPolicyOptions = {}) {
-    const path = `/v1/policy${policyQueryString(opts)}`;
-    return this.http.request<T.PolicyChange>('PUT', path, doc, opts.expectedVersion === undefined);
+    return this.policyChange('PUT', '/v1/policy', doc, opts);
   }
   /** PATCH /v1/policy/roles/:role (admin): one role's fields, the rest kept; as `setPolicy`. */
   setPolicyRole(role: string, entry: T.PolicyRoleBody, opts: SetPolicyOptions = {}) {
-    const path = `/v1/policy/roles/${enc(role)}${policyQueryString(opts)}`;
-    return this.http.request<T.PolicyChange>(
-      'PATCH',
-      path,
-      entry,
-      opts.expectedVersion === undefined,
-    );
+    return this.policyChange('PATCH', `/v1/policy/roles/${enc(role)}`, entry, opts);
+  }
+  /** PUT /v1/policy/shadow-agents (admin): the agents in shadow mode, replaced; as `setPolicy`. */
+  setShadowAgents(agents: readonly string[], opts: SetPolicyOptions = {}) {
+    return this.policyChange('PUT', '/v1/policy/shadow-agents', { agents: [...agents] }, opts);
+  }
+  private policyChange(method: 'PUT' | 'PATCH', path: string, body: unknown, o: SetPolicyOptions) {
+    const to = `${path}${policyQueryString(o)}`;
+    return this.http.request<T.PolicyChange>(method, to, body, o.expectedVersion === undefined);
   }
 
   /** POST /v1/webhooks (admin): where budget alerts are POSTed, signed with `secret`. Sent once. */

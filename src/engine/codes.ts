@@ -9,6 +9,7 @@ import type {
   PoolPeriod,
   RateExceeded,
   ReservationState,
+  WouldDeny,
 } from './types.js';
 
 /**
@@ -75,6 +76,8 @@ export const Code = {
   OPEN_HOLDS: 33,
   /** A directory claim too old to create under: claim again (nothing written). */
   STALE_CLAIM: 34,
+  /** authorize: a denial let pass by shadow mode, held as if allowed; its code and pool ('' none) follow. */
+  SHADOW: 35,
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
@@ -178,6 +181,18 @@ export function denied(
   return { allowed: false, ...denial, replayed, status };
 }
 
+/** The denial shadow mode let pass (authorize's SHADOW: its code, and its pool or ''). */
+export function wouldDenyOf(code: number, poolId = ''): WouldDeny {
+  const denial = DENIALS[code];
+  if (denial === undefined || code === Code.AGENT_NOT_FOUND || code === Code.AGENT_SUSPENDED) {
+    throw unexpected('authorize', code);
+  }
+  const w: WouldDeny = { code: denial.code as WouldDeny['code'] };
+  if (denial.exceeded !== undefined) w.exceeded = denial.exceeded;
+  if (poolId !== '') w.poolId = poolId;
+  return w;
+}
+
 /** authorize's REPLAYED `resState` values (lua/authorize-1.lua), in order. */
 export const RES_STATES: readonly ReservationState[] = ['open', 'settled', 'released', 'expired'];
 
@@ -204,8 +219,8 @@ export function releaseOutcome(code: number): 'released' | 'already_closed' {
 /**
  * How many values one decision of lua/authorize-1.lua's flat reply holds,
  * by its code: 1 for the codes that write nothing and carry no state, 2 for
- * ELSEWHERE (its shard), 6 for REPLAYED, 5 for REPLAYED_DENIAL, 4 for a
- * pool's denial (its pool id last), 3 for the others (OK, the denials).
+ * ELSEWHERE (its shard), 6 for REPLAYED, 5 for REPLAYED_DENIAL and SHADOW, 4
+ * for a pool's denial (its pool id last), 3 for the others (OK, the denials).
  */
 export function authorizeReplyLength(code: unknown): number {
   if (
@@ -219,7 +234,7 @@ export function authorizeReplyLength(code: unknown): number {
   }
   if (code === Code.ELSEWHERE) return 2;
   if (code === Code.REPLAYED) return 6;
-  if (code === Code.REPLAYED_DENIAL) return 5;
+  if (code === Code.REPLAYED_DENIAL || code === Code.SHADOW) return 5;
   return typeof code === 'number' && isPoolDenial(code) ? 4 : 3;
 }
 

@@ -4,6 +4,7 @@ import { RedisEngine } from './redis/index.js';
 import type { ScriptObserver } from './redis/scripts.js';
 import type { Engine } from './types.js';
 
+export { type AlertThresholds, alertThresholds } from './alerts.js';
 export { dayOf, isoDay, nextMidnight } from './clock.js';
 export { Code } from './codes.js';
 export type { RedisTarget } from './connect.js';

@@ -9,8 +9,24 @@
  */
 import type { PoolInput, PoolStatus, PoolUpdateInput } from './pool-types.js';
 import type { Profile } from './profile.js';
+import type {
+  ReleaseInput,
+  ReleaseResult,
+  SettleInput,
+  SettleResult,
+  UsageInput,
+  UsageResult,
+} from './usage-types.js';
 
 export type { PoolInput, PoolLimits, PoolStatus, PoolUpdateInput } from './pool-types.js';
+export type {
+  ReleaseInput,
+  ReleaseResult,
+  SettleInput,
+  SettleResult,
+  UsageInput,
+  UsageResult,
+} from './usage-types.js';
 
 export type Actor = 'admin' | 'agent' | 'library' | 'system';
 export type AgentStatus = 'active' | 'suspended';
@@ -28,6 +44,12 @@ export type PoolPeriod = 'daily' | 'monthly';
 export type RateExceeded = 'requests_per_minute' | 'tokens_per_minute';
 /** Whose limit denied: the agent's own (`'agent'`), or a pool's: its id (docs/limits.md, "Pools"). */
 export type LimitLevel = string;
+/** A denial shadow mode let pass (docs/operations.md, "Shadow mode"): its code, limit and pool. */
+export interface WouldDeny {
+  code: Exclude<DenialCode, 'AGENT_NOT_FOUND' | 'AGENT_SUSPENDED'>;
+  exceeded?: Exceeded | RateExceeded;
+  poolId?: string;
+}
 /** Where a reservation stands: held, or closed by a settle, a release or its lease's end. */
 export type ReservationState = 'open' | 'settled' | 'released' | 'expired';
 
@@ -199,14 +221,14 @@ export type AuthorizeResult =
       reservationId: string;
       leaseEndMs: number;
       holdCostMicros: number;
-      /**
-       * True when this answers an earlier decision (its request id, or its nonce
-       * run twice): the earlier hold is returned, nothing new held.
-       */
+      /** True when this answers an earlier decision (its request id, or its nonce run
+       * twice): the earlier hold is returned, nothing new held. */
       replayed: boolean;
       /** The reservation's state now ('open' for a new hold). */
       reservationState: ReservationState;
       status: EngineStatus;
+      /** Shadow mode: the denial it let pass (absent: none; a replay never has one). */
+      wouldDeny?: WouldDeny;
     }
   | {
       allowed: false;
@@ -226,108 +248,6 @@ export type AuthorizeResult =
       /** Null only for AGENT_NOT_FOUND. */
       status: EngineStatus | null;
     };
-
-export interface SettleInput {
-  /** The hold to settle; absent: the agent's oldest open hold for `operation`. */
-  reservationId?: string;
-  /** Required without a reservation id; with one, it must be the reservation's agent. */
-  agentId?: string;
-  operation?: string;
-  /**
-   * Settle by operation: the caller's id for this usage, made before it sends
-   * (absent: the engine makes one). A second run with it answers the first.
-   */
-  usageId?: string;
-  inputTokens: number;
-  outputTokens: number;
-  /**
-   * The usage's exact cost in micro-dollars, priced by trusted code; absent:
-   * the tokens at the hold's rates. A repeated settle that gives one must
-   * give the recorded cost (docs/engine.md#priced-holds-and-settles).
-   */
-  costMicros?: number;
-  /**
-   * Trusted code only, like `costMicros`: the usage is an estimate (a stream
-   * cut before its usage arrived); the settle event carries `estimated: true`
-   * (false when absent). Not part of a repeat's match.
-   */
-  estimated?: boolean;
-  /**
-   * Trusted code only: the model whose price was used (for a model the price
-   * table does not know, the policy's default model); the settle event's
-   * `priced_as` (null when absent). Not part of a repeat's match.
-   */
-  pricedAs?: string;
-  /**
-   * When given, the hold's model (the one its profile named when it was made):
-   * another one is VALIDATION_FAILED (`details: { field: 'model', hold_model }`)
-   * and nothing is settled. Absent: not checked.
-   */
-  model?: string;
-  result: 'success' | 'failure';
-  keyDigest?: string;
-  actor: Actor;
-}
-
-/**
- * A settle prices the usage at the hold's model and rates (fixed when the hold
- * was made); the tokens count for the session current at the settle.
- */
-export interface SettleResult {
-  /**
-   * `already_closed`: the same settle was recorded before (or the hold was
-   * released and this is a release); nothing recorded again, the recorded
-   * cost answered. `no_hold`: settle by operation found no open hold
-   * (nothing recorded). A settle that disagrees with the recorded one throws
-   * IDEMPOTENCY_CONFLICT (details.recorded).
-   */
-  outcome: 'settled' | 'already_closed' | 'no_hold';
-  reservationId: string;
-  costMicros: number;
-  /** Tokens settled above the hold's estimate (0 when within it). */
-  overrunTokens: number;
-  /** Micro-dollars settled above the hold's cost (0 when within it). */
-  overrunMicros: number;
-  status: EngineStatus;
-}
-
-export interface ReleaseInput {
-  reservationId: string;
-  keyDigest?: string;
-  actor: Actor;
-}
-
-export interface ReleaseResult {
-  outcome: 'released' | 'already_closed';
-  reservationId: string;
-  status: EngineStatus;
-}
-
-export interface UsageInput {
-  agentId: string;
-  /**
-   * The caller's id for this usage, made before it sends (absent: the engine
-   * makes one). A second record with the same id answers the first; with
-   * other values it throws IDEMPOTENCY_CONFLICT.
-   */
-  usageId?: string;
-  operation?: string;
-  inputTokens: number;
-  outputTokens: number;
-  rates: Rates;
-  /** The usage's exact cost in micro-dollars, priced by trusted code; absent: the tokens at `rates`. */
-  costMicros?: number;
-  result: 'success' | 'failure';
-  keyDigest?: string;
-  actor: Actor;
-}
-
-export interface UsageResult {
-  costMicros: number;
-  /** True when the usage id was recorded before: nothing counted again. */
-  replayed: boolean;
-  status: EngineStatus;
-}
 
 /** One step of the background sweep of a shard (see Engine.sweepShard). */
 export interface SweepResult {

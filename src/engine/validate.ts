@@ -73,6 +73,12 @@ function checkMetadata(m: string): void {
   }
 }
 
+/**
+ * Most agents in shadow mode by id (docs/operations.md, "Shadow mode"): every
+ * authorize call carries the list, so it is kept short; roles cover more.
+ */
+export const MAX_SHADOW_AGENTS = 100;
+
 /** Most requests or tokens per minute a rate limit may be (docs/limits.md: every TAT stays exact). */
 export const MAX_PER_MINUTE = 1_000_000_000;
 
@@ -149,6 +155,15 @@ export function checkProfile(p: ProfileValues): void {
   checkRates(p.rates);
   checkCount(p.leaseMs, 'lease_ms', MAX_LEASE_MS, 1);
   for (const r of p.allowedRoles) checkRole(r);
+  for (const r of p.shadowRoles ?? []) checkRole(r);
+  const agents = p.shadowAgents ?? [];
+  if (agents.length > MAX_SHADOW_AGENTS) {
+    throw new TollgateError('VALIDATION_FAILED', `At most ${MAX_SHADOW_AGENTS} shadow agents`, {
+      field: 'shadow_agents',
+      max: MAX_SHADOW_AGENTS,
+    });
+  }
+  for (const id of agents) checkAgentId(id);
 }
 
 /**

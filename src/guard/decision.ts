@@ -23,7 +23,7 @@ export function toDecision(
   iso: (ms: number) => string = isoTime,
 ): Decision {
   if (r.allowed) {
-    return {
+    const d: Decision = {
       allowed: true,
       reservation_id: r.reservationId,
       expires_at: iso(r.leaseEndMs),
@@ -33,6 +33,16 @@ export function toDecision(
       reservation_state: r.reservationState,
       budget_status: toBudgetStatus(r.status),
     };
+    // Shadow mode: the denial the rules would have made (docs/operations.md).
+    const w = r.wouldDeny;
+    if (w !== undefined) {
+      d.would_deny = {
+        error_code: w.code,
+        ...(w.exceeded !== undefined ? { exceeded: w.exceeded } : {}),
+        ...(w.poolId !== undefined ? { pool_id: w.poolId } : {}),
+      };
+    }
+    return d;
   }
   const status = r.status ? toBudgetStatus(r.status) : null;
   const replayed = r.replayed;

@@ -181,6 +181,7 @@ export class Guard {
       costMicros: usage.costMicros,
       result,
       actor: this.deps.actor,
+      alerts: this.deps.policy.alerts,
     });
     if (s.outcome !== 'no_hold') {
       return { success: true, ...settleAnswer(s, s.outcome, s.reservationId) };
@@ -225,6 +226,7 @@ export class Guard {
       result,
       keyDigest: key.keyDigest,
       actor: this.deps.actor,
+      alerts: this.deps.policy.alerts,
     });
     if (s.outcome === 'no_hold') {
       // Only a settle by operation (no reservation id) can find no hold.

@@ -140,6 +140,7 @@ export async function settleModelCall(
     result: call.result ?? 'success',
     keyDigest: key.keyDigest,
     actor: deps.actor,
+    alerts: deps.policy.alerts,
   });
   if (s.outcome === 'no_hold') {
     throw new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {

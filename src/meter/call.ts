@@ -50,6 +50,21 @@ export interface MeterDeps {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * The upstream's answer, metered, before it is a Response: a JSON answer's
+ * text (settled already), or its stream (metered, ended once settled). The
+ * gateway sends it as it is (a text in one write); meterCall wraps it in a
+ * Response for the SDKs.
+ */
+export interface MeteredAnswer {
+  readonly metered: true;
+  status: number;
+  statusText: string;
+  /** The upstream's headers as received: content-length and -encoding describe its bytes. */
+  headers: Headers;
+  body: string | ReadableStream<Uint8Array>;
+}
+
 /** Response headers that describe the upstream's bytes, not the ones the caller gets. */
 const BODY_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding'];
 
@@ -87,11 +102,27 @@ function requestError(api: ModelApi, e: unknown): Response | undefined {
   return errorResponse(api, status, type, e.message, { code: e.code, details: e.details });
 }
 
+/** One metered call, answered as a Response (the SDKs' fetch). */
 export async function meterCall(
   api: ModelApi,
   call: OutgoingCall,
   deps: MeterDeps,
 ): Promise<Response> {
+  const answer = await meterAnswer(api, call, deps);
+  if (!('metered' in answer)) return answer;
+  const { status, statusText, headers, body } = answer;
+  return new Response(body, { status, statusText, headers: answerHeaders(headers) });
+}
+
+/**
+ * One metered call: Tollgate's refusal or the upstream's error as a Response,
+ * else the upstream's answer metered.
+ */
+export async function meterAnswer(
+  api: ModelApi,
+  call: OutgoingCall,
+  deps: MeterDeps,
+): Promise<Response | MeteredAnswer> {
   let json: unknown;
   try {
     json = JSON.parse(call.body);
@@ -150,8 +181,13 @@ export async function meterCall(
     await deps.gate.release(reservationId);
     return upstream;
   }
-  const headers = answerHeaders(upstream.headers);
-  const init = { status: upstream.status, statusText: upstream.statusText, headers };
+  const answer = (body: MeteredAnswer['body']): MeteredAnswer => ({
+    metered: true,
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: upstream.headers,
+    body,
+  });
 
   if (!(upstream.headers.get('content-type') ?? '').includes('text/event-stream')) {
     let text: string;
@@ -168,7 +204,7 @@ export async function meterCall(
       body = undefined;
     }
     await settle(usageFromBody(api, body));
-    return new Response(text, init);
+    return answer(text);
   }
 
   const meter = createStreamMeter(api, {
@@ -177,42 +213,6 @@ export async function meterCall(
   const settled = meter.usage.then(settle);
   // A caller that aborts need not read again: the meter ends now (an estimate unless the usage was seen).
   call.signal?.addEventListener('abort', () => meter.end(), { once: true });
-  return new Response(untilSettled(meteredBody(upstream.body, meter), settled), init);
-}
-
-/**
- * The metered stream, ended for the caller only once the settle is recorded
- * (so that a caller who read to the end finds its spend counted). `settled`
- * never rejects (a failed settle went to `onError`).
- */
-function untilSettled(
-  body: ReadableStream<Uint8Array>,
-  settled: Promise<void>,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
-          await settled;
-          controller.error(e);
-          return;
-        }
-        if (!chunk.done) {
-          controller.enqueue(chunk.value);
-          return;
-        }
-        await settled;
-        controller.close();
-      },
-      async cancel(reason) {
-        await reader.cancel(reason);
-        await settled;
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  // The body ends for the caller once `settled` has resolved (it never rejects: a failed settle went to onError).
+  return answer(meteredBody(upstream.body, meter, settled));
 }

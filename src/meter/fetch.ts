@@ -21,6 +21,12 @@ export function createMeteredFetch(options: MeteredFetchOptions): typeof globalT
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
     const api = meteredApi(method, new URL(url).pathname);
     if (api === undefined) return base(input, init);
+    if (!(input instanceof Request) && typeof init?.body === 'string') {
+      // The SDKs' call: a URL and a JSON text. Read as it is (a Request would copy it into a stream).
+      const headers = new Headers(init.headers);
+      headers.delete('content-length');
+      return meterCall(api, { url, method, headers, body: init.body, signal: init.signal }, deps);
+    }
     const request = new Request(input, init);
     const headers = new Headers(request.headers);
     headers.delete('content-length');

@@ -24,5 +24,12 @@ export {
   modelLabel,
   OTHER_MODEL,
 } from './model-spend.js';
+export {
+  DEFAULT_MAX_POOLS,
+  OTHER_POOL,
+  POOL_LIMITS,
+  type PoolDenialObservation,
+  type PoolLimit,
+} from './pools.js';
 export { DROPPED_DEFAULT_METRICS } from './process.js';
 export type { SpendObservation, SpendRecorder } from './spend.js';

@@ -10,9 +10,11 @@ import { backgroundMetrics, setCounter } from './drain.js';
 import { httpMetrics } from './http.js';
 import { type ModelCallObservation, modelSpendMetrics } from './model-spend.js';
 import { perAgentGauges } from './per-agent.js';
+import { type PoolDenialObservation, poolMetrics } from './pools.js';
 import { processMetrics } from './process.js';
 import { shardRecoveryMetrics } from './recoveries.js';
 import { roleSpendMetrics, type SpendObservation } from './spend.js';
+import { within } from './within.js';
 
 /**
  * Prometheus metrics of one API app (docs/metrics.md). Every app gets its own
@@ -29,7 +31,8 @@ import { roleSpendMetrics, type SpendObservation } from './spend.js';
  * - read once per scrape, each within `scrapeTimeoutMs`: the fleet from
  *   `engine.listAgents()` (one script per shard, as the dashboard reads it),
  *   the outbox backlog per shard (backlog.ts: `outboxLag` on Redis, the
- *   MemoryEngine's outbox in embedded mode);
+ *   MemoryEngine's outbox in embedded mode), the pools from
+ *   `engine.listPools()` (pools.ts);
  * - the in-process drain's and background sweep's counters (`tg.drain` and
  *   `tg.sweep` in embedded mode, or an in-process audit worker's `stats()`
  *   when one is given; drain.ts).
@@ -52,14 +55,22 @@ export interface MetricsOptions {
    * without prom-client's `nodejs_active_*_total` gauges (process.ts). Default true.
    */
   defaultMetrics?: boolean;
-  /** How long a scrape waits for each source (agents, outbox) before leaving it out. Default 2 000 ms. */
+  /**
+   * Pools with series (pools.ts: about 10 gauges and up to 4 denial counters
+   * each), roots first, then by id; 0: no pool metrics. Default 1 000.
+   */
+  maxPools?: number;
+  /** How long a scrape waits for each source (agents, outbox, pools) before leaving it out. Default 2 000 ms. */
   scrapeTimeoutMs?: number;
   /** An audit worker running in this process (`serve --with-worker`): its counters become the drain metrics. */
   worker?: { stats(): AuditWorkerStats };
 }
 
-/** One answered authorize, as the gate route saw it. */
-export interface DecisionObservation {
+/**
+ * One answered authorize, as the gate route saw it. A denial's `level`,
+ * `exceeded` and `period` (the wire decision's) count pool denials (pools.ts).
+ */
+export interface DecisionObservation extends PoolDenialObservation {
   allowed: boolean;
   /** The denial code; null when allowed. */
   code: string | null;
@@ -134,17 +145,6 @@ export const OTHER_ROLE = 'other';
 
 const USD = 1_000_000;
 
-class Timeout extends Error {}
-
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Timeout('timeout')), ms);
-    timer.unref();
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 export function createMetrics(options: MetricsOptions): Metrics {
   const { tollgate } = options;
   const perAgent = options.perAgentMetrics === true;
@@ -206,7 +206,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   // Read on each scrape.
   const sourceUp = new Gauge({
     name: 'tollgate_metrics_source_up',
-    help: 'Whether the last scrape could read a source (agents: listAgents; outbox: the backlog; drain: the in-process drain’s counters): 1 yes, 0 no (agents, outbox: their gauges are left out; drain: its counters keep their last values).',
+    help: 'Whether the last scrape could read a source (agents: listAgents; pools: listPools; outbox: the backlog; drain: the in-process drain’s counters): 1 yes, 0 no (agents, pools, outbox: their gauges are left out; drain: its counters keep their last values).',
     labelNames: ['source'] as const,
     registers,
   });
@@ -265,6 +265,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
   spend.present(knownRoles());
   const alertDelivery = alertDeliveryMetrics(registers);
   const http = httpMetrics(registers);
+
+  const pools = poolMetrics(registers, sourceUp, {
+    engine: tollgate.engine,
+    maxPools: options.maxPools,
+    timeoutMs: scrapeTimeoutMs,
+  });
 
   const readRecoveries = shardRecoveryMetrics(registers, tollgate.engine);
   const background = backgroundMetrics(registers, {
@@ -353,7 +359,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
           sourceUp.set({ source: 'drain' }, 0);
         }
       }
-      await Promise.all([readAgents(), readOutbox(), readLeases()]);
+      await Promise.all([readAgents(), pools.read(), readOutbox(), readLeases()]);
     })().finally(() => {
       reading = undefined;
     });
@@ -372,6 +378,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       decisionSeconds.observe({ outcome }, seconds);
       if (d.replayed) replays.inc({ role });
       else decisions.inc({ outcome, code: shadow ?? d.code ?? 'none', role });
+      if (outcome === 'denied' && !d.replayed) pools.denied(d);
     },
     settled(s) {
       const role = roleLabel(s.role);

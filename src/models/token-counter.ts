@@ -37,9 +37,17 @@ export function bytesBound(text: string): number {
   return Math.ceil((Buffer.byteLength(text, 'utf8') * 2) / 5);
 }
 
+/** countingFor's answers by model name: the price data's pattern match costs ~2.5 µs a call, the memo ~0.3. */
+const COUNTINGS = new Lru<string, Counting>(1_000);
+
 /** o200k for a model the price data files under OpenAI (`gpt-…`, `o1…`, `o3…`, `o4…`); the byte bound for any other. */
 export function countingFor(model: string): Counting {
-  return packageProviderOf(model) === 'openai' ? 'o200k' : 'bytes';
+  let counting = COUNTINGS.get(model);
+  if (counting === undefined) {
+    counting = packageProviderOf(model) === 'openai' ? 'o200k' : 'bytes';
+    COUNTINGS.set(model, counting);
+  }
+  return counting;
 }
 
 /**

@@ -35,6 +35,12 @@ export function livePolicy(initial: Policy): LivePolicy {
     get warnings() {
       return cur.warnings;
     },
+    get shadow() {
+      return cur.shadow;
+    },
+    get alerts() {
+      return cur.alerts;
+    },
     roleBudget: (role: string) => cur.roleBudget(role),
     roleRates: (role: string) => cur.roleRates(role),
     rolePeriods: (role: string) => cur.rolePeriods(role),

@@ -18,6 +18,12 @@ export const GUIDE_ROLES_WITHOUT_OPERATIONS: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * The budget alert thresholds, in percent of each limit, of a policy whose
+ * `alerts.thresholds` is not given (docs/operations.md, "Alerts").
+ */
+export const DEFAULT_ALERT_THRESHOLDS: readonly number[] = Object.freeze([50, 80, 100]);
+
+/**
  * The defaults, taken from the integration guide: the role budgets ("Budget Configuration
  * by Role"), the RBAC matrix of `checkRBAC` (roles it does not list get no permissions),
  * the estimates of `estimateTokensForOperation` (1000 for any other operation), one

@@ -92,8 +92,8 @@ function mergeModels(base: PolicyDoc['models'], file: PolicyFile['models']): Pol
 /**
  * Merges a parsed file onto a base document: per role and per model, the fields given
  * override (`permissions` and `models` replace the lists, `tiers` the tiers); operations
- * are added or replaced; scalars given replace the base's; `pools`, when given, replaces
- * the base's. A role or model that the base
+ * are added or replaced; scalars given replace the base's; `pools`, `shadow_agents` and
+ * `alerts`, when given, replace the base's. A role or model that the base
  * does not have needs its budget or both prices.
  */
 export function mergePolicy(base: PolicyDoc, file: PolicyFile): MergeResult {
@@ -108,5 +108,11 @@ export function mergePolicy(base: PolicyDoc, file: PolicyFile): MergeResult {
   // Pools: the file's, whole (the defaults declare none).
   const pools = file.pools !== undefined ? poolsToDoc(file.pools) : base.pools;
   if (pools !== undefined) doc.pools = pools;
+  // Shadow agents: the file's list, whole (deduplicated).
+  const shadowAgents = file.shadow_agents ?? base.shadow_agents;
+  if (shadowAgents !== undefined) doc.shadow_agents = unique(shadowAgents);
+  // Alerts: the file's section, whole.
+  const alerts = file.alerts ?? base.alerts;
+  if (alerts !== undefined) doc.alerts = alerts;
   return { doc, issues: missingFieldIssues(file, base) };
 }

@@ -1,4 +1,5 @@
 import { AGENT_ID, MAX_POOL_DEPTH, MODEL, OPERATION, ROLE } from '../engine/ids.js';
+import { MAX_SHADOW_AGENTS } from '../engine/validate.js';
 
 /**
  * Names that may appear in a policy: roles, operations and models, with the
@@ -18,8 +19,14 @@ export const MODEL_NAME_PATTERN = MODEL;
 /** A pool id: an agent id's pattern (pools and agents are separate namespaces). */
 export const POOL_ID_PATTERN = AGENT_ID;
 
-/** Levels of pools (the engine's): a root is level 1. */
-export { MAX_POOL_DEPTH };
+/** An agent id (`shadow_agents`): 1–64 letters, digits, `_` or `-`, starting with a letter or digit. */
+export const AGENT_ID_PATTERN = AGENT_ID;
+
+/**
+ * Levels of pools (the engine's): a root is level 1. Most agents
+ * `shadow_agents` may name (the engine's: every authorize call carries them).
+ */
+export { MAX_POOL_DEPTH, MAX_SHADOW_AGENTS };
 
 /**
  * A model glob in a role's `models`: model-name characters plus `*` (any run

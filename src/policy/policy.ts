@@ -1,5 +1,7 @@
+import { type AlertThresholds, alertThresholds } from '../engine/alerts.js';
 import type { Profile } from '../engine/profile.js';
 import type { PriceTable } from '../models/price-table.js';
+import { DEFAULT_ALERT_THRESHOLDS } from './defaults.js';
 import { usdToMicros } from './money.js';
 import {
   compareNames,
@@ -87,6 +89,17 @@ export interface Policy {
   modelGlobs(role: string): readonly string[] | undefined;
   /** Every role named in the policy except `default`, sorted. */
   knownRoles(): readonly string[];
+  /**
+   * Shadow mode (docs/operations.md, "Shadow mode"): the roles with `shadow:
+   * true` and the agents of `shadow_agents`, sorted; their denials (but a
+   * suspension) are let pass, audited and counted as `would_deny`.
+   */
+  readonly shadow: { readonly roles: readonly string[]; readonly agents: readonly string[] };
+  /**
+   * The budget alert thresholds (docs/operations.md, "Alerts"): `alerts.thresholds`,
+   * else DEFAULT_ALERT_THRESHOLDS; what every settle and recorded usage passes the engine.
+   */
+  readonly alerts: AlertThresholds;
   /**
    * The pools the file declares (docs/policy.md, "Pools"), each after its
    * parent, in engine units; created or updated at startup (`createTollgate`).
@@ -186,6 +199,10 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
   const rolesAllowed = (operation: string) => allowedByOperation.get(operation) ?? wildcardRoles;
   const rates = (model?: string) =>
     model === undefined ? defaultRates : (rateTable.get(model) ?? defaultRates);
+  const shadow = Object.freeze({
+    roles: frozenSorted(roles.filter((r) => doc.roles[r]?.shadow === true)),
+    agents: frozenSorted(new Set(doc.shadow_agents ?? [])),
+  });
 
   return Object.freeze({
     doc,
@@ -213,11 +230,15 @@ export function policyFromDoc(doc: PolicyDoc): Policy {
       rates,
       prices,
       modelGlobs,
+      shadowRoles: shadow.roles,
+      shadowAgents: shadow.agents,
     }),
     prices,
     outputCap: (role: string) => outputCaps.get(role) ?? defaultOutputCap,
     modelGlobs,
     knownRoles: () => roles,
+    shadow,
+    alerts: alertThresholds(doc.alerts?.thresholds ?? DEFAULT_ALERT_THRESHOLDS),
     pools: poolDeclarations(doc.pools),
     warnings: Object.freeze(policyWarnings(doc)),
   });

@@ -20,6 +20,9 @@ export interface ProfileSource {
   prices: PriceTable;
   /** The model globs of a role (`roles.<role>.models`); undefined: any model. */
   modelGlobs(role: string): readonly string[] | undefined;
+  /** Shadow mode (docs/operations.md): the roles and the agents in it; every profile carries them. */
+  shadowRoles: readonly string[];
+  shadowAgents: readonly string[];
 }
 
 /**
@@ -48,6 +51,8 @@ export function compileProfiles(
           rates,
           leaseMs: src.leaseMs,
           allowedRoles: src.rolesAllowed(operation),
+          shadowRoles: src.shadowRoles,
+          shadowAgents: src.shadowAgents,
         }),
       );
     }
@@ -63,6 +68,8 @@ export function compileProfiles(
         rates: src.rates(model),
         leaseMs: src.leaseMs,
         allowedRoles: src.rolesAllowed(operation),
+        shadowRoles: src.shadowRoles,
+        shadowAgents: src.shadowAgents,
       });
     }
     return (
@@ -99,6 +106,8 @@ function modelCallProfiles(src: ProfileSource): (model: string) => Profile {
       allowedRoles: src
         .rolesAllowed(MODEL_CALL)
         .filter((role) => anyGlobMatches(src.modelGlobs(role), model)),
+      shadowRoles: src.shadowRoles,
+      shadowAgents: src.shadowAgents,
     });
     cache.set(model, profile);
     return profile;

@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { MAX_ALERT_PCT, MAX_ALERT_THRESHOLDS } from '../engine/alerts.js';
 import { isTimeZone } from '../engine/periods.js';
 import { decimalPlaces } from './money.js';
 import {
+  AGENT_ID_PATTERN,
   DEFAULT_MODEL,
   DEFAULT_ROLE,
+  MAX_SHADOW_AGENTS,
   MODEL_GLOB_PATTERN,
   MODEL_NAME_PATTERN,
   OPERATION_NAME_PATTERN,
@@ -128,10 +131,52 @@ const permission = z
   });
 const permissionList = z.array(permission, { error: 'expected a list of operation names' });
 
+/** Shadow mode (docs/operations.md, "Shadow mode"): the role's denials are let pass, audited. */
+const shadow = z.boolean({ error: 'expected true or false' });
+const agentIdMessage =
+  'invalid agent id: expected 1-64 letters, digits, "_" or "-", starting with a letter or digit';
+/** Shadow mode per agent: their denials are let pass, audited. */
+const shadowAgents = z
+  .array(z.string({ error: agentIdMessage }).regex(AGENT_ID_PATTERN, { error: agentIdMessage }), {
+    error: 'expected a list of agent ids',
+  })
+  .max(MAX_SHADOW_AGENTS, {
+    error: `expected at most ${MAX_SHADOW_AGENTS} agent ids (put more agents in shadow by their role)`,
+  });
+
+/** Budget alerts (docs/operations.md, "Alerts"): the thresholds, in percent of each limit. */
+const thresholdMessage = `expected an integer percentage from 1 to ${MAX_ALERT_PCT}`;
+const alertThreshold = z
+  .number({ error: thresholdMessage })
+  .int({ error: thresholdMessage })
+  .min(1, { error: thresholdMessage })
+  .max(MAX_ALERT_PCT, { error: thresholdMessage });
+const alertThresholdList = z
+  .array(alertThreshold, { error: 'expected a list of percentages, e.g. [50, 80, 100]' })
+  .max(MAX_ALERT_THRESHOLDS, { error: `expected at most ${MAX_ALERT_THRESHOLDS} thresholds` })
+  .superRefine((list, ctx) => {
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1] as number;
+      if ((list[i] as number) <= prev) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          message: `expected thresholds in increasing order: above the previous one's ${prev}`,
+        });
+      }
+    }
+  });
+/** `alerts`: absent, or without `thresholds`, the defaults' (src/policy/defaults.ts). */
+const alertsSection = z.strictObject(
+  { thresholds: alertThresholdList.optional() },
+  { error: 'expected a mapping: { thresholds: [ … ] }' },
+);
+
 /**
  * The `default` role carries no permissions and no model list: a role the
- * policy does not name gets no permissions, ever. Run even when other fields
- * failed (so every problem is listed at once): `roles` may be anything.
+ * policy does not name gets no permissions, ever; nor `shadow` (shadow mode
+ * is for a role the policy names, or agents by id). Run even when other
+ * fields failed (so every problem is listed at once): `roles` may be anything.
  */
 const defaultRoleIsBudgetOnly = z.superRefine<{ roles?: unknown }>(
   (file, ctx) => {
@@ -139,12 +184,15 @@ const defaultRoleIsBudgetOnly = z.superRefine<{ roles?: unknown }>(
     if (typeof roles !== 'object' || roles === null || !Object.hasOwn(roles, DEFAULT_ROLE)) return;
     const entry = (roles as Record<string, unknown>)[DEFAULT_ROLE];
     if (typeof entry !== 'object' || entry === null) return;
-    for (const key of ['permissions', 'models'] as const) {
+    for (const key of ['permissions', 'models', 'shadow'] as const) {
       if ((entry as Record<string, unknown>)[key] !== undefined) {
         ctx.addIssue({
           code: 'custom',
           path: ['roles', DEFAULT_ROLE, key],
-          message: `the "${DEFAULT_ROLE}" role cannot carry ${key} (roles not named in the policy get no permissions)`,
+          message:
+            key === 'shadow'
+              ? `the "${DEFAULT_ROLE}" role cannot be in shadow mode (name the agents' role, or list the agents in shadow_agents)`
+              : `the "${DEFAULT_ROLE}" role cannot carry ${key} (roles not named in the policy get no permissions)`,
         });
       }
     }
@@ -164,6 +212,7 @@ const roleFileEntry = z.strictObject({
   permissions: permissionList.optional(),
   models: modelGlobList.optional(),
   max_output_tokens: outputCap.optional(),
+  shadow: shadow.optional(),
 });
 
 const operationEntry = z.strictObject({ estimated_tokens: tokenEstimate });
@@ -259,6 +308,8 @@ export const policyFileSchema = z
     models: namedRecord(modelName, modelFileEntry).optional(),
     reservation_lease_seconds: leaseSeconds.optional(),
     pools: poolsSection.optional(),
+    shadow_agents: shadowAgents.optional(),
+    alerts: alertsSection.optional(),
   })
   .check(defaultRoleIsBudgetOnly)
   .check(poolTree);
@@ -278,6 +329,7 @@ const roleDocEntry = z.strictObject({
   permissions: permissionList.optional(),
   models: modelGlobList.optional(),
   max_output_tokens: outputCap.optional(),
+  shadow: shadow.optional(),
 });
 
 const modelDocEntry = z.strictObject({
@@ -296,6 +348,8 @@ export const policyDocSchema = z
     models: namedRecord(modelName, modelDocEntry),
     reservation_lease_seconds: leaseSeconds,
     pools: namedRecord(poolId, poolDocEntry).optional(),
+    shadow_agents: shadowAgents.optional(),
+    alerts: alertsSection.optional(),
   })
   .check(defaultRoleIsBudgetOnly)
   .check(poolTree)
@@ -326,11 +380,13 @@ const ENTRY_KEYS: Record<string, readonly string[]> = {
 const TIER_KEYS = Object.keys(tierEntry.shape);
 const POOL_LIST_KEYS = Object.keys(poolListEntry.shape);
 const POOL_MAP_KEYS = Object.keys(poolMapEntry.shape);
+const ALERT_KEYS = Object.keys(alertsSection.shape);
 
 /** The keys allowed in the object at `path` (for "unknown key" messages). */
 export function allowedKeysAt(path: readonly PropertyKey[]): readonly string[] | undefined {
   if (path.length === 0) return TOP_KEYS;
   const section = path[0];
+  if (section === 'alerts' && path.length === 1) return ALERT_KEYS;
   if (section === 'models' && path.length === 4 && path[2] === 'tiers') return TIER_KEYS;
   if (section === 'pools' && path.length === 2) {
     return typeof path[1] === 'number' ? POOL_LIST_KEYS : POOL_MAP_KEYS;

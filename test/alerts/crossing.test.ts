@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseOutboxFields } from '../../src/audit/event.js';
+import { alertThresholds } from '../../src/engine/alerts.js';
 import { MemoryEngine } from '../../src/engine/memory/index.js';
 import type { Engine } from '../../src/engine/types.js';
+import { DEFAULT_ALERT_THRESHOLDS } from '../../src/policy/defaults.js';
 import { type Api, startApi } from '../api/harness.js';
 import { type EngineKind, makeEngine, uid } from '../support/engines.js';
 import { startReceiver, until } from './helpers.js';
@@ -21,6 +23,8 @@ import { startReceiver, until } from './helpers.js';
 /** 1 µ$ per token in and out: cost = tokens. */
 const RATES = { model: 'm', inputMicrosPerMillion: 1_000_000, outputMicrosPerMillion: 1_000_000 };
 const LIMIT = 1_000_000;
+/** The policy's default thresholds, as the guard and the budget pass them. */
+const ALERTS = alertThresholds(DEFAULT_ALERT_THRESHOLDS);
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -52,6 +56,7 @@ const usage = (e: Engine, agentId: string, tokens: number) =>
     rates: RATES,
     result: 'success',
     actor: 'library',
+    alerts: ALERTS,
   });
 
 async function pair(e: Engine, agentId: string, tokens: number) {
@@ -71,6 +76,7 @@ async function pair(e: Engine, agentId: string, tokens: number) {
     outputTokens: 0,
     result: 'success',
     actor: 'library',
+    alerts: ALERTS,
   });
 }
 

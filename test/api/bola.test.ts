@@ -106,6 +106,10 @@ const REQUESTS: Record<string, Build> = {
     path: '/v1/policy/roles/coder?dry_run=true',
     body: { daily_cost_limit: 8 },
   }),
+  'put /v1/policy/shadow-agents': () => ({
+    path: '/v1/policy/shadow-agents?dry_run=true',
+    body: { agents: [] },
+  }),
 };
 
 const routes = apiRoutes({ readyTimeoutMs: 1000, openapi: () => ({}) }).filter(

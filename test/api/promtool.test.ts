@@ -3,8 +3,8 @@
  * exception: after decisions (allowed and denied), settles (a model call's
  * included), usage and replays, on the app with every optional family on
  * (Redis with per-agent gauges and an in-process worker's counters; the
- * embedded engine with its store, drain and sweep). promtool prints nothing
- * and exits 0 on a clean exposition.
+ * embedded engine with its store, drain and sweep), pools and their denials
+ * included. promtool prints nothing and exits 0 on a clean exposition.
  *
  * promtool comes from Debian's `prometheus` package (.ci/run installs it).
  * Without it the test is skipped with a message, except on CI (CI=true),
@@ -88,6 +88,31 @@ async function traffic(api: Api): Promise<void> {
     cache_read_tokens: 50,
     result: 'success',
   });
+  // A pool tree with every limit, an agent in its leaf: a settle, a hold, a pool's denial.
+  const root = `pm-${randomBytes(4).toString('hex')}`;
+  const leaf = `${root}-leaf`;
+  for (const body of [
+    { pool_id: root, daily_cost_limit: 5, monthly_cost_limit: 50, requests_per_minute: 600 },
+    { pool_id: leaf, parent_id: root, daily_cost_limit: 0.2, tokens_per_minute: 100_000 },
+  ]) {
+    const r = await api.call('POST', '/v1/pools', { body });
+    expect(r.status, r.text).toBe(201);
+  }
+  const reg = await api.call('POST', '/v1/agents', {
+    body: { agent_id: `${leaf}-a`, role: 'coder', pool_id: leaf },
+  });
+  expect(reg.status, reg.text).toBe(201);
+  const member = { id: `${leaf}-a`, key: reg.body.api_key as string };
+  const held = { agent_id: member.id, operation: 'read_file', estimated_tokens: 10_000 };
+  const p = await post(member.key, '/v1/authorize', held);
+  await post(member.key, '/v1/settle', {
+    reservation_id: p.reservation_id,
+    input_tokens: 600,
+    output_tokens: 200,
+    result: 'success',
+  });
+  await post(member.key, '/v1/authorize', held);
+  expect((await post(member.key, '/v1/authorize', held)).exceeded).toBe('pool');
   // A 404 and a 401, for the HTTP families.
   await api.call('GET', '/v1/nowhere');
   await api.call('GET', '/v1/dashboard', { token: 'not-a-token-at-all' });
@@ -100,6 +125,8 @@ async function check(api: Api): Promise<{ status: number | null; out: string; te
   // promtool passes empty input: make sure there is something to lint.
   expect(r.text).toContain('# TYPE tollgate_decisions_total counter');
   expect(r.text).toContain('# TYPE tollgate_role_spend_usd_total counter');
+  expect(r.text).toContain('# TYPE tollgate_pool_denials_total counter');
+  expect(r.text).toMatch(/^tollgate_pool_cost_utilization_ratio\{pool="pm-/m);
   const p = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
   return { status: p.status, out: `${p.stdout ?? ''}${p.stderr ?? ''}`, text: r.text };
 }

@@ -966,6 +966,7 @@ describe('operations', () => {
         '/v1/dashboard/history',
         '/v1/policy',
         '/v1/policy/roles/{role}',
+        '/v1/policy/shadow-agents',
         '/v1/pools',
         '/v1/pools/{id}',
         '/v1/release',

@@ -149,6 +149,8 @@ describe('toColumns', () => {
         if (name === 'pool_id' || name === 'from_pool_id')
           return v === undefined ? null : (v ?? '');
         if (name === 'pools') return v === undefined ? null : (v as string[]).join('|');
+        // Shadow mode (migration 9): only on the decisions it let pass.
+        if (name === 'would_deny') return v ?? null;
         return name === 'state' && v !== null ? JSON.stringify(v) : v;
       });
       expect(cols[j], name).toEqual(expected);

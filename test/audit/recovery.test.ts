@@ -658,6 +658,8 @@ describe('recovery without a store', () => {
           1000,
           'agent',
           '|coder|',
+          '',
+          '',
           id,
           1,
           10,
@@ -670,13 +672,13 @@ describe('recovery without a store', () => {
       [
         'settle-1',
         [k.outbox],
-        [0, tail, 8, id, nonce, '', 1, 1, 'success', '', 'agent', '', '', '', '', ''],
+        [0, tail, 8, '', '', id, nonce, '', 1, 1, 'success', '', 'agent', '', '', '', '', ''],
       ],
       ['release-3', [k.agent, k.leases, k.outbox], [0, id, nonce, '', tail, 'agent', 8]],
       [
         'recordUsage-3',
         [k.agent, k.leases, k.outbox],
-        [0, id, '', 1, 1, 1, 1, 'm', 'success', '', tail, 'agent', 8, 'u-1', ''],
+        [0, id, '', 1, 1, 1, 1, 'm', 'success', '', tail, 'agent', 8, 'u-1', '', '', ''],
       ],
       ['getStatus-3', [k.agent, k.leases, k.outbox], [0, id, tail, 8]],
       [

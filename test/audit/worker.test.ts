@@ -33,6 +33,7 @@ import { createTollgate, type Tollgate } from '../../src/index.js';
 import { type RedisServer, startCluster, startRedis } from '../setup/redis-servers.js';
 import { capture } from '../support/capture.js';
 import { outboxEventCount } from '../support/outbox.js';
+import { SEED_CHILD } from '../support/serve-process.js';
 
 /** The run's fresh PostgreSQL database (test/setup/postgres.ts); each test keeps to a schema of its own. */
 const databaseUrl = inject('databaseUrl');
@@ -371,7 +372,8 @@ interface Child {
 }
 
 function spawnCli(args: string[], env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const entry = ['--import', 'tsx', '--import', SEED_CHILD, 'src/cli/main.ts'];
+  const proc = spawn(process.execPath, [...entry, ...args], {
     env: {
       ...process.env,
       REDIS_URL: '',
@@ -444,9 +446,9 @@ describe.each([{ kind: 'pglite' as const }, { kind: 'postgres' as const }])(
         open = () => createStore({ databaseUrl: databaseUrl, schema });
       }
       const agents = await register(tg, `kill-${hex()}`, 200);
-      await decide(tg, agents, 30_000, 64);
+      await decide(tg, agents, 12_000, 64);
       const produced = await outboxEventCount(redis);
-      expect(produced).toBe(30_200);
+      expect(produced).toBe(12_200);
 
       const args = ['worker', '--batch', '100', '--concurrency', '4', '--lock-ms', '2000'];
       const entries = (await backlog(redis)).backlog; // one per script call: several events each

@@ -50,6 +50,7 @@ async function callEveryMethod(c: TollgateClient): Promise<void> {
     () => c.getPolicy(),
     () => c.setPolicy({ default_estimate: 2000 }, { expectedVersion: 3, dryRun: true }),
     () => c.setPolicyRole('coder', { permissions: ['read_file'] }, { expectedVersion: 0 }),
+    () => c.setShadowAgents(['a-1'], { dryRun: true }),
     () => c.getDashboard(),
     () => c.getDashboardSpend({ date: '2026-03-10' }),
     () => c.getDashboardHistory({ from: '2026-03-01', to: '2026-03-10' }),

@@ -86,10 +86,10 @@ describe.each(ENGINE_KINDS)('%s engine: decisions that arrive together', (kind) 
       // One script call for all 14 (they share a shard and a tick).
       const batches = ut.calls.slice(calls).filter((c) => c.script === 'authorize');
       expect(batches.length).toBe(1);
-      // One profile (same operation), then 7 values per decision.
+      // One profile (same operation, 9 values), then 7 values per decision.
       const args = batches[0]?.args ?? [];
       expect(args[3]).toBe(1);
-      expect((args.length - 4 - 7) / 7).toBe(14);
+      expect((args.length - 4 - 9) / 7).toBe(14);
     }
     const s = await ut.engine.status(id);
     expect(s).toMatchObject({ sessionTokensReserved: 10_000, operationsBlocked: 4 });

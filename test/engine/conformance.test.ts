@@ -721,7 +721,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       // agent of the call must be one of that shard's (its own key, exactly).
       const outbox = c.keys[0] as string;
       const profiles = Number(c.args[3]);
-      const first = 4 + 7 * profiles;
+      const first = 4 + 9 * profiles;
       expect((c.args.length - first) % 7, 'authorize arguments').toBe(0);
       for (let j = first; j < c.args.length; j += 7) {
         const agentId = String(c.args[j]);

@@ -8,6 +8,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertThresholds } from '../../src/engine/alerts.js';
 import { Code } from '../../src/engine/codes.js';
 import { agentKeys, shardOf } from '../../src/engine/keys.js';
 import { splitSettles } from '../../src/engine/redis/settle-batcher.js';
@@ -132,9 +133,9 @@ describe.each(['redis', 'cluster'] as const)('%s: settles that arrive together',
     return ut.calls.slice(from).filter((c) => c.script === 'settle');
   }
 
-  /** Settles per call (ARGV: offsetMs, eventTail, maxFree, then 13 per settle). */
+  /** Settles per call (ARGV: offsetMs, eventTail, maxFree, alertMin, alertPcts, then 13 per settle). */
   function settlesIn(c: ScriptCall): number {
-    return (c.args.length - 3) / 13;
+    return (c.args.length - 5) / 13;
   }
 
   /**
@@ -197,7 +198,7 @@ describe.each(['redis', 'cluster'] as const)('%s: settles that arrive together',
     // The script derives each agent's keys from the outbox's hash tag: every agent of
     // the call must be one of that shard's (its own key, exactly).
     for (const c of calls) {
-      for (let j = 3; j < c.args.length; j += 13) {
+      for (let j = 5; j < c.args.length; j += 13) {
         const agentId = String(c.args[j]);
         expect(String(c.keys[0]).replace(/outbox$/, `agent:${agentId}`)).toBe(
           agentKeys(agentId, ut.engine.shards).agent,
@@ -326,6 +327,38 @@ describe.each(['redis', 'cluster'] as const)('%s: settles that arrive together',
     expect(await agentDump(raw(), closed as string)).toEqual(before.closed);
     expect(await agentDump(raw(), used as string)).toEqual(before.used);
     expect(await agentDump(raw(), ghost as string)).toEqual({});
+  });
+
+  it('settles that carry other alert thresholds (a policy change) go in calls of their own, in order', async () => {
+    const ids = idsOfShard(3, 'sb-alerts');
+    const holds = new Map<string, string[]>();
+    for (const id of ids) holds.set(id, await prepare(id));
+    const lists = [alertThresholds([50, 80, 100]), alertThresholds([25, 90])];
+    const from = ut.calls.length;
+    // 300,000 tokens: 30 % of each session.
+    const got = await Promise.all(
+      ids.map((id, k) =>
+        ut.engine.settle({
+          ...input(id, holds.get(id) as string[], {
+            hold: 0,
+            inputTokens: 300_000,
+            outputTokens: 0,
+          }),
+          alerts: lists[k % 2],
+        }),
+      ),
+    );
+    expect(got.map((r) => r.outcome)).toEqual(['settled', 'settled', 'settled']);
+    const calls = settleCalls(from);
+    expect(calls.map((c) => [c.args[3], c.args[4], settlesIn(c), c.args[5]])).toEqual([
+      ['50', '50,80,100', 1, ids[0]],
+      ['25', '25,90', 1, ids[1]],
+      ['50', '50,80,100', 1, ids[2]],
+    ]);
+    const alerted = (await ut.engine.readOutbox(shard))
+      .filter((e) => e.fields.type === 'budget_alert' && ids.includes(e.fields.agent_id as string))
+      .map((e) => `${e.fields.agent_id}:${e.fields.budget}:${e.fields.threshold_pct}`);
+    expect(alerted).toEqual([`${ids[1]}:session:25`]);
   });
 });
 

@@ -10,19 +10,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '../../src/engine/index.js';
 import { createPolicy, createTollgate, loadPolicy, PolicyError } from '../../src/index.js';
+import { issuesOf } from '../support/policy-issues.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tg-policy-all-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function issuesOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PolicyError);
-    return (e as PolicyError).issues.map((i) => `${i.path}: ${i.message}`);
-  }
-  throw new Error('expected a PolicyError');
-}
 
 async function loadIssues(name: string, text: string): Promise<PolicyError> {
   const path = join(dir, name);
@@ -77,7 +68,7 @@ describe('every problem of a policy at once', () => {
     expect(lines.some((l) => l.includes('Map keys must be unique at line 2'))).toBe(true);
     expect(lines.some((l) => l.includes('Unresolved tag: !seconds at line 4'))).toBe(true);
     expect(lines).toContain(
-      'roles.coder.sesion_token_limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone, permissions, models, max_output_tokens)',
+      'roles.coder.sesion_token_limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone, permissions, models, max_output_tokens, shadow)',
     );
     expect(lines.some((l) => l.startsWith('roles.coder.daily_cost_limit:'))).toBe(true);
     // The tag's value is a string: the schema says so too.

@@ -242,7 +242,7 @@ describe('policy validation: each rule names the field', () => {
     }
     it('lists the allowed keys', () => {
       expect(rejection(role({ limit: 1 })).message).toContain(
-        'roles.coder.limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone, permissions, models, max_output_tokens)',
+        'roles.coder.limit: unknown key (allowed: session_token_limit, daily_cost_limit, requests_per_minute, tokens_per_minute, monthly_cost_limit, time_zone, permissions, models, max_output_tokens, shadow)',
       );
     });
   });

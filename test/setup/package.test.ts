@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile } from 'node:child_process';
 import {
+  cpSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { servePort, spawnServe, stopProcess } from '../support/serve-process.js';
 
 /**
@@ -179,6 +180,8 @@ describe('the npm package, installed, serves', () => {
     const data = join(tmp, 'data');
     mkdirSync(app);
     mkdirSync(data);
+    // The packaged CLI's PGlite folder starts as the run's migrated template (test/setup/pglite-seed.ts).
+    cpSync(inject('pgliteTemplate'), join(data, 'pglite'), { recursive: true });
     writeFileSync(join(app, 'package.json'), '{"name":"tg-pack-check","private":true}\n');
     const install = (mode: string) =>
       run(

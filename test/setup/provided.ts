@@ -4,7 +4,7 @@
  *
  * - `engineKinds`: vitest.config.ts, per project (unit: memory; integration:
  *   redis and cluster); test/support/engines.ts reads it as ENGINE_KINDS.
- * - `redisUrl`, `clusterNodes`, `databaseUrl`: test/setup/global-setup.ts,
+ * - `redisUrl`, `clusterNodes`, `databaseUrl`, `pgliteTemplate`: test/setup/global-setup.ts,
  *   the integration project's global setup. The unit project has none of them
  *   (test/setup/unit-guard.ts fails a unit test that asks).
  */
@@ -22,8 +22,10 @@ declare module 'vitest' {
     clusterNodes: { host: string; port: number }[];
     /** `postgres://postgres@127.0.0.1:5432/tollgate_test_<random>`: the run's fresh database. */
     databaseUrl: string;
+    /** A migrated PGlite folder that new PGlite stores are copied from (./pglite-seed.ts). */
+    pgliteTemplate: string;
   }
 }
 
 /** The keys the integration project's global setup provides: services a unit test must not ask for. */
-export const SERVICE_KEYS = ['redisUrl', 'clusterNodes', 'databaseUrl'] as const;
+export const SERVICE_KEYS = ['redisUrl', 'clusterNodes', 'databaseUrl', 'pgliteTemplate'] as const;

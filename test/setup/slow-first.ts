@@ -19,6 +19,8 @@ export const SLOW_FILES = [
   'test/api/hostile.test.ts',
   'test/setup/package.test.ts',
   'test/dashboard/browser.test.ts',
+  'test/alerts/redis.test.ts',
+  'test/alerts/embedded.test.ts',
   'test/audit/drain.test.ts',
   'test/audit/drain-heal.test.ts',
   'test/api/audit.test.ts',
@@ -38,6 +40,9 @@ export const SLOW_FILES = [
   'test/cli/audit.test.ts',
   'test/audit/store-reads.test.ts',
   'test/api/multi-process.test.ts',
+  'test/dashboard/actions.test.ts',
+  'test/api/pools-processes.test.ts',
+  'test/api/policy-runtime.test.ts',
   'test/engine/no-overspend.test.ts',
 ];
 

@@ -1,4 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The preload that seeds new PGlite folders from the run's template. */
+export const SEED_CHILD = fileURLToPath(new URL('../setup/pglite-seed-child.ts', import.meta.url));
 
 export interface ServeProcess {
   proc: ChildProcess;
@@ -26,7 +30,8 @@ export async function spawnServe(
   args: readonly string[] = [],
   opts: SpawnServeOptions = {},
 ): Promise<ServeProcess> {
-  const entry = opts.entry ?? ['--import', 'tsx', 'src/cli/main.ts'];
+  // From the sources, new PGlite folders start from the run's template (test/setup/pglite-seed.ts).
+  const entry = opts.entry ?? ['--import', 'tsx', '--import', SEED_CHILD, 'src/cli/main.ts'];
   const proc = spawn(process.execPath, [...entry, 'serve', '--port', '0', ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...env },

@@ -8,14 +8,12 @@
  * error shape, so any client of that provider reads them.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { GatewayUpstreams } from '../../config/gateway.js';
 import { usdToMicros } from '../../engine/money.js';
 import { isTollgateError, TollgateError } from '../../errors.js';
 import { Guard } from '../../guard/guard.js';
-import { meterCall } from '../../meter/call.js';
+import { type MeteredAnswer, meterAnswer } from '../../meter/call.js';
 import { type LazyTokenCounter, lazyTokenCounter } from '../../meter/counter.js';
 import type { ModelGate } from '../../meter/gate.js';
 import { guardGate } from '../../meter/guard-gate.js';
@@ -153,27 +151,74 @@ function refusal(
   });
 }
 
-/** Sends a fetch Response through Express as it arrives; a caller gone mid-way cancels it. */
-async function send(res: Response, answer: globalThis.Response): Promise<void> {
+/**
+ * Sends an answer through Express: a metered JSON answer's text in one write
+ * (headers and body together); any other body as it arrives. A caller gone
+ * mid-way cancels it.
+ */
+async function send(res: Response, answer: globalThis.Response | MeteredAnswer): Promise<void> {
   res.status(answer.status);
   answer.headers.forEach((value, name) => {
     if (!RESPONSE_DROPPED.has(name)) res.setHeader(name, value);
   });
-  if (answer.body === null) {
-    res.end();
+  const body = answer.body;
+  if (body === null || typeof body === 'string') {
+    res.end(body ?? undefined);
     return;
   }
   res.flushHeaders();
+  await pump(body, res);
+}
+
+/**
+ * Writes a stream's chunks to the caller as they come, waiting for 'drain' when
+ * the socket is full. The caller gone cancels the stream; the stream failing
+ * (the upstream cut it) cuts the caller's connection, so it sees no clean end.
+ * What pipeline(Readable.fromWeb(body), res) does, without its two extra
+ * streams per answer.
+ */
+async function pump(body: ReadableStream<Uint8Array>, res: Response): Promise<void> {
+  const reader = body.getReader();
+  let wake: (() => void) | undefined;
+  const gone = () => {
+    wake?.();
+    reader.cancel().catch(() => {});
+  };
+  res.once('close', gone);
   try {
-    await pipeline(Readable.fromWeb(answer.body as import('node:stream/web').ReadableStream), res);
-  } catch {
-    // The caller went away, or the upstream cut the stream: the meter settled what it could.
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (res.destroyed) {
+        gone();
+        return;
+      }
+      if (done) {
+        res.end();
+        return;
+      }
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          res.once('drain', resolve);
+        });
+        wake = undefined;
+      }
+    }
+  } catch (e) {
+    // The upstream cut the stream: the meter settled what it could.
+    res.destroy(e as Error);
+  } finally {
+    res.off('close', gone);
   }
 }
 
-/** The raw body, at most `limit` bytes (413 in the provider's shape past it). */
-function readBody(req: Request, res: Response, limit: number): Promise<Buffer> {
-  const parse = express.raw({ type: () => true, limit });
+/** The raw body, at most `limit` bytes (413 in the provider's shape past it), read by `parse` (express.raw). */
+function readBody(
+  req: Request,
+  res: Response,
+  parse: RequestHandler,
+  limit: number,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     parse(req, res, (err?: unknown) => {
       if (err === undefined || err === null) {
@@ -197,6 +242,7 @@ export function gatewayRouter(o: GatewayOptions): Router {
   const counter: LazyTokenCounter = lazyTokenCounter();
   const upstreamFetch = o.fetch ?? globalThis.fetch;
   const limit = o.bodyLimitBytes ?? GATEWAY_BODY_LIMIT_BYTES;
+  const parseBody = express.raw({ type: () => true, limit });
   const timeoutMs = o.gateTimeoutMs ?? 10_000;
   const log = o.logError ?? ((m: string, e: unknown) => console.error(`tollgate ${m}`, e));
 
@@ -228,7 +274,7 @@ export function gatewayRouter(o: GatewayOptions): Router {
     api: ModelApi | undefined,
     req: Request,
     res: Response,
-  ): Promise<globalThis.Response> {
+  ): Promise<globalThis.Response | MeteredAnswer> {
     req.socket.setTimeout(GATEWAY_IDLE_MS);
     const caller = gatewayCaller(req.headers);
     const upstream = o.upstreams[provider];
@@ -250,8 +296,8 @@ export function gatewayRouter(o: GatewayOptions): Router {
       await withTimeout(requireCurrentKey(o.tollgate, caller), timeoutMs);
       return upstreamFetch(target, { method: req.method, headers, signal: abort.signal });
     }
-    const body = (await readBody(req, res, limit)).toString('utf8');
-    return meterCall(
+    const body = (await readBody(req, res, parseBody, limit)).toString('utf8');
+    return meterAnswer(
       api,
       { url: target, method: 'POST', headers, body, signal: abort.signal },
       {

@@ -127,9 +127,14 @@ export const AuditEventSchema = named(
     operation: nText,
     allowed: z.boolean().nullable().describe('Decisions: allowed or denied.'),
     error_code: nText.describe(
-      'Denials: AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED, BUDGET_EXCEEDED.',
+      'Denials: AGENT_NOT_FOUND, AGENT_SUSPENDED, RBAC_DENIED, BUDGET_EXCEEDED, RATE_LIMITED.',
     ),
-    exceeded: nText.describe('BUDGET_EXCEEDED: `session`, `daily` or `monthly`.'),
+    exceeded: nText.describe(
+      'BUDGET_EXCEEDED: `session`, `daily`, `monthly` or `pool`; RATE_LIMITED: `requests_per_minute` or `tokens_per_minute`. Also on a decision shadow mode let pass (`would_deny`).',
+    ),
+    would_deny: nText.describe(
+      'A decision allowed by shadow mode (docs/operations.md, "Shadow mode"): the error code the rules would have denied it with (RBAC_DENIED, BUDGET_EXCEEDED, RATE_LIMITED); `exceeded` names the limit. Null on every other event.',
+    ),
     estimated_tokens: nInt,
     input_tokens: nInt,
     output_tokens: nInt,

@@ -180,6 +180,22 @@ const DecisionModel = z
     'The model the decision was priced for: the model named (for `model_call`, always), else the policy model whose rates were used (`default` for a model the policy does not price).',
   );
 
+export const WouldDenySchema = named(
+  'WouldDeny',
+  z
+    .strictObject({
+      error_code: z.enum(['RBAC_DENIED', 'BUDGET_EXCEEDED', 'RATE_LIMITED']),
+      exceeded: z
+        .enum(['session', 'daily', 'monthly', 'pool', 'requests_per_minute', 'tokens_per_minute'])
+        .optional()
+        .describe('The limit that would have denied, as a denial names it.'),
+      pool_id: z.string().optional().describe("A pool's limit: the pool."),
+    })
+    .describe(
+      'Shadow mode (docs/operations.md, "Shadow mode"): the agent\'s role or id is in shadow, so this denial was let pass: the decision is allowed and held as any other, audited and counted as `would_deny`. A suspended agent is never let pass.',
+    ),
+);
+
 const HeldTokens = z
   .strictObject({ input: z.number().int(), output: z.number().int() })
   .describe(
@@ -196,6 +212,7 @@ export const DecisionSchema = named(
       reason: z.null(),
       model: DecisionModel,
       held_tokens: HeldTokens.optional(),
+      would_deny: WouldDenySchema.optional(),
       replayed: Replayed,
       reservation_state: z
         .enum(['open', 'settled', 'released', 'expired'])

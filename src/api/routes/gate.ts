@@ -36,7 +36,7 @@ export const gateRoutes: Route[] = [
     tag: TAG,
     summary: 'Authorize an operation',
     description: [
-      'One atomic decision: the agent exists and is active, its role may do the operation, the estimate fits its session and daily budgets, then its rate limits (`RATE_LIMITED`, with `retry_after_ms` and a `Retry-After` header in seconds, rounded up; docs/limits.md). A yes holds the estimate under `reservation_id` until settled, released or the lease expires. Always 200 for a valid request: `allowed` says yes or no. With a `request_id` (the SDK always sends one) a request sent again answers the recorded decision with `replayed: true` (and, when allowed, the hold’s `reservation_state` now) and holds or counts nothing.',
+      'One atomic decision: the agent exists and is active, its role may do the operation, the estimate fits its session and daily budgets, then its rate limits (`RATE_LIMITED`, with `retry_after_ms` and a `Retry-After` header in seconds, rounded up; docs/limits.md). A yes holds the estimate under `reservation_id` until settled, released or the lease expires. An agent in shadow mode (its role or id, in the policy) is allowed and held where the rules deny it (but for a suspension), and the decision says so in `would_deny` (docs/operations.md, "Shadow mode"). Always 200 for a valid request: `allowed` says yes or no. With a `request_id` (the SDK always sends one) a request sent again answers the recorded decision with `replayed: true` (and, when allowed, the hold’s `reservation_state` now) and holds or counts nothing.',
       "A model call is `operation: model_call` with its `model` (required) and, instead of `estimated_tokens`, its `hold` in tokens: the server prices the hold with its policy's price table (no output limit: the role's `max_output_tokens` is held), the roles allowed are those whose `models` globs match the model, and an allowed decision carries `held_tokens`. A `hold` with another operation is 400.",
     ].join('\n\n'),
     body: AuthorizeRequest,
@@ -77,6 +77,10 @@ export const gateRoutes: Route[] = [
           role: d.budget_status?.role ?? null,
           // A replay (allowed or denied) decided nothing new.
           replayed: d.replayed,
+          // Shadow mode: allowed, counted as would_deny with the code it let pass.
+          wouldDeny: d.allowed ? (d.would_deny?.error_code ?? null) : null,
+          // A pool's denial is counted by pool (tollgate_pool_denials_total).
+          ...(d.allowed ? {} : { level: d.level, exceeded: d.exceeded, period: d.period }),
         },
         (performance.now() - started) / 1000,
       );

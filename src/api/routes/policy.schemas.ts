@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isoTime, named, Role } from './shared.schemas.js';
+import { MAX_SHADOW_AGENTS } from '../../engine/validate.js';
+import { AgentId, isoTime, named, Role } from './shared.schemas.js';
 
 /** The schemas of the policy routes (routes/policy.ts): the policy in force, changed at runtime. */
 
@@ -34,7 +35,7 @@ export const PolicyRoleEntry = named(
   z
     .record(z.string(), z.unknown())
     .describe(
-      "A role's fields, as `roles.<role>` of a policy file: those given replace the role's (`permissions` and `models` replace the lists); a role the policy does not name needs `session_token_limit` and `daily_cost_limit`.",
+      'A role\'s fields, as `roles.<role>` of a policy file: those given replace the role\'s (`permissions` and `models` replace the lists); a role the policy does not name needs `session_token_limit` and `daily_cost_limit`. `shadow: true` puts the role in shadow mode (docs/operations.md, "Shadow mode").',
     ),
 );
 
@@ -57,6 +58,18 @@ export const PolicyChangeQuery = z.strictObject({
 });
 
 export const PolicyRoleParams = z.strictObject({ role: Role });
+
+export const ShadowAgentsRequest = named(
+  'ShadowAgentsRequest',
+  z.strictObject({
+    agents: z
+      .array(AgentId)
+      .max(MAX_SHADOW_AGENTS)
+      .describe(
+        `The agents in shadow mode, by id (at most ${MAX_SHADOW_AGENTS}): the policy's \`shadow_agents\`, replaced whole; [] for none. Their denials (but a suspension) are let pass, audited and counted as \`would_deny\` (docs/operations.md, "Shadow mode").`,
+      ),
+  }),
+);
 
 // ── answers ────────────────────────────────────────────────────────────────
 

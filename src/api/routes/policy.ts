@@ -1,5 +1,5 @@
 import { isTollgateError, TollgateError } from '../../errors.js';
-import { formatPath, PolicyError, type PolicyWarning } from '../../policy/index.js';
+import { formatPath, type PolicyDoc, PolicyError, type PolicyWarning } from '../../policy/index.js';
 import type { PolicyChangeResult, PolicyState } from '../../policy-store/index.js';
 import { PublicDetailsError } from '../errors.js';
 import { defineRoute, type Route } from '../route.js';
@@ -13,6 +13,7 @@ import {
   PolicyStateSchema,
   type PolicyStateWire,
   type PolicyWarningWire,
+  ShadowAgentsRequest,
 } from './policy.schemas.js';
 
 /**
@@ -87,6 +88,15 @@ async function changing(
 
 const ERRORS = ['VALIDATION_FAILED', 'CONFLICT'] as const;
 
+/** A change's options from its query (the actor: `admin`). */
+function changeOptions(query: { expected_version?: number; dry_run?: boolean }) {
+  return {
+    actor: 'admin',
+    ...(query.expected_version !== undefined ? { expectedVersion: query.expected_version } : {}),
+    dryRun: query.dry_run === true,
+  };
+}
+
 export const policyRoutes: Route[] = [
   defineRoute({
     method: 'get',
@@ -115,15 +125,8 @@ export const policyRoutes: Route[] = [
     response: PolicyChangeSchema,
     errors: ERRORS,
     handler: ({ body, query, tollgate }) =>
-      changing(
-        tollgate.policies.set(body, {
-          actor: 'admin',
-          ...(query.expected_version !== undefined
-            ? { expectedVersion: query.expected_version }
-            : {}),
-          dryRun: query.dry_run === true,
-        }),
-        (path) => (path === '' ? 'body' : `body.${path}`),
+      changing(tollgate.policies.set(body, changeOptions(query)), (path) =>
+        path === '' ? 'body' : `body.${path}`,
       ),
   }),
   defineRoute({
@@ -141,21 +144,34 @@ export const policyRoutes: Route[] = [
     errors: ERRORS,
     handler: ({ params, body, query, tollgate }) => {
       const prefix = formatPath(['roles', params.role]);
-      return changing(
-        tollgate.policies.setRole(params.role, body, {
-          actor: 'admin',
-          ...(query.expected_version !== undefined
-            ? { expectedVersion: query.expected_version }
-            : {}),
-          dryRun: query.dry_run === true,
-        }),
-        (path) =>
-          path === prefix
-            ? 'params.role'
-            : path.startsWith(`${prefix}.`)
-              ? `body.${path.slice(prefix.length + 1)}`
-              : path,
+      return changing(tollgate.policies.setRole(params.role, body, changeOptions(query)), (path) =>
+        path === prefix
+          ? 'params.role'
+          : path.startsWith(`${prefix}.`)
+            ? `body.${path.slice(prefix.length + 1)}`
+            : path,
       );
     },
+  }),
+  defineRoute({
+    method: 'put',
+    path: '/v1/policy/shadow-agents',
+    auth: 'admin',
+    tag: TAG,
+    summary: 'Set the agents in shadow mode',
+    description:
+      'The body\'s `agents` replace the policy\'s `shadow_agents` (the rest of the policy in force is kept): their denials, but a suspension, are let pass, held as allowed, audited with `would_deny` and counted as `would_deny` (docs/operations.md, "Shadow mode"). A role is put in shadow mode with PATCH /v1/policy/roles/:role `{"shadow": true}`. Then as PUT /v1/policy: stored as the next version, audited, applied everywhere.',
+    query: PolicyChangeQuery,
+    body: ShadowAgentsRequest,
+    response: PolicyChangeSchema,
+    errors: ERRORS,
+    handler: ({ body, query, tollgate }) =>
+      changing(
+        tollgate.policies.set(
+          (doc: PolicyDoc) => ({ ...doc, shadow_agents: body.agents }),
+          changeOptions(query),
+        ),
+        (path) => (path.startsWith('shadow_agents') ? `body.agents${path.slice(13)}` : path),
+      ),
   }),
 ];

@@ -97,14 +97,20 @@ export const DeletedWebhookSchema = named(
 
 /** A budget_alert's own fields (the deciding script's crossing). */
 export const alertFields = {
-  pool_id: z.string().describe("The pool whose budget crossed; '' for an agent's budget."),
+  pool_id: z
+    .string()
+    .describe(
+      "The pool whose budget crossed (`daily` or `monthly`, in the pool's time zone); '' for an agent's budget.",
+    ),
   budget: z.enum(ALERT_BUDGETS),
   threshold_pct: z
     .number()
     .int()
     .min(1)
     .max(MAX_THRESHOLD_PCT)
-    .describe('The threshold crossed, in percent of the limit (default thresholds 50, 80, 100).'),
+    .describe(
+      "The threshold crossed, in percent of the limit (the policy's `alerts.thresholds`; default 50, 80, 100).",
+    ),
   period: z
     .string()
     .describe('The session id (session budget), the local yyyymmdd (daily) or yyyymm (monthly).'),
@@ -120,7 +126,11 @@ export const BudgetAlertEventSchema = named(
       event_id: z.string().describe('UUIDv7; the Tollgate-Event-Id header: dedupe on it.'),
       type: z.literal('budget_alert'),
       at: z.number().int().describe('When the crossing was decided: ms since the epoch.'),
-      agent_id: z.string().describe("The agent whose budget crossed; '' for a pool's budget."),
+      agent_id: z
+        .string()
+        .describe(
+          "The agent whose budget crossed; for a pool's budget, the agent whose charge crossed it.",
+        ),
       ...alertFields,
     })
     .describe('The body of a delivery, exactly (its bytes are what the signature covers).'),

@@ -86,7 +86,7 @@ export const webhookRoutes: Route[] = [
     tag: TAG,
     summary: 'Register a webhook',
     description: [
-      'Budget alerts (`budget_alert`: a budget crossed 50, 80 or 100 % of its limit) are POSTed to `url` as JSON (BudgetAlertEvent), once per alert and webhook, with the headers `Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` and `Tollgate-Event-Id`. A 2xx is delivered; anything else is retried with exponential backoff (8 attempts over about an hour by default), then kept as a dead letter (GET /v1/webhooks/dead-letters). docs/operations.md shows how to verify the signature.',
+      'Budget alerts (`budget_alert`: the budget of an agent or a pool crossed a threshold of its limit, the policy `alerts.thresholds`, by default 50, 80 and 100 %) are POSTed to `url` as JSON (BudgetAlertEvent), once per alert and webhook, with the headers `Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` and `Tollgate-Event-Id`. A 2xx is delivered; anything else is retried with exponential backoff (8 attempts over about an hour by default), then kept as a dead letter (GET /v1/webhooks/dead-letters). docs/operations.md shows how to verify the signature.',
       'Only alerts stored after the webhook exists are sent to it. The secret is write-only: no answer shows it again.',
     ].join('\n\n'),
     body: CreateWebhookRequest,

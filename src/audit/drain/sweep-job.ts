@@ -124,7 +124,8 @@ export function workerSweep(opts: WorkerSweepOptions): WorkerSweep {
       );
     },
     async process() {
-      if (opts.shouldStop()) return undefined;
+      // Sweeps off: a sweep job an earlier scheduler left in the queue is done without sweeping.
+      if (everyMs <= 0 || opts.shouldStop()) return undefined;
       const r = await sweeper.run();
       stats.sweeps++;
       stats.sweptAgents += r.agents;

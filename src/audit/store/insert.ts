@@ -56,6 +56,8 @@ const COLUMNS: readonly Col[] = [
   ['from_pool_id', 'text'],
   ['pools', 'text'],
   ['pool', 'jsonb'],
+  // Migration 9.
+  ['would_deny', 'text'],
 ];
 
 /** The column names in insert order (for the test that toColumns follows it). */
@@ -221,7 +223,7 @@ function isStoredAlready(e: unknown): boolean {
  */
 export function toColumns(events: readonly AuditEvent[]): unknown[][] {
   const n = events.length;
-  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 36>;
+  const cols = COLUMNS.map((): unknown[] => new Array<unknown>(n)) as Tuple<unknown[], 37>;
   const [
     c0,
     c1,
@@ -259,6 +261,7 @@ export function toColumns(events: readonly AuditEvent[]): unknown[][] {
     c33,
     c34,
     c35,
+    c36,
   ] = cols;
   const seen = new Set<string>();
   let m = 0;
@@ -302,6 +305,7 @@ export function toColumns(events: readonly AuditEvent[]): unknown[][] {
     c33[m] = e.from_pool_id === undefined ? null : (e.from_pool_id ?? '');
     c34[m] = e.pools == null || e.pools.length === 0 ? null : e.pools.join('|');
     c35[m] = e.pool === undefined ? null : JSON.stringify(e.pool);
+    c36[m] = e.would_deny ?? null;
     m++;
   }
   if (m < n) for (const col of cols) col.length = m;
@@ -328,16 +332,16 @@ export async function insertEvents(db: Db, events: readonly AuditEvent[]): Promi
   const params = toColumns(events).map((values, j) => new SqlArray((COLUMNS[j] as Col)[1], values));
   if (!projects(events)) {
     try {
-      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v6');
+      return await db.command(INSERT_EVENTS_NEW, params, 'tollgate_insert_events_new_v7');
     } catch (e) {
       if (!isStoredAlready(e)) throw e;
-      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v6');
+      return db.command(INSERT_EVENTS_ONLY, params, 'tollgate_insert_events_only_v7');
     }
   }
   const rows = await db.query<{ inserted: number }>(
     INSERT_EVENTS,
     params,
-    'tollgate_insert_events_v6',
+    'tollgate_insert_events_v7',
   );
   return Number(rows[0]?.inserted ?? 0);
 }

@@ -229,6 +229,16 @@ CREATE TABLE pools (
 );
 `,
   },
+  {
+    version: 9,
+    name: 'shadow mode: the denial a decision let pass',
+    sql: `
+-- Shadow mode (docs/operations.md, "Shadow mode"; a catalog change, as 2, 4, 6, 7 and 8: NULL
+-- on other events and on events stored before this version). would_deny: an allowed decision
+-- of an agent in shadow mode, the error code the rules would have denied it with.
+ALTER TABLE audit_events ADD COLUMN would_deny text;
+`,
+  },
 ];
 
 /**

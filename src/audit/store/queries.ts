@@ -98,6 +98,8 @@ function toEvent(r: Row): AuditEvent {
   if (typeof r.from_pool_id === 'string') event.from_pool_id = r.from_pool_id || null;
   if (typeof r.pools === 'string' && r.pools !== '') event.pools = r.pools.split('|');
   if (pool !== null) event.pool = pool;
+  // Shadow mode (migration 9): only on the decisions it let pass.
+  if (typeof r.would_deny === 'string') event.would_deny = r.would_deny;
   return event;
 }
 

@@ -18,8 +18,9 @@ import {
 
 /**
  * `tollgate policy …` (docs/cli.md): `check` a file here, with no server;
- * `get`, `set`, `diff` and `set-role` the policy in force on a running API
- * (GET, PUT, PUT ?dry_run=true, PATCH /v1/policy…; admin token).
+ * `get`, `set`, `diff`, `set-role` and `shadow-agents` the policy in force on
+ * a running API (GET, PUT, PUT ?dry_run=true, PATCH /v1/policy…, PUT
+ * /v1/policy/shadow-agents; admin token).
  */
 
 /** `policy diff`'s exit codes, as diff(1)'s: 0 no differences, 1 differences, 2 trouble. */
@@ -39,6 +40,21 @@ export function warningLines(warnings: readonly PolicyWarning[]): string[] {
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Shadow mode in a policy document (docs/operations.md): the roles and the agents in it. */
+function shadowOf(doc: Record<string, unknown>): { roles: string[]; agents: string[] } {
+  const roles = Object.entries((doc.roles ?? {}) as Record<string, { shadow?: unknown }>)
+    .filter(([, entry]) => entry?.shadow === true)
+    .map(([role]) => role)
+    .sort();
+  return { roles, agents: [...((doc.shadow_agents ?? []) as string[])] };
+}
+
+/** The `shadow` line of `policy check` and `policy get`. */
+function shadowLine(s: { roles: readonly string[]; agents: readonly string[] }): string {
+  if (s.roles.length === 0 && s.agents.length === 0) return 'none';
+  return `roles ${s.roles.join(', ') || '(none)'}; agents ${s.agents.join(', ') || '(none)'}`;
+}
 
 /** A policy file's document as written; empty (YAML `null`) is the defaults: `{}`. */
 async function readDocument(file: string): Promise<Record<string, unknown>> {
@@ -104,8 +120,8 @@ const check: Command = {
       'Validates a policy file (JSON or YAML) and prints what it resolves to: its',
       'roles, the reservation lease and the models it prices, and its warnings',
       '(permissions naming an unknown operation, with the nearest known name; roles',
-      'of the guide with no operation). A bad file prints each bad field by its',
-      'path and exits 1. Needs no server.',
+      'of the guide with no operation), and the roles and agents in shadow mode. A',
+      'bad file prints each bad field by its path and exits 1. Needs no server.',
     ].join('\n'),
     args: ['file'],
     auth: 'local',
@@ -119,6 +135,7 @@ const check: Command = {
         roles: policy.knownRoles(),
         lease_ms: policy.leaseMs,
         models: Object.keys(policy.doc.models),
+        shadow: { roles: [...policy.shadow.roles], agents: [...policy.shadow.agents] },
       };
       const warnings = policy.warnings.map(({ code, path, message }) => ({ code, path, message }));
       if (json) return out.json({ file, valid: true, ...summary, warnings });
@@ -144,8 +161,8 @@ const get: Command = {
     usage: 'tollgate policy get',
     description: [
       'The policy in force on the server (GET /v1/policy): its version (0: none set',
-      'at runtime), where it came from, who set it and when, its warnings, and the',
-      'merged document.',
+      'at runtime), where it came from, who set it and when, its warnings, the',
+      'roles and agents in shadow mode, and the merged document.',
     ].join('\n'),
     args: [],
     example: 'tollgate policy get --json | jq .policy',
@@ -160,6 +177,7 @@ const get: Command = {
       ['set at', s.set_at ?? '(not set at runtime)'],
       ['file', s.file ?? '(none)'],
       ['warnings', s.warnings.length === 0 ? 'none' : String(s.warnings.length)],
+      ['shadow', shadowLine(shadowOf(s.policy))],
     ])) {
       out.line(l);
     }
@@ -268,15 +286,44 @@ const setRole: Command = {
   },
 };
 
+const shadowAgents: Command = {
+  spec: {
+    usage: 'tollgate policy shadow-agents <ids> [--expected-version <n>] [--dry-run]',
+    description: [
+      'Sets the agents in shadow mode (PUT /v1/policy/shadow-agents): <ids>, agent',
+      'ids separated by commas ("" for none), replace the policy\'s shadow_agents.',
+      'Their denials, but a suspension, are let pass, held as allowed, audited and',
+      'counted as would_deny (docs/operations.md, "Shadow mode"). A role goes in',
+      'shadow mode with `tollgate policy set-role <role> \'{"shadow":true}\'`. Then as',
+      '`tollgate policy set`.',
+    ].join('\n'),
+    args: ['ids'],
+    options: CHANGE_OPTIONS,
+    optionsHelp: CHANGE_HELP,
+    example: 'tollgate policy shadow-agents coder-7,coder-9',
+  },
+  async action(ctx) {
+    const { out, args, json, client } = ctx;
+    const ids = (args[0] ?? '')
+      .split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== '');
+    const r = await client().setShadowAgents(ids, changeOptions(ctx));
+    if (json) return out.json(r);
+    for (const l of changeReport(r, 'the shadow agents')) out.line(l);
+  },
+};
+
 export const POLICY: Group = {
   name: 'policy',
   summary:
-    'The policy (docs/policy.md): `check` validates a file here (no server); `get`, `set`,\n`diff` and `set-role` read and change the policy in force on a running API.',
+    'The policy (docs/policy.md): `check` validates a file here (no server); `get`, `set`,\n`diff`, `set-role` and `shadow-agents` read and change the policy in force on a running API.',
   commands: new Map<string, Command>([
     ['check', check],
     ['get', get],
     ['set', set],
     ['diff', diff],
     ['set-role', setRole],
+    ['shadow-agents', shadowAgents],
   ]),
 };

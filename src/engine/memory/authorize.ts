@@ -1,4 +1,4 @@
-import { Code, denialOf, denied, failure } from '../codes.js';
+import { Code, denialOf, denied, failure, wouldDenyOf } from '../codes.js';
 import { costMicros } from '../money.js';
 import { type Profile, profileOf } from '../profile.js';
 import { agentRate, type Tat } from '../rate.js';
@@ -8,13 +8,15 @@ import type {
   Exceeded,
   RateExceeded,
   ReservationState,
+  WouldDeny,
 } from '../types.js';
 import { checkAgentId, checkAuthorize } from '../validate.js';
 import { allowedEvent, deniedEvent } from './decision-events.js';
 import { statusNow } from './getStatus.js';
 import { addLease, freeExpired } from './leases.js';
-import { checkPools, holdPools } from './pools.js';
+import { checkPools, holdPools, type PoolCheck } from './pools.js';
 import { findReq, findRes, monthCost, putReq, today } from './records.js';
+import { shadowApplies, shadowRest } from './shadow.js';
 import {
   type AgentRec,
   type MemoryState,
@@ -27,7 +29,8 @@ import {
 
 /**
  * authorize-1.lua (one decision of it): may the agent do the operation, and does the estimate fit
- * every limit? If so, hold the estimate under a reservation with a lease.
+ * every limit? If so, hold the estimate under a reservation with a lease; a
+ * denial shadow mode lets pass is held the same way (./shadow.ts).
  * Every decision appends its decision event and is remembered under its
  * request id, whose replay answers it again and writes nothing. A missing
  * agent and request errors write nothing.
@@ -72,6 +75,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   let poolId = '';
   let tats: { rTat: Tat; tTat: Tat } | null = null;
   let poolTats: { rTat: Tat; tTat: Tat }[] | null = null;
+  let pools: PoolCheck | null = null;
   if (a.status !== 'active') {
     code = Code.AGENT_SUSPENDED;
   } else if (!p.allowedRoles.includes(a.role)) {
@@ -99,6 +103,7 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   if (code === Code.OK && a.pools.length > 0) {
     // Then every pool above the agent, leaf first (pools.ts): stored below, once held.
     const c = checkPools(st, a.pools, holdCost, estimate);
+    pools = c;
     if (c.code === null) {
       poolTats = c.tats;
     } else {
@@ -112,6 +117,16 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
             ? 'tokens_per_minute'
             : 'pool';
     }
+  }
+
+  // Shadow mode: the denial is held as if allowed, the checks it skipped made first.
+  let wouldDeny: WouldDeny | undefined;
+  if (code !== Code.OK && shadowApplies(p, a.role, agentId, code)) {
+    const rest = shadowRest(st, a, code, estimate, holdCost, pools);
+    if (rest.tats !== null) tats = rest.tats;
+    poolTats = rest.poolTats;
+    wouldDeny = wouldDenyOf(code, poolId);
+    code = Code.OK;
   }
 
   if (code !== Code.OK) {
@@ -165,8 +180,8 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
   if (requestId !== '') {
     putReq(st, sc, requestId, Code.OK, leaseEnd, nonce, fingerprint(i, p), '');
   }
-  allowedEvent(st, tail, n, a, r, cUsed, i.actor);
-  return {
+  allowedEvent(st, tail, n, a, r, cUsed, i.actor, wouldDeny);
+  const result: AuthorizeResult = {
     allowed: true,
     reservationId: `${agentId}.${nonce}`,
     leaseEndMs: leaseEnd,
@@ -175,6 +190,8 @@ export function authorize(st: MemoryState, i: AuthorizeInput): AuthorizeResult {
     reservationState: 'open',
     status: statusNow(st, sc, a),
   };
+  if (wouldDeny !== undefined) result.wouldDeny = wouldDeny;
+  return result;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { bpText, pctBp } from '../money.js';
 import type { Profile } from '../profile.js';
 import type { EventTailBits } from '../random.js';
-import type { Actor, AuthorizeInput } from '../types.js';
+import type { Actor, AuthorizeInput, WouldDeny } from '../types.js';
 import type { AgentRec, MemoryState, Reservation } from './state.js';
 import { appendEvent, ValueEvent } from './stored-event.js';
 
@@ -12,7 +12,11 @@ import { appendEvent, ValueEvent } from './stored-event.js';
  * the event never change; a denial keeps its own.
  */
 
-/** decisionEvent of authorize-1.lua, for a decision that held `r`. */
+/**
+ * decisionEvent of authorize-1.lua, for a decision that held `r`; a shadow
+ * decision's (`wouldDeny`) is shadow.lua's S.event: `exceeded`, `pool_id`
+ * (a pool's denial) and `would_deny` added.
+ */
 class AllowedEvent extends ValueEvent {
   constructor(
     st: MemoryState,
@@ -23,6 +27,7 @@ class AllowedEvent extends ValueEvent {
     private readonly sBp: number,
     private readonly dBp: number,
     private readonly actor: Actor,
+    private readonly wouldDeny: WouldDeny | undefined,
   ) {
     super(st, r.scope.shard, tail, n);
   }
@@ -30,7 +35,7 @@ class AllowedEvent extends ValueEvent {
   fields(): Record<string, string> {
     const r = this.r;
     const agentId = r.scope.agentId;
-    return {
+    const f: Record<string, string> = {
       event_id: this.eventId,
       at: String(this.at),
       type: 'decision',
@@ -50,6 +55,13 @@ class AllowedEvent extends ValueEvent {
       daily_utilization: bpText(this.dBp),
       actor: this.actor,
     };
+    const w = this.wouldDeny;
+    if (w !== undefined) {
+      f.exceeded = w.exceeded ?? '';
+      if (w.poolId !== undefined) f.pool_id = w.poolId;
+      f.would_deny = w.code;
+    }
+    return f;
   }
 }
 
@@ -104,7 +116,7 @@ class DeniedEvent extends ValueEvent {
   }
 }
 
-/** The decision event of an authorize that held `r` (made from `i` for agent `a`). */
+/** The decision event of an authorize that held `r` (for agent `a`; `wouldDeny`: in shadow mode). */
 export function allowedEvent(
   st: MemoryState,
   tail: EventTailBits,
@@ -113,10 +125,11 @@ export function allowedEvent(
   r: Reservation,
   cUsed: number,
   actor: Actor,
+  wouldDeny?: WouldDeny,
 ): void {
   const sBp = pctBp(a.sUsed, a.sLimit);
   const dBp = pctBp(cUsed, a.dLimit);
-  appendEvent(st.outbox, new AllowedEvent(st, tail, n, r, a.role, sBp, dBp, actor));
+  appendEvent(st.outbox, new AllowedEvent(st, tail, n, r, a.role, sBp, dBp, actor, wouldDeny));
 }
 
 /**

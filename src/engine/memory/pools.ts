@@ -38,6 +38,15 @@ export interface PoolRec extends RateState {
   agents: number;
   children: number;
   readonly created: number;
+  /** Alert marks of its day and month (fields `ad:<id>`, `am:<id>` of the hierarchy: alerts.ts). */
+  dAlerts?: PoolAlertMarks;
+  mAlerts?: PoolAlertMarks;
+}
+
+/** A pool's alert marks of one period: the period (yyyymmdd or yyyymm) and the thresholds fired in it. */
+export interface PoolAlertMarks {
+  period: number;
+  fired: Set<number>;
 }
 
 /** The shard a pool's hierarchy (and every agent in it) lives on: its root's. */
@@ -61,9 +70,13 @@ function levels(st: MemoryState, chain: readonly string[]): PoolRec[] {
   return out;
 }
 
+/**
+ * checkPools' answer; a denial also gives the new arrival times of the levels
+ * below the one that denied (shadow mode holds with them: ./shadow.ts).
+ */
 export type PoolCheck =
   | { code: null; tats: { rTat: Tat; tTat: Tat }[] }
-  | { code: number; poolId: string; retryMs: number };
+  | { code: number; poolId: string; retryMs: number; tats: { rTat: Tat; tTat: Tat }[] };
 
 /**
  * authorize's checks of every pool of the chain, leaf first, for a hold of
@@ -82,17 +95,17 @@ export function checkPools(
   for (const pl of levels(st, chain)) {
     const { dCost, mCost } = poolSpend(st, pl);
     if (pl.dLimit > 0 && dCost + pl.cRes + holdCost > pl.dLimit) {
-      return { code: Code.POOL_DAILY, poolId: pl.id, retryMs: 0 };
+      return { code: Code.POOL_DAILY, poolId: pl.id, retryMs: 0, tats };
     }
     if (pl.mLimit > 0 && mCost + pl.cRes + holdCost > pl.mLimit) {
-      return { code: Code.POOL_MONTHLY, poolId: pl.id, retryMs: 0 };
+      return { code: Code.POOL_MONTHLY, poolId: pl.id, retryMs: 0, tats };
     }
     if (pl.rpm > 0 || pl.tpm > 0) {
       const r = agentRate(pl, tokens, st.now);
       if (r.code !== null) {
         const code =
           r.code === Code.RATE_REQUESTS ? Code.POOL_RATE_REQUESTS : Code.POOL_RATE_TOKENS;
-        return { code, poolId: pl.id, retryMs: r.retryMs };
+        return { code, poolId: pl.id, retryMs: r.retryMs, tats };
       }
       tats.push({ rTat: r.rTat, tTat: r.tTat });
     } else {
@@ -102,7 +115,10 @@ export function checkPools(
   return { code: null, tats };
 }
 
-/** The hold made: each level holds its cost and takes its new arrival times (checkPools'). */
+/**
+ * The hold made: each level holds its cost and takes its new arrival times
+ * (checkPools'); the levels past `tats` keep theirs (a shadow decision).
+ */
 export function holdPools(
   st: MemoryState,
   chain: readonly string[],

@@ -1,8 +1,9 @@
+import { NO_ALERTS } from '../alerts.js';
 import { Code, failure } from '../codes.js';
 import { costMicros } from '../money.js';
 import type { UsageInput, UsageResult } from '../types.js';
 import { checkUsage } from '../validate.js';
-import { agentAlerts } from './alerts.js';
+import { agentAlerts, poolAlerts } from './alerts.js';
 import { usageEvent } from './events.js';
 import { statusNow } from './getStatus.js';
 import { freeExpired } from './leases.js';
@@ -80,6 +81,8 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
     d === undefined ? 0 : d.cost,
     i.actor,
   );
-  agentAlerts(st, sc, a, i.inputTokens + i.outputTokens, cost, tail, n + 1);
+  const alerts = i.alerts ?? NO_ALERTS;
+  const next = agentAlerts(st, sc, a, i.inputTokens + i.outputTokens, cost, tail, n + 1, alerts);
+  if (a.pools.length > 0) poolAlerts(st, sc, a.pools, cost, tail, next, alerts);
   return { costMicros: cost, replayed: false, status: statusNow(st, sc, a) };
 }

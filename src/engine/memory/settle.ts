@@ -1,10 +1,11 @@
+import { NO_ALERTS } from '../alerts.js';
 import { Code, failure, type Subject, settleOutcome } from '../codes.js';
 import { costMicros } from '../money.js';
 import type { EventTailBits } from '../random.js';
 import { agentRateCorrect } from '../rate.js';
 import type { SettleInput, SettleResult } from '../types.js';
 import { checkSettle } from '../validate.js';
-import { agentAlerts } from './alerts.js';
+import { agentAlerts, poolAlerts } from './alerts.js';
 import { settleEvent } from './events.js';
 import { statusNow } from './getStatus.js';
 import { freeExpired, removeLease } from './leases.js';
@@ -225,8 +226,11 @@ function settleHold(
   r.overMicros = overMicros;
   keepClosedRes(st, r);
   settleEvent(st, tail, n, a, r, d === undefined ? 0 : d.cost, i);
-  // A budget that crossed a threshold: its mark and budget_alert (alerts.ts).
-  agentAlerts(st, sc, a, tokens, cost, tail, n + 1);
+  // A budget that crossed a threshold: its mark and budget_alert (alerts.ts), the agent's
+  // then its hold's pools'.
+  const alerts = i.alerts ?? NO_ALERTS;
+  const next = agentAlerts(st, sc, a, tokens, cost, tail, n + 1, alerts);
+  if (r.pools.length > 0) poolAlerts(st, sc, r.pools, cost, tail, next, alerts);
   return {
     outcome: settleOutcome(Code.OK),
     reservationId: `${sc.agentId}.${r.nonce}`,

@@ -12,7 +12,8 @@ export type DecisionArgs = readonly [Scalar, Scalar, Scalar, Scalar, Scalar, Sca
 
 /**
  * One decision's reply (see lua/authorize-1.lua): `[code]`,
- * `[code, state, holdCostMicros]`, `[REPLAYED_DENIAL, state, code]` or
+ * `[code, state, holdCostMicros]`, `[REPLAYED_DENIAL, state, code, …]`,
+ * `[SHADOW, state, holdCostMicros, deniedCode, poolId]` or
  * `[REPLAYED, state, holdCostMicros, nonce, leaseEndMs, resState]`, cut from
  * the script's flat reply; the batcher appends the call's time (nowMs).
  */
@@ -23,7 +24,7 @@ export type RunDecisions = (shard: number, args: Scalar[]) => Promise<ReplyValue
 
 /**
  * A decision queued: the profile (what the decisions of one operation share,
- * lua/authorize-1.lua's 7 values, src/engine/profile.ts; sent once per batch,
+ * lua/authorize-1.lua's 9 values, src/engine/profile.ts; sent once per batch,
  * matched by its key text) and the decision's own values.
  */
 interface Queued {

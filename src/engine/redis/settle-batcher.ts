@@ -1,3 +1,4 @@
+import type { AlertThresholds } from '../alerts.js';
 import { settleReplyLength } from '../codes.js';
 import type { ReplyValue } from './ops/context.js';
 import type { Scalar } from './scripts.js';
@@ -31,8 +32,21 @@ export type SettleArgs = readonly [
  */
 export type SettleReply = ReplyValue[];
 
-/** Runs one settle call of a shard (ARGV from ARGV[4]: the settles' values); resolves to its flat reply. */
-export type RunSettles = (shard: number, args: Scalar[]) => Promise<ReplyValue[]>;
+/** One queued settle: its values and the alert thresholds it carries. */
+interface SettleItem {
+  args: SettleArgs;
+  alerts: AlertThresholds;
+}
+
+/**
+ * Runs one settle call of a shard: `alerts` gives ARGV[4] and ARGV[5], `args`
+ * (from ARGV[6]) the settles' values; resolves to its flat reply.
+ */
+export type RunSettles = (
+  shard: number,
+  alerts: AlertThresholds,
+  args: Scalar[],
+) => Promise<ReplyValue[]>;
 
 /**
  * The script's flat reply, `[s1…, s2…, …, nowMs]`, split into one array per
@@ -50,22 +64,36 @@ export function splitSettles(flat: readonly ReplyValue[], count: number): Settle
  * Coalesces the settles of one shard that arrive together into one call of
  * lua/settle-1.lua (docs/engine.md, coalesced settle): each settle is still
  * atomic and sees the ones before it, but Redis pays the call, the clock read
- * and the outbox XADD once per batch.
+ * and the outbox XADD once per batch. The alert thresholds are the call's:
+ * settles that carry other ones (around a policy change) go in a call of
+ * their own, after the ones before them, in order.
  */
 export class SettleBatcher {
-  private readonly queue: ShardQueue<SettleArgs, SettleReply>;
+  private readonly queue: ShardQueue<SettleItem, SettleReply>;
 
   constructor(shards: number, run: RunSettles, maxBatch?: number, maxInFlight?: number) {
     this.queue = new ShardQueue(
       shards,
-      async (shard, items) => splitSettles(await run(shard, items.flat()), items.length),
+      async (shard, items) => {
+        const out: SettleReply[] = [];
+        for (let from = 0; from < items.length; ) {
+          const alerts = (items[from] as SettleItem).alerts;
+          let to = from + 1;
+          while (to < items.length && (items[to] as SettleItem).alerts.text === alerts.text) to++;
+          const part = from === 0 && to === items.length ? items : items.slice(from, to);
+          const args = part.flatMap((i) => i.args);
+          out.push(...splitSettles(await run(shard, alerts, args), part.length));
+          from = to;
+        }
+        return out;
+      },
       maxBatch,
       maxInFlight,
     );
   }
 
-  /** Queues one settle of `shard`; resolves to its reply. */
-  submit(shard: number, args: SettleArgs): Promise<SettleReply> {
-    return this.queue.submit(shard, args);
+  /** Queues one settle of `shard` with its alert thresholds; resolves to its reply. */
+  submit(shard: number, args: SettleArgs, alerts: AlertThresholds): Promise<SettleReply> {
+    return this.queue.submit(shard, { args, alerts });
   }
 }

@@ -1,4 +1,4 @@
-import { Code, denied, failure, notReady, RES_STATES } from '../../codes.js';
+import { Code, denied, failure, notReady, RES_STATES, wouldDenyOf } from '../../codes.js';
 import { outboxKey } from '../../keys.js';
 import { profileOf } from '../../profile.js';
 import type { AuthorizeInput, AuthorizeResult } from '../../types.js';
@@ -65,8 +65,8 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
     d = await follow(ctx, agentId, shard, shard !== home, d, decide);
   const code = Number(d[0]);
   const now = Number(d[d.length - 1]);
-  if (code === Code.OK) {
-    return {
+  if (code === Code.OK || code === Code.SHADOW) {
+    const r: AuthorizeResult = {
       allowed: true,
       reservationId: `${agentId}.${decision[2]}`,
       leaseEndMs: now + profile.leaseMs,
@@ -75,6 +75,9 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
       reservationState: 'open',
       status: ctx.status(agentId, d[1], now),
     };
+    // Shadow mode: the denial it let pass follows (lua/includes/shadow.lua).
+    if (code === Code.SHADOW) r.wouldDeny = wouldDenyOf(Number(d[3]), text(d[4]));
+    return r;
   }
   if (code === Code.REPLAYED) {
     return {

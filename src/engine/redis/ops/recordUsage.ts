@@ -1,3 +1,4 @@
+import { NO_ALERTS } from '../../alerts.js';
 import { Code, failure } from '../../codes.js';
 import type { UsageInput, UsageResult } from '../../types.js';
 import { checkUsage } from '../../validate.js';
@@ -10,6 +11,7 @@ import { runLocated } from './locate.js';
  */
 export async function recordUsage(ctx: OpContext, i: UsageInput): Promise<UsageResult> {
   checkUsage(i);
+  const alerts = i.alerts ?? NO_ALERTS;
   const r = await runLocated(ctx, i.agentId, 'recordUsage', (k) => [k.agent, k.leases, k.outbox], [
     ctx.offsetMs,
     i.agentId,
@@ -26,6 +28,8 @@ export async function recordUsage(ctx: OpContext, i: UsageInput): Promise<UsageR
     ctx.maxFree,
     i.usageId ?? `u-${ctx.rnd.nonce()}`,
     i.costMicros ?? '',
+    alerts.min,
+    alerts.text,
   ]);
   const code = Number(r[0]);
   if (code !== Code.OK && code !== Code.ALREADY_CLOSED) {

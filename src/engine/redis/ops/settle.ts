@@ -1,3 +1,4 @@
+import { NO_ALERTS } from '../../alerts.js';
 import { Code, failure, notReady, type Recorded, settleOutcome } from '../../codes.js';
 import { outboxKey } from '../../keys.js';
 import type { SettleInput, SettleResult } from '../../types.js';
@@ -13,11 +14,11 @@ function batcherOf(ctx: OpContext): SettleBatcher {
     () =>
       new SettleBatcher(
         ctx.shards,
-        (shard, args) =>
+        (shard, alerts, args) =>
           ctx.run(
             'settle',
             [outboxKey(shard)],
-            [ctx.offsetMs, ctx.rnd.eventTail(), ctx.maxFree, ...args],
+            [ctx.offsetMs, ctx.rnd.eventTail(), ctx.maxFree, alerts.min, alerts.text, ...args],
           ),
         ctx.maxBatch,
         ctx.maxInFlight,
@@ -52,13 +53,14 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
     i.pricedAs ?? '',
     i.model ?? '',
   ];
+  const alerts = i.alerts ?? NO_ALERTS;
   const batcher = batcherOf(ctx);
   const once = async (at: number): Promise<ReplyValue[]> => {
-    const r = await batcher.submit(at, args);
+    const r = await batcher.submit(at, args, alerts);
     if (r[0] !== Code.SHARD_NOT_READY) return r;
     // Nothing was written: restore the shard, then settle once more.
     await ctx.recover(at);
-    const again = await batcher.submit(at, args);
+    const again = await batcher.submit(at, args, alerts);
     if (again[0] === Code.SHARD_NOT_READY) throw notReady(at);
     return again;
   };
