@@ -64,6 +64,7 @@ describe('--help on every command', () => {
       'serve',
       'demo',
       'policy check',
+      'policy shadow-agents',
       'agents register',
       'agents set-role',
       'agents set-metadata',
