@@ -2,7 +2,9 @@
   recordUsage: record usage that had no reservation (the guide's deductBudget).
   Always records, even past a limit or for a suspended agent: usage that
   happened is never refused. Its cost counts for the agent's pools too (each
-  one's day and month, includes/pools.lua). Safe to run twice: the caller's usage id is
+  one's day and month, includes/pools.lua), its tokens in the tokens per
+  minute of the agent and of each pool (includes/rate.lua, moved as a
+  settle's correction moves them). Safe to run twice: the caller's usage id is
   remembered; the same usage again answers the recorded cost, other values
   under the same id are a conflict.
 
@@ -90,7 +92,9 @@ local cost = priced or costMicros(inTok, tonumber(ARGV[6]), outTok, tonumber(ARG
 a.s_used = a.s_used + inTok + outTok
 a.s_cost = a.s_cost + cost
 local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, 0)
-if a.pools ~= '' then pools().charge(a.pools, cost, now) end
+-- Tokens per minute count the usage, as a settle's does (never refused: it happened).
+agentRateCorrect(a, inTok + outTok, now)
+if a.pools ~= '' then pools().charge(a.pools, cost, inTok + outTok, now) end
 local state = saveAgent(agentKey, a, usageField, 'u\31' .. fingerprint .. '\31' .. cost .. '\31')
 rcall('ZADD', leasesKey, tombScore(now), usageField)
 local ev = { 'type', 'usage', 'agent_id', agentId, 'session_id', a.sid,

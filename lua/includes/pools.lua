@@ -235,15 +235,19 @@ local function pools()
     end
   end
 
-  -- Usage without a hold (recordUsage): each level's day and month.
-  function P.charge(text, cost, now)
-    if cost <= 0 then return end
+  -- Usage without a hold (recordUsage): `cost` to each level's day and month,
+  -- `tokens` to its tokens per minute (counted, never refused).
+  function P.charge(text, cost, tokens, now)
+    if cost <= 0 and tokens <= 0 then return end
     local c = chainOf(text)
     load(c)
     for i = 1, #c do
       local p = pcache[c[i]]
       if p then
-        charge(p, cost, now)
+        if cost > 0 then charge(p, cost, now) end
+        if tokens > 0 and p.tpm > 0 then
+          p.t_tat, p.t_frac = rateMove(p.t_tat, p.t_frac, p.tpm, tokens, now)
+        end
         touch(p)
       end
     end

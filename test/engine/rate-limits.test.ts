@@ -11,6 +11,7 @@ import type { AuthorizeResult } from '../../src/engine/types.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
 import { engineAgentEvents } from '../support/exactly-once.js';
+import { hold, PROFILE, registerIn } from '../support/pools.js';
 
 type Denied = Extract<AuthorizeResult, { allowed: false }>;
 
@@ -151,6 +152,55 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     advance(over.retryAfterMs ?? 0);
     const later = await Promise.all(Array.from({ length: 3 }, () => authorize(id, 1000)));
     expect(later.filter((r) => r.allowed)).toHaveLength(1);
+  });
+
+  it('usage recorded without a hold counts in tokens per minute, once per usage id, never refused', async () => {
+    // 6000 tokens per minute: 10 ms per token.
+    const id = await register({ tokensPerMinute: 6000 });
+    const usage = (usageId: string, tokens: number) =>
+      ut.engine.recordUsage({
+        agentId: id,
+        usageId,
+        inputTokens: tokens,
+        outputTokens: 0,
+        rates: tg.policy.profile('read_file').rates,
+        result: 'success',
+        actor: 'library',
+      });
+    await usage('u-1', 5000);
+    // The same usage id again counts nothing more.
+    expect((await usage('u-1', 5000)).replayed).toBe(true);
+    expect((await authorize(id, 1000)).allowed).toBe(true);
+    const over = await authorize(id, 1000);
+    expect(over).toMatchObject({ allowed: false, exceeded: 'tokens_per_minute' });
+    // Usage past the limit is recorded all the same (it happened): 20 s more to wait.
+    expect((await usage('u-2', 2000)).costMicros).toBeGreaterThan(0);
+    const later = await authorize(id, 1000);
+    if (later.allowed) throw new Error('expected a denial');
+    expect(later.retryAfterMs).toBeGreaterThan(20_000);
+    expect(later.retryAfterMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('usage without a hold counts in the tokens per minute of every pool above the agent', async () => {
+    const org = uid('rlp');
+    const team = uid('rlp');
+    await ut.engine.createPool({ poolId: org, tokensPerMinute: 6000, actor: 'admin' });
+    await ut.engine.createPool({ poolId: team, parentId: org, actor: 'admin' });
+    const a = await registerIn(ut.engine, team);
+    await ut.engine.recordUsage({
+      agentId: a,
+      inputTokens: 3000,
+      outputTokens: 2000,
+      rates: PROFILE.rates,
+      result: 'success',
+      actor: 'library',
+    });
+    expect((await hold(ut.engine, a, 1000)).allowed).toBe(true);
+    expect(await hold(ut.engine, a, 1000)).toMatchObject({
+      allowed: false,
+      exceeded: 'tokens_per_minute',
+      level: org,
+    });
   });
 
   it('a hold above tokens_per_minute never fits', async () => {

@@ -158,10 +158,21 @@ export function closePools(
   }
 }
 
-/** Usage without a hold (recordUsage): each level's day and month. */
-export function chargePools(st: MemoryState, chain: readonly string[], cost: number): void {
-  if (cost <= 0) return;
-  for (const pl of levels(st, chain)) chargePool(st, pl, cost);
+/**
+ * Usage without a hold (recordUsage): `cost` to each level's day and month,
+ * `tokens` to its tokens per minute (counted, never refused).
+ */
+export function chargePools(
+  st: MemoryState,
+  chain: readonly string[],
+  cost: number,
+  tokens: number,
+): void {
+  if (cost <= 0 && tokens <= 0) return;
+  for (const pl of levels(st, chain)) {
+    if (cost > 0) chargePool(st, pl, cost);
+    if (tokens > 0 && pl.tpm > 0) pl.tTat = rateMove(pl.tTat, pl.tpm, tokens, st.now);
+  }
 }
 
 function chargePool(st: MemoryState, pl: PoolRec, cost: number): void {

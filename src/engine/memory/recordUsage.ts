@@ -1,6 +1,7 @@
 import { NO_ALERTS } from '../alerts.js';
 import { Code, failure } from '../codes.js';
 import { costMicros } from '../money.js';
+import { agentRateCorrect } from '../rate.js';
 import type { UsageInput, UsageResult } from '../types.js';
 import { checkUsage } from '../validate.js';
 import { agentAlerts, poolAlerts } from './alerts.js';
@@ -55,7 +56,9 @@ export function recordUsage(st: MemoryState, i: UsageInput): UsageResult {
   a.sCost += cost;
   saveCounters(a);
   const d = chargeDay(st, sc, cost, 0);
-  if (a.pools.length > 0) chargePools(st, a.pools, cost);
+  // Tokens per minute count the usage, as a settle's does (never refused: it happened).
+  agentRateCorrect(a, i.inputTokens + i.outputTokens, st.now);
+  if (a.pools.length > 0) chargePools(st, a.pools, cost, i.inputTokens + i.outputTokens);
   putUse(st, sc, {
     id: i.usageId ?? st.rnd.nonce(),
     kind: 'usage',
