@@ -13,8 +13,8 @@ import { parseOutboxFields } from '../../src/audit/event.js';
 import { type AlertThresholds, alertThresholds } from '../../src/engine/alerts.js';
 import type { Engine, PoolStatus } from '../../src/engine/types.js';
 import { DEFAULT_ALERT_THRESHOLDS } from '../../src/policy/defaults.js';
-import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { hold, registerIn } from '../support/pools.js';
+import { ENGINE_KINDS, type EngineUnderTest, makeEngine } from '../support/engines.js';
+import { createPoolIn, hold, registerIn } from '../support/pools.js';
 
 const ALERTS = alertThresholds(DEFAULT_ALERT_THRESHOLDS);
 const LIMIT = 1_000_000;
@@ -36,18 +36,8 @@ describe.each(ENGINE_KINDS)('%s engine: pool alerts', (kind) => {
     }
   });
 
-  async function pool(parentId?: string, limits: Partial<PoolStatus> = {}): Promise<string> {
-    const id = uid('pl');
-    await engine.createPool({
-      poolId: id,
-      parentId,
-      dailyLimitMicros: limits.dailyLimitMicros,
-      monthlyLimitMicros: limits.monthlyLimitMicros,
-      timeZone: limits.timeZone,
-      actor: 'admin',
-    });
-    return id;
-  }
+  const pool = (parentId?: string, limits: Partial<PoolStatus> = {}) =>
+    createPoolIn(engine, parentId, limits);
 
   /** Usage with no hold: `micros` µ$ (1 µ$ per token). */
   function usage(e: Engine, agentId: string, micros: number, alerts: AlertThresholds = ALERTS) {

@@ -13,7 +13,7 @@ import { packEvent } from '../../src/engine/index.js';
 import { shardOf } from '../../src/engine/keys.js';
 import type { Engine, PoolStatus } from '../../src/engine/types.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { type Denied, hold, PROFILE, registerIn, rejects } from '../support/pools.js';
+import { createPoolIn, type Denied, hold, PROFILE, registerIn, rejects } from '../support/pools.js';
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   let ut: EngineUnderTest;
@@ -29,20 +29,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     await ut.close();
   });
 
-  async function pool(parentId?: string, limits: Partial<PoolStatus> = {}): Promise<string> {
-    const id = uid('pl');
-    await engine.createPool({
-      poolId: id,
-      parentId,
-      dailyLimitMicros: limits.dailyLimitMicros,
-      monthlyLimitMicros: limits.monthlyLimitMicros,
-      requestsPerMinute: limits.requestsPerMinute,
-      tokensPerMinute: limits.tokensPerMinute,
-      timeZone: limits.timeZone,
-      actor: 'admin',
-    });
-    return id;
-  }
+  const pool = (parentId?: string, limits: Partial<PoolStatus> = {}) =>
+    createPoolIn(engine, parentId, limits);
 
   async function poolEvents(poolId: string) {
     return (await engine.readOutbox()).filter((e) => e.fields.pool_id === poolId);

@@ -1,6 +1,6 @@
 /** Helpers of the pool tests (test/engine/pools*.test.ts). */
 import { compileProfile } from '../../src/engine/profile.js';
-import type { AuthorizeResult, Engine } from '../../src/engine/types.js';
+import type { AuthorizeResult, Engine, PoolStatus } from '../../src/engine/types.js';
 import { uid } from './engines.js';
 
 export const DIGEST = 'a'.repeat(64);
@@ -38,6 +38,26 @@ export async function registerIn(
     poolId,
     keyDigest: DIGEST,
     metadata: '{}',
+    actor: 'admin',
+  });
+  return id;
+}
+
+/** A new pool under `parentId` (a root without), with these limits; its id. */
+export async function createPoolIn(
+  engine: Engine,
+  parentId?: string,
+  limits: Partial<PoolStatus> = {},
+): Promise<string> {
+  const id = uid('pl');
+  await engine.createPool({
+    poolId: id,
+    parentId,
+    dailyLimitMicros: limits.dailyLimitMicros,
+    monthlyLimitMicros: limits.monthlyLimitMicros,
+    requestsPerMinute: limits.requestsPerMinute,
+    tokensPerMinute: limits.tokensPerMinute,
+    timeZone: limits.timeZone,
     actor: 'admin',
   });
   return id;
