@@ -56,17 +56,20 @@ function mainTable(rows: Measurement[]): Table {
   };
 }
 
-function roundsTable(r: Rounds<Measurement>): Table {
-  const ours = OP_LABEL[r.ours.op];
-  const peer = OP_LABEL[r.peer.op];
+/**
+ * Alternating rounds of two targets: each round's ops/s, their ratio and
+ * each side's CPU per operation. `ours` and `peer` title the ops/s columns,
+ * `sides` the CPU columns ("ours / rlf").
+ */
+function versusTable(r: Rounds<Measurement>, ours: string, peer: string, sides: string): Table {
   return {
     columns: [
       { title: 'round' },
-      { title: `tollgate ${ours} ops/s`, align: 'right' },
-      { title: `rlf ${peer} ops/s`, align: 'right' },
+      { title: ours, align: 'right' },
+      { title: peer, align: 'right' },
       { title: 'ratio', align: 'right' },
-      { title: 'node CPU µs/op (ours / rlf)', align: 'right' },
-      { title: 'Redis CPU µs/op (ours / rlf)', align: 'right' },
+      { title: `node CPU µs/op (${sides})`, align: 'right' },
+      { title: `Redis CPU µs/op (${sides})`, align: 'right' },
     ],
     rows: r.rounds.map((x, i) => [
       String(i + 1),
@@ -77,6 +80,13 @@ function roundsTable(r: Rounds<Measurement>): Table {
       `${fmt(x.ours.redisCpuUsPerOp, 1)} / ${fmt(x.peer.redisCpuUsPerOp, 1)}`,
     ]),
   };
+}
+
+/** Ours against the peer, round by round. */
+function roundsTable(r: Rounds<Measurement>): Table {
+  const ours = OP_LABEL[r.ours.op];
+  const peer = OP_LABEL[r.peer.op];
+  return versusTable(r, `tollgate ${ours} ops/s`, `rlf ${peer} ops/s`, 'ours / rlf');
 }
 
 const CEILING_COLUMNS: Column[] = [
@@ -116,24 +126,7 @@ export function floors(part: RedisPart, memory: Measurement[], pools: PoolsPart)
 
 /** The pools rounds: pooled authorize against the plain agent's, with the Redis CPU per decision. */
 function poolsTable(r: Rounds<Measurement>): Table {
-  return {
-    columns: [
-      { title: 'round' },
-      { title: 'authorize under pools ops/s', align: 'right' },
-      { title: 'plain authorize ops/s', align: 'right' },
-      { title: 'ratio', align: 'right' },
-      { title: 'node CPU µs/op (pools / plain)', align: 'right' },
-      { title: 'Redis CPU µs/op (pools / plain)', align: 'right' },
-    ],
-    rows: r.rounds.map((x, i) => [
-      String(i + 1),
-      fmtInt(x.ours.opsPerSec),
-      fmtInt(x.peer.opsPerSec),
-      times(x.ratio),
-      `${fmt(x.ours.nodeCpuUsPerOp, 1)} / ${fmt(x.peer.nodeCpuUsPerOp, 1)}`,
-      `${fmt(x.ours.redisCpuUsPerOp, 1)} / ${fmt(x.peer.redisCpuUsPerOp, 1)}`,
-    ]),
-  };
+  return versusTable(r, 'authorize under pools ops/s', 'plain authorize ops/s', 'pools / plain');
 }
 
 /** Decisions per second one Redis core can make: 1e6 / its CPU µs per decision. */
