@@ -19,8 +19,9 @@ import { TollgateClient } from '../../src/client/index.js';
 import { digestKey } from '../../src/identity/api-key.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { type RedisServer, startRedis } from '../setup/redis-servers.js';
-import { type Captured, capture } from '../support/capture.js';
+import { capture } from '../support/capture.js';
 import { uid } from '../support/engines.js';
+import { only } from './harness.js';
 
 const ADMIN = 'cli-audit-admin-token-0123456789';
 
@@ -33,13 +34,6 @@ function tempDir(): string {
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-// biome-ignore lint/suspicious/noExplicitAny: CLI JSON output, checked by each test
-function only(out: Captured): any {
-  expect(out.values).toHaveLength(1);
-  expect(out.text).toEqual([]);
-  return out.values[0];
-}
 
 const CURSOR_LINE = /^Next page: --cursor (\S+)$/;
 

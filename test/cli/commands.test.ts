@@ -8,10 +8,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
-import { runCli } from '../../src/cli/index.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
-import { type Captured, capture } from '../support/capture.js';
 import { uid } from '../support/engines.js';
+import { only, runWith } from './harness.js';
 
 const ADMIN = 'cli-commands-admin-token-0123456789';
 
@@ -20,19 +19,7 @@ let server: Server;
 let base: string;
 let env: NodeJS.ProcessEnv;
 
-async function cli(argv: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-  const out = capture();
-  const code = await runCli(argv, { ...env, ...extraEnv }, out);
-  return { code, out };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: CLI JSON output, checked by each test
-function only(out: Captured): any {
-  expect(out.errors).toEqual([]);
-  expect(out.values).toHaveLength(1);
-  expect(out.text).toEqual([]);
-  return out.values[0];
-}
+const cli = (argv: string[], extraEnv?: NodeJS.ProcessEnv) => runWith(env, argv, extraEnv);
 
 async function register(role = 'coder'): Promise<{ id: string; key: string }> {
   const id = uid('cmd');

@@ -10,10 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import type { PostgresStore } from '../../src/audit/store/index.js';
-import { runCli } from '../../src/cli/index.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
-import { type Captured, capture } from '../support/capture.js';
 import { uid } from '../support/engines.js';
+import { only, runWith } from './harness.js';
 
 const ADMIN = 'cli-operate-admin-token-0123456789';
 const schema = `tg_cli_operate_${randomBytes(4).toString('hex')}`;
@@ -23,19 +22,7 @@ let server: Server;
 let base: string;
 let env: NodeJS.ProcessEnv;
 
-async function cli(argv: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-  const out = capture();
-  const code = await runCli(argv, { ...env, ...extraEnv }, out);
-  return { code, out };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: CLI JSON output, checked by each test
-function only(out: Captured): any {
-  expect(out.errors).toEqual([]);
-  expect(out.values).toHaveLength(1);
-  expect(out.text).toEqual([]);
-  return out.values[0];
-}
+const cli = (argv: string[], extraEnv?: NodeJS.ProcessEnv) => runWith(env, argv, extraEnv);
 
 function listen(s: Server): Promise<string> {
   return new Promise((resolve) =>

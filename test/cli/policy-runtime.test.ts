@@ -13,10 +13,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import type { PostgresStore } from '../../src/audit/store/index.js';
-import { runCli } from '../../src/cli/index.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
-import { capture } from '../support/capture.js';
 import { uid } from '../support/engines.js';
+import { runWith } from './harness.js';
 
 const ADMIN = 'cli-policy-admin-token-0123456789ab';
 const schema = `tg_cli_policy_${randomBytes(4).toString('hex')}`;
@@ -33,11 +32,7 @@ function file(name: string, text: string): string {
   return path;
 }
 
-async function cli(argv: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-  const out = capture();
-  const code = await runCli(argv, { ...env, ...extraEnv }, out);
-  return { code, out };
-}
+const cli = (argv: string[], extraEnv?: NodeJS.ProcessEnv) => runWith(env, argv, extraEnv);
 
 beforeAll(async () => {
   tg = await createTollgate({
