@@ -2,8 +2,9 @@
   copyAgent: the second step of moving an agent to another shard
   (src/engine/redis/ops/moveAgent.ts): write the frozen agent
   (lua/freezeAgent-3.lua's answer) on its new shard, in its new pool, with the
-  spend of its day and month; then it is counted in the pool and emits
-  `agent_moved`. On its home shard the directory entry is removed here (an
+  spend of its day and month and its holds; then it is counted in the pool and emits
+  `agent_moved`. Holds whose pools are on this shard (the agent comes back)
+  take back the pool parts they left here (includes/left.lua). On its home shard the directory entry is removed here (an
   agent at home has none). Safe to run twice: an agent there with this move
   noted answers as it is, nothing written.
 
@@ -11,7 +12,7 @@
   KEYS[2] agent index    tg:{s<n>}:agents
   KEYS[3] outbox stream  tg:{s<n>}:outbox
   (derived, same hash tag: its leases, day and month keys, the new pool's
-   hierarchy, the directory, the ready marker)
+   hierarchy, the directory, the ready marker, the holds left here)
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] eventTail  string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx'
@@ -36,6 +37,7 @@ local rcall = redis.call
 --- @include "includes/events"
 --- @include "includes/pools"
 --- @include "includes/records"
+--- @include "includes/left"
 --- @include "includes/ready"
 
 local agentKey, index, outbox = KEYS[1], KEYS[2], KEYS[3]
@@ -69,6 +71,7 @@ for i = 7 + nFields, #ARGV, 2 do
   scores[#scores + 1] = ARGV[i]
 end
 if #scores > 0 then callMany('ZADD', agentKey .. ':leases', scores, 1000) end
+LEFT.reclaim(agentKey, agentKey .. ':leases', agentId)
 
 local a = loadAgent(agentKey)
 a.pools = pool and pool.chain or ''

@@ -1,9 +1,9 @@
 --[[
   freezeAgent: the first step of moving an agent to a pool whose hierarchy is
   on another shard (src/engine/redis/ops/moveAgent.ts): on the shard it lives
-  on, refuse if it holds anything (OPEN_HOLDS and their number, nothing
-  written: a hold is freed and settled where it was made), else free its
-  expired holds, note the move in its hash (field `mv`) and freeze it: the
+  on, free its expired holds; its open holds go with it, but those made under
+  pools of a hierarchy on this shard leave their pool part here, held until
+  the hold ends (includes/left.lua); note the move in its hash (field `mv`) and freeze it: the
   hash is renamed <agent>:frozen and this shard's directory says it is moving
   (includes/pools.lua (P.missing): every call for it answers MOVING meanwhile). Answers the
   frozen hash and leases, which lua/copyAgent-3.lua writes on the new shard.
@@ -15,7 +15,8 @@
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
   KEYS[3] outbox stream  tg:{s<n>}:outbox
-  (derived, same hash tag: <agent>:frozen, the directory, the pools' hierarchies)
+  (derived, same hash tag: <agent>:frozen, the directory, the pools' hierarchies, the
+   holds left tg:{s<n>}:left and tg:{s<n>}:left:leases)
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] eventTail  string, UUIDv7 random tail '-7xxx-yxxx-xxxxxxxxxxxx'
@@ -31,8 +32,8 @@
   Returns { OK, move, fields, leases, nowMs } (move: the move noted, ARGV[4] and
   then '|' and the pool it leaves; fields: the frozen hash as name, value, …;
   leases: its leases as member, score, …), { OK } (ARGV[4] '' and nothing
-  frozen), { OPEN_HOLDS, n }, { ELSEWHERE, shard }, or { code }.
-  Codes: OK, OPEN_HOLDS, AGENT_NOT_FOUND, ELSEWHERE, MOVING, SHARD_NOT_READY
+  frozen), { ELSEWHERE, shard }, or { code }.
+  Codes: OK, AGENT_NOT_FOUND, ELSEWHERE, MOVING, SHARD_NOT_READY
 ]]
 local rcall = redis.call
 --- @include "includes/codes"
@@ -43,6 +44,7 @@ local rcall = redis.call
 --- @include "includes/events"
 --- @include "includes/pools"
 --- @include "includes/records"
+--- @include "includes/left"
 
 local agentKey, leasesKey, outbox = KEYS[1], KEYS[2], KEYS[3]
 local agentId, move = ARGV[3], ARGV[4]
@@ -54,9 +56,8 @@ POOLS.key = agentKey
 local a = loadAgent(agentKey)
 if a then
   if move == '' then return { C.OK } end
-  local n = rcall('ZCOUNT', leasesKey, '(' .. now, '(+inf')
-  if n > 0 then return { C.OPEN_HOLDS, n } end
   tidyAgent(agentKey, leasesKey, a, agentId, now, ARGV[2])
+  LEFT.leave(agentKey, leasesKey, agentId)
   dayCostOf(agentKey, a, now)
   local from = string.match(a.pools, '^[^|]*')
   saveAgent(agentKey, a, 'mv', move .. '|' .. from)

@@ -7,7 +7,8 @@
   KEYS[1] agent hash     tg:{s<n>}:agent:<id>
   KEYS[2] leases zset    tg:{s<n>}:agent:<id>:leases
   KEYS[3] outbox stream  tg:{s<n>}:outbox
-  (derived, same hash tag: the hold's pools' hierarchy, the directory)
+  (derived, same hash tag: the hold's pools' hierarchy, the directory, the closes to
+   carry tg:{s<n>}:carry)
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] agentId    string
@@ -23,8 +24,11 @@
   was still open; nothing when neither happened. A hold made under pools: its
   event has `pools` last.
 
-  Returns { code, {}, state, nowMs } (OK, RESERVATION_NOT_FOUND, ALREADY_CLOSED; state:
-  the packed state, includes/agent.lua stateReply), { ELSEWHERE, shard }, or { code }
+  Returns { code, { root }, state, nowMs } (OK, RESERVATION_NOT_FOUND, ALREADY_CLOSED;
+  root: '', or the root of the hold's pools when they are on another shard (the hold
+  moved here with its agent) and their close is to be carried there
+  (src/engine/redis/ops/closeLeftHold.ts); state: the packed state, includes/agent.lua
+  stateReply), { ELSEWHERE, shard }, or { code }
   Codes: OK, AGENT_NOT_FOUND, UNAUTHENTICATED, RESERVATION_NOT_FOUND,
          ALREADY_CLOSED (settled or released before; nothing written),
          ELSEWHERE, MOVING, SHARD_NOT_READY (nothing written)
@@ -57,10 +61,14 @@ if digest ~= '' and a.digest ~= digest then return { C.UNAUTHENTICATED } end
 -- frees expired holds too.
 local r = readRecord(v)
 local code = C.OK
+-- The root of the hold's pools when they are on another shard and their close is to be
+-- carried there (includes/pools.lua P.carry), else ''.
+local carried = ''
 if not r or r.st == 'denied' then
   code = C.RESERVATION_NOT_FOUND
 elseif r.st == 'settled' or r.st == 'released' then
   code = C.ALREADY_CLOSED
+  if r.st == 'released' and r.pools ~= '' then carried = pools().carried(resId, r.pools) end
 else
   tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
   -- This hold's lease may have passed: freed just now, it is closed as released, no event.
@@ -68,7 +76,9 @@ else
   local record = closedText('released', r, '', '', '', 'released', '', '')
   -- Tokens per minute: the hold's estimate is given back (includes/rate.lua).
   agentRateCorrect(a, -r.tok, now)
-  if r.pools ~= '' then pools().close(r.pools, r.cost, r.st == 'open', 0, -r.tok, now) end
+  if r.pools ~= '' and not pools().close(r.pools, r.cost, r.st == 'open', 0, -r.tok, now) then
+    carried = pools().carry(resId, r.pools, '', 0)
+  end
   if r.st == 'open' then
     a.s_res = a.s_res - r.tok
     a.c_res = a.c_res - r.cost
@@ -85,4 +95,4 @@ end
 if a.dirty then saveAgent(agentKey, a) end
 if POOLS.lib then POOLS.lib.flush() end
 flushEvents(outbox)
-return { code, {}, stateReply(agentKey, a, now), now }
+return { code, { carried }, stateReply(agentKey, a, now), now }

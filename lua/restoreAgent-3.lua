@@ -1,7 +1,10 @@
 --[[
   restoreAgent: put back one agent of a shard being recovered, as the durable
   store has it: its state, its current session's counters and the spend of
-  its day and month local to its time zone at the snapshot's instant. Atomic and idempotent: writes only while the shard is not yet
+  its day and month local to its time zone at the snapshot's instant, with
+  the budget alerts already fired in that session, day and month (their
+  marks: a threshold alerted before the loss does not alert again in the same
+  period). Atomic and idempotent: writes only while the shard is not yet
   ready and the agent does not exist (a process restoring the same shard at
   the same time, or a caller that already used the restored agent, wins).
   Holds in flight are not restored (s_res, c_res and next_exp start at 0).
@@ -42,6 +45,11 @@
                          (includes/pools.lua; absent or '': in none). An agent in a pool is
                          restored on its hierarchy's shard (KEYS on that shard); the pools'
                          counts of agents come back with the hierarchy (lua/restorePool-2.lua)
+  ARGV[26] sessionAlerts string, the budget alert thresholds (percent) already fired in the
+                         current session, joined by ',' (absent or '': none), restored as its
+                         alert marks (includes/alerts.lua): fields `a:<pct>` = the session id
+  ARGV[27] dayAlerts     string, the same of the day of ARGV[15]: fields `a<pct>` of its day key
+  ARGV[28] monthAlerts   string, the same of that month: fields `a<pct>` of its month key
 
   Returns { code }
   Codes: OK (restored), CONFLICT (the agent exists; nothing written),
@@ -61,29 +69,43 @@ local agentKey, index, marker = KEYS[1], KEYS[2], KEYS[3]
 if rcall('EXISTS', marker) == 1 then return { C.SHARD_READY } end
 if rcall('EXISTS', agentKey) == 1 then return { C.CONFLICT } end
 
+-- Alert marks (includes/alerts.lua) as field/value pairs: `prefix<pct>` = `value` for each
+-- threshold of `text` ('50,80').
+local function marks(text, prefix, value)
+  local t = {}
+  for pct in string.gmatch(text or '', '%d+') do
+    t[#t + 1] = prefix .. pct
+    t[#t + 1] = value
+  end
+  return t
+end
+
 local now = nowMs(ARGV[1])
 saveAgent(agentKey, newAgent(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
   tonumber(ARGV[8]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[9],
   tonumber(ARGV[17]) or 0, now + KEEP_MS, tonumber(ARGV[19]) or 0, tonumber(ARGV[20]) or 0,
   tonumber(ARGV[21]) or 0, string.match(ARGV[22] or '', '^[^|]*'), ARGV[25] or ''),
-  'created', ARGV[10], 'meta', ARGV[11], 'z', ARGV[22] or '')
+  'created', ARGV[10], 'meta', ARGV[11], 'z', ARGV[22] or '',
+  unpack(marks(ARGV[26], 'a:', ARGV[5])))
 rcall('ZADD', agentKey .. ':leases', '+inf', LEASE_SENTINEL)
 rcall('SADD', index, ARGV[2])
 
 -- The spend of the day and month of ARGV[15] in the agent's zone, as chargeDay keeps
--- them; a key already there is newer than the store.
+-- them, with their alert marks; a key already there is newer than the store.
 local p = periodAt(tonumber(ARGV[15]), ARGV[22])
 local off = tonumber(ARGV[1])
 local dk = agentKey .. ':day:' .. p.day
 local cost, ovr = tonumber(ARGV[16]), tonumber(ARGV[18]) or 0
-if cost > 0 and rcall('EXISTS', dk) == 0 then
-  rcall('HSET', dk, 'cost', cost, 'ovr', ovr)
+local dm = marks(ARGV[27], 'a', 1)
+if (cost > 0 or #dm > 0) and rcall('EXISTS', dk) == 0 then
+  rcall('HSET', dk, 'cost', cost, 'ovr', ovr, unpack(dm))
   rcall('EXPIREAT', dk, math.floor((p.nextDayMs - off) / 1000) + 86400)
 end
 local mCost, mOvr = tonumber(ARGV[23]) or 0, tonumber(ARGV[24]) or 0
 local mk = agentKey .. ':month:' .. p.month
-if mCost > 0 and rcall('EXISTS', mk) == 0 then
-  rcall('HSET', mk, 'cost', mCost, 'ovr', mOvr)
+local mm = marks(ARGV[28], 'a', 1)
+if (mCost > 0 or #mm > 0) and rcall('EXISTS', mk) == 0 then
+  rcall('HSET', mk, 'cost', mCost, 'ovr', mOvr, unpack(mm))
   rcall('EXPIREAT', mk, math.floor((p.nextMonthMs - off) / 1000) + 86400)
 end
 return { C.OK }

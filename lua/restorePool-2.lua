@@ -4,7 +4,8 @@
   parent, limits, zone, creation time, its counts of agents and child pools,
   and the spend of its day and month local to its zone at the snapshot's
   instant, tagged with that day and month as includes/pools.lua keeps them
-  (a spend of another period counts as 0 when it is read). Holds and the
+  (a spend of another period counts as 0 when it is read), with the budget
+  alerts already fired in them (their marks). Holds and the
   rate limits' arrival times start empty, as an agent's. Atomic and
   idempotent: writes only while the shard is not yet ready and the hierarchy
   does not exist (another process restoring the same shard wins). Emits no
@@ -17,12 +18,14 @@
   ARGV[1]  offsetMs  integer ms added to TIME (tests only)
   ARGV[2]  atMs      integer ms, the snapshot's instant: each pool's spend is of its
                      local day and month then (periodAt in its zone)
-  ARGV[3]  n         integer, the number of pools; then 11 values per pool, the root
+  ARGV[3]  n         integer, the number of pools; then 13 values per pool, the root
                      first and each pool after its parent:
     poolId, parentId ('' for the root), zoneText (src/engine/periods.ts zoneTextAt;
     its name first), dLimit, mLimit (µ$ a local day, a local month; 0: none), rpm,
     tpm (0: none), created (ms), dayCost, monthCost (µ$), agents (directly in it;
-    its children are counted here)
+    its children are counted here), dayAlerts, monthAlerts (the budget alert
+    thresholds already fired in that day and month, joined by ',': '' none;
+    restored as its marks `ad:<poolId>`, `am:<poolId>`, includes/alerts.lua)
 
   Returns { code }
   Codes: OK (restored), CONFLICT (the hierarchy exists; nothing written),
@@ -44,9 +47,16 @@ if rcall('EXISTS', hier) == 1 then return { C.CONFLICT } end
 
 local root = string.match(hier, ':pool:(.*)$')
 local at, n = tonumber(ARGV[2]), tonumber(ARGV[3])
-local list, byId = {}, {}
+local list, byId, extra = {}, {}, {}
+-- The alert marks of `per` (its day or month) for the thresholds of `text` ('50,80'),
+-- as includes/alerts.lua keeps them: '<period>|50|80|'.
+local function mark(field, per, text)
+  if text == '' then return end
+  extra[#extra + 1] = field
+  extra[#extra + 1] = per .. '|' .. string.gsub(text, ',', '|') .. '|'
+end
 for i = 0, n - 1 do
-  local b = 4 + i * 11
+  local b = 4 + i * 13
   local id, parentId, zt = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local parent = nil
   if parentId == '' then
@@ -68,6 +78,8 @@ for i = 0, n - 1 do
   if parent then parent.children = parent.children + 1 end
   byId[id] = p
   list[#list + 1] = p
+  mark('ad:' .. id, per.day, ARGV[b + 11])
+  mark('am:' .. id, per.month, ARGV[b + 12])
 end
 
 POOLS.key = hier
@@ -79,5 +91,6 @@ for i = 1, #list do
   if p.zt then rcall('HSET', hier, 'z:' .. p.id, p.zt) end
 end
 P.flush()
+if #extra > 0 then rcall('HSET', hier, unpack(extra)) end
 rcall('SADD', string.match(hier, '^(.-}:)') .. 'pools', root)
 return { C.OK }

@@ -24,7 +24,7 @@
    settle: agent hash tg:{s<n>}:agent:<id> (includes/agent.lua and
    includes/records.lua), its leases zset <agent>:leases, day hash
    <agent>:day:<yyyymmdd>, the hold's pools' hierarchy tg:{s<n>}:pool:<root>, the
-   directory tg:{s<n>}:dir; ids are checked against strict patterns before they
+   directory tg:{s<n>}:dir, the closes to carry tg:{s<n>}:carry (includes/pools.lua); ids are checked against strict patterns before they
    reach Redis, so none holds `{`, `}` or `:`)
 
   ARGV[1]  offsetMs   integer ms added to TIME (tests only; 0 in production)
@@ -73,9 +73,12 @@
                       before the hold was found stay freed, as on NO_HOLD)
     code, state      (NO_HOLD: by operation, no open hold; or the usage id
                       names a usage: nothing settled)
-    code, state, nonce, costMicros, overrunTokens, overrunMicros
+    code, state, nonce, costMicros, overrunTokens, overrunMicros, root
                      (OK: settled now; ALREADY_CLOSED: the same settle was
-                      recorded, its values, nothing written)
+                      recorded, its values, nothing written; root: '', or the
+                      root of the hold's pools when they are on another shard
+                      (the hold moved here with its agent) and their close is
+                      to be carried there: src/engine/redis/ops/closeLeftHold.ts)
     code, nonce, recordedState, recordedIn, recordedOut, recordedResult, recordedCostMicros
                      (IDEMPOTENCY_CONFLICT: another settle, or a release, was
                       recorded (by operation: under this usage id); its
@@ -157,16 +160,18 @@ local function noHold(agentKey, a)
   nOut = k + 2
 end
 
--- The same settle recorded before (`r`: its hold's record; nil if gone).
-local function closed(agentKey, a, nonce, r)
+-- The same settle recorded before (`r`: its hold's record; nil if gone), with the root
+-- of its pools while their close is still to be carried to their shard (P.carried).
+local function closed(agentKey, a, agentId, nonce, r)
   local k = nOut
   out[k + 1], out[k + 2], out[k + 3] = C.ALREADY_CLOSED, stateOf(agentKey, a), nonce
   if r then
     out[k + 4], out[k + 5], out[k + 6] = r.charged or 0, r.ovrT or 0, r.ovrC or 0
+    out[k + 7] = r.pools ~= '' and pools().carried(agentId .. '.' .. nonce, r.pools) or ''
   else
-    out[k + 4], out[k + 5], out[k + 6] = 0, 0, 0
+    out[k + 4], out[k + 5], out[k + 6], out[k + 7] = 0, 0, 0, ''
   end
-  nOut = k + 6
+  nOut = k + 7
 end
 
 -- The caller's model is not the hold's: its model answered; what freeing expired holds
@@ -254,7 +259,7 @@ local function settleOne(j)
       if fp ~= fingerprint or (priced and tonumber(charged) ~= priced) then
         return conflict(prior, r)
       end
-      return closed(agentKey, a, prior, r)
+      return closed(agentKey, a, agentId, prior, r)
     end
     tidyAgent(agentKey, leasesKey, a, agentId, now, tail)
     local ids = rcall('ZRANGEBYSCORE', leasesKey, 0, '+inf', 'LIMIT', 0, 64)
@@ -277,7 +282,7 @@ local function settleOne(j)
   if r.st == 'settled' then
     if r.inTok == inTok and r.outTok == outTok and r.result == result
       and (not priced or r.charged == priced) then
-      return closed(agentKey, a, nonce, r)
+      return closed(agentKey, a, agentId, nonce, r)
     end
     return conflict(nonce, r)
   end
@@ -304,9 +309,12 @@ local function settleOne(j)
   agentRateCorrect(a, inTok + outTok - r.tok, now)
   local cUsed = chargeDay(agentKey, a, now, offsetMs, cost, ovrC)
   -- The pools the hold was made under: freed, charged and corrected the same way.
-  local poolsField = ''
+  local poolsField, carried = '', ''
   if r.pools ~= '' then
-    pools().close(r.pools, r.cost, open, cost, inTok + outTok - r.tok, now)
+    if not pools().close(r.pools, r.cost, open, cost, inTok + outTok - r.tok, now) then
+      -- Its pools are on another shard (it moved here with its agent): closed there next.
+      carried = pools().carry(agentId .. '.' .. nonce, r.pools, inTok + outTok, cost)
+    end
     poolsField = '\31pools\31' .. r.pools
   end
   local costText, ovrTText, ovrCText = textOf(cost), textOf(ovrT), textOf(ovrC)
@@ -334,9 +342,9 @@ local function settleOne(j)
   agentAlerts(agentKey, agentId, a, inTok + outTok, cost, now, tail)
   if POOLS.hot then poolAlerts(r.pools, agentId, cost, now, tail) end
   local k = nOut
-  out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6] =
-    C.OK, state, nonce, cost, ovrT, ovrC
-  nOut = k + 6
+  out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6], out[k + 7] =
+    C.OK, state, nonce, cost, ovrT, ovrC, carried
+  nOut = k + 7
 end
 
 for j = 6, #ARGV, 13 do

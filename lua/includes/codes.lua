@@ -38,7 +38,6 @@ local C = {
   POOL_NOT_EMPTY = 30,
   ELSEWHERE = 31,
   MOVING = 32,
-  OPEN_HOLDS = 33,
   STALE_CLAIM = 34,
   SHADOW = 35,
 }

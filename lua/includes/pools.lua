@@ -13,6 +13,8 @@
                 (directly in it), created (ms)
     z:<poolId>  its zone's offsets (src/engine/periods.ts zoneTextAt), when not UTC
     ad:<poolId>, am:<poolId>  its budget alert marks of its day and month (includes/alerts.lua)
+  Holds that moved to another shard with their agent: tg:{s<n>}:carry on the agent's
+  shard (P.carry), tg:{s<n>}:left on the pools' (includes/left.lua).
   A spend tagged with another period than the one at Redis TIME in the pool's
   zone counts as 0: a new period starts at 0, decided here, in the atomic step
   that uses it (as the agent's period keys, includes/agent.lua).
@@ -22,7 +24,7 @@
   Per script call each pool is read once, the first time it is needed, and
   written once, at the end: P.flush() (exact: the call is atomic).
   The functions are made only in a call that needs them: pools() answers them
-  (P.check, P.hold, P.close, P.charge, P.get, P.touch, P.reply, P.event,
+  (P.check, P.hold, P.close, P.carry, P.carried, P.charge, P.get, P.touch, P.reply, P.event,
   P.moved, P.named, P.denied, P.missing, P.chainOf, P.load, P.key, P.cache), made
   on its first use, so a call for plain agents makes none of them (every function a
   script defines is made again on every call: 17 of them cost a plain decision
@@ -217,7 +219,9 @@ local function pools()
     skipped): `open` (it was still held) frees its cost `held`; `cost` (a
     settle's, 0 for none) goes to each level's day and month; `delta` (a
     settle: tokens used - held; a release: -held; nil for a lease's end)
-    corrects each level's tokens per minute, as the agent's.
+    corrects each level's tokens per minute, as the agent's. Answers whether
+    the hierarchy is on this shard (false: the hold moved here with its agent
+    and its pools are elsewhere, or the hierarchy was deleted: P.carry).
   ]]
   function P.close(text, held, open, cost, delta, now)
     local c = chainOf(text)
@@ -233,6 +237,26 @@ local function pools()
         touch(p)
       end
     end
+    return pcache[c.root] ~= false
+  end
+
+  --[[
+    A hold whose hierarchy is not on this shard (P.close answered false) was
+    settled (`used` tokens, `cost` µ$) or released (`used` '') here: noted in
+    tg:{s<n>}:carry as <agentId>.<nonce> -> root US used US cost until its
+    pools' shard has closed it there (includes/left.lua). Answers the root.
+  ]]
+  function P.carry(resId, text, used, cost)
+    local root = chainOf(text).root
+    rcall('HSET', tag .. 'carry', resId, root .. '\31' .. used .. '\31' .. cost)
+    return root
+  end
+
+  -- The root of hold `resId`'s hierarchy (chain `text`) while a close noted by P.carry
+  -- has not been carried to it, else '' (a settle or release sent again answers it).
+  function P.carried(resId, text)
+    if rcall('HEXISTS', tag .. 'carry', resId) == 0 then return '' end
+    return chainOf(text).root
   end
 
   -- Usage without a hold (recordUsage): `cost` to each level's day and month,

@@ -72,8 +72,6 @@ export const Code = {
   ELSEWHERE: 31,
   /** The agent is being moved to another shard: call again shortly (nothing written). */
   MOVING: 32,
-  /** moveAgent to another shard: the agent has open holds (CONFLICT open_holds, their number follows). */
-  OPEN_HOLDS: 33,
   /** A directory claim too old to create under: claim again (nothing written). */
   STALE_CLAIM: 34,
   /** authorize: a denial let pass by shadow mode, held as if allowed; its code and pool ('' none) follow. */
@@ -257,7 +255,6 @@ export function settleReplyLength(code: unknown): number {
       return 2;
     case Code.OK:
     case Code.ALREADY_CLOSED:
-      return 6;
     case Code.IDEMPOTENCY_CONFLICT:
       return 7;
     default:
@@ -291,10 +288,9 @@ export interface Subject {
   holdModel?: string;
   /** The pool the call names (POOL_NOT_FOUND, POOL_EXISTS, POOL_NOT_EMPTY). */
   poolId?: string;
-  /** POOL_NOT_EMPTY: agents and pools directly in the pool; OPEN_HOLDS: the holds. */
+  /** POOL_NOT_EMPTY: agents and pools directly in the pool. */
   agents?: number;
   pools?: number;
-  holds?: number;
 }
 
 const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
@@ -358,12 +354,6 @@ const FAILURES: Partial<Record<number, (s: Subject) => TollgateError>> = {
       'CONFLICT',
       `pool ${s.poolId} has ${s.agents ?? 0} agents and ${s.pools ?? 0} pools; move or delete them first`,
       { pool_id: s.poolId, reason: 'pool_not_empty', agents: s.agents ?? 0, pools: s.pools ?? 0 },
-    ),
-  [Code.OPEN_HOLDS]: (s) =>
-    new TollgateError(
-      'CONFLICT',
-      `Agent ${s.agentId} has ${s.holds ?? 0} open holds; a move to a pool on another shard needs none: settle or release them first`,
-      { agent_id: s.agentId, reason: 'open_holds', holds: s.holds ?? 0 },
     ),
   [Code.SESSION_NOT_FOUND]: (s) =>
     new TollgateError('NOT_FOUND', 'Session not found or already ended', {

@@ -20,6 +20,10 @@
  *   tg:{s<n>}:pool:<rootId>              a pool hierarchy: a field per pool (lua/includes/pools.lua)
  *   tg:{s<n>}:pools                      the root ids of the shard's hierarchies
  *   tg:{s<n>}:pooldir                    the root of each pool whose id's shard this is
+ *   tg:{s<n>}:carry                      holds closed here whose pools are on another shard,
+ *                                        until closed there (lua/includes/pools.lua P.carry)
+ *   tg:{s<n>}:left, tg:{s<n>}:left:leases  the pool parts of holds that moved away with
+ *                                        their agent (lua/includes/left.lua)
  */
 import { checkAgentId } from './ids.js';
 
@@ -90,6 +94,11 @@ export function poolKey(rootId: string, shards: number): string {
 /** The root ids of a shard's hierarchies. */
 export function poolsIndexKey(shard: number): string {
   return `${shardTag(shard)}pools`;
+}
+
+/** The holds closed on this shard whose pools are on another one, until closed there. */
+export function carryKey(shard: number): string {
+  return `${shardTag(shard)}carry`;
 }
 
 /** The roots of the pools whose id's shard this is. */

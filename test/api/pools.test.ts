@@ -148,30 +148,46 @@ describe.each(MODES)('pools over HTTP, $name', (mode) => {
       expect(ok(await api.call('GET', `/v1/pools/${p2.pool_id}`)).agents).toBe(0);
     });
 
-    it('409 open_holds: a move to a tree on another shard while the agent holds something', async () => {
+    it('a move to a tree on another shard with a hold open: the hold settles under the pool it was made under', async () => {
       const { id, key } = await api.agent('coder');
       const shards = api.tg.engine.shards;
-      // A root whose shard is not the agent's (an agent in no pool lives on its own id's).
+      const near = await pool({});
+      // A root whose shard is not the first pool's.
       let far = uid('far');
-      while (shardOf(far, shards) === shardOf(id, shards)) far = uid('far');
+      while (shardOf(far, shards) === shardOf(near.pool_id, shards)) far = uid('far');
       ok(await post({ pool_id: far }), 201);
+      const move = (poolId: string) =>
+        api.call('PUT', `/v1/agents/${id}/pool`, { body: { pool_id: poolId } });
+      const daily = async (poolId: string) =>
+        ok(await api.call('GET', `/v1/pools/${poolId}`)).daily as {
+          cost_used: number;
+          cost_reserved: number;
+        };
+      ok(await move(near.pool_id));
       const held = await authorize(key, id, 100);
-      expect(held.decision.allowed).toBe(true);
-      const move = () => api.call('PUT', `/v1/agents/${id}/pool`, { body: { pool_id: far } });
-      const refused = await move();
-      expect(refused.status, refused.text).toBe(409);
-      expect(isError(refused, 'CONFLICT')).toBe(true);
-      expect(refused.body.error.details).toEqual({ agent_id: id, reason: 'open_holds', holds: 1 });
-      expect(ok(await api.call('GET', `/v1/agents/${id}`)).pool_id).toBeNull();
-      // Released, it moves.
-      if (!held.decision.allowed) throw new Error('unreachable');
-      ok(
-        await api.call('POST', '/v1/release', {
+      if (!held.decision.allowed) throw new Error('denied');
+      const heldCost = (await daily(near.pool_id)).cost_reserved;
+      expect(heldCost).toBeGreaterThan(0);
+      expect(ok(await move(far)).pool_id).toBe(far);
+      expect(await daily(near.pool_id)).toMatchObject({ cost_used: 0, cost_reserved: heldCost });
+      expect(await daily(far)).toMatchObject({ cost_used: 0, cost_reserved: 0 });
+      const settled = ok(
+        await api.call('POST', '/v1/settle', {
           token: key,
-          body: { reservation_id: held.decision.reservation_id },
+          body: {
+            reservation_id: held.decision.reservation_id,
+            input_tokens: 50,
+            output_tokens: 0,
+            result: 'success',
+          },
         }),
       );
-      expect(ok(await move()).pool_id).toBe(far);
+      expect(settled.cost).toBeGreaterThan(0);
+      expect(await daily(near.pool_id)).toMatchObject({
+        cost_used: settled.cost,
+        cost_reserved: 0,
+      });
+      expect(await daily(far)).toMatchObject({ cost_used: 0, cost_reserved: 0 });
     });
   });
 

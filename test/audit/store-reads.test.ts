@@ -12,18 +12,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AuditEvent, EventType } from '../../src/audit/event.js';
 import { storeRecovery } from '../../src/audit/recovery/index.js';
 import { mapDbError, SqlArray } from '../../src/audit/store/db.js';
+import { EVENT_KIND } from '../../src/audit/store/event-kind.js';
 import {
   type AuditFilter,
   MIGRATIONS,
   StatementTimeoutError,
 } from '../../src/audit/store/index.js';
 import { PostgresStore } from '../../src/audit/store/postgres.js';
-import {
-  COLUMN_NAMES,
-  EVENT_KIND,
-  encodeCursor,
-  eventsQuery,
-} from '../../src/audit/store/queries.js';
+import { COLUMN_NAMES, encodeCursor, eventsQuery } from '../../src/audit/store/queries.js';
 import { shardOf } from '../../src/engine/keys.js';
 import { isError, startApi } from '../api/harness.js';
 

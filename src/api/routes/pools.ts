@@ -116,7 +116,7 @@ export const poolRoutes: Route[] = [
     tag: TAG,
     summary: 'Move an agent to a pool',
     description:
-      'Puts the agent in `pool_id` (null: in no pool). Its open holds stay charged to the pools they were made under and settle there; its next authorize checks the new pool and those above it. No such agent, or no such pool: 404 (details `{agent_id}` or `{pool_id}`). A pool tree and its agents live on the shard of its root: a move that takes the agent to another shard needs it to hold nothing, and with holds open it is 409 CONFLICT (details `{agent_id, reason: "open_holds", holds}`): settle or release them first (docs/limits.md, "Pools").',
+      'Puts the agent in `pool_id` (null: in no pool). Its open holds stay charged to the pools they were made under and settle, release or run out there, whichever shard the old and new pools live on (docs/limits.md, "Moves"); its next authorize checks the new pool and those above it. No such agent, or no such pool: 404 (details `{agent_id}` or `{pool_id}`).',
     params: AgentParams,
     body: MoveAgentRequest,
     response: AgentRecordSchema,

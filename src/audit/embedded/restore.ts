@@ -20,7 +20,8 @@ export function dayStartOf(ms: number): number {
  * summed over its ledger, each agent's spend on its day and month local to its
  * zone at `nowMs` (and the overrun among them) and its current session's
  * tokens, cost, overrun tokens and denials; the pool registry (parents first)
- * with each pool's spend on its local day and month, and each agent's pool. Holds in flight are not
+ * with each pool's spend on its local day and month, and each agent's pool;
+ * the budget alerts already fired in those periods (the marks). Holds in flight are not
  * in the store's sums: a hold is spend only once settled.
  */
 export async function snapshotFromStore(
@@ -44,6 +45,8 @@ export async function snapshotFromStore(
       createdMs: p.createdAt,
       dailyCostMicros: p.dayCost,
       monthlyCostMicros: p.monthCost,
+      ...(p.dayAlerts === undefined ? {} : { dailyAlerts: p.dayAlerts }),
+      ...(p.monthAlerts === undefined ? {} : { monthlyAlerts: p.monthAlerts }),
     }),
   );
   const known = new Set(pools.map((p) => p.poolId));
@@ -76,6 +79,9 @@ export async function snapshotFromStore(
         dailyOverrunMicros: t?.dayOverrunCost ?? 0,
         monthlyCostMicros: t?.monthCost ?? 0,
         monthlyOverrunMicros: t?.monthOverrunCost ?? 0,
+        ...(t?.sessionAlerts === undefined ? {} : { sessionAlerts: t.sessionAlerts }),
+        ...(t?.dayAlerts === undefined ? {} : { dailyAlerts: t.dayAlerts }),
+        ...(t?.monthAlerts === undefined ? {} : { monthlyAlerts: t.monthAlerts }),
         // A pool the registry lacks (deleted since, or its events not stored): in none.
         ...(a.poolId != null && known.has(a.poolId) ? { poolId: a.poolId } : {}),
       };

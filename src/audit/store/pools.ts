@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
-import { ranges } from './totals.js';
+import { EVENT_KIND } from './event-kind.js';
+import { fired, ranges, ZONE_SLACK_MS } from './totals.js';
 import type { StoredPool } from './types.js';
 
 /**
@@ -17,7 +18,7 @@ SELECT pool_id, parent_id, root_id, daily_cost_limit, monthly_cost_limit, reques
 /**
  * A pool's spend: every settle and usage event charged to it (its id among
  * the event's `pools`, the levels it charged) in the pool's local day and
- * month at the instant asked for (the bounds per zone, `r`, as TOTALS takes
+ * month at the instant asked for (the bounds per zone, `r`, as totalsSql takes
  * them), since the pool was last created (a pool deleted and created again
  * starts at 0, as in the engine). One range scan of the partial index
  * audit_events_pools_at over the widest month asked for: only the events
@@ -45,6 +46,36 @@ SELECT l.pool_id,
    AND e.type IN ('settle', 'usage')
  GROUP BY l.pool_id`;
 
+/**
+ * A pool's alert marks (docs/recovery.md, "What is restored"): the thresholds
+ * of the budget_alert events naming it (`alert`'s pool_id) of its local day
+ * and month at the instant asked for (their period's text, `r`), since it was
+ * last created (deletePool removes its marks). One range scan of the index on
+ * (kind, at) (migration 3) from the earliest month's start asked for (less
+ * ZONE_SLACK_MS, $8): only the alerts of that stretch are read.
+ */
+const POOL_ALERTS = `
+WITH r AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                       $6::text[], $7::text[])
+      AS r(zone, day_start, day_end, month_start, month_end, day, month)
+),
+p AS (
+  SELECT p.pool_id, p.created_at, r.day, r.month
+    FROM pools p JOIN r ON r.zone = p.time_zone
+   WHERE p.deleted_at IS NULL
+)
+SELECT p.pool_id,
+       string_agg(e.alert->>'threshold_pct', ',') FILTER (WHERE e.alert->>'budget' = 'daily'
+         AND e.alert->>'period' = p.day) AS day_fired,
+       string_agg(e.alert->>'threshold_pct', ',') FILTER (WHERE e.alert->>'budget' = 'monthly'
+         AND e.alert->>'period' = p.month) AS month_fired
+  FROM audit_events e
+  JOIN p ON p.pool_id = e.alert->>'pool_id'
+ WHERE ${EVENT_KIND} = 'budget_alert'
+   AND e.at >= (SELECT min(month_start) FROM r) - $8::bigint AND e.at >= p.created_at
+ GROUP BY p.pool_id`;
+
 type Row = Record<string, unknown>;
 
 /** bigint comes back as a string (pg) or a number (PGlite). */
@@ -55,7 +86,8 @@ function num(v: unknown): number {
 /**
  * The pools not deleted, parents before their children (then by id), each
  * with its spend on its local day and month at `atMs` (a zone Intl does not
- * know: 0). Two statements: the registry, then the spend of its zones.
+ * know: 0) and its alert marks of them. Three statements: the registry, then
+ * the spend and the alerts of its zones.
  */
 export async function pools(db: Db, atMs: number): Promise<StoredPool[]> {
   const rows = await db.query<Row>(POOLS, [], 'tollgate_pools_v1');
@@ -63,8 +95,17 @@ export async function pools(db: Db, atMs: number): Promise<StoredPool[]> {
   const zones = new Set(rows.map((r) => r.time_zone as string));
   const spend = await db.query<Row>(POOL_SPEND, ranges(zones, atMs), 'tollgate_pool_spend_v1');
   const byId = new Map(spend.map((s) => [s.pool_id as string, s]));
+  const marks = await db.query<Row>(
+    POOL_ALERTS,
+    [...ranges(zones, atMs, true), ZONE_SLACK_MS],
+    'tollgate_pool_alerts_v1',
+  );
+  const alertsOf = new Map(marks.map((m) => [m.pool_id as string, m]));
   const list = rows.map((r): StoredPool => {
     const s = byId.get(r.pool_id as string);
+    const m = alertsOf.get(r.pool_id as string);
+    const day = fired(m?.day_fired);
+    const month = fired(m?.month_fired);
     const created = num(r.created_at);
     return {
       poolId: r.pool_id as string,
@@ -79,6 +120,8 @@ export async function pools(db: Db, atMs: number): Promise<StoredPool[]> {
       updatedAt: num(r.updated_at),
       dayCost: s === undefined ? 0 : num(s.day_cost),
       monthCost: s === undefined ? 0 : num(s.month_cost),
+      ...(day === undefined ? {} : { dayAlerts: day }),
+      ...(month === undefined ? {} : { monthAlerts: month }),
     };
   });
   return parentsFirst(list);

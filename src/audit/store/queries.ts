@@ -9,6 +9,7 @@ import type {
 } from '../event.js';
 import { EVENT_TYPES } from '../event-types.js';
 import { type Db, SqlArray } from './db.js';
+import { EVENT_KIND } from './event-kind.js';
 import { NAMES } from './insert.js';
 
 export { SESSION_SKEW_MS, totals } from './totals.js';
@@ -124,16 +125,6 @@ export function decodeCursor(cursor: string): { at: number; eventId: string } {
   }
   return { at, eventId };
 }
-
-/**
- * An event's kind: its type, with `+` for an allowed decision and `-` for a
- * denied one (`allowed` is a decision's outcome; other events carry NULL).
- * Migration 3 indexes it, (agent_id, kind, at, event_id) and (kind, at,
- * event_id), so every filter on type and allowed is an equality on a prefix
- * of an index followed by the page order. The text must stay the migration's
- * expression exactly (the planner matches the expression to the index).
- */
-export const EVENT_KIND = `(type || CASE WHEN allowed THEN '+' WHEN NOT allowed THEN '-' ELSE '' END)`;
 
 /** The kinds a filter on type and allowed admits; undefined: no such filter. */
 export function kindsOf(type?: EventType, allowed?: boolean): string[] | undefined {

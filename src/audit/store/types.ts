@@ -97,6 +97,9 @@ export interface StoredPool {
   /** Micro-dollars charged to it (settles and usage under it) in its local day and month. */
   dayCost: number;
   monthCost: number;
+  /** The thresholds (percent, increasing) its budget_alert events fired in that day and month (absent: none). */
+  dayAlerts?: number[];
+  monthAlerts?: number[];
 }
 
 /** What recovery needs to rebuild an agent's counters (sums over the ledger). */
@@ -117,6 +120,15 @@ export interface AgentTotals {
   sessionOverrunTokens: number;
   /** Denials in the current session. */
   sessionBlocked: number;
+  /**
+   * The thresholds (percent, increasing) of its own budgets' budget_alert
+   * events (pool id ''): of the current session, of its local day and of its
+   * local month at that instant (absent: none). Recovery restores them as the
+   * alert marks.
+   */
+  sessionAlerts?: number[];
+  dayAlerts?: number[];
+  monthAlerts?: number[];
 }
 
 export interface SessionSummaryRow {

@@ -10,10 +10,10 @@ import { type MemoryState, saveCounters } from './state.js';
  * moveAgent (lua/moveAgent-*.lua within a shard; across shards the steps of
  * src/engine/redis/ops/moveAgent.ts): puts the agent in `poolId` (null: in no
  * pool). Its open holds stay charged to the pools they were made under and
- * settle there. An agent lives on its pool hierarchy's shard (its own id's
- * when in no pool), as on Redis: a move to another shard is refused while the
- * agent has open holds (CONFLICT open_holds, nothing written), so both
- * engines answer alike. The pool it is in already: nothing written.
+ * settle there, on whatever shard they are (as Redis does with the pool parts
+ * a move to another shard leaves behind: lua/includes/left.lua). An agent
+ * lives on its pool hierarchy's shard (its own id's when in no pool), as on
+ * Redis. The pool it is in already: nothing written.
  */
 export function moveAgent(
   st: MemoryState,
@@ -45,8 +45,6 @@ export function moveAgent(
   const tail = st.rnd.eventTailBits();
   let n = 0;
   if (shard !== sc.shard) {
-    const holds = sc.leases.filter((r) => r.st === 'open' && r.exp > st.now).length;
-    if (holds > 0) throw failure(Code.OPEN_HOLDS, { op: 'moveAgent', agentId, holds });
     n = freeExpired(st, sc, a, tail, 0);
     if (st.dirty) saveCounters(a);
   }

@@ -5,14 +5,15 @@ import { agentZone, decodeZone, periodAt } from '../periods.js';
 import type { AgentStatus } from '../types.js';
 import { checkPerMinute, MAX_LIMIT } from '../validate.js';
 import { dayExpiry } from './records.js';
-import { addPools, checkPools, type RestoredPool } from './restore-pools.js';
+import { addPools, checkFired, checkPools, type RestoredPool } from './restore-pools.js';
 import type { AgentRec, DayRec, MemoryState } from './state.js';
 
 /**
  * What MemoryEngine can be restored from (ARCHITECTURE.md, rules 'Redis decides;
  * the store remembers and restores' and 'Embedded by default'): the agents
  * as the durable store projected them, the spend (and overrun) of one UTC
- * day, and the counters of each agent's current session. Holds in flight are not part of
+ * day, the counters of each agent's current session, and the budget alerts
+ * already fired in those periods. Holds in flight are not part of
  * it: a restored engine holds nothing (a hold's worker settles it against a
  * reservation that no longer exists and gets RESERVATION_NOT_FOUND; its usage
  * can still be recorded with recordUsage).
@@ -53,6 +54,15 @@ export interface RestoredAgent {
   monthlyOverrunMicros?: number;
   /** The pool it is in (absent: none); it must be among the snapshot's pools. */
   poolId?: string;
+  /**
+   * The budget alert thresholds (percent, increasing) already fired for its own
+   * budgets (absent: none): of its current session, of its local day and of its
+   * local month at atMs. Restored as its alert marks, so that they do not fire
+   * again in those periods (lua/includes/alerts.lua).
+   */
+  sessionAlerts?: readonly number[];
+  dailyAlerts?: readonly number[];
+  monthlyAlerts?: readonly number[];
 }
 
 export type { RestoredPool };
@@ -117,6 +127,15 @@ function checkAgent(a: RestoredAgent): void {
   counter(a.monthlyCostMicros ?? 0, 'monthly_cost', id);
   counter(a.monthlyOverrunMicros ?? 0, 'monthly_overrun', id);
   agentZone(a.timeZone, Date.now());
+  checkAlerts(a);
+}
+
+/** Checks the agent's alert thresholds already fired (restore-pools.ts checkFired). */
+export function checkAlerts(a: RestoredAgent): void {
+  const details = { agent_id: a.agentId };
+  checkFired(a.sessionAlerts, 'session_alerts', details);
+  checkFired(a.dailyAlerts, 'daily_alerts', details);
+  checkFired(a.monthlyAlerts, 'monthly_alerts', details);
 }
 
 /** True when the engine holds anything at all: agents, spend, holds, or undrained events. */
@@ -194,6 +213,8 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       ended: null,
       pools: [],
     };
+    const sFired = x.sessionAlerts ?? [];
+    if (sFired.length > 0) a.alertSids = new Map(sFired.map((pct) => [pct, x.sessionId]));
     sc.agent = a;
     const pool = x.poolId === undefined ? undefined : pools.get(x.poolId);
     if (pool !== undefined) {
@@ -203,20 +224,24 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
       st.moveToShard(sc, st.shardOf(pool.root));
     }
     st.addToIndex(sc);
-    // The spend of its local day and month at the snapshot's instant, as chargeDay keeps them.
+    // The spend of its local day and month at the snapshot's instant, as chargeDay keeps
+    // them, with the alerts fired in them (their marks).
     const p = periodAt(at, a.zoneT);
+    const dFired = x.dailyAlerts ?? [];
     const cost = x.dailyCostMicros;
     const over = x.dailyOverrunMicros ?? 0;
     const dayExpireAt = dayExpiry(p.nextDayMs, st.offset);
-    if ((cost > 0 || over > 0) && dayExpireAt >= st.real) {
+    if ((cost > 0 || over > 0 || dFired.length > 0) && dayExpireAt >= st.real) {
       const rec: DayRec = { scope: sc, day: p.day, cost, over, expireAt: dayExpireAt };
+      if (dFired.length > 0) rec.alerts = new Set(dFired);
       sc.days.set(p.day, rec);
       st.dayQ.push(dayExpireAt, rec);
     }
+    const mFired = x.monthlyAlerts ?? [];
     const mCost = x.monthlyCostMicros ?? 0;
     const mOver = x.monthlyOverrunMicros ?? 0;
     const monthExpireAt = dayExpiry(p.nextMonthMs, st.offset);
-    if ((mCost > 0 || mOver > 0) && monthExpireAt >= st.real) {
+    if ((mCost > 0 || mOver > 0 || mFired.length > 0) && monthExpireAt >= st.real) {
       const rec: DayRec = {
         scope: sc,
         day: p.month,
@@ -224,6 +249,7 @@ export function restore(st: MemoryState, snap: EngineSnapshot): number {
         over: mOver,
         expireAt: monthExpireAt,
       };
+      if (mFired.length > 0) rec.alerts = new Set(mFired);
       sc.days.set(p.month, rec);
       st.dayQ.push(monthExpireAt, rec);
     }

@@ -7,15 +7,15 @@ import type { Scripts } from './scripts.js';
 import { storeErrors } from './store-errors.js';
 
 /** restorePool-2's values per pool (its header). */
-const POOL_ARGS = 11;
+const POOL_ARGS = 13;
 
 /**
  * What a shard's recovery restores of pools (docs/recovery.md, "What is
  * restored"; docs/engine.md, "Where an agent lives"): the hierarchies whose
- * root is on the shard, where each agent of the snapshot lives (a plain agent
- * at home, an agent in a pool on its root's shard, with its pool chain), and
- * the directory entries the shard keeps: its agents that live elsewhere, and
- * the roots of the pools whose id's shard it is.
+ * root is on the shard (with their alert marks), where each agent of the
+ * snapshot lives (a plain agent at home, an agent in a pool on its root's
+ * shard, with its pool chain), and the directory entries the shard keeps: its
+ * agents that live elsewhere, and the roots of the pools whose id's shard it is.
  */
 export interface PoolPlan {
   /** The hierarchies rooted on the shard: root id → restorePool's ARGV from ARGV[3] on. */
@@ -87,6 +87,9 @@ export function poolPlan(
       p.dailyCostMicros,
       p.monthlyCostMicros,
       agentsIn.get(pl.id) ?? 0,
+      // Its alert marks: checkPools checked the lists.
+      pl.dAlerts === undefined ? '' : [...pl.dAlerts.fired].join(','),
+      pl.mAlerts === undefined ? '' : [...pl.mAlerts.fired].join(','),
     );
   }
   const directory =

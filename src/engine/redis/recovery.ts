@@ -5,6 +5,7 @@ import { Code, unexpected } from '../codes.js';
 import { checkAgentId, checkCount, checkRole, parseScopedId } from '../ids.js';
 import { agentKeys, indexKey, shardOf, shardTag } from '../keys.js';
 import type { EngineSnapshot, RestoredAgent } from '../memory/index.js';
+import { checkAlerts } from '../memory/restore.js';
 import { agentZone } from '../periods.js';
 import type { RandomPool } from '../random.js';
 import { checkPerMinute, MAX_LIMIT } from '../validate.js';
@@ -108,6 +109,7 @@ export function invalidAgent(
     agentZone(a.timeZone, Date.now());
     if (typeof a.keyDigest !== 'string' || !DIGEST.test(a.keyDigest)) return 'bad key digest';
     if (typeof a.metadata !== 'string' || a.metadata.length > MAX_METADATA) return 'bad metadata';
+    checkAlerts(a);
     for (const [what, v] of [
       ['session_started_at', a.sessionStartedMs],
       ['created_at', a.createdMs],
@@ -355,7 +357,7 @@ export class ShardRecoverer {
     return this.found(result);
   }
 
-  /** One agent on `shard` (where it lives), its spend of `at`'s day and month, in `chain`'s pools. */
+  /** One agent on `shard` (where it lives), its spend and alerts of `at`'s periods, in `chain`'s pools. */
   private async restoreOne(shard: number, a: RestoredAgent, at: number, chain: string) {
     const k = agentKeys(a.agentId, this.shards, shard);
     const [code] = await this.scripts.run(
@@ -387,6 +389,9 @@ export class ShardRecoverer {
         a.monthlyCostMicros ?? 0,
         a.monthlyOverrunMicros ?? 0,
         chain,
+        (a.sessionAlerts ?? []).join(','),
+        (a.dailyAlerts ?? []).join(','),
+        (a.monthlyAlerts ?? []).join(','),
       ],
     );
     return Number(code);

@@ -19,6 +19,7 @@ const SCRIPTS = {
   startSession: { file: 'startSession-3', keys: 3 },
   listAgents: { file: 'listAgents-1', keys: 1 },
   sweepShard: { file: 'sweepShard-2', keys: 2 },
+  closeLeftHold: { file: 'closeLeftHold-1', keys: 1 },
   beginRecovery: { file: 'beginRecovery-2', keys: 2 },
   restoreAgent: { file: 'restoreAgent-3', keys: 3 },
   restorePool: { file: 'restorePool-2', keys: 2 },

@@ -64,6 +64,7 @@ const WAITED: ReadonlySet<ScriptName> = new Set<ScriptName>([
   'updateAgent',
   'moveAgent',
   'copyAgent',
+  'closeLeftHold',
   'createPool',
   'updatePool',
 ]);

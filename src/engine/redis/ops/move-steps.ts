@@ -8,9 +8,9 @@ import { type OpContext, type ReplyValue, text } from './context.js';
  * run again, so that any process can complete a move that another one left
  * half done (it meets MOVING):
  *
- * 1. freeze on the old shard (lua/freezeAgent-3.lua): refused while the agent
- *    holds anything; else its hash is renamed <agent>:frozen and every call
- *    for it answers MOVING;
+ * 1. freeze on the old shard (lua/freezeAgent-3.lua): the pool parts of its
+ *    open holds made under that shard's pools stay there (lua/includes/left.lua);
+ *    its hash is renamed <agent>:frozen and every call for it answers MOVING;
  * 2. copy to the new shard (lua/copyAgent-3.lua), in the new pool;
  * 3. point the home shard's directory at the new shard (lua/pointAgent-1.lua;
  *    on the home shard itself, step 2 removed the entry);

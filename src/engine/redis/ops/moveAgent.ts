@@ -12,10 +12,11 @@ import { snapshotOf } from './registerAgent.js';
 /**
  * Puts the agent in `poolId` (null: in no pool). An agent lives on its pool
  * hierarchy's shard (its home shard in none). When its new place is on the
- * shard it lives on, the move is one atomic script (lua/moveAgent-2.lua) and
- * its open holds stay charged to the pools they were made under. Else it is
- * the steps of ops/move-steps.ts, which refuse an agent with open holds
- * (CONFLICT open_holds, nothing written: settle or release them first).
+ * shard it lives on, the move is one atomic script (lua/moveAgent-2.lua).
+ * Else it is the steps of ops/move-steps.ts: its open holds go with it and
+ * those made under pools of the shard it leaves keep their pool part there
+ * (ops/closeLeftHold.ts). Either way its open holds stay charged to the pools
+ * they were made under and settle there.
  */
 export async function moveAgent(
   ctx: OpContext,
@@ -67,9 +68,6 @@ export async function moveAgent(
     }
     const code = r[0];
     if (code === Code.OK) return snapshotOf(ctx, agentId, r);
-    if (code === Code.OPEN_HOLDS) {
-      throw failure(Code.OPEN_HOLDS, { ...subject, holds: Number(r[1]) });
-    }
     if (code === Code.POOL_NOT_FOUND && !refound) {
       refound = true;
       await resolve(true);

@@ -1,13 +1,14 @@
 import { Code, failure, releaseOutcome } from '../../codes.js';
 import type { ReleaseInput, ReleaseResult } from '../../types.js';
 import { checkRelease } from '../../validate.js';
-import type { OpContext } from './context.js';
-import { runLocated } from './locate.js';
+import { closeLeftHold } from './closeLeftHold.js';
+import { type OpContext, type ReplyValue, text } from './context.js';
+import { located } from './locate.js';
 
 /** Frees a hold without usage (lua/release-3.lua); a closed hold answers `already_closed`. */
 export async function release(ctx: OpContext, i: ReleaseInput): Promise<ReleaseResult> {
   const { agentId, nonce } = checkRelease(i);
-  const r = await runLocated(ctx, agentId, 'release', (k) => [k.agent, k.leases, k.outbox], [
+  const args = [
     ctx.offsetMs,
     agentId,
     nonce,
@@ -15,11 +16,20 @@ export async function release(ctx: OpContext, i: ReleaseInput): Promise<ReleaseR
     ctx.rnd.eventTail(),
     i.actor,
     ctx.maxFree,
-  ]);
+  ];
+  let at = -1;
+  const r = await located(ctx, agentId, (shard) => {
+    at = shard;
+    const k = ctx.keys.at(agentId, shard);
+    return ctx.runAgent('release', [k.agent, k.leases, k.outbox], args);
+  });
   const code = Number(r[0]);
   if (code !== Code.OK && code !== Code.ALREADY_CLOSED) {
     throw failure(code, { op: 'release', agentId, reservationId: i.reservationId });
   }
+  // A hold that moved here with its agent: its pools, on another shard, are closed there.
+  const root = text((r[1] as ReplyValue[])[0]);
+  if (root !== '') await closeLeftHold(ctx, at, root, `${agentId}.${nonce}`, '', 0);
   return {
     outcome: releaseOutcome(code),
     reservationId: i.reservationId,

@@ -4,6 +4,7 @@ import { outboxKey } from '../../keys.js';
 import type { SettleInput, SettleResult } from '../../types.js';
 import { checkSettle } from '../../validate.js';
 import { type SettleArgs, SettleBatcher, type SettleReply } from '../settle-batcher.js';
+import { closeLeftHold } from './closeLeftHold.js';
 import { type OpContext, type ReplyValue, text } from './context.js';
 import { follow, misplaced } from './locate.js';
 
@@ -55,7 +56,9 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
   ];
   const alerts = i.alerts ?? NO_ALERTS;
   const batcher = batcherOf(ctx);
+  let last = shard;
   const once = async (at: number): Promise<ReplyValue[]> => {
+    last = at;
     const r = await batcher.submit(at, args, alerts);
     if (r[0] !== Code.SHARD_NOT_READY) return r;
     // Nothing was written: restore the shard, then settle once more.
@@ -67,7 +70,14 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
   let r = await once(shard);
   // Not on this shard (nothing written): settle where the agent lives (ops/locate.ts).
   if (misplaced(r, shard !== home)) r = await follow(ctx, agentId, shard, shard !== home, r, once);
-  return settleResult(ctx, r, agentId, i);
+  const result = settleResult(ctx, r, agentId, i);
+  // A hold that moved here with its agent: its pools, on another shard, are closed there.
+  const root = text(r[6]);
+  if (root !== '') {
+    const used = i.inputTokens + i.outputTokens;
+    await closeLeftHold(ctx, last, root, result.reservationId, used, result.costMicros, alerts);
+  }
+  return result;
 }
 
 /** A settle's reply (lua/settle-1.lua) as its result, or its error. */
