@@ -3,7 +3,9 @@
   index (one incarnation ends: a later agent with the same id starts clean).
   Its key stops working at once. Today's spend key stays until it expires, so
   an agent deleted and registered again the same day keeps that day's spend.
-  What its open holds hold under pools is freed there, and it leaves its pool
+  What its open holds hold under pools is freed there (under pools on another
+  shard, which holds that moved here with it left there: by the next sweep of
+  this shard, includes/pools.lua P.carry), and it leaves its pool
   (includes/pools.lua). For an agent that lives away from its home shard,
   RedisEngine then removes its home directory entry (lua/pointAgent-1.lua).
   Safe to run twice: the call's nonce is kept an hour in the hash <agent>:gone
@@ -14,7 +16,8 @@
   KEYS[2] agent index    tg:{s<n>}:agents
   KEYS[3] leases zset    tg:{s<n>}:agent:<id>:leases
   KEYS[4] outbox stream  tg:{s<n>}:outbox
-  (derived, same hash tag: <agent>:gone, the pools' hierarchies, the directory)
+  (derived, same hash tag: <agent>:gone, the pools' hierarchies, the directory, the
+   closes to carry tg:{s<n>}:carry)
 
   ARGV[1] offsetMs   integer ms added to TIME (tests only)
   ARGV[2] agentId    string
@@ -53,13 +56,18 @@ end
 
 local fields = stateFields(agentKey, a, { 'type', 'agent_deleted', 'agent_id', ARGV[2], 'actor', ARGV[4] })
 local state = stateReply(agentKey, a, now)
--- Its open holds go with it: what they hold under pools is freed there.
+-- Its open holds go with it: what they hold under pools is freed there (pools on another
+-- shard, which a hold that moved here with the agent left there: noted for the sweep to
+-- free them there, as a release, includes/pools.lua P.carry).
 local open = rcall('ZRANGEBYSCORE', leasesKey, 0, '(+inf')
 if #open > 0 then
   local values = hmgetMany(agentKey, open)
   for i = 1, #open do
     local r = readRecord(values[i])
-    if r and r.st == 'open' and r.pools ~= '' then pools().close(r.pools, r.cost, true, 0, nil, now) end
+    if r and r.st == 'open' and r.pools ~= ''
+      and not pools().close(r.pools, r.cost, true, 0, nil, now) then
+      pools().carry(ARGV[2] .. '.' .. string.sub(open[i], 3), r.pools, '', 0)
+    end
   end
 end
 if a.pools ~= '' then

@@ -163,6 +163,18 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     expect(await pool(p2)).toEqual({ reserved: 0, cost: 0, agents: 1 });
   });
 
+  it('an agent deleted with a hold that moved: its old pools free it by the next sweep', async () => {
+    const { p1, p2, a, to } = await twoShards();
+    await held(a, 1_000);
+    await engine.moveAgent(a, p2, 'admin');
+    await engine.deleteAgent(a, 'admin');
+    let cursor = '0';
+    do cursor = (await engine.sweepShard(to, cursor)).cursor;
+    while (cursor !== '0');
+    expect(await pool(p1)).toEqual({ reserved: 0, cost: 0, agents: 0 });
+    expect(await pool(p2)).toEqual({ reserved: 0, cost: 0, agents: 0 });
+  });
+
   it.runIf(kind !== 'memory')(
     'a process dies between the settle and its pools: the settle sent again, or the sweep, closes them once',
     async () => {
