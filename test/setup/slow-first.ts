@@ -13,6 +13,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * files of a run, and reports/vitest.json has them all.
  */
 export const SLOW_FILES = [
+  'test/audit/worker-outage.test.ts',
   'test/cli/data-folder.test.ts',
   'test/audit/worker.test.ts',
   'test/audit/store.test.ts',

@@ -4,6 +4,15 @@ import { fileURLToPath } from 'node:url';
 /** The preload that seeds new PGlite folders from the run's template. */
 export const SEED_CHILD = fileURLToPath(new URL('../setup/pglite-seed-child.ts', import.meta.url));
 
+/** node's arguments that run the CLI from the sources (tsx), new PGlite folders seeded (SEED_CHILD). */
+export const CLI_FROM_SOURCE: readonly string[] = [
+  '--import',
+  'tsx',
+  '--import',
+  SEED_CHILD,
+  'src/cli/main.ts',
+];
+
 export interface ServeProcess {
   proc: ChildProcess;
   /** Everything the process wrote so far (stdout and stderr). */
@@ -31,7 +40,7 @@ export async function spawnServe(
   opts: SpawnServeOptions = {},
 ): Promise<ServeProcess> {
   // From the sources, new PGlite folders start from the run's template (test/setup/pglite-seed.ts).
-  const entry = opts.entry ?? ['--import', 'tsx', '--import', SEED_CHILD, 'src/cli/main.ts'];
+  const entry = opts.entry ?? CLI_FROM_SOURCE;
   const proc = spawn(process.execPath, [...entry, 'serve', '--port', '0', ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...env },
@@ -75,14 +84,15 @@ export function stopProcess(proc: ChildProcess): Promise<void> {
 
 /**
  * Runs `tollgate <args>` from source to its end (SIGKILL after `timeoutMs`):
- * its exit code and everything it wrote.
+ * its exit code and everything it wrote. A new PGlite folder it opens starts
+ * from the run's template, as in `spawnServe`.
  */
 export function runCliProcess(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   timeoutMs = 60_000,
 ): Promise<{ code: number | null; output: string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const proc = spawn(process.execPath, [...CLI_FROM_SOURCE, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
