@@ -24,11 +24,17 @@ describe('tollgate CLI', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tg-cli-'));
     const good = join(dir, 'good.yaml');
     const bad = join(dir, 'bad.yaml');
-    await writeFile(good, 'roles:\n  researcher:\n    permissions: [read_file]\n');
+    await writeFile(
+      good,
+      'roles:\n  researcher:\n    permissions: [read_file]\nalerts:\n  thresholds: [75, 90]\npools:\n  org: {}\n  team: { parent: org }\n',
+    );
     await writeFile(bad, 'roles:\n  coder:\n    session_token_limit: -5\n');
     const ok = capture();
     expect(await runCli(['policy', 'check', good], {}, ok)).toBe(0);
     expect(ok.text[0]).toContain('valid');
+    const summary = ok.values[0] as { roles: string[] };
+    expect(summary).toMatchObject({ alert_thresholds: [75, 90], pools: ['org', 'team'] });
+    expect(summary.roles).toContain('researcher');
     const ko = capture();
     expect(await runCli(['policy', 'check', bad], {}, ko)).toBe(1);
     expect(ko.errors.join('\n')).toContain('roles.coder.session_token_limit');

@@ -120,8 +120,9 @@ const check: Command = {
       'Validates a policy file (JSON or YAML) and prints what it resolves to: its',
       'roles, the reservation lease and the models it prices, and its warnings',
       '(permissions naming an unknown operation, with the nearest known name; roles',
-      'of the guide with no operation), and the roles and agents in shadow mode. A',
-      'bad file prints each bad field by its path and exits 1. Needs no server.',
+      'of the guide with no operation), the roles and agents in shadow mode, the',
+      'budget alert thresholds and the pools it declares. A bad file prints each',
+      'bad field by its path and exits 1. Needs no server.',
     ].join('\n'),
     args: ['file'],
     auth: 'local',
@@ -136,6 +137,8 @@ const check: Command = {
         lease_ms: policy.leaseMs,
         models: Object.keys(policy.doc.models),
         shadow: { roles: [...policy.shadow.roles], agents: [...policy.shadow.agents] },
+        alert_thresholds: [...policy.alerts.pcts],
+        pools: policy.pools.map((p) => p.poolId),
       };
       const warnings = policy.warnings.map(({ code, path, message }) => ({ code, path, message }));
       if (json) return out.json({ file, valid: true, ...summary, warnings });
