@@ -132,7 +132,7 @@ for k = 1, nProfiles do
   local inRate, outRate = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
   local leaseEnd = now + tonumber(ARGV[p + 4])
   profiles[tostring(k)] = { op = ARGV[p], model = ARGV[p + 1], inRate = ARGV[p + 2], outRate = ARGV[p + 3],
-    rate = math.max(inRate, outRate), leaseEnd = leaseEnd, leaseEndText = tostring(leaseEnd),
+    rate = math.max(inRate, outRate), leaseEnd = leaseEnd, leaseEndText = string.format('%d', leaseEnd),
     actor = ARGV[p + 5], roles = ARGV[p + 6], allows = {}, shadowRoles = ARGV[p + 7],
     shadowAgents = ARGV[p + 8] }
 end
@@ -319,7 +319,7 @@ local function decide(j)
   local leaseEnd = pr.leaseEnd
   local costText = costTexts[holdCost]
   if not costText then
-    costText = tostring(holdCost)
+    costText = string.format('%d', holdCost)
     costTexts[holdCost] = costText
   end
   a.s_res = a.s_res + estimate

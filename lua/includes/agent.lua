@@ -169,7 +169,7 @@ local function agentPeriod(a, now)
   local p = periodAt(now, zt)
   local t = periodTexts[p.day]
   if not t then
-    t = { ':day:' .. p.day, ':month:' .. p.month }
+    t = { string.format(':day:%d', p.day), string.format(':month:%d', p.month) }
     periodTexts[p.day] = t
   end
   apText, apNow, apP, apDs, apMs = zt, now, p, t[1], t[2]
@@ -210,11 +210,11 @@ local function chargeDay(agentKey, a, now, offsetMs, cost, ovr)
   local total, mtotal = a.c_dcost + cost, a.c_mcost + cost
   if ovr > 0 then
     a.c_dovr, a.c_movr = a.c_dovr + ovr, a.c_movr + ovr
-    rcall('HSET', dk, 'cost', total, 'ovr', a.c_dovr)
-    rcall('HSET', mk, 'cost', mtotal, 'ovr', a.c_movr)
+    rcall('HSET', dk, 'cost', string.format('%d', total), 'ovr', string.format('%d', a.c_dovr))
+    rcall('HSET', mk, 'cost', string.format('%d', mtotal), 'ovr', string.format('%d', a.c_movr))
   else
-    rcall('HSET', dk, 'cost', total)
-    rcall('HSET', mk, 'cost', mtotal)
+    rcall('HSET', dk, 'cost', string.format('%d', total))
+    rcall('HSET', mk, 'cost', string.format('%d', mtotal))
   end
   local off = tonumber(offsetMs)
   if dNew then rcall('EXPIREAT', dk, math.floor((p.nextDayMs - off) / 1000) + 86400) end

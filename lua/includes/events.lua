@@ -16,12 +16,10 @@
 ]]
 local events, eventCount, eventPrefix, eventAt, idPrefix, atValue = {}, 0, nil, nil, nil, nil
 
--- n (0..65535) as 4 lower-case hex digits (string.char: no format to parse;
--- no call per digit: this runs once per event).
+-- n (0..65535) as 4 lower-case hex digits (one format: 2.2k Redis instructions, where
+-- four digits by string.char took 3.6k; this runs once per event).
 local function hex4(n)
-  local a, b, c, d = math.floor(n / 4096) % 16, math.floor(n / 256) % 16, math.floor(n / 16) % 16, n % 16
-  return string.char(a < 10 and 48 + a or 87 + a, b < 10 and 48 + b or 87 + b,
-    c < 10 and 48 + c or 87 + c, d < 10 and 48 + d or 87 + d)
+  return string.format('%04x', n)
 end
 
 -- The next event's id and time for a positional event (src/engine/outbox-format.ts
@@ -31,7 +29,7 @@ local function eventIdParts(now, tail)
   if not idPrefix then
     idPrefix = string.format('%08x-%04x', math.floor(now / 65536), now % 65536)
       .. string.sub(tail, 1, -5)
-    atValue = '\31' .. now .. '\31'
+    atValue = string.format('\31%d\31', now)
   end
   return idPrefix, hex4(eventCount), atValue
 end

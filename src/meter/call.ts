@@ -25,6 +25,12 @@ import { usageFromBody } from '../models/usage.js';
 import type { LazyTokenCounter } from './counter.js';
 import type { ModelCallHold, ModelGate } from './gate.js';
 import { denialResponse, errorResponse } from './refusal.js';
+import {
+  type AnswerHeaders,
+  NULL_BODY_STATUSES,
+  type UpstreamAnswer,
+  type UpstreamFetch,
+} from './upstream.js';
 
 /** A request on its way upstream: the body as text, headers ready to send. */
 export interface OutgoingCall {
@@ -35,11 +41,12 @@ export interface OutgoingCall {
   signal?: AbortSignal | null;
 }
 
-export interface MeterDeps {
+/** `A`: the upstream's answer (a fetch Response for the SDKs' fetch; src/meter/upstream.ts). */
+export interface MeterDeps<A extends UpstreamAnswer = Response> {
   gate: ModelGate;
   counter: LazyTokenCounter;
   /** How the upstream is reached. */
-  fetch: typeof globalThis.fetch;
+  fetch: UpstreamFetch<A>;
   /** Tokens held per image, file or audio part (default 1,600). */
   attachmentTokens?: number;
   /**
@@ -52,32 +59,48 @@ export interface MeterDeps {
 
 /**
  * The upstream's answer, metered, before it is a Response: a JSON answer's
- * text (settled already), or its stream (metered, ended once settled). The
- * gateway sends it as it is (a text in one write); meterCall wraps it in a
- * Response for the SDKs.
+ * text, given to the caller once `settled` has resolved, or its stream
+ * (metered, ended once settled). The gateway sends it as it is (a text in one
+ * write); meterCall wraps it in a Response for the SDKs. Both make what they
+ * send while the settle is on its way (answerDuringSettle), and send it after.
  */
 export interface MeteredAnswer {
   readonly metered: true;
   status: number;
   statusText: string;
   /** The upstream's headers as received: content-length and -encoding describe its bytes. */
-  headers: Headers;
+  headers: AnswerHeaders;
   body: string | ReadableStream<Uint8Array>;
+  /** A JSON answer's settle, recorded (it never rejects: a failed settle went to onError); none for a stream. */
+  settled?: Promise<void>;
+}
+
+/**
+ * answerDuringSettle: resolves once the tick's process.nextTick callbacks have
+ * run. A settle the engine batches goes out at the end of the tick
+ * (src/engine/redis/shard-queue.ts), after the promise callbacks queued
+ * before it; awaiting this first puts it on the wire before the caller makes
+ * its answer, which then overlaps the settle's round trip.
+ */
+function afterTick(): Promise<void> {
+  return new Promise((resolve) => process.nextTick(resolve));
 }
 
 /** Response headers that describe the upstream's bytes, not the ones the caller gets. */
 const BODY_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding'];
 
-function answerHeaders(upstream: Headers): Headers {
-  const h = new Headers(upstream);
-  for (const name of BODY_HEADERS) h.delete(name);
+function answerHeaders(upstream: AnswerHeaders): Headers {
+  const h = new Headers();
+  upstream.forEach((value, name) => {
+    if (!BODY_HEADERS.includes(name)) h.append(name, value);
+  });
   return h;
 }
 
 /** The hold's tokens, from the request alone (docs/models.md, "The hold"). */
 async function holdOf(
   request: ModelRequest,
-  deps: MeterDeps,
+  deps: Pick<MeterDeps, 'counter' | 'attachmentTokens'>,
 ): Promise<ModelCallHold & { heldOutput: number }> {
   const counted = await deps.counter.count(request.texts, countingFor(request.model));
   const inputTokens = heldInputTokens(request, counted, deps.attachmentTokens);
@@ -111,18 +134,20 @@ export async function meterCall(
   const answer = await meterAnswer(api, call, deps);
   if (!('metered' in answer)) return answer;
   const { status, statusText, headers, body } = answer;
-  return new Response(body, { status, statusText, headers: answerHeaders(headers) });
+  const response = new Response(body, { status, statusText, headers: answerHeaders(headers) });
+  await answer.settled;
+  return response;
 }
 
 /**
- * One metered call: Tollgate's refusal or the upstream's error as a Response,
- * else the upstream's answer metered.
+ * One metered call: Tollgate's refusal as a Response, the upstream's error
+ * answer as it came, else the upstream's answer metered.
  */
-export async function meterAnswer(
+export async function meterAnswer<A extends UpstreamAnswer>(
   api: ModelApi,
   call: OutgoingCall,
-  deps: MeterDeps,
-): Promise<Response | MeteredAnswer> {
+  deps: MeterDeps<A>,
+): Promise<Response | A | MeteredAnswer> {
   let json: unknown;
   try {
     json = JSON.parse(call.body);
@@ -165,7 +190,7 @@ export async function meterAnswer(
       })
       .then(() => undefined, onError);
 
-  let upstream: Response;
+  let upstream: A;
   try {
     upstream = await deps.fetch(call.url, {
       method: call.method,
@@ -177,7 +202,8 @@ export async function meterAnswer(
     await deps.gate.release(reservationId);
     throw e;
   }
-  if (!upstream.ok || upstream.body === null) {
+  // An error, or no body (a fetch Response's body is null): nothing to meter.
+  if (!upstream.ok || NULL_BODY_STATUSES.has(upstream.status)) {
     await deps.gate.release(reservationId);
     return upstream;
   }
@@ -203,8 +229,9 @@ export async function meterAnswer(
     } catch {
       body = undefined;
     }
-    await settle(usageFromBody(api, body));
-    return answer(text);
+    const settled = settle(usageFromBody(api, body));
+    await afterTick();
+    return { ...answer(text), settled };
   }
 
   const meter = createStreamMeter(api, {
@@ -213,6 +240,8 @@ export async function meterAnswer(
   const settled = meter.usage.then(settle);
   // A caller that aborts need not read again: the meter ends now (an estimate unless the usage was seen).
   call.signal?.addEventListener('abort', () => meter.end(), { once: true });
+  // Not null: the status has a body.
+  const body = upstream.body as ReadableStream<Uint8Array>;
   // The body ends for the caller once `settled` has resolved (it never rejects: a failed settle went to onError).
-  return answer(meteredBody(upstream.body, meter, settled));
+  return answer(meteredBody(body, meter, settled));
 }

@@ -18,6 +18,7 @@ import { type LazyTokenCounter, lazyTokenCounter } from '../../meter/counter.js'
 import type { ModelGate } from '../../meter/gate.js';
 import { guardGate } from '../../meter/guard-gate.js';
 import { errorResponse } from '../../meter/refusal.js';
+import type { UpstreamAnswer, UpstreamFetch } from '../../meter/upstream.js';
 import type { DecisionRecorder } from '../../metrics/index.js';
 import type { ModelApi } from '../../models/types.js';
 import type { Tollgate } from '../../tollgate.js';
@@ -25,6 +26,7 @@ import { STATUS_OF } from '../errors.js';
 import { withTimeout } from '../route.js';
 import { type GatewayCaller, gatewayCaller } from './agent-key.js';
 import { type Provider, RESPONSE_DROPPED, upstreamHeaders, upstreamUrl } from './upstream.js';
+import { upstreamHttp } from './upstream-http.js';
 
 export interface GatewayOptions {
   tollgate: Tollgate;
@@ -33,8 +35,8 @@ export interface GatewayOptions {
   bodyLimitBytes?: number;
   /** Tollgate's own steps (hold, settle) fail closed after this: 503. Default 10 000 ms. */
   gateTimeoutMs?: number;
-  /** How upstreams are reached (default: the global fetch). */
-  fetch?: typeof globalThis.fetch;
+  /** How upstreams are reached (default: node:http with a keep-alive agent, upstream-http.ts). */
+  fetch?: UpstreamFetch;
   /** Bugs and failed settles (never client errors). Default console.error. */
   logError?: (message: string, error: unknown) => void;
   /** Where settles are counted (spend by role and by model, overruns: docs/metrics.md). */
@@ -153,16 +155,26 @@ function refusal(
 
 /**
  * Sends an answer through Express: a metered JSON answer's text in one write
- * (headers and body together); any other body as it arrives. A caller gone
- * mid-way cancels it.
+ * (headers and body together) once its settle is recorded, its head made
+ * while the settle is on its way (answerDuringSettle, src/meter/call.ts); any
+ * other body as it arrives. A caller gone mid-way cancels it.
  */
-async function send(res: Response, answer: globalThis.Response | MeteredAnswer): Promise<void> {
+async function send(
+  res: Response,
+  answer: globalThis.Response | UpstreamAnswer | MeteredAnswer,
+): Promise<void> {
   res.status(answer.status);
   answer.headers.forEach((value, name) => {
     if (!RESPONSE_DROPPED.has(name)) res.setHeader(name, value);
   });
   const body = answer.body;
   if (body === null || typeof body === 'string') {
+    if ('metered' in answer) {
+      // writeHead stores the head; it goes out with the body, in res.end.
+      res.setHeader('content-length', Buffer.byteLength(body ?? ''));
+      res.writeHead(answer.status);
+      await answer.settled;
+    }
     res.end(body ?? undefined);
     return;
   }
@@ -240,7 +252,7 @@ export function gatewayRouter(o: GatewayOptions): Router {
   const router = express.Router({ caseSensitive: true, strict: false });
   const guard = new Guard({ engine: o.tollgate.engine, policy: o.tollgate.policy, actor: 'agent' });
   const counter: LazyTokenCounter = lazyTokenCounter();
-  const upstreamFetch = o.fetch ?? globalThis.fetch;
+  const upstreamFetch = o.fetch ?? upstreamHttp();
   const limit = o.bodyLimitBytes ?? GATEWAY_BODY_LIMIT_BYTES;
   const parseBody = express.raw({ type: () => true, limit });
   const timeoutMs = o.gateTimeoutMs ?? 10_000;
@@ -274,7 +286,7 @@ export function gatewayRouter(o: GatewayOptions): Router {
     api: ModelApi | undefined,
     req: Request,
     res: Response,
-  ): Promise<globalThis.Response | MeteredAnswer> {
+  ): Promise<globalThis.Response | UpstreamAnswer | MeteredAnswer> {
     req.socket.setTimeout(GATEWAY_IDLE_MS);
     const caller = gatewayCaller(req.headers);
     const upstream = o.upstreams[provider];
