@@ -17,25 +17,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { drainShard } from '../../src/audit/drain/index.js';
 import { restoreFromStore } from '../../src/audit/embedded/index.js';
 import { parseOutboxFields } from '../../src/audit/event.js';
-import { type AuditStore, createStore, type StoreOptions } from '../../src/audit/store/index.js';
-import type { PostgresStore } from '../../src/audit/store/postgres.js';
+import { createStore } from '../../src/audit/store/index.js';
 import { alertThresholds } from '../../src/engine/alerts.js';
 import { DEFAULT_SHARDS, shardOf } from '../../src/engine/keys.js';
 import { MemoryEngine, type RestoredAgent } from '../../src/engine/memory/index.js';
 import { invalidAgent } from '../../src/engine/redis/recovery.js';
-import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import type { Engine } from '../../src/engine/types.js';
 import { createTollgate } from '../../src/index.js';
 import { DEFAULT_ALERT_THRESHOLDS } from '../../src/policy/defaults.js';
-import { type RedisServer, startRedis } from '../setup/redis-servers.js';
+import { lossRig } from '../support/loss-rig.js';
 import { createPoolIn, DIGEST, hold } from '../support/pools.js';
 
-const databaseUrl = inject('databaseUrl');
+const _databaseUrl = inject('databaseUrl');
 const ALERTS = alertThresholds(DEFAULT_ALERT_THRESHOLDS);
 const L = 1_000_000;
 /** Mid-day UTC: the whole test stays in one day and month. */
@@ -131,39 +128,10 @@ async function after(engine: Engine, w: World): Promise<void> {
 }
 
 describe.each(['pglite', 'postgres'] as const)('alert marks after FLUSHALL (%s)', (kind) => {
-  let server: RedisServer | undefined;
-  let redis: Redis | undefined;
-  let dataDir: string | undefined;
-  let schema: string | undefined;
-  let close: (() => Promise<void>) | undefined;
-  let store: AuditStore | undefined;
-
-  afterAll(async () => {
-    if (schema !== undefined && store) {
-      await (store as PostgresStore).pool.query(`DROP SCHEMA ${schema} CASCADE`);
-    }
-    await close?.();
-    redis?.disconnect();
-    await server?.stop();
-    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const rig = lossRig(kind, 'alerts');
 
   it('a threshold alerted before the loss does not alert again; the next one alerts once', async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-    let options: StoreOptions;
-    if (kind === 'pglite') {
-      dataDir = mkdtempSync(join(tmpdir(), 'tollgate-alerts-'));
-      options = { dataDir };
-    } else {
-      schema = `tg_alerts_${hex()}`;
-      options = { databaseUrl, schema };
-    }
-    const tg = await createTollgate({ redis: server.url, store: options, warn: () => {} });
-    close = () => tg.close();
-    store = tg.store as AuditStore;
-    const engine = tg.engine;
-    if (!(engine instanceof RedisEngine)) throw new Error('expected RedisEngine');
+    const { redis, engine, store } = await rig.start();
     const w = await before(engine);
     for (let shard = 0; shard < DEFAULT_SHARDS; shard++) {
       await drainShard({ redis, store, shard, consumer: 'alerts-test' });

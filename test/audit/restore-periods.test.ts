@@ -11,21 +11,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { drainShard } from '../../src/audit/drain/index.js';
 import { restoreFromStore } from '../../src/audit/embedded/index.js';
-import { type AuditStore, createStore, type StoreOptions } from '../../src/audit/store/index.js';
-import type { PostgresStore } from '../../src/audit/store/postgres.js';
+import { createStore } from '../../src/audit/store/index.js';
 import { toBudgetStatus } from '../../src/budget/status.js';
 import { agentKeys, DEFAULT_SHARDS } from '../../src/engine/keys.js';
 import { MemoryEngine } from '../../src/engine/memory/index.js';
-import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import type { Engine, EngineStatus } from '../../src/engine/types.js';
 import { createTollgate } from '../../src/index.js';
-import { type RedisServer, startRedis } from '../setup/redis-servers.js';
+import { lossRig } from '../support/loss-rig.js';
 
-const databaseUrl = inject('databaseUrl');
+const _databaseUrl = inject('databaseUrl');
 const DIGEST = 'a'.repeat(64);
 /** $1 per million tokens: N tokens cost N µ$. */
 const RATES = { model: 'm', inputMicrosPerMillion: 1_000_000, outputMicrosPerMillion: 1_000_000 };
@@ -115,39 +112,10 @@ function expectLocal(s: EngineStatus): void {
 }
 
 describe.each(['pglite', 'postgres'] as const)('Redis data loss (%s)', (kind) => {
-  let server: RedisServer;
-  let redis: Redis;
-  let dataDir: string | undefined;
-  let schema: string | undefined;
-  let close: (() => Promise<void>) | undefined;
-  let store: AuditStore | undefined;
-
-  afterAll(async () => {
-    if (schema !== undefined && store) {
-      await (store as PostgresStore).pool.query(`DROP SCHEMA ${schema} CASCADE`);
-    }
-    await close?.();
-    redis?.disconnect();
-    await server?.stop();
-    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const rig = lossRig(kind, 'periods');
 
   it('rate limits, monthly limit and zone come back, with the local day and month', async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-    let options: StoreOptions;
-    if (kind === 'pglite') {
-      dataDir = mkdtempSync(join(tmpdir(), 'tollgate-periods-'));
-      options = { dataDir };
-    } else {
-      schema = `tg_periods_${hex()}`;
-      options = { databaseUrl, schema };
-    }
-    const tg = await createTollgate({ redis: server.url, store: options, warn: () => {} });
-    close = () => tg.close();
-    store = tg.store as AuditStore;
-    const engine = tg.engine;
-    if (!(engine instanceof RedisEngine)) throw new Error('expected RedisEngine');
+    const { redis, engine, store } = await rig.start();
     const { zoned, utc } = await traffic(engine);
     const before = (await engine.status(zoned)) as EngineStatus;
     const beforeUtc = (await engine.status(utc)) as EngineStatus;

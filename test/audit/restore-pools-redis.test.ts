@@ -9,58 +9,23 @@
  * where things were, so every lookup goes through the restored directories.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { drainShard } from '../../src/audit/drain/index.js';
-import type { AuditStore, StoreOptions } from '../../src/audit/store/index.js';
-import type { PostgresStore } from '../../src/audit/store/postgres.js';
 import { DEFAULT_SHARDS, dirKey, poolDirKey, shardOf } from '../../src/engine/keys.js';
-import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { createTollgate, type Tollgate } from '../../src/index.js';
-import { type RedisServer, startRedis } from '../setup/redis-servers.js';
+import { createTollgate } from '../../src/index.js';
+import { lossRig } from '../support/loss-rig.js';
 import { expectPoolsBack, poolTraffic } from '../support/restore-pools.js';
 import { keySlot } from '../support/slot.js';
 
-const databaseUrl = inject('databaseUrl');
-const hex = () => randomBytes(4).toString('hex');
+const _databaseUrl = inject('databaseUrl');
+const _hex = () => randomBytes(4).toString('hex');
 
 describe.each(['pglite', 'postgres'] as const)('pools after FLUSHALL (%s)', (kind) => {
-  let server: RedisServer | undefined;
-  let redis: Redis | undefined;
-  let dataDir: string | undefined;
-  let schema: string | undefined;
-  const open: Tollgate[] = [];
-
-  afterAll(async () => {
-    const store = open[0]?.store as AuditStore | undefined;
-    if (schema !== undefined && store) {
-      await (store as PostgresStore).pool.query(`DROP SCHEMA ${schema} CASCADE`);
-    }
-    for (const tg of open.reverse()) await tg.close();
-    redis?.disconnect();
-    await server?.stop();
-    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const rig = lossRig(kind, 'pools-redis');
 
   it('pools, membership, spend and directories come back; a pool limit still holds', async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-    let options: StoreOptions;
-    if (kind === 'pglite') {
-      dataDir = mkdtempSync(join(tmpdir(), 'tollgate-pools-redis-'));
-      options = { dataDir };
-    } else {
-      schema = `tg_pools_redis_${hex()}`;
-      options = { databaseUrl, schema };
-    }
-    const tg = await createTollgate({ redis: server.url, store: options, warn: () => {} });
-    open.push(tg);
-    if (!(tg.engine instanceof RedisEngine)) throw new Error('expected RedisEngine');
+    const { server, redis, tg, store } = await rig.start();
     const world = await poolTraffic(tg.engine);
-    const store = tg.store as AuditStore;
     for (let shard = 0; shard < DEFAULT_SHARDS; shard++) {
       await drainShard({ redis, store, shard, consumer: 'pools-redis-test' });
     }
@@ -74,7 +39,7 @@ describe.each(['pglite', 'postgres'] as const)('pools after FLUSHALL (%s)', (kin
       warn: () => {},
       observer: (script, k) => calls.push({ script, keys: [...k] }),
     });
-    open.push(fresh);
+    rig.keep(fresh);
     await expectPoolsBack(fresh.engine, world);
 
     // The directories: each pool's root on its id's shard, each agent living away from home.
