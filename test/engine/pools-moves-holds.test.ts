@@ -12,20 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOutboxFields } from '../../src/audit/event.js';
 import { alertThresholds } from '../../src/engine/alerts.js';
 import { carryKey, DEFAULT_SHARDS, outboxKey, shardOf } from '../../src/engine/keys.js';
-import { compileProfile } from '../../src/engine/profile.js';
 import { loadScript } from '../../src/engine/redis/index.js';
 import type { Engine } from '../../src/engine/types.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { hold, PROFILE, registerIn } from '../support/pools.js';
+import { hold, registerIn, SHORT_LEASE } from '../support/pools.js';
 
 const ALERTS = alertThresholds([50, 80, 100]);
-/** PROFILE's operation with a 300 ms lease. */
-const SHORT = compileProfile({
-  operation: 'op',
-  rates: PROFILE.rates,
-  leaseMs: 300,
-  allowedRoles: ['coder'],
-});
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   let ut: EngineUnderTest;
@@ -139,7 +131,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     const { p1, p2, a, from, to } = await twoShards();
     const h = await engine.authorize({
       agentId: a,
-      profile: SHORT,
+      profile: SHORT_LEASE,
       estimatedTokens: 1_000,
       actor: 'library',
     });

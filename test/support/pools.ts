@@ -12,6 +12,18 @@ export const PROFILE = compileProfile({
   allowedRoles: ['coder'],
 });
 
+/**
+ * PROFILE's operation with a 300 ms lease: a hold that runs out in real time,
+ * for sweep tests on the run's shared Redis (a sweep with the clock shifted
+ * ahead would free the holds of every other test file's agents on its shard).
+ */
+export const SHORT_LEASE = compileProfile({
+  operation: 'op',
+  rates: PROFILE.rates,
+  leaseMs: 300,
+  allowedRoles: ['coder'],
+});
+
 export type Denied = Extract<AuthorizeResult, { allowed: false }>;
 
 export async function rejects(p: Promise<unknown>): Promise<{ code: string; details: unknown }> {
