@@ -664,7 +664,9 @@ describe('generated hostile input (fast-check)', () => {
     );
   });
 
-  it('admin token: 2,000 generated requests over every route, no 5xx, every refusal an error envelope', async () => {
+  it('admin token: 2,000 generated requests over every route, no 5xx, every refusal an error envelope', {
+    timeout: 90_000,
+  }, async () => {
     const { id } = await api.agent('coder');
     const { statuses, perRoute, runs } = await fuzz(
       requestArb(ALL_ROUTES, id, fc.constant(ADMIN)),
@@ -679,7 +681,9 @@ describe('generated hostile input (fast-check)', () => {
     expect([...statuses].filter(([s]) => s < 300).length).toBeGreaterThan(0);
   });
 
-  it('agent key: 2,000 generated requests over every route, no 5xx, every refusal an error envelope', async () => {
+  it('agent key: 2,000 generated requests over every route, no 5xx, every refusal an error envelope', {
+    timeout: 90_000,
+  }, async () => {
     const own = await api.agent('coder');
     const other = await api.agent('coder');
     const tokens = fc.oneof(

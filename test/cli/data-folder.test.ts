@@ -45,6 +45,8 @@ async function start(dataDir: string, env: NodeJS.ProcessEnv = {}, args: string[
     { TOLLGATE_ADMIN_TOKEN: '', ...EMBEDDED, TOLLGATE_DATA_DIR: dataDir, ...env },
     READY,
     args,
+    // A start on a loaded CI machine (three test workers on two cores) can pass 30 s.
+    { startTimeoutMs: 60_000 },
   );
   children.add(s.proc);
   const url = /listening on (\S+)/.exec(s.output())?.[1] ?? '';
