@@ -13,15 +13,7 @@ import { packEvent } from '../../src/engine/index.js';
 import { shardOf } from '../../src/engine/keys.js';
 import type { Engine, PoolStatus } from '../../src/engine/types.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import {
-  createPoolIn,
-  type Denied,
-  hold,
-  PROFILE,
-  registerIn,
-  rejects,
-  SHORT_LEASE,
-} from '../support/pools.js';
+import { createPoolIn, type Denied, hold, PROFILE, registerIn, rejects } from '../support/pools.js';
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   let ut: EngineUnderTest;
@@ -337,28 +329,20 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     const org = await pool();
     const team = await pool(org);
     const a = await registerIn(engine, team);
-    // A lease that runs out in real time (no clock shift: the sweep is of a shared shard).
-    const h = await engine.authorize({
-      agentId: a,
-      profile: SHORT_LEASE,
-      estimatedTokens: 2_500,
-      actor: 'library',
-    });
+    const h = await hold(engine, a, 2_500);
     if (!h.allowed) throw new Error('denied');
     expect(await engine.poolStatus(org)).toMatchObject({ dailyReservedMicros: 2_500 });
+    offset += 120_000;
+    engine.setClockOffsetForTests(offset);
     // The agent lives on its hierarchy's shard (the root's): the sweep of that shard frees it.
     const shard = shardOf(org, engine.shards);
+    let cursor = '0';
     let freed = 0;
-    // Nothing else calls for the agent: only the sweep can free it, once its lease passed.
-    while (freed === 0) {
-      await new Promise((r) => setTimeout(r, 50));
-      let cursor = '0';
-      do {
-        const step = await engine.sweepShard(shard, cursor);
-        freed += step.freed;
-        cursor = step.cursor;
-      } while (cursor !== '0');
-    }
+    do {
+      const step = await engine.sweepShard(shard, cursor);
+      freed += step.freed;
+      cursor = step.cursor;
+    } while (cursor !== '0');
     expect(freed).toBeGreaterThanOrEqual(1);
     for (const p of [org, team]) {
       expect(await engine.poolStatus(p)).toMatchObject({ dailyReservedMicros: 0 });
