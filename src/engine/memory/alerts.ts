@@ -75,21 +75,22 @@ export function agentAlerts(
   const p = st.period(a);
   if (d && day) {
     day.alerts ??= new Set();
-    for (const pct of d) {
-      if (day.alerts.has(pct)) continue;
-      day.alerts.add(pct);
-      emit('daily', pct, String(p.day), day.cost, a.dLimit);
-    }
+    fireNew(day.alerts, d, (pct) => emit('daily', pct, String(p.day), day.cost, a.dLimit));
   }
   if (m && month) {
     month.alerts ??= new Set();
-    for (const pct of m) {
-      if (month.alerts.has(pct)) continue;
-      month.alerts.add(pct);
-      emit('monthly', pct, String(p.month), month.cost, a.mLimit);
-    }
+    fireNew(month.alerts, m, (pct) => emit('monthly', pct, String(p.month), month.cost, a.mLimit));
   }
   return n;
+}
+
+/** Each threshold of `hits` not marked in `fired` yet: marked, and `fire` called with it. */
+function fireNew(fired: Set<number>, hits: readonly number[], fire: (pct: number) => void): void {
+  for (const pct of hits) {
+    if (fired.has(pct)) continue;
+    fired.add(pct);
+    fire(pct);
+  }
 }
 
 /**
@@ -131,12 +132,10 @@ export function poolAlerts(
         if (k.monthly) pl.mAlerts = marks;
         else pl.dAlerts = marks;
       }
-      for (const pct of hits) {
-        if (marks.fired.has(pct)) continue;
-        marks.fired.add(pct);
+      fireNew(marks.fired, hits, (pct) => {
         alertEvent(st, sc, tail, n, pl.id, k.budget, pct, String(k.period), k.used, k.limit);
         n++;
-      }
+      });
     }
   }
   return n;
