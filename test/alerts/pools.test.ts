@@ -14,7 +14,7 @@ import { type AlertThresholds, alertThresholds } from '../../src/engine/alerts.j
 import type { Engine, PoolStatus } from '../../src/engine/types.js';
 import { DEFAULT_ALERT_THRESHOLDS } from '../../src/policy/defaults.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine } from '../support/engines.js';
-import { createPoolIn, hold, registerIn } from '../support/pools.js';
+import { createPoolIn, holdAndSettle, registerIn } from '../support/pools.js';
 
 const ALERTS = alertThresholds(DEFAULT_ALERT_THRESHOLDS);
 const LIMIT = 1_000_000;
@@ -53,20 +53,6 @@ describe.each(ENGINE_KINDS)('%s engine: pool alerts', (kind) => {
     });
   }
 
-  /** A hold of `tokens` (1 µ$ each) and its settle with the same usage. */
-  async function pair(e: Engine, agentId: string, tokens: number) {
-    const r = await hold(e, agentId, tokens);
-    if (!r.allowed) throw new Error(`denied: ${r.code}`);
-    await e.settle({
-      reservationId: r.reservationId,
-      inputTokens: tokens,
-      outputTokens: 0,
-      result: 'success',
-      actor: 'library',
-      alerts: ALERTS,
-    });
-  }
-
   /** The budget_alert events of the agent: `<pool or agent>:<budget>:<pct>`, in order. */
   async function alertsOf(agentId: string) {
     return (await engine.readOutbox())
@@ -88,7 +74,7 @@ describe.each(ENGINE_KINDS)('%s engine: pool alerts', (kind) => {
     // 50 settles of 1,000 µ$, all at once: 79 % → 84 % of the team's day, 49 % → 52.5 % of the org's.
     await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        pair(others[i % others.length] as Engine, agentId, 1_000),
+        holdAndSettle(others[i % others.length] as Engine, agentId, 1_000, ALERTS),
       ),
     );
     const all = await alertsOf(agentId);

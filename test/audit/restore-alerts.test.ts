@@ -30,7 +30,7 @@ import type { Engine } from '../../src/engine/types.js';
 import { createTollgate } from '../../src/index.js';
 import { DEFAULT_ALERT_THRESHOLDS } from '../../src/policy/defaults.js';
 import { lossRig } from '../support/loss-rig.js';
-import { createPoolIn, DIGEST, hold } from '../support/pools.js';
+import { createPoolIn, DIGEST, holdAndSettle } from '../support/pools.js';
 
 const _databaseUrl = inject('databaseUrl');
 const ALERTS = alertThresholds(DEFAULT_ALERT_THRESHOLDS);
@@ -41,20 +41,6 @@ const hex = () => randomBytes(4).toString('hex');
 
 function at(engine: Engine, ms: number): void {
   engine.setClockOffsetForTests(ms - Date.now());
-}
-
-/** A hold of `tokens` and its settle with that usage, alerts on. */
-async function pair(engine: Engine, agentId: string, tokens: number): Promise<void> {
-  const r = await hold(engine, agentId, tokens);
-  if (!r.allowed) throw new Error(`denied: ${r.code}`);
-  await engine.settle({
-    reservationId: r.reservationId,
-    inputTokens: tokens,
-    outputTokens: 0,
-    result: 'success',
-    actor: 'library',
-    alerts: ALERTS,
-  });
 }
 
 /** The budget_alert events in the engine's outbox: `<pool or agent>:<budget>:<pct>`, sorted. */
@@ -99,7 +85,7 @@ async function before(engine: Engine): Promise<World> {
     metadata: '{}',
     actor: 'admin',
   });
-  await pair(engine, agentId, 600_000);
+  await holdAndSettle(engine, agentId, 600_000, ALERTS);
   expect(await alertsIn(engine)).toEqual(FIVE(50));
   return { agentId, poolId };
 }
@@ -107,7 +93,7 @@ async function before(engine: Engine): Promise<World> {
 /** After the restore (`engine`'s outbox holds nothing of before): the same band, raised limits, 80 %. */
 async function after(engine: Engine, w: World): Promise<void> {
   at(engine, NOW + 60_000);
-  await pair(engine, w.agentId, 100_000); // 70 %: the same band
+  await holdAndSettle(engine, w.agentId, 100_000, ALERTS); // 70 %: the same band
   expect(await alertsIn(engine)).toEqual([]);
   await engine.updateAgent({
     agentId: w.agentId,
@@ -120,9 +106,9 @@ async function after(engine: Engine, w: World): Promise<void> {
     set: { dailyLimitMicros: 2 * L, monthlyLimitMicros: 2 * L },
     actor: 'admin',
   });
-  await pair(engine, w.agentId, 400_000); // 35 % → 55 % of the new limits: 50 % marked already
+  await holdAndSettle(engine, w.agentId, 400_000, ALERTS); // 35 % → 55 % of the new limits: 50 % marked already
   expect(await alertsIn(engine)).toEqual([]);
-  await pair(engine, w.agentId, 600_000); // 85 %
+  await holdAndSettle(engine, w.agentId, 600_000, ALERTS); // 85 %
   expect(await alertsIn(engine)).toEqual(FIVE(80));
   engine.setClockOffsetForTests(0);
 }

@@ -1,4 +1,5 @@
 /** Helpers of the pool tests (test/engine/pools*.test.ts). */
+import type { AlertThresholds } from '../../src/engine/alerts.js';
 import { compileProfile } from '../../src/engine/profile.js';
 import type { AuthorizeResult, Engine, PoolStatus } from '../../src/engine/types.js';
 import { uid } from './engines.js';
@@ -77,4 +78,23 @@ export async function createPoolIn(
 
 export function hold(engine: Engine, agentId: string, tokens: number): Promise<AuthorizeResult> {
   return engine.authorize({ agentId, profile: PROFILE, estimatedTokens: tokens, actor: 'library' });
+}
+
+/** A hold of `tokens` (1 µ$ each) and its settle with the same usage, with `alerts`. */
+export async function holdAndSettle(
+  engine: Engine,
+  agentId: string,
+  tokens: number,
+  alerts: AlertThresholds,
+): Promise<void> {
+  const r = await hold(engine, agentId, tokens);
+  if (!r.allowed) throw new Error(`denied: ${r.code}`);
+  await engine.settle({
+    reservationId: r.reservationId,
+    inputTokens: tokens,
+    outputTokens: 0,
+    result: 'success',
+    actor: 'library',
+    alerts,
+  });
 }
