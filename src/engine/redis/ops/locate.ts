@@ -111,14 +111,28 @@ export function relocation(
  * One agent script on the agent's shard (`keysOf` its keys there), with shard
  * recovery (ctx.runAgent) and the moves above.
  */
-export function runLocated(
+export async function runLocated(
   ctx: OpContext,
   agentId: string,
   name: ScriptName,
   keysOf: (k: AgentKeys) => readonly string[],
   args: readonly Scalar[],
 ): Promise<ReplyValue[]> {
-  return located(ctx, agentId, (shard) =>
-    ctx.runAgent(name, keysOf(ctx.keys.at(agentId, shard)), args),
-  );
+  return (await runLocatedAt(ctx, agentId, name, keysOf, args)).reply;
+}
+
+/** runLocated, with the shard that answered (where the agent lives). */
+export async function runLocatedAt(
+  ctx: OpContext,
+  agentId: string,
+  name: ScriptName,
+  keysOf: (k: AgentKeys) => readonly string[],
+  args: readonly Scalar[],
+): Promise<{ reply: ReplyValue[]; shard: number }> {
+  let at = -1;
+  const reply = await located(ctx, agentId, (shard) => {
+    at = shard;
+    return ctx.runAgent(name, keysOf(ctx.keys.at(agentId, shard)), args);
+  });
+  return { reply, shard: at };
 }

@@ -3,26 +3,18 @@ import type { ReleaseInput, ReleaseResult } from '../../types.js';
 import { checkRelease } from '../../validate.js';
 import { closeLeftHold } from './closeLeftHold.js';
 import { type OpContext, type ReplyValue, text } from './context.js';
-import { located } from './locate.js';
+import { runLocatedAt } from './locate.js';
 
 /** Frees a hold without usage (lua/release-3.lua); a closed hold answers `already_closed`. */
 export async function release(ctx: OpContext, i: ReleaseInput): Promise<ReleaseResult> {
   const { agentId, nonce } = checkRelease(i);
-  const args = [
-    ctx.offsetMs,
+  const { reply: r, shard: at } = await runLocatedAt(
+    ctx,
     agentId,
-    nonce,
-    i.keyDigest ?? '',
-    ctx.rnd.eventTail(),
-    i.actor,
-    ctx.maxFree,
-  ];
-  let at = -1;
-  const r = await located(ctx, agentId, (shard) => {
-    at = shard;
-    const k = ctx.keys.at(agentId, shard);
-    return ctx.runAgent('release', [k.agent, k.leases, k.outbox], args);
-  });
+    'release',
+    (k) => [k.agent, k.leases, k.outbox],
+    [ctx.offsetMs, agentId, nonce, i.keyDigest ?? '', ctx.rnd.eventTail(), i.actor, ctx.maxFree],
+  );
   const code = Number(r[0]);
   if (code !== Code.OK && code !== Code.ALREADY_CLOSED) {
     throw failure(code, { op: 'release', agentId, reservationId: i.reservationId });
