@@ -15,7 +15,7 @@ import { carryKey, DEFAULT_SHARDS, outboxKey, shardOf } from '../../src/engine/k
 import { loadScript } from '../../src/engine/redis/index.js';
 import type { Engine } from '../../src/engine/types.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { hold, registerIn, SHORT_LEASE } from '../support/pools.js';
+import { hold, PROFILE, registerIn, SHORT_LEASE } from '../support/pools.js';
 
 const ALERTS = alertThresholds([50, 80, 100]);
 
@@ -131,14 +131,19 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     const { p1, p2, a, from, to } = await twoShards();
     const h = await engine.authorize({
       agentId: a,
-      profile: SHORT_LEASE,
+      // On memory a whole minute (its clock is moved on below), on Redis 300 ms.
+      profile: kind === 'memory' ? PROFILE : SHORT_LEASE,
       estimatedTokens: 1_000,
       actor: 'library',
     });
     if (!h.allowed) throw new Error('denied');
     await engine.moveAgent(a, p2, 'admin');
     expect(await pool(p1)).toEqual({ reserved: 1_000, cost: 0, agents: 0 });
-    // Its lease passes; the sweep (of every shard, as the scheduler runs it) frees it.
+    // Its lease passes (on memory, the engine's own clock is moved on: no
+    // other file shares it; on Redis, shared by the run, real time passes);
+    // the sweep (of every shard, as the scheduler runs it) frees it.
+    if (kind === 'memory') engine.setClockOffsetForTests(PROFILE.leaseMs + 1_000);
+    const deadline = Date.now() + 10_000;
     for (;;) {
       for (const shard of [from, to]) {
         let cursor = '0';
@@ -146,6 +151,9 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         while (cursor !== '0');
       }
       if ((await pool(p1)).reserved === 0) break;
+      if (Date.now() > deadline) {
+        throw new Error(`not freed 10 s after: ${JSON.stringify(await engine.status(a))}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(await pool(p1)).toEqual({ reserved: 0, cost: 0, agents: 0 });
@@ -153,6 +161,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     expect((await settle(h.reservationId, 400)).outcome).toBe('settled');
     expect(await pool(p1)).toEqual({ reserved: 0, cost: 400, agents: 0 });
     expect(await pool(p2)).toEqual({ reserved: 0, cost: 0, agents: 1 });
+    if (kind === 'memory') engine.setClockOffsetForTests(0);
   });
 
   it('an agent deleted with a hold that moved: its old pools free it by the next sweep', async () => {
