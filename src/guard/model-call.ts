@@ -107,7 +107,10 @@ export async function authorizeModelCall(
     actor: deps.actor,
   });
   const d = toDecision(r, agentId, MODEL_CALL, profile.rates.model, iso);
-  return d.allowed ? { ...d, held_tokens: { input: tokens.inputTokens, output: outputTokens } } : d;
+  // Assigned, not spread: a spread would build the decision's budget status (src/lazy.ts).
+  return d.allowed
+    ? Object.assign(d, { held_tokens: { input: tokens.inputTokens, output: outputTokens } })
+    : d;
 }
 
 export async function settleModelCall(
@@ -147,5 +150,8 @@ export async function settleModelCall(
       reservation_id: reservationId,
     });
   }
-  return { ...settleAnswer(s, s.outcome, reservationId), model: call.model, priced_as: pricedAs };
+  return Object.assign(settleAnswer(s, s.outcome, reservationId), {
+    model: call.model,
+    priced_as: pricedAs,
+  });
 }
