@@ -38,6 +38,7 @@ const PER_ENGINE = [
   'test/engine/model-settle.test.ts',
   'test/engine/replays.test.ts',
   'test/engine/shadow.test.ts',
+  'test/engine/settle-sent.test.ts',
   'test/audit/event.test.ts',
   'test/audit/event-fast.test.ts',
   'test/meter/*.test.ts',

@@ -10,7 +10,8 @@
  * text, the memo, the byte bound). Writes `## bench/models` in
  * docs/BENCHMARKS.md.
  *
- * BENCH_MODELS_CALLS (per path, mode and round; default 400), BENCH_MODELS_ROUNDS (default 3).
+ * BENCH_MODELS_CALLS (per path, mode and round; default 400), BENCH_MODELS_ROUNDS (default 3),
+ * BENCH_MODELS_WARMUP (calls per path and mode before the rounds; default 1,000).
  */
 import { createApp } from '../../src/api/app.js';
 import { startServer } from '../../src/api/server.js';
@@ -28,7 +29,12 @@ import { promptsOf } from './prompt.js';
 
 const CALLS = Math.round(envNumber('BENCH_MODELS_CALLS', 400));
 const ROUNDS = Math.round(envNumber('BENCH_MODELS_ROUNDS', 3));
-const WARMUP = 50;
+/**
+ * Calls per path and mode before the rounds: a path's added time falls for its
+ * first ~2,000 calls (V8 optimizing the call's code, the keep-alive sockets,
+ * Redis warming) and is flat after; a server runs in that flat part.
+ */
+const WARMUP = Math.round(envNumber('BENCH_MODELS_WARMUP', 1_000));
 const TOKEN = 'bench-models-admin-token';
 const MODEL = 'gpt-4o-mini';
 const POLICY = {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
 import type { AlertDelivery } from '../alerts/index.js';
 import type { Tollgate } from '../index.js';
-import { createMetrics, type MetricsOptions } from '../metrics/index.js';
+import { createMetrics, InFlight, type MetricsOptions } from '../metrics/index.js';
 import { type AdminCredential, adminMatcher, digestAdminToken } from './auth.js';
 import { dashboardRouter } from './dashboard.js';
 import { type ErrorLogger, errorHandler, notFoundHandler } from './errors.js';
@@ -144,7 +144,11 @@ export function createApp(deps: AppDeps): Express {
     bodyLimitBytes: BODY_LIMIT_BYTES,
     metrics,
   });
-  if (metrics) app.use(metricsRouter(metrics, { isAdmin, isReader, open: metricsOpts?.open }));
+  // The gateway's settles on their way: counted before a scrape answers.
+  const inFlight = new InFlight();
+  if (metrics) {
+    app.use(metricsRouter(metrics, { isAdmin, isReader, open: metricsOpts?.open, inFlight }));
+  }
   if (deps.gateway) {
     app.use(
       gatewayRouter({
@@ -153,6 +157,7 @@ export function createApp(deps: AppDeps): Express {
         tollgate: deps.tollgate,
         logError,
         metrics,
+        inFlight,
       }),
     );
   }

@@ -1,5 +1,5 @@
 import express, { type Router } from 'express';
-import type { Metrics } from '../metrics/index.js';
+import type { InFlight, Metrics } from '../metrics/index.js';
 import { authenticate, requireOperator } from './auth.js';
 
 export interface MetricsRouteOptions {
@@ -12,6 +12,8 @@ export interface MetricsRouteOptions {
    * cannot send one). Default false: the admin or the read-only token, as a Bearer token.
    */
   open?: boolean;
+  /** Settles sent and not yet counted (the gateway's): a scrape waits for them, at most 2 s. */
+  inFlight?: InFlight;
 }
 
 /**
@@ -23,6 +25,7 @@ export function metricsRouter(metrics: Metrics, opts: MetricsRouteOptions): Rout
   const router = express.Router({ caseSensitive: true, strict: false });
   router.get('/metrics', async (req, res) => {
     if (opts.open !== true) requireOperator(authenticate(req, opts.isAdmin, opts.isReader));
+    await opts.inFlight?.settled(2_000);
     const text = await metrics.scrape();
     res.setHeader('Content-Type', metrics.contentType);
     res.status(200).send(text);

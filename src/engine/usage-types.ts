@@ -52,6 +52,15 @@ export interface SettleInput {
    * its alert (docs/operations.md, "Alerts"). Absent: none.
    */
   alerts?: AlertThresholds;
+  /**
+   * Called once, when the settle's script call is on the engine's connection
+   * to the store, ahead of anything this engine sends after it (the
+   * connection keeps order), before its reply: a metered model call answers
+   * its caller then (src/meter/call.ts). Not called when the engine waits
+   * for replicas (`waitReplicas`: the caller then waits for the settle), nor
+   * by MemoryEngine (its settle is done when its promise resolves).
+   */
+  onSent?: () => void;
 }
 
 /**

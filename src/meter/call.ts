@@ -7,7 +7,10 @@
  *
  * - denied: the provider-shaped 402/403 (src/meter/refusal.ts); the upstream is not called;
  * - the upstream fails to answer, or answers an HTTP error: the hold is released;
- * - a JSON answer: settled from its `usage` before the caller gets it;
+ * - a JSON answer: settled from its `usage`; the caller gets it once the
+ *   settle is on its way to the store ahead of anything sent after it through
+ *   the same Tollgate (so what the caller does next sees it), or, where the
+ *   gate cannot tell that (the SDK's, over HTTP), once the settle is recorded;
  * - a stream: settled at its first terminal usage event; cut, cancelled or
  *   ended before one: the hold is settled as an estimate (`estimated`). The
  *   stream ends for the caller only once its settle is recorded.
@@ -59,10 +62,9 @@ export interface MeterDeps<A extends UpstreamAnswer = Response> {
 
 /**
  * The upstream's answer, metered, before it is a Response: a JSON answer's
- * text, given to the caller once `settled` has resolved, or its stream
+ * text, given to the caller once `ordered` has resolved, or its stream
  * (metered, ended once settled). The gateway sends it as it is (a text in one
- * write); meterCall wraps it in a Response for the SDKs. Both make what they
- * send while the settle is on its way (answerDuringSettle), and send it after.
+ * write); meterCall wraps it in a Response for the SDKs.
  */
 export interface MeteredAnswer {
   readonly metered: true;
@@ -71,16 +73,19 @@ export interface MeteredAnswer {
   /** The upstream's headers as received: content-length and -encoding describe its bytes. */
   headers: AnswerHeaders;
   body: string | ReadableStream<Uint8Array>;
-  /** A JSON answer's settle, recorded (it never rejects: a failed settle went to onError); none for a stream. */
-  settled?: Promise<void>;
+  /**
+   * A JSON answer's settle, sent ahead of what follows or recorded (it never
+   * rejects: a failed settle went to onError); none for a stream.
+   */
+  ordered?: Promise<void>;
 }
 
 /**
- * answerDuringSettle: resolves once the tick's process.nextTick callbacks have
- * run. A settle the engine batches goes out at the end of the tick
+ * Resolves once the tick's process.nextTick callbacks have run. A settle the
+ * engine batches goes out at the end of the tick
  * (src/engine/redis/shard-queue.ts), after the promise callbacks queued
- * before it; awaiting this first puts it on the wire before the caller makes
- * its answer, which then overlaps the settle's round trip.
+ * before it; awaiting this first puts it on the wire before the caller's
+ * answer is made, which then overlaps the settle's round trip.
  */
 function afterTick(): Promise<void> {
   return new Promise((resolve) => process.nextTick(resolve));
@@ -135,7 +140,7 @@ export async function meterCall(
   if (!('metered' in answer)) return answer;
   const { status, statusText, headers, body } = answer;
   const response = new Response(body, { status, statusText, headers: answerHeaders(headers) });
-  await answer.settled;
+  await answer.ordered;
   return response;
 }
 
@@ -180,13 +185,14 @@ export async function meterAnswer<A extends UpstreamAnswer>(
 
   const model = request.model;
   const onError = deps.onError ?? ((e: unknown) => console.error('tollgate: settle failed', e));
-  const settle = (usage: Usage | undefined): Promise<void> =>
+  const settle = (usage: Usage | undefined, onSent?: () => void): Promise<void> =>
     deps.gate
       .settle(reservationId, {
         model,
         usage: usage ?? heldUsage,
         estimated: usage === undefined,
         result: 'success',
+        onSent,
       })
       .then(() => undefined, onError);
 
@@ -229,9 +235,14 @@ export async function meterAnswer<A extends UpstreamAnswer>(
     } catch {
       body = undefined;
     }
-    const settled = settle(usageFromBody(api, body));
+    // The caller's next request, through this Tollgate, is ordered after the settle.
+    let sent = (): void => {};
+    const onSent = new Promise<void>((resolve) => {
+      sent = resolve;
+    });
+    const settled = settle(usageFromBody(api, body), sent);
     await afterTick();
-    return { ...answer(text), settled };
+    return { ...answer(text), ordered: Promise.race([onSent, settled]) };
   }
 
   const meter = createStreamMeter(api, {

@@ -28,6 +28,13 @@ export interface ModelCallSettle {
   /** The usage was not seen (a stream cut or aborted before it): the hold is charged. */
   estimated: boolean;
   result: 'success' | 'failure';
+  /**
+   * Called when the settle is on its way to the store ahead of anything sent
+   * after it through the same Tollgate (the library's engine, in process);
+   * a gate that cannot tell (the SDK's, over HTTP) never calls it, and the
+   * call waits for the settle's answer.
+   */
+  onSent?: () => void;
 }
 
 /** The decision of a model call; when allowed, the tokens held (for an estimated settle). */

@@ -5,6 +5,7 @@ export {
 } from './alerts.js';
 export { type Backlog, readBacklog } from './backlog.js';
 export { HTTP_BUCKETS, UNMATCHED_ROUTE } from './http.js';
+export { InFlight } from './in-flight.js';
 export {
   createMetrics,
   DECISION_BUCKETS,

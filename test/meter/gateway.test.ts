@@ -191,6 +191,43 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     });
   });
 
+  describe('what the caller asks next sees the call', () => {
+    // The JSON answer goes out once its settle is on its way to the store,
+    // before the store's reply (src/meter/call.ts): the API's next read and
+    // the next scrape must still count it.
+    const spend = async () => {
+      const r = await fetch(`${rig.base}/metrics`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      const line = (await r.text())
+        .split('\n')
+        .find((l) => l.startsWith('tollgate_model_spend_usd_total{model="gpt-4o"}'));
+      return Math.round(Number(line?.split(' ')[1] ?? 0) * 1_000_000);
+    };
+
+    it('the status read and the scrape made as soon as the answer arrives', async () => {
+      const agent = await rig.register();
+      const gw = gateway(agent);
+      for (let n = 1; n <= 5; n++) {
+        const before = await spend();
+        await chat(gw.openai);
+        const [status, after] = await Promise.all([
+          fetch(`${rig.base}/v1/agents/${agent.id}/budget`, {
+            headers: { authorization: `Bearer ${agent.key}` },
+          }).then(
+            (r) => r.json() as Promise<{ daily: { cost_used: number; cost_reserved: number } }>,
+          ),
+          spend(),
+        ]);
+        expect(status.daily).toMatchObject({
+          cost_used: (n * GPT_4O_COST) / 1_000_000,
+          cost_reserved: 0,
+        });
+        expect(after - before).toBe(GPT_4O_COST);
+      }
+    });
+  });
+
   describe('streams are passed on chunk by chunk', () => {
     it('chat: the first chunk reaches the caller while the upstream is held mid-stream', async () => {
       const agent = await rig.register();

@@ -15,11 +15,11 @@ import { isTollgateError, TollgateError } from '../../errors.js';
 import { Guard } from '../../guard/guard.js';
 import { type MeteredAnswer, meterAnswer } from '../../meter/call.js';
 import { type LazyTokenCounter, lazyTokenCounter } from '../../meter/counter.js';
-import type { ModelGate } from '../../meter/gate.js';
+import type { ModelCallSettle, ModelGate } from '../../meter/gate.js';
 import { guardGate } from '../../meter/guard-gate.js';
 import { errorResponse } from '../../meter/refusal.js';
 import type { UpstreamAnswer, UpstreamFetch } from '../../meter/upstream.js';
-import type { DecisionRecorder } from '../../metrics/index.js';
+import type { DecisionRecorder, InFlight } from '../../metrics/index.js';
 import type { ModelApi } from '../../models/types.js';
 import type { Tollgate } from '../../tollgate.js';
 import { STATUS_OF } from '../errors.js';
@@ -41,6 +41,8 @@ export interface GatewayOptions {
   logError?: (message: string, error: unknown) => void;
   /** Where settles are counted (spend by role and by model, overruns: docs/metrics.md). */
   metrics?: DecisionRecorder;
+  /** Settles sent and not yet counted in `metrics` (a scrape waits for them). */
+  inFlight?: InFlight;
 }
 
 export const GATEWAY_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -78,6 +80,7 @@ function callerGate(
   caller: GatewayCaller,
   timeoutMs: number,
   metrics: DecisionRecorder | undefined,
+  inFlight: InFlight | undefined,
 ): ModelGate {
   const gate = guardGate(guard, caller.agentId, { keyDigest: caller.keyDigest });
   return {
@@ -88,34 +91,40 @@ function callerGate(
       }
       return d;
     },
-    settle: async (id, s) => {
-      const answer = await withTimeout(
-        guard.settleModelCall(id, s, { keyDigest: caller.keyDigest }),
-        timeoutMs,
-      );
-      if (answer.outcome === 'settled') {
-        const role = answer.budget_status.role;
-        metrics?.settled?.({
-          role,
-          overrunTokens: answer.overrun_tokens,
-          overrunMicros: usdToMicros(answer.overrun_cost),
-        });
-        metrics?.spent?.({
-          role,
-          costMicros: usdToMicros(answer.cost),
-          inputTokens: s.usage.inputTokens,
-          outputTokens: s.usage.outputTokens,
-        });
-        metrics?.modelCall?.({
-          model: s.model,
-          costMicros: usdToMicros(answer.cost),
-          usage: s.usage,
-        });
-      }
-      return answer;
+    settle: (id, s) => {
+      const counted = settleCounted(id, s);
+      inFlight?.track(counted);
+      return counted;
     },
     release: (id) => withTimeout(gate.release(id), timeoutMs),
   };
+
+  async function settleCounted(id: string, s: ModelCallSettle) {
+    const answer = await withTimeout(
+      guard.settleModelCall(id, s, { keyDigest: caller.keyDigest }),
+      timeoutMs,
+    );
+    if (answer.outcome === 'settled') {
+      const role = answer.budget_status.role;
+      metrics?.settled?.({
+        role,
+        overrunTokens: answer.overrun_tokens,
+        overrunMicros: usdToMicros(answer.overrun_cost),
+      });
+      metrics?.spent?.({
+        role,
+        costMicros: usdToMicros(answer.cost),
+        inputTokens: s.usage.inputTokens,
+        outputTokens: s.usage.outputTokens,
+      });
+      metrics?.modelCall?.({
+        model: s.model,
+        costMicros: usdToMicros(answer.cost),
+        usage: s.usage,
+      });
+    }
+    return answer;
+  }
 }
 
 /** A Tollgate error as the provider would answer it; anything else is the upstream's failure (502). */
@@ -173,7 +182,7 @@ async function send(
       // writeHead stores the head; it goes out with the body, in res.end.
       res.setHeader('content-length', Buffer.byteLength(body ?? ''));
       res.writeHead(answer.status);
-      await answer.settled;
+      await answer.ordered;
     }
     res.end(body ?? undefined);
     return;
@@ -313,7 +322,7 @@ export function gatewayRouter(o: GatewayOptions): Router {
       api,
       { url: target, method: 'POST', headers, body, signal: abort.signal },
       {
-        gate: callerGate(guard, caller, timeoutMs, o.metrics),
+        gate: callerGate(guard, caller, timeoutMs, o.metrics, o.inFlight),
         counter,
         fetch: upstreamFetch,
         onError: (e) => log('gateway: settle failed', e),

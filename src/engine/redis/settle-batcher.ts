@@ -36,6 +36,8 @@ export type SettleReply = ReplyValue[];
 interface SettleItem {
   args: SettleArgs;
   alerts: AlertThresholds;
+  /** SettleInput.onSent: called once its call is on the connection. */
+  onSent: (() => void) | undefined;
 }
 
 /**
@@ -82,7 +84,9 @@ export class SettleBatcher {
           while (to < items.length && (items[to] as SettleItem).alerts.text === alerts.text) to++;
           const part = from === 0 && to === items.length ? items : items.slice(from, to);
           const args = part.flatMap((i) => i.args);
-          out.push(...splitSettles(await run(shard, alerts, args), part.length));
+          const reply = run(shard, alerts, args);
+          for (const i of part) i.onSent?.();
+          out.push(...splitSettles(await reply, part.length));
           from = to;
         }
         return out;
@@ -92,8 +96,16 @@ export class SettleBatcher {
     );
   }
 
-  /** Queues one settle of `shard` with its alert thresholds; resolves to its reply. */
-  submit(shard: number, args: SettleArgs, alerts: AlertThresholds): Promise<SettleReply> {
-    return this.queue.submit(shard, { args, alerts });
+  /**
+   * Queues one settle of `shard` with its alert thresholds; resolves to its
+   * reply. `onSent` is called when its call is sent (run was called).
+   */
+  submit(
+    shard: number,
+    args: SettleArgs,
+    alerts: AlertThresholds,
+    onSent?: () => void,
+  ): Promise<SettleReply> {
+    return this.queue.submit(shard, { args, alerts, onSent });
   }
 }

@@ -103,7 +103,8 @@ export class OpContext {
   readonly where = new Whereabouts();
   /** Test-only clock shift, added to Redis TIME by the scripts (ARGV[1]). */
   offsetMs = 0;
-  private readonly waitReplicas: number;
+  /** Replicas the money-settling scripts wait for (WAIT); 0: none. */
+  readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
   private readonly owned = new Map<string, unknown>();
 

@@ -57,10 +57,17 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
   ];
   const alerts = i.alerts ?? NO_ALERTS;
   const batcher = batcherOf(ctx);
+  // Told once, at the first send; a settle that waits for replicas is not "sent" before WAIT.
+  let onSent = ctx.waitReplicas > 0 ? undefined : i.onSent;
+  const sent = (): void => {
+    const f = onSent;
+    onSent = undefined;
+    f?.();
+  };
   let last = shard;
   const once = async (at: number): Promise<ReplyValue[]> => {
     last = at;
-    const r = await batcher.submit(at, args, alerts);
+    const r = await batcher.submit(at, args, alerts, sent);
     if (r[0] !== Code.SHARD_NOT_READY) return r;
     // Nothing was written: restore the shard, then settle once more.
     await ctx.recover(at);

@@ -1,0 +1,109 @@
+/**
+ * SettleInput.onSent (src/engine/usage-types.ts): a metered model call answers
+ * its caller once its settle is on the engine's connection, before the
+ * store's reply (src/meter/call.ts). What it promises: whatever the engine
+ * sends after it runs after it, so a read made as soon as it fires sees the
+ * settle; and it is not called when the engine waits for replicas, nor by
+ * MemoryEngine, whose callers then wait for the settle itself.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RedisEngine } from '../../src/engine/redis/index.js';
+import type { Engine } from '../../src/engine/types.js';
+import { ENGINE_KINDS, type EngineUnderTest, makeEngine } from '../support/engines.js';
+import { hold, registerIn } from '../support/pools.js';
+
+describe.each(ENGINE_KINDS)('%s engine', (kind) => {
+  let ut: EngineUnderTest;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    ut = await makeEngine(kind);
+    engine = ut.engine;
+  });
+  afterAll(async () => {
+    await ut.close();
+  });
+
+  it('a read sent when onSent fires sees the settle, also when it waited behind batches in flight', async () => {
+    const a = await registerIn(engine, undefined);
+    const nextTick = () => new Promise<void>((r) => process.nextTick(r));
+    for (let n = 0; n < 10; n++) {
+      const holds: string[] = [];
+      for (let k = 0; k < 3; k++) {
+        const h = await hold(engine, a, 1_000);
+        if (!h.allowed) throw new Error('denied');
+        holds.push(h.reservationId);
+      }
+      const settle = (reservationId: string, onSent?: () => void) =>
+        engine.settle({
+          reservationId,
+          inputTokens: 300,
+          outputTokens: 100,
+          result: 'success',
+          actor: 'library',
+          onSent,
+        });
+      // Two settles in flight on the agent's shard (the engine sends at most two
+      // batches of a shard at a time), each in a tick of its own: the third waits.
+      const before = [settle(holds[1] as string)];
+      await nextTick();
+      before.push(settle(holds[2] as string));
+      await nextTick();
+      let read: ReturnType<Engine['status']> | undefined;
+      let settledFirst = false;
+      const settled = settle(holds[0] as string, () => {
+        read = engine.status(a);
+      }).then((r) => {
+        settledFirst = read === undefined;
+        return r;
+      });
+      expect((await settled).outcome).toBe('settled');
+      await Promise.all(before);
+      if (kind === 'memory') {
+        // Done when its promise resolves: nothing to tell.
+        expect(read).toBeUndefined();
+        continue;
+      }
+      // Told before the reply, and the read sent then sees the settle.
+      expect(settledFirst).toBe(false);
+      expect(await read).toMatchObject({
+        sessionTokensUsed: 1_200 * (n + 1),
+        sessionTokensReserved: 0,
+        dailyReservedMicros: 0,
+      });
+    }
+  });
+
+  it.runIf(kind === 'redis')('not called when the engine waits for replicas', async () => {
+    const waiting = new RedisEngine({
+      client: new Redis(inject('redisUrl')),
+      ownsClient: true,
+      waitReplicas: 1,
+      waitTimeoutMs: 20,
+      failoverRetryMs: 0,
+    });
+    try {
+      const a = await registerIn(engine, undefined);
+      const h = await hold(engine, a, 1_000);
+      if (!h.allowed) throw new Error('denied');
+      let told = false;
+      // No replica here: WAIT sees none, the settle answers STORE_UNAVAILABLE (written on the master).
+      await waiting
+        .settle({
+          reservationId: h.reservationId,
+          inputTokens: 300,
+          outputTokens: 100,
+          result: 'success',
+          actor: 'library',
+          onSent: () => {
+            told = true;
+          },
+        })
+        .catch(() => undefined);
+      expect(told).toBe(false);
+    } finally {
+      await waiting.close();
+    }
+  });
+});
