@@ -3,7 +3,6 @@ import { budgetReason, poolReason } from '../budget/budget.js';
 import { toBudgetStatus } from '../budget/status.js';
 import { microsToUsd } from '../engine/money.js';
 import type { AuthorizeResult, SettleResult } from '../engine/types.js';
-import { defineLazy } from '../lazy.js';
 import { MODEL_CALL } from '../policy/names.js';
 
 /** The decision contract (ARCHITECTURE.md, "Contracts"): its schema is the API's (src/api/routes/gate.schemas.ts). */
@@ -24,20 +23,16 @@ export function toDecision(
   iso: (ms: number) => string = isoTime,
 ): Decision {
   if (r.allowed) {
-    const status = r.status;
-    const d: Decision = defineLazy(
-      {
-        allowed: true as const,
-        reservation_id: r.reservationId,
-        expires_at: iso(r.leaseEndMs),
-        reason: null,
-        model,
-        replayed: r.replayed,
-        reservation_state: r.reservationState,
-      },
-      'budget_status',
-      () => toBudgetStatus(status),
-    );
+    const d: Decision = {
+      allowed: true,
+      reservation_id: r.reservationId,
+      expires_at: iso(r.leaseEndMs),
+      reason: null,
+      model,
+      replayed: r.replayed,
+      reservation_state: r.reservationState,
+      budget_status: toBudgetStatus(r.status),
+    };
     // Shadow mode: the denial the rules would have made (docs/operations.md).
     const w = r.wouldDeny;
     if (w !== undefined) {
@@ -151,15 +146,12 @@ export function settleAnswer(
   outcome: SettleAnswer['outcome'],
   reservationId: string,
 ): SettleAnswer {
-  return defineLazy(
-    {
-      outcome,
-      reservation_id: reservationId,
-      cost: microsToUsd(s.costMicros),
-      overrun_tokens: s.overrunTokens,
-      overrun_cost: microsToUsd(s.overrunMicros),
-    },
-    'budget_status',
-    () => toBudgetStatus(s.status),
-  );
+  return {
+    outcome,
+    reservation_id: reservationId,
+    cost: microsToUsd(s.costMicros),
+    overrun_tokens: s.overrunTokens,
+    overrun_cost: microsToUsd(s.overrunMicros),
+    budget_status: toBudgetStatus(s.status),
+  };
 }

@@ -109,10 +109,7 @@ export async function authorizeModelCall(
     actor: deps.actor,
   });
   const d = toDecision(r, agentId, MODEL_CALL, profile.rates.model, iso);
-  // Assigned, not spread: a spread would build the decision's budget status (src/lazy.ts).
-  return d.allowed
-    ? Object.assign(d, { held_tokens: { input: tokens.inputTokens, output: outputTokens } })
-    : d;
+  return d.allowed ? { ...d, held_tokens: { input: tokens.inputTokens, output: outputTokens } } : d;
 }
 
 export async function settleModelCall(
@@ -153,8 +150,5 @@ export async function settleModelCall(
       reservation_id: reservationId,
     });
   }
-  return Object.assign(settleAnswer(s, s.outcome, reservationId), {
-    model: call.model,
-    priced_as: pricedAs,
-  });
+  return { ...settleAnswer(s, s.outcome, reservationId), model: call.model, priced_as: pricedAs };
 }

@@ -1,4 +1,3 @@
-import { defineLazy } from '../../../lazy.js';
 import { Code, denied, failure, notReady, RES_STATES, wouldDenyOf } from '../../codes.js';
 import { outboxKey } from '../../keys.js';
 import { profileOf } from '../../profile.js';
@@ -67,19 +66,15 @@ export async function authorize(ctx: OpContext, i: AuthorizeInput): Promise<Auth
   const code = Number(d[0]);
   const now = Number(d[d.length - 1]);
   if (code === Code.OK || code === Code.SHADOW) {
-    const state = d[1];
-    const r: AuthorizeResult = defineLazy(
-      {
-        allowed: true as const,
-        reservationId: `${agentId}.${decision[2]}`,
-        leaseEndMs: now + profile.leaseMs,
-        holdCostMicros: Number(d[2]),
-        replayed: false,
-        reservationState: 'open' as const,
-      },
-      'status',
-      () => ctx.status(agentId, state, now),
-    );
+    const r: AuthorizeResult = {
+      allowed: true,
+      reservationId: `${agentId}.${decision[2]}`,
+      leaseEndMs: now + profile.leaseMs,
+      holdCostMicros: Number(d[2]),
+      replayed: false,
+      reservationState: 'open',
+      status: ctx.status(agentId, d[1], now),
+    };
     // Shadow mode: the denial it let pass follows (lua/includes/shadow.lua).
     if (code === Code.SHADOW) r.wouldDeny = wouldDenyOf(Number(d[3]), text(d[4]));
     return r;

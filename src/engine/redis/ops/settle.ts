@@ -1,4 +1,3 @@
-import { defineLazy } from '../../../lazy.js';
 import { NO_ALERTS } from '../../alerts.js';
 import { Code, failure, notReady, type Recorded, settleOutcome } from '../../codes.js';
 import { outboxKey } from '../../keys.js';
@@ -98,18 +97,14 @@ function settleResult(
   const code = r[0] as number;
   const now = r[r.length - 1];
   if (code === Code.OK || code === Code.ALREADY_CLOSED) {
-    const state = r[1];
-    return defineLazy(
-      {
-        outcome: settleOutcome(code),
-        reservationId: `${agentId}.${text(r[2])}`,
-        costMicros: r[3] as number,
-        overrunTokens: r[4] as number,
-        overrunMicros: r[5] as number,
-      },
-      'status',
-      () => ctx.status(agentId, state, now),
-    );
+    return {
+      outcome: settleOutcome(code),
+      reservationId: `${agentId}.${text(r[2])}`,
+      costMicros: r[3] as number,
+      overrunTokens: r[4] as number,
+      overrunMicros: r[5] as number,
+      status: ctx.status(agentId, r[1], now),
+    };
   }
   if (code === Code.NO_HOLD) {
     return {
