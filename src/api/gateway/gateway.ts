@@ -73,7 +73,8 @@ const SHAPE: Record<Provider, ModelApi> = { openai: 'chat', anthropic: 'messages
 
 /**
  * The caller's gate: the Guard with its key digest; an agent that does not
- * exist is a bad key (401). A recorded settle is counted in the metrics.
+ * exist is a bad key (401). A recorded settle is counted in the metrics when
+ * the store answers; until then it is in `inFlight`, which a scrape waits for.
  */
 function callerGate(
   guard: Guard,
@@ -164,9 +165,9 @@ function refusal(
 
 /**
  * Sends an answer through Express: a metered JSON answer's text in one write
- * (headers and body together) once its settle is recorded, its head made
- * while the settle is on its way (answerDuringSettle, src/meter/call.ts); any
- * other body as it arrives. A caller gone mid-way cancels it.
+ * (headers and body together) once its settle is on its way to the store
+ * (`ordered`, src/meter/call.ts), its head made meanwhile; any other body as
+ * it arrives. A caller gone mid-way cancels it.
  */
 async function send(
   res: Response,
