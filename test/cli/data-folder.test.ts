@@ -6,7 +6,7 @@
  * startup failures that must exit non-zero with one line.
  */
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,16 +26,6 @@ const dirs: string[] = [];
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'tg-folder-'));
   dirs.push(d);
-  return d;
-}
-/**
- * A data folder whose PGlite store is the run's migrated template
- * (test/setup/pglite-seed.ts), for the tests that are not about a first start:
- * an empty folder's store takes ~10 s to create and migrate.
- */
-function seededDir(): string {
-  const d = tempDir();
-  cpSync(inject('pgliteTemplate'), join(d, 'pglite'), { recursive: true });
   return d;
 }
 /** Started servers, killed at the end (the tests of a describe share one). */
@@ -173,7 +163,7 @@ describe('tollgate serve: startup failures exit non-zero with one line', () => {
 
   it('a busy port, embedded mode: exit 1', { timeout: 90_000 }, async () => {
     port = await occupy();
-    const dir = seededDir();
+    const dir = tempDir();
     const r = await runCliProcess(['serve', '--port', String(port)], {
       ...EMBEDDED,
       TOLLGATE_ADMIN_TOKEN: '',
@@ -233,7 +223,7 @@ describe('tollgate serve: startup failures exit non-zero with one line', () => {
 
 describe('tollgate serve (embedded) with an operator-given admin token', () => {
   it('never prints it, uses it, and writes no token file', { timeout: 90_000 }, async () => {
-    const dir = seededDir();
+    const dir = tempDir();
     const token = 'flag-given-admin-token-0123456789';
     const s = await start(dir, { TOLLGATE_ADMIN_TOKEN: '' }, ['--admin-token', token]);
     expect(s.output()).toContain('Admin token: given');
