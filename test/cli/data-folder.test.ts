@@ -30,8 +30,12 @@ function tempDir(): string {
 }
 /** Started servers, killed at the end (the tests of a describe share one). */
 const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+afterAll(async () => {
+  // Gone before their folders are removed (a server writes to its folder until it exits).
+  const alive = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    alive.map((c) => new Promise((resolve) => c.once('exit', resolve).kill('SIGKILL'))),
+  );
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
