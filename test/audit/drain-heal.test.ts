@@ -38,6 +38,7 @@ import { ADMIN, type Api, startApi } from '../api/harness.js';
 import { type RedisServer, startRedis } from '../setup/redis-servers.js';
 import {
   type Decide,
+  decidedAfter,
   drained,
   expectExactlyOnce,
   expectRestoredSpend,
@@ -154,7 +155,7 @@ describe.each(['pglite', 'postgres'] as const)(
         await redis.flushall();
         const back = Date.now();
         await worker.worker.resume();
-        await sleep(1_500);
+        await decidedAfter(traffic.calls, back);
         const calls = await traffic.stop();
         const ms = await drained(redis);
         const sinceBack = Date.now() - back;
@@ -231,7 +232,7 @@ describe.each(['pglite', 'postgres'] as const)(
         watch.times.upAt = Date.now();
         await server.restart();
         const back = Date.now();
-        await sleep(1_500);
+        await decidedAfter(traffic.calls, back);
         const calls = await traffic.stop();
         const ms = await drained(redis);
         const sinceBack = Date.now() - back;

@@ -124,6 +124,27 @@ export async function drained(redis: Redis, timeoutMs = 15_000): Promise<number>
   }
 }
 
+/** More than this many decisions asked for after Redis came back are checked (expectExactlyOnce). */
+export const AFTER_MIN = 50;
+
+/**
+ * Lets the load run on after Redis came back at `back`: at least `minMs`, then
+ * until more than AFTER_MIN of its decisions asked since are answered (a
+ * loaded machine answers fewer in a fixed time), at most `timeoutMs` (the
+ * tests' drain bound, 10 s from the return, includes this time).
+ */
+export async function decidedAfter(
+  calls: Call[],
+  back: number,
+  minMs = 1_500,
+  timeoutMs = 6_000,
+): Promise<void> {
+  const started = Date.now();
+  await sleep(minMs);
+  const after = () => calls.filter((c) => c.start >= back && c.decided).length;
+  while (after() <= AFTER_MIN && Date.now() - started < timeoutMs) await sleep(50);
+}
+
 /**
  * Checks the store against the calls: a decision asked for after Redis came
  * back (and answered) is stored exactly once, and so is a settle of it that
@@ -150,7 +171,7 @@ export async function expectExactlyOnce(store: AuditStore, calls: Call[], back: 
       if (c.settled && (c.settleStart ?? 0) >= back) expect(settles).toBe(1);
     }
   }
-  expect(after).toBeGreaterThan(50);
+  expect(after).toBeGreaterThan(AFTER_MIN);
   return { after, lost, total: calls.filter((c) => c.decided).length };
 }
 
