@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TollgateClient } from '../../src/client/index.js';
-import { spawnServe, stopProcess } from '../support/serve-process.js';
+import { spawnServe } from '../support/serve-process.js';
 
 let child: ChildProcess | undefined;
 const dataDir = mkdtempSync(join(tmpdir(), 'tg-serve-'));
@@ -109,9 +109,12 @@ describe('tollgate serve (embedded)', () => {
       const newKey = new TollgateClient({ baseUrl: second.url, token: rotated.api_key });
       expect((await newKey.getBudgetStatus('rotated')).role).toBe('tester');
     } finally {
-      // The second server writes to the folder until it exits: stopped first, then removed.
-      if (child) await stopProcess(child);
+      // The second server writes to the folder until it exits: gone first, then removed.
+      const last = child;
       child = undefined;
+      if (last && last.exitCode === null && last.signalCode === null) {
+        await new Promise((resolve) => last.once('exit', resolve).kill('SIGKILL'));
+      }
       rmSync(dir, { recursive: true, force: true });
     }
   });
