@@ -144,8 +144,8 @@ export function createApp(deps: AppDeps): Express {
     bodyLimitBytes: BODY_LIMIT_BYTES,
     metrics,
   });
-  // The gateway's settles on their way: counted before a scrape answers.
-  const inFlight = new InFlight();
+  // The gateway's settles on their way: counted before a scrape answers (none to wait for without metrics).
+  const inFlight = metrics ? new InFlight() : undefined;
   if (metrics) {
     app.use(metricsRouter(metrics, { isAdmin, isReader, open: metricsOpts?.open, inFlight }));
   }

@@ -4,6 +4,8 @@
  * store (src/meter/call.ts) and counts it when the store answers, so a scrape
  * waits for those first and counts every call answered before it.
  */
+import { within } from './within.js';
+
 export class InFlight {
   private readonly pending = new Set<Promise<unknown>>();
 
@@ -17,11 +19,6 @@ export class InFlight {
   /** Resolves once what was in flight when called has settled, or after `timeoutMs`. */
   async settled(timeoutMs: number): Promise<void> {
     if (this.pending.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([Promise.allSettled([...this.pending]), late]);
-    clearTimeout(timer);
+    await within(Promise.allSettled([...this.pending]), timeoutMs).catch(() => undefined);
   }
 }

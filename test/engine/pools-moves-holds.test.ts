@@ -15,7 +15,7 @@ import { carryKey, DEFAULT_SHARDS, outboxKey, shardOf } from '../../src/engine/k
 import { loadScript } from '../../src/engine/redis/index.js';
 import type { Engine } from '../../src/engine/types.js';
 import { ENGINE_KINDS, type EngineUnderTest, makeEngine, uid } from '../support/engines.js';
-import { hold, PROFILE, registerIn, SHORT_LEASE } from '../support/pools.js';
+import { hold, PROFILE, registerIn, SHORT_LEASE, sweepUntilFreed } from '../support/pools.js';
 
 const ALERTS = alertThresholds([50, 80, 100]);
 
@@ -143,19 +143,12 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     // other file shares it; on Redis, shared by the run, real time passes);
     // the sweep (of every shard, as the scheduler runs it) frees it.
     if (kind === 'memory') engine.setClockOffsetForTests(PROFILE.leaseMs + 1_000);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      for (const shard of [from, to]) {
-        let cursor = '0';
-        do cursor = (await engine.sweepShard(shard, cursor)).cursor;
-        while (cursor !== '0');
-      }
-      if ((await pool(p1)).reserved === 0) break;
-      if (Date.now() > deadline) {
-        throw new Error(`not freed 10 s after: ${JSON.stringify(await engine.status(a))}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await sweepUntilFreed(
+      engine,
+      [from, to],
+      async () => (await pool(p1)).reserved === 0,
+      () => engine.status(a),
+    );
     expect(await pool(p1)).toEqual({ reserved: 0, cost: 0, agents: 0 });
     expect(await engine.status(a)).toMatchObject({ dailyReservedMicros: 0 });
     expect((await settle(h.reservationId, 400)).outcome).toBe('settled');

@@ -21,6 +21,7 @@ import {
   registerIn,
   rejects,
   SHORT_LEASE,
+  sweepUntilFreed,
 } from '../support/pools.js';
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
@@ -354,14 +355,12 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     // The agent lives on its hierarchy's shard (the root's): the sweep of that
     // shard frees it (nothing else here touches the agent).
     const shard = shardOf(org, engine.shards);
-    const deadline = Date.now() + 10_000;
-    while ((await engine.poolStatus(org))?.dailyReservedMicros !== 0) {
-      if (Date.now() > deadline) throw new Error('the sweep did not free the hold in 10 s');
-      await new Promise((r) => setTimeout(r, 50));
-      let cursor = '0';
-      do cursor = (await engine.sweepShard(shard, cursor)).cursor;
-      while (cursor !== '0');
-    }
+    await sweepUntilFreed(
+      engine,
+      [shard],
+      async () => (await engine.poolStatus(org))?.dailyReservedMicros === 0,
+      () => engine.poolStatus(org),
+    );
     expect(await engine.poolStatus(team)).toMatchObject({ dailyReservedMicros: 0 });
     const freed = (await engine.readOutbox(shard)).filter(
       (e) => e.fields.type === 'release' && e.fields.reservation_id === h.reservationId,

@@ -26,6 +26,7 @@ import {
   TEXT,
 } from '../support/meter-harness.js';
 import { type FetchCall, recordingFetch } from '../support/model-clients.js';
+import { parse, value } from '../support/prom-text.js';
 
 describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   let rig: MeterRig;
@@ -199,10 +200,10 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       const r = await fetch(`${rig.base}/metrics`, {
         headers: { authorization: `Bearer ${ADMIN}` },
       });
-      const line = (await r.text())
-        .split('\n')
-        .find((l) => l.startsWith('tollgate_model_spend_usd_total{model="gpt-4o"}'));
-      return Math.round(Number(line?.split(' ')[1] ?? 0) * 1_000_000);
+      const usd = value(parse(await r.text()), 'tollgate_model_spend_usd_total', {
+        model: 'gpt-4o',
+      });
+      return Math.round((usd ?? 0) * 1_000_000);
     };
 
     it('the status read and the scrape made as soon as the answer arrives', async () => {

@@ -25,6 +25,31 @@ export const SHORT_LEASE = compileProfile({
   allowedRoles: ['coder'],
 });
 
+/**
+ * Sweeps each of `shards` whole, as the scheduler does, every 50 ms until
+ * `freed()` says the hold a test let run out is freed; after 10 s throws with
+ * `state()`. The run's shared Redis frees a SHORT_LEASE hold in real time.
+ */
+export async function sweepUntilFreed(
+  engine: Engine,
+  shards: readonly number[],
+  freed: () => Promise<boolean>,
+  state: () => Promise<unknown>,
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    for (const shard of shards) {
+      let cursor = '0';
+      do cursor = (await engine.sweepShard(shard, cursor)).cursor;
+      while (cursor !== '0');
+    }
+    if (await freed()) return;
+    if (Date.now() > deadline)
+      throw new Error(`not freed in 10 s: ${JSON.stringify(await state())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export type Denied = Extract<AuthorizeResult, { allowed: false }>;
 
 export async function rejects(p: Promise<unknown>): Promise<{ code: string; details: unknown }> {
