@@ -1,30 +1,30 @@
 /**
  * npm run bench:models — what metering adds to a model call (docs/models.md).
  * The real `openai` SDK calls a stand-in upstream on loopback
- * (test/support/model-upstream.ts): directly, through `tg.fetch` embedded
- * (MemoryEngine) and on a private Redis, and through the gateway (the API on
- * that Redis, the SDK pointed at `/openai/v1`). Per call, one after another,
- * in alternating rounds: non-streaming (the whole call) and streaming (time to
- * the first chunk the SDK yields); p50 and p99, and the p50 added over the
- * direct call of the same round. Then counting a 4,000-token prompt (new
- * text, the memo, the byte bound). Writes `## bench/models` in
- * docs/BENCHMARKS.md.
+ * (test/support/model-upstream.ts), in a process of its own as a provider is:
+ * directly, through `tg.fetch` embedded (MemoryEngine) and on a private Redis
+ * (the fetch runs in the SDK's process, as the library does), and through the
+ * gateway (`tollgate serve` on that Redis, in a process of its own as it is
+ * deployed, the SDK pointed at `/openai/v1`; bench/models/processes.ts). Per
+ * call, one after another, in alternating rounds: non-streaming (the whole
+ * call) and streaming (time to the first chunk the SDK yields); p50 and p99,
+ * and the p50 added over the direct call of the same round. Then counting a
+ * 4,000-token prompt (new text, the memo, the byte bound). Writes
+ * `## bench/models` in docs/BENCHMARKS.md.
  *
  * BENCH_MODELS_CALLS (per path, mode and round; default 400), BENCH_MODELS_ROUNDS (default 3),
  * BENCH_MODELS_WARMUP (calls per path and mode before the rounds; default 1,000).
  */
-import { createApp } from '../../src/api/app.js';
-import { startServer } from '../../src/api/server.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { createTokenCounter, loadO200k } from '../../src/models/index.js';
 import { openaiClient } from '../../test/support/model-clients.js';
-import { startModelUpstream } from '../../test/support/model-upstream.js';
 import { envNumber } from '../lib/env.js';
 import { fullGc } from '../lib/gc.js';
 import { type Floor, runBench, type Table } from '../lib/harness.js';
 import { privateRedis } from '../lib/services.js';
 import { LatencyRecorder, median } from '../lib/stats.js';
 import { fmt } from '../lib/table.js';
+import { serveProcess, standInProcess } from './processes.js';
 import { promptsOf } from './prompt.js';
 
 const CALLS = Math.round(envNumber('BENCH_MODELS_CALLS', 400));
@@ -106,11 +106,10 @@ async function agentOf(tg: Tollgate, id: string): Promise<string> {
 }
 
 runBench('bench/models', async (ctx) => {
-  const upstream = await startModelUpstream({
+  const upstream = await standInProcess(ctx, {
     usage: { inputTokens: 30, outputTokens: 12, cacheReadTokens: 0 },
     chunks: 4,
   });
-  ctx.onStop(() => upstream.close());
 
   const embedded = await createTollgate({ policy: POLICY });
   ctx.onStop(() => embedded.close());
@@ -118,23 +117,16 @@ runBench('bench/models', async (ctx) => {
 
   const redis = await privateRedis(ctx);
   const onRedis = await createTollgate({ redis: redis.url, policy: POLICY });
-  const closeOnRedis = ctx.onStop(() => onRedis.close());
+  ctx.onStop(() => onRedis.close());
   await agentOf(onRedis, 'bench-redis');
   const gatewayKey = await agentOf(onRedis, 'bench-gateway');
-  const app = createApp({
-    tollgate: onRedis,
-    adminToken: TOKEN,
-    gateway: { upstreams: { openai: { baseUrl: upstream.openaiBaseURL, apiKey: 'sk-upstream' } } },
+  // The gateway as it is deployed: `tollgate serve` on the same Redis and policy.
+  const gatewayPort = await serveProcess(ctx, POLICY, {
+    REDIS_URL: redis.url,
+    TOLLGATE_ADMIN_TOKEN: TOKEN,
+    TOLLGATE_OPENAI_BASE_URL: upstream.openaiBaseURL,
+    TOLLGATE_OPENAI_API_KEY: 'sk-upstream',
   });
-  const server = await startServer({
-    app,
-    port: 0,
-    host: '127.0.0.1',
-    tollgate: onRedis,
-    signals: [],
-  });
-  await closeOnRedis(false); // the server's close() closes the Tollgate
-  ctx.onStop(() => server.close());
 
   const paths: Path[] = [
     pathOf('direct', upstream.openaiBaseURL, 'sk-direct'),
@@ -150,7 +142,7 @@ runBench('bench/models', async (ctx) => {
       'sk-direct',
       onRedis.fetch({ agentId: 'bench-redis' }),
     ),
-    pathOf('gateway, Redis', `http://127.0.0.1:${server.port}/openai/v1`, gatewayKey),
+    pathOf('gateway, Redis', `http://127.0.0.1:${gatewayPort}/openai/v1`, gatewayKey),
   ];
   const modes: Mode[] = ['json', 'stream'];
   const recs = new Map<string, LatencyRecorder>();
@@ -164,7 +156,7 @@ runBench('bench/models', async (ctx) => {
       // Alternate the order each round, so that no path always runs first.
       const order = round % 2 === 0 ? paths : [...paths].reverse();
       for (const p of order) {
-        upstream.reset();
+        await upstream.reset();
         fullGc();
         const rec = new LatencyRecorder();
         await measure(p[m], m, rec, CALLS);
@@ -181,7 +173,7 @@ runBench('bench/models', async (ctx) => {
   // Re-run once more into the aggregate recorders for p99 (all samples of a last round).
   for (const m of modes) {
     for (const p of paths) {
-      upstream.reset();
+      await upstream.reset();
       fullGc();
       await measure(p[m], m, recs.get(key(p, m)) as LatencyRecorder, CALLS);
     }

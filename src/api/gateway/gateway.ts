@@ -8,7 +8,7 @@
  * error shape, so any client of that provider reads them.
  */
 import { timingSafeEqual } from 'node:crypto';
-import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import type { GatewayUpstreams } from '../../config/gateway.js';
 import { usdToMicros } from '../../engine/money.js';
 import { isTollgateError, TollgateError } from '../../errors.js';
@@ -25,6 +25,7 @@ import type { Tollgate } from '../../tollgate.js';
 import { STATUS_OF } from '../errors.js';
 import { withTimeout } from '../route.js';
 import { type GatewayCaller, gatewayCaller } from './agent-key.js';
+import { readBody } from './body.js';
 import { type Provider, RESPONSE_DROPPED, upstreamHeaders, upstreamUrl } from './upstream.js';
 import { upstreamHttp } from './upstream-http.js';
 
@@ -232,30 +233,6 @@ async function pump(body: ReadableStream<Uint8Array>, res: Response): Promise<vo
   } finally {
     res.off('close', gone);
   }
-}
-
-/** The raw body, at most `limit` bytes (413 in the provider's shape past it), read by `parse` (express.raw). */
-function readBody(
-  req: Request,
-  res: Response,
-  parse: RequestHandler,
-  limit: number,
-): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    parse(req, res, (err?: unknown) => {
-      if (err === undefined || err === null) {
-        resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
-        return;
-      }
-      const tooLarge = (err as { type?: string }).type === 'entity.too.large';
-      reject(
-        new TollgateError(
-          tooLarge ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED',
-          tooLarge ? `The request body is larger than ${limit} bytes` : 'Unreadable request body',
-        ),
-      );
-    });
-  });
 }
 
 export function gatewayRouter(o: GatewayOptions): Router {
