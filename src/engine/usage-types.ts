@@ -53,14 +53,19 @@ export interface SettleInput {
    */
   alerts?: AlertThresholds;
   /**
-   * Called once, when the settle's script call is on the engine's connection
-   * to the store, ahead of anything this engine sends after it (the
-   * connection keeps order), before its reply: a metered model call answers
-   * its caller then (src/meter/call.ts). Not called when the engine waits
-   * for replicas (`waitReplicas`: the caller then waits for the settle), nor
-   * by MemoryEngine (its settle is done when its promise resolves).
+   * Called once, synchronously, just before the settle's script call is
+   * written to the engine's connection to the store, in the same run of
+   * JavaScript as that write, before its reply: whatever is started from it
+   * asynchronously (a promise it resolves) or arrives later as I/O (a reply
+   * to an answer it writes to another process) is sent after the settle on
+   * that connection, which keeps order, and sees it; a store call made
+   * synchronously inside it would go first. A metered model call hands its
+   * answer to its caller then (src/meter/call.ts). Not called when the engine
+   * waits for replicas (`waitReplicas`: the caller then waits for the
+   * settle), nor by MemoryEngine (its settle is done when its promise
+   * resolves). What it throws is dropped.
    */
-  onSent?: () => void;
+  onSending?: () => void;
 }
 
 /**

@@ -38,8 +38,8 @@ export interface ModelCallSettle {
   /** The usage was not seen (a stream cut before it): these are the hold's tokens. */
   estimated?: boolean;
   result?: 'success' | 'failure';
-  /** The engine's SettleInput.onSent: the settle is on its way, ahead of what follows. */
-  onSent?: () => void;
+  /** The engine's SettleInput.onSending: the settle is being sent, ahead of what follows. */
+  onSending?: () => void;
 }
 
 /** A model call's settle answer: the model settled and the name whose price was used. */
@@ -143,7 +143,7 @@ export async function settleModelCall(
     keyDigest: key.keyDigest,
     actor: deps.actor,
     alerts: deps.policy.alerts,
-    onSent: call.onSent,
+    onSending: call.onSending,
   });
   if (s.outcome === 'no_hold') {
     throw new TollgateError('RESERVATION_NOT_FOUND', 'Reservation not found', {

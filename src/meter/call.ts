@@ -7,10 +7,11 @@
  *
  * - denied: the provider-shaped 402/403 (src/meter/refusal.ts); the upstream is not called;
  * - the upstream fails to answer, or answers an HTTP error: the hold is released;
- * - a JSON answer: settled from its `usage`; the caller gets it once the
- *   settle is on its way to the store ahead of anything sent after it through
- *   the same Tollgate (so what the caller does next sees it), or, where the
- *   gate cannot tell that (the SDK's, over HTTP), once the settle is recorded;
+ * - a JSON answer: settled from its `usage` when it is delivered; the caller
+ *   gets it just before the settle is written to the store, in the same run
+ *   of JavaScript, so that what the caller does next through the same
+ *   Tollgate goes out after the settle and sees it; where the gate cannot
+ *   tell that (the SDK's, over HTTP), once the settle is recorded;
  * - a stream: settled at its first terminal usage event; cut, cancelled or
  *   ended before one: the hold is settled as an estimate (`estimated`). The
  *   stream ends for the caller only once its settle is recorded.
@@ -62,9 +63,9 @@ export interface MeterDeps<A extends UpstreamAnswer = Response> {
 
 /**
  * The upstream's answer, metered, before it is a Response: a JSON answer's
- * text, given to the caller once `ordered` has resolved, or its stream
- * (metered, ended once settled). The gateway sends it as it is (a text in one
- * write); meterCall wraps it in a Response for the SDKs.
+ * text, handed to the caller by `deliver`, or its stream (metered, ended once
+ * settled). The gateway sends it as it is (a text in one write); meterCall
+ * wraps it in a Response for the SDKs.
  */
 export interface MeteredAnswer {
   readonly metered: true;
@@ -74,21 +75,14 @@ export interface MeteredAnswer {
   headers: AnswerHeaders;
   body: string | ReadableStream<Uint8Array>;
   /**
-   * A JSON answer's settle, sent ahead of what follows or recorded (it never
-   * rejects: a failed settle went to onError); none for a stream.
+   * A JSON answer's delivery (none for a stream), to be called once its head
+   * is ready: it settles the call and calls `give`, which hands the text to
+   * the caller, synchronously just before the settle is written to the store
+   * (ModelCallSettle.onSending), or once the settle is recorded where the gate
+   * cannot tell that. Resolves once `give` has run; never rejects (a failed
+   * settle went to onError, and `give` runs then).
    */
-  ordered?: Promise<void>;
-}
-
-/**
- * Resolves once the tick's process.nextTick callbacks have run. A settle the
- * engine batches goes out at the end of the tick
- * (src/engine/redis/shard-queue.ts), after the promise callbacks queued
- * before it; awaiting this first puts it on the wire before the caller's
- * answer is made, which then overlaps the settle's round trip.
- */
-function afterTick(): Promise<void> {
-  return new Promise((resolve) => process.nextTick(resolve));
+  deliver?: (give: () => void) => Promise<void>;
 }
 
 /** Response headers that describe the upstream's bytes, not the ones the caller gets. */
@@ -139,8 +133,13 @@ export async function meterCall(
   const answer = await meterAnswer(api, call, deps);
   if (!('metered' in answer)) return answer;
   const { status, statusText, headers, body } = answer;
-  const response = new Response(body, { status, statusText, headers: answerHeaders(headers) });
-  await answer.ordered;
+  let response: Response | undefined;
+  try {
+    response = new Response(body, { status, statusText, headers: answerHeaders(headers) });
+  } finally {
+    // Delivered even when the Response cannot be made: the call is settled all the same.
+    await answer.deliver?.(() => {});
+  }
   return response;
 }
 
@@ -185,14 +184,14 @@ export async function meterAnswer<A extends UpstreamAnswer>(
 
   const model = request.model;
   const onError = deps.onError ?? ((e: unknown) => console.error('tollgate: settle failed', e));
-  const settle = (usage: Usage | undefined, onSent?: () => void): Promise<void> =>
+  const settle = (usage: Usage | undefined, onSending?: () => void): Promise<void> =>
     deps.gate
       .settle(reservationId, {
         model,
         usage: usage ?? heldUsage,
         estimated: usage === undefined,
         result: 'success',
-        onSent,
+        onSending,
       })
       .then(() => undefined, onError);
 
@@ -235,14 +234,27 @@ export async function meterAnswer<A extends UpstreamAnswer>(
     } catch {
       body = undefined;
     }
-    // The caller's next request, through this Tollgate, is ordered after the settle.
-    let sent = (): void => {};
-    const onSent = new Promise<void>((resolve) => {
-      sent = resolve;
-    });
-    const settled = settle(usageFromBody(api, body), sent);
-    await afterTick();
-    return { ...answer(text), ordered: Promise.race([onSent, settled]) };
+    const usage = usageFromBody(api, body);
+    let delivered: Promise<void> | undefined;
+    const deliver = (give: () => void): Promise<void> => {
+      delivered ??= new Promise<void>((resolve, reject) => {
+        let given = false;
+        const once = (): void => {
+          if (given) return;
+          given = true;
+          try {
+            give();
+            resolve();
+          } catch (e) {
+            reject(e);
+          }
+        };
+        // The caller's next request, through this Tollgate, goes out after the settle.
+        void settle(usage, once).then(once);
+      });
+      return delivered;
+    };
+    return { ...answer(text), deliver };
   }
 
   const meter = createStreamMeter(api, {

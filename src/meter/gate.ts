@@ -29,12 +29,13 @@ export interface ModelCallSettle {
   estimated: boolean;
   result: 'success' | 'failure';
   /**
-   * Called when the settle is on its way to the store ahead of anything sent
-   * after it through the same Tollgate (the library's engine, in process);
-   * a gate that cannot tell (the SDK's, over HTTP) never calls it, and the
-   * call waits for the settle's answer.
+   * Called synchronously just before the settle is written to the store,
+   * ahead of anything sent after it through the same Tollgate (the library's
+   * engine, in process: SettleInput.onSending); a gate that cannot tell (the
+   * SDK's, over HTTP) never calls it, and the call waits for the settle's
+   * answer.
    */
-  onSent?: () => void;
+  onSending?: () => void;
 }
 
 /** The decision of a model call; when allowed, the tokens held (for an estimated settle). */

@@ -1,9 +1,10 @@
 /**
- * SettleInput.onSent (src/engine/usage-types.ts): a metered model call answers
- * its caller once its settle is on the engine's connection, before the
- * store's reply (src/meter/call.ts). What it promises: whatever the engine
- * sends after it runs after it, so a read made as soon as it fires sees the
- * settle; and it is not called when the engine waits for replicas, nor by
+ * SettleInput.onSending (src/engine/usage-types.ts): a metered model call
+ * hands its answer to its caller just before its settle is written to the
+ * engine's connection, in the same run of JavaScript, before the store's reply
+ * (src/meter/call.ts). What it promises: whatever is started from it (as the
+ * meter does, by a promise it resolves) goes out after the settle and sees it;
+ * and it is not called when the engine waits for replicas, nor by
  * MemoryEngine, whose callers then wait for the settle itself.
  */
 import { Redis } from 'ioredis';
@@ -25,7 +26,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     await ut.close();
   });
 
-  it('a read sent when onSent fires sees the settle, also when it waited behind batches in flight', async () => {
+  it('a read started from onSending sees the settle, also when it waited behind batches in flight', async () => {
     const a = await registerIn(engine, undefined);
     const nextTick = () => new Promise<void>((r) => process.nextTick(r));
     for (let n = 0; n < 10; n++) {
@@ -35,14 +36,14 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         if (!h.allowed) throw new Error('denied');
         holds.push(h.reservationId);
       }
-      const settle = (reservationId: string, onSent?: () => void) =>
+      const settle = (reservationId: string, onSending?: () => void) =>
         engine.settle({
           reservationId,
           inputTokens: 300,
           outputTokens: 100,
           result: 'success',
           actor: 'library',
-          onSent,
+          onSending,
         });
       // Two settles in flight on the agent's shard (the engine sends at most two
       // batches of a shard at a time), each in a tick of its own: the third waits.
@@ -52,9 +53,14 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       await nextTick();
       let read: ReturnType<Engine['status']> | undefined;
       let settledFirst = false;
-      const settled = settle(holds[0] as string, () => {
+      // As the meter does: the hook resolves a promise, and the caller goes on from it.
+      let told = (): void => {};
+      void new Promise<void>((resolve) => {
+        told = resolve;
+      }).then(() => {
         read = engine.status(a);
-      }).then((r) => {
+      });
+      const settled = settle(holds[0] as string, () => told()).then((r) => {
         settledFirst = read === undefined;
         return r;
       });
@@ -96,7 +102,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
           outputTokens: 100,
           result: 'success',
           actor: 'library',
-          onSent: () => {
+          onSending: () => {
             told = true;
           },
         })

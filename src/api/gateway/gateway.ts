@@ -164,28 +164,41 @@ function refusal(
   });
 }
 
+/** The answer's status and headers on `res`. */
+function head(res: Response, answer: globalThis.Response | UpstreamAnswer | MeteredAnswer): void {
+  res.status(answer.status);
+  answer.headers.forEach((value, name) => {
+    if (!RESPONSE_DROPPED.has(name)) res.setHeader(name, value);
+  });
+}
+
 /**
  * Sends an answer through Express: a metered JSON answer's text in one write
- * (headers and body together) once its settle is on its way to the store
- * (`ordered`, src/meter/call.ts), its head made meanwhile; any other body as
- * it arrives. A caller gone mid-way cancels it.
+ * (headers and body together) when it is delivered, just before its settle
+ * is written to the store (`deliver`, src/meter/call.ts); any other body as it
+ * arrives. A caller gone mid-way cancels it.
  */
 async function send(
   res: Response,
   answer: globalThis.Response | UpstreamAnswer | MeteredAnswer,
 ): Promise<void> {
-  res.status(answer.status);
-  answer.headers.forEach((value, name) => {
-    if (!RESPONSE_DROPPED.has(name)) res.setHeader(name, value);
-  });
   const body = answer.body;
-  if (body === null || typeof body === 'string') {
-    if ('metered' in answer) {
+  if ('metered' in answer && typeof body === 'string') {
+    let give = (): void => {};
+    try {
+      head(res, answer);
       // writeHead stores the head; it goes out with the body, in res.end.
-      res.setHeader('content-length', Buffer.byteLength(body ?? ''));
+      res.setHeader('content-length', Buffer.byteLength(body));
       res.writeHead(answer.status);
-      await answer.ordered;
+      give = () => res.end(body);
+    } finally {
+      // Delivered even when the head cannot be made: the call is settled all the same.
+      await answer.deliver?.(() => give());
     }
+    return;
+  }
+  head(res, answer);
+  if (body === null || typeof body === 'string') {
     res.end(body ?? undefined);
     return;
   }

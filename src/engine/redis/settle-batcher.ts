@@ -36,8 +36,8 @@ export type SettleReply = ReplyValue[];
 interface SettleItem {
   args: SettleArgs;
   alerts: AlertThresholds;
-  /** SettleInput.onSent: called once its call is on the connection. */
-  onSent: (() => void) | undefined;
+  /** SettleInput.onSending: called just before its call is written. */
+  onSending: (() => void) | undefined;
 }
 
 /**
@@ -84,8 +84,8 @@ export class SettleBatcher {
           while (to < items.length && (items[to] as SettleItem).alerts.text === alerts.text) to++;
           const part = from === 0 && to === items.length ? items : items.slice(from, to);
           const args = part.flatMap((i) => i.args);
+          for (const i of part) i.onSending?.();
           const reply = run(shard, alerts, args);
-          for (const i of part) i.onSent?.();
           out.push(...splitSettles(await reply, part.length));
           from = to;
         }
@@ -98,14 +98,15 @@ export class SettleBatcher {
 
   /**
    * Queues one settle of `shard` with its alert thresholds; resolves to its
-   * reply. `onSent` is called when its call is sent (run was called).
+   * reply. `onSending` is called just before its call is sent (run is
+   * called), in the same run of JavaScript.
    */
   submit(
     shard: number,
     args: SettleArgs,
     alerts: AlertThresholds,
-    onSent?: () => void,
+    onSending?: () => void,
   ): Promise<SettleReply> {
-    return this.queue.submit(shard, { args, alerts, onSent });
+    return this.queue.submit(shard, { args, alerts, onSending });
   }
 }

@@ -57,16 +57,20 @@ export async function settle(ctx: OpContext, i: SettleInput): Promise<SettleResu
   const alerts = i.alerts ?? NO_ALERTS;
   const batcher = batcherOf(ctx);
   // Told once, at the first send; a settle that waits for replicas is not "sent" before WAIT.
-  let onSent = ctx.waitReplicas > 0 ? undefined : i.onSent;
-  const sent = (): void => {
-    const f = onSent;
-    onSent = undefined;
-    f?.();
+  let onSending = ctx.waitReplicas > 0 ? undefined : i.onSending;
+  const sending = (): void => {
+    const f = onSending;
+    onSending = undefined;
+    try {
+      f?.();
+    } catch {
+      // The caller's hook: its failure is not the settle's, which goes out all the same.
+    }
   };
   let last = shard;
   const once = async (at: number): Promise<ReplyValue[]> => {
     last = at;
-    const r = await batcher.submit(at, args, alerts, sent);
+    const r = await batcher.submit(at, args, alerts, sending);
     if (r[0] !== Code.SHARD_NOT_READY) return r;
     // Nothing was written: restore the shard, then settle once more.
     await ctx.recover(at);
