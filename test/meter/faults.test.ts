@@ -10,16 +10,14 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ENGINE_KINDS } from '../support/engines.js';
 import {
   type Agent,
   collect,
+  describeWithRig,
   FIGURES,
   GPT_4O_COST,
   MESSAGES,
-  type MeterRig,
   ROUTES,
-  startMeterRig,
 } from '../support/meter-harness.js';
 import { type FetchCall, recordingFetch } from '../support/model-clients.js';
 
@@ -39,19 +37,11 @@ async function drain(it: AsyncIterator<unknown>): Promise<void> {
   }
 }
 
-describe.each(ENGINE_KINDS)('%s engine', (kind) => {
-  let rig: MeterRig;
-
-  beforeAll(async () => {
-    rig = await startMeterRig(kind);
-  });
-  afterAll(() => rig.close());
-  beforeEach(() => rig.upstream.reset());
-
+describeWithRig((rig) => {
   /** One call, settled as an estimate: its hold's cost, nothing left held. */
   async function expectEstimated(agent: Agent): Promise<void> {
-    const s = await rig.whenNothingHeld(agent.id);
-    const events = await rig.events(agent.id);
+    const s = await rig().whenNothingHeld(agent.id);
+    const events = await rig().events(agent.id);
     const decisions = events.filter((e) => e.type === 'decision');
     const settles = events.filter((e) => e.type === 'settle');
     expect(decisions).toHaveLength(1);
@@ -67,9 +57,9 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   describe.each(ROUTES)('through %s', (route) => {
     describe('a stream not read to its usage: settled as an estimate', () => {
       it('the caller breaks out after the first chunk', async () => {
-        const agent = await rig.register();
-        const held = rig.upstream.hold(2);
-        const stream = await chatStream(rig.clients(route, agent).openai);
+        const agent = await rig().register();
+        const held = rig().upstream.hold(2);
+        const stream = await chatStream(rig().clients(route, agent).openai);
         let seen = 0;
         for await (const _ of stream) {
           seen++;
@@ -82,18 +72,18 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('the upstream cuts the stream (cutAfterChunks)', async () => {
-        const agent = await rig.register();
-        rig.upstream.cutAfterChunks(2);
-        const stream = await chatStream(rig.clients(route, agent).openai);
+        const agent = await rig().register();
+        rig().upstream.cutAfterChunks(2);
+        const stream = await chatStream(rig().clients(route, agent).openai);
         await expect(collect(stream)).rejects.toThrow();
-        expect(rig.upstream.calls()[0]?.ending).toBe('cut');
+        expect(rig().upstream.calls()[0]?.ending).toBe('cut');
         await expectEstimated(agent);
       });
 
       it('the upstream cuts a held stream (hold().cut())', async () => {
-        const agent = await rig.register();
-        const held = rig.upstream.hold(3);
-        const stream = await chatStream(rig.clients(route, agent).openai);
+        const agent = await rig().register();
+        const held = rig().upstream.hold(3);
+        const stream = await chatStream(rig().clients(route, agent).openai);
         const it = stream[Symbol.asyncIterator]();
         expect((await it.next()).done).toBe(false);
         await held.reached;
@@ -103,63 +93,63 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('the caller aborts (AbortController) and reads on: the SDK ends the stream quietly', async () => {
-        const agent = await rig.register();
-        const held = rig.upstream.hold(2);
+        const agent = await rig().register();
+        const held = rig().upstream.hold(2);
         const ac = new AbortController();
-        const stream = await chatStream(rig.clients(route, agent).openai, ac.signal);
+        const stream = await chatStream(rig().clients(route, agent).openai, ac.signal);
         const it = stream[Symbol.asyncIterator]();
         expect((await it.next()).done).toBe(false);
         await held.reached;
         ac.abort();
         await drain(it);
-        expect(await rig.upstream.calls()[0]?.ended).toBe('client-closed');
+        expect(await rig().upstream.calls()[0]?.ended).toBe('client-closed');
         await expectEstimated(agent);
       });
 
       it('the caller aborts (stream.controller.abort()) and reads on', async () => {
-        const agent = await rig.register();
-        const held = rig.upstream.hold(2);
-        const stream = await chatStream(rig.clients(route, agent).openai);
+        const agent = await rig().register();
+        const held = rig().upstream.hold(2);
+        const stream = await chatStream(rig().clients(route, agent).openai);
         const it = stream[Symbol.asyncIterator]();
         expect((await it.next()).done).toBe(false);
         await held.reached;
         stream.controller.abort();
         await drain(it);
-        expect(await rig.upstream.calls()[0]?.ended).toBe('client-closed');
+        expect(await rig().upstream.calls()[0]?.ended).toBe('client-closed');
         await expectEstimated(agent);
       });
 
       it('the caller aborts and never reads the stream again', async () => {
-        const agent = await rig.register();
-        const held = rig.upstream.hold(2);
+        const agent = await rig().register();
+        const held = rig().upstream.hold(2);
         const ac = new AbortController();
-        const stream = await chatStream(rig.clients(route, agent).openai, ac.signal);
+        const stream = await chatStream(rig().clients(route, agent).openai, ac.signal);
         const it = stream[Symbol.asyncIterator]();
         expect((await it.next()).done).toBe(false);
         await held.reached;
         ac.abort();
         // The upstream request is gone; nothing of the stream is read after the abort.
-        expect(await rig.upstream.calls()[0]?.ended).toBe('client-closed');
+        expect(await rig().upstream.calls()[0]?.ended).toBe('client-closed');
         await expectEstimated(agent);
       });
     });
 
     it('an upstream 500, then 200 (the SDK retries): charged once, the failed hold released', async () => {
-      const agent = await rig.register();
-      rig.upstream.failNext(1, 500, { headers: NOW });
-      const c = await rig
+      const agent = await rig().register();
+      rig().upstream.failNext(1, 500, { headers: NOW });
+      const c = await rig()
         .clients(route, agent)
         .openai.chat.completions.create({ model: 'gpt-4o', messages: MESSAGES, max_tokens: 512 });
       expect(c.usage?.prompt_tokens).toBe(FIGURES.inputTokens);
-      expect(rig.upstream.requests.map((r) => r.status)).toEqual([500, 200]);
-      const s = await rig.status(agent.id);
+      expect(rig().upstream.requests.map((r) => r.status)).toEqual([500, 200]);
+      const s = await rig().status(agent.id);
       expect(s).toMatchObject({
         sessionTokensUsed: FIGURES.inputTokens + FIGURES.outputTokens,
         sessionTokensReserved: 0,
         dailyCostMicros: GPT_4O_COST,
         dailyReservedMicros: 0,
       });
-      const events = await rig.events(agent.id);
+      const events = await rig().events(agent.id);
       expect(events.map((e) => e.type)).toEqual(['decision', 'release', 'decision', 'settle']);
       expect(events[3]).toMatchObject({ cost: String(GPT_4O_COST), estimated: '0' });
     });
@@ -171,7 +161,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         call: (c: { openai: OpenAI; anthropic: Anthropic }) => Promise<unknown>,
       ) {
         let calls: FetchCall[] = [];
-        const clients = rig.clients(route, agent, {
+        const clients = rig().clients(route, agent, {
           wrap: (f) => {
             const r = recordingFetch(f);
             calls = r.calls;
@@ -182,9 +172,9 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
           () => undefined,
           (e: unknown) => e,
         );
-        expect(rig.upstream.requests).toHaveLength(0);
+        expect(rig().upstream.requests).toHaveLength(0);
         expect(calls).toHaveLength(1);
-        const s = await rig.status(agent.id);
+        const s = await rig().status(agent.id);
         expect([s.dailyCostMicros, s.dailyReservedMicros, s.sessionTokensReserved]).toEqual([
           0, 0, 0,
         ]);
@@ -192,7 +182,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       }
 
       it('over budget (chat): 402 budget_exceeded, the decision inside', async () => {
-        const agent = await rig.register({ dailyCostLimit: 0.001 });
+        const agent = await rig().register({ dailyCostLimit: 0.001 });
         const e = await refused(agent, ({ openai }) =>
           openai.chat.completions.create({ model: 'gpt-4o', messages: MESSAGES, max_tokens: 512 }),
         );
@@ -213,7 +203,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('over budget (streamed messages): 402 budget_exceeded in Anthropic’s shape', async () => {
-        const agent = await rig.register({ dailyCostLimit: 0.001 });
+        const agent = await rig().register({ dailyCostLimit: 0.001 });
         const e = await refused(agent, ({ anthropic }) =>
           anthropic.messages.create({
             model: 'claude-sonnet-4-5',
@@ -236,8 +226,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('a suspended agent: 403', async () => {
-        const agent = await rig.register();
-        await rig.tg.identity.suspendAgent(agent.id);
+        const agent = await rig().register();
+        await rig().tg.identity.suspendAgent(agent.id);
         const e = await refused(agent, ({ openai }) =>
           openai.responses.create({ model: 'gpt-4o', input: 'Say hello.', max_output_tokens: 64 }),
         );
@@ -248,7 +238,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('a model the role may not call: 403 permission_denied', async () => {
-        const agent = await rig.register({ role: 'tester' });
+        const agent = await rig().register({ role: 'tester' });
         const e = await refused(agent, ({ openai }) =>
           openai.chat.completions.create({ model: 'gpt-4o', messages: MESSAGES, max_tokens: 64 }),
         );
@@ -257,25 +247,25 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
           error: { type: 'permission_denied', decision: { allowed: false, model: 'gpt-4o' } },
         });
         // The model its role names is allowed: the 403 was the model's.
-        const c = await rig.clients(route, agent).openai.chat.completions.create({
+        const c = await rig().clients(route, agent).openai.chat.completions.create({
           model: 'gpt-4o-mini',
           messages: MESSAGES,
           max_tokens: 64,
         });
         expect(c.model).toBe('gpt-4o-mini');
-        expect(rig.upstream.calls()).toHaveLength(1);
+        expect(rig().upstream.calls()).toHaveLength(1);
       });
     });
   });
 
   describe.each(['tg.fetch', 'client.fetch'] as const)('through %s', (route) => {
     it('a call that is not a model call passes through, not metered', async () => {
-      const agent = await rig.register();
-      const list = await rig.clients(route, agent).openai.models.list();
+      const agent = await rig().register();
+      const list = await rig().clients(route, agent).openai.models.list();
       expect(list.data.map((m) => m.id)).toContain('gpt-4o');
-      expect(rig.upstream.calls('models')).toHaveLength(1);
+      expect(rig().upstream.calls('models')).toHaveLength(1);
       // No hold, no event: the list is not a model call.
-      expect(await rig.events(agent.id)).toEqual([]);
+      expect(await rig().events(agent.id)).toEqual([]);
     });
   });
 
@@ -283,12 +273,12 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     it('32 concurrent streams near the limit: never over it, nothing left held', async () => {
       // Usage within each hold (input counted ≥ 5, output held 100 ≥ 50): each costs 513 µ$.
       const usage = { inputTokens: 5, outputTokens: 50 };
-      rig.upstream.set({ usage });
+      rig().upstream.set({ usage });
       const perCall = Math.ceil((5 * 2_500_000 + 50 * 10_000_000) / 1_000_000);
       // A hold costs > 1,000 µ$; at most 15 calls' usage fits in 8,000 µ$.
       const limit = 8000;
-      const agent = await rig.register({ dailyCostLimit: limit / 1_000_000 });
-      const { openai } = rig.clients(route, agent, { maxRetries: 0 });
+      const agent = await rig().register({ dailyCostLimit: limit / 1_000_000 });
+      const { openai } = rig().clients(route, agent, { maxRetries: 0 });
       const results = await Promise.all(
         Array.from({ length: 32 }, async () => {
           try {
@@ -311,14 +301,14 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       expect(allowed + denied).toBe(32);
       expect(allowed).toBeGreaterThan(0);
       expect(denied).toBeGreaterThan(0);
-      expect(rig.upstream.calls()).toHaveLength(allowed);
-      const s = await rig.status(agent.id);
+      expect(rig().upstream.calls()).toHaveLength(allowed);
+      const s = await rig().status(agent.id);
       expect(s.dailyCostMicros).toBe(allowed * perCall);
       expect(s.dailyCostMicros).toBeLessThanOrEqual(limit);
       expect([s.dailyReservedMicros, s.sessionTokensReserved, s.dailyOverrunMicros]).toEqual([
         0, 0, 0,
       ]);
-      const settles = await rig.settles(agent.id);
+      const settles = await rig().settles(agent.id);
       expect(settles).toHaveLength(allowed);
       expect(settles.every((e) => e.estimated === '0' && e.cost === String(perCall))).toBe(true);
     });

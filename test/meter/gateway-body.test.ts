@@ -8,14 +8,7 @@ import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GATEWAY_BODY_LIMIT_BYTES } from '../../src/api/gateway/gateway.js';
-import { ENGINE_KINDS } from '../support/engines.js';
-import {
-  FIGURES,
-  GPT_4O_COST,
-  MESSAGES,
-  type MeterRig,
-  startMeterRig,
-} from '../support/meter-harness.js';
+import { describeWithRig, FIGURES, GPT_4O_COST, MESSAGES } from '../support/meter-harness.js';
 
 interface Sent {
   status: number;
@@ -75,20 +68,16 @@ function piecesOf(text: string, n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
 }
 
-describe.each(ENGINE_KINDS)('%s engine', (kind) => {
-  let rig: MeterRig;
-
-  beforeAll(async () => {
-    rig = await startMeterRig(kind);
-  });
-  afterAll(() => rig.close());
-  beforeEach(() => rig.upstream.reset());
-
+describeWithRig((rig) => {
   const expectMetered = async (sent: Sent, agentId: string, body: unknown) => {
     expect(sent.status, sent.body).toBe(200);
     expect(JSON.parse(sent.body)).toMatchObject({ object: 'chat.completion' });
-    expect(rig.upstream.calls('chat').map((r) => r.body)).toEqual([body]);
-    const s = await rig.whenNothingHeld(agentId);
+    expect(
+      rig()
+        .upstream.calls('chat')
+        .map((r) => r.body),
+    ).toEqual([body]);
+    const s = await rig().whenNothingHeld(agentId);
     expect([s.dailyCostMicros, s.sessionTokensUsed]).toEqual([
       GPT_4O_COST,
       FIGURES.inputTokens + FIGURES.outputTokens,
@@ -96,47 +85,47 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   };
 
   it('a body that came with its head: metered, the upstream gets it as sent', async () => {
-    const agent = await rig.register();
+    const agent = await rig().register();
     const body = { ...callBody(), messages: [{ role: 'user', content: 'Grüße, 東京 🚀' }] };
     await expectMetered(
-      await post(rig.base, agent.key, [Buffer.from(JSON.stringify(body))]),
+      await post(rig().base, agent.key, [Buffer.from(JSON.stringify(body))]),
       agent.id,
       body,
     );
   });
 
   it('a body in pieces, the first with its head (a cut inside a character): read whole, then metered', async () => {
-    const agent = await rig.register();
+    const agent = await rig().register();
     const body = { ...callBody(), messages: [{ role: 'user', content: '東京 🚀 '.repeat(40) }] };
     const pieces = piecesOf(JSON.stringify(body), 4);
-    await expectMetered(await post(rig.base, agent.key, pieces, { gapMs: 30 }), agent.id, body);
+    await expectMetered(await post(rig().base, agent.key, pieces, { gapMs: 30 }), agent.id, body);
   });
 
   it('a chunked body (no content-length), in pieces: read whole, then metered', async () => {
-    const agent = await rig.register();
+    const agent = await rig().register();
     const body = callBody();
     const pieces = piecesOf(JSON.stringify(body), 3);
     await expectMetered(
-      await post(rig.base, agent.key, pieces, { gapMs: 20, chunked: true }),
+      await post(rig().base, agent.key, pieces, { gapMs: 20, chunked: true }),
       agent.id,
       body,
     );
   });
 
   it('a gzip-encoded body: inflated, then metered', async () => {
-    const agent = await rig.register();
+    const agent = await rig().register();
     const body = callBody();
-    const sent = await post(rig.base, agent.key, [gzipSync(JSON.stringify(body))], {
+    const sent = await post(rig().base, agent.key, [gzipSync(JSON.stringify(body))], {
       headers: { 'content-encoding': 'gzip' },
     });
     await expectMetered(sent, agent.id, body);
   });
 
   it('a declared length over the limit: 413 in the provider shape at once, nothing held, the upstream never called', async () => {
-    const agent = await rig.register();
+    const agent = await rig().register();
     const sent = await new Promise<Sent>((resolve, reject) => {
       // Only the head is sent: the answer must not wait for a body that never comes.
-      const req = request(`${rig.base}/openai/v1/chat/completions`, {
+      const req = request(`${rig().base}/openai/v1/chat/completions`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${agent.key}`,
@@ -161,8 +150,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     expect(JSON.parse(sent.body)).toMatchObject({
       error: { type: 'request_too_large', code: 'PAYLOAD_TOO_LARGE' },
     });
-    expect(rig.upstream.calls()).toHaveLength(0);
-    const s = await rig.status(agent.id);
+    expect(rig().upstream.calls()).toHaveLength(0);
+    const s = await rig().status(agent.id);
     expect([s.dailyCostMicros, s.dailyReservedMicros, s.sessionTokensReserved]).toEqual([0, 0, 0]);
   });
 });

@@ -8,36 +8,21 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ENGINE_KINDS } from '../support/engines.js';
-import {
-  type Agent,
-  MESSAGES,
-  type MeterRig,
-  ROUTES,
-  startMeterRig,
-} from '../support/meter-harness.js';
+import { type Agent, describeWithRig, MESSAGES, ROUTES } from '../support/meter-harness.js';
 
-describe.each(ENGINE_KINDS)('%s engine', (kind) => {
-  let rig: MeterRig;
-
-  beforeAll(async () => {
-    rig = await startMeterRig(kind);
-  });
-  afterAll(() => rig.close());
-  beforeEach(() => rig.upstream.reset());
-
+describeWithRig((rig) => {
   /** An agent allowed one call a minute, that call made. */
   async function spent(): Promise<Agent> {
-    const agent = await rig.register();
-    await rig.tg.budget.setLimits(agent.id, { requestsPerMinute: 1 });
-    expect((await rig.tg.guard.checkPermission(agent.id, 'read_file')).allowed).toBe(true);
+    const agent = await rig().register();
+    await rig().tg.budget.setLimits(agent.id, { requestsPerMinute: 1 });
+    expect((await rig().tg.guard.checkPermission(agent.id, 'read_file')).allowed).toBe(true);
     return agent;
   }
 
   describe.each(ROUTES)('through %s', (route) => {
     it('OpenAI: 429 rate_limit_exceeded with retry-after, the SDK may retry it', async () => {
       const agent = await spent();
-      const { openai } = rig.clients(route, agent, { maxRetries: 0 });
+      const { openai } = rig().clients(route, agent, { maxRetries: 0 });
       const e = await openai.chat.completions
         .create({ model: 'gpt-4o', messages: MESSAGES, max_tokens: 64 })
         .then(
@@ -60,12 +45,12 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         code: 'RATE_LIMITED',
         decision: { error_code: 'RATE_LIMITED', exceeded: 'requests_per_minute', level: 'agent' },
       });
-      expect(rig.upstream.requests).toHaveLength(0);
+      expect(rig().upstream.requests).toHaveLength(0);
     });
 
     it('Anthropic: 429 rate_limit_error', async () => {
       const agent = await spent();
-      const { anthropic } = rig.clients(route, agent, { maxRetries: 0 });
+      const { anthropic } = rig().clients(route, agent, { maxRetries: 0 });
       const e = await anthropic.messages
         .create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: MESSAGES })
         .then(
@@ -80,7 +65,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       expect(ms).toBeGreaterThan(0);
       expect(ms).toBeLessThanOrEqual(60_000);
       expect(err.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
-      expect(rig.upstream.requests).toHaveLength(0);
+      expect(rig().upstream.requests).toHaveLength(0);
     });
   });
 });

@@ -12,19 +12,17 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ENGINE_KINDS } from '../support/engines.js';
 import {
   type Agent,
   collect,
   costOf,
+  describeWithRig,
   FIGURES,
   GPT_4O_COST,
   MESSAGES,
-  type MeterRig,
   PROVIDER_KEY,
   ROUTES,
   SONNET_COST,
-  startMeterRig,
   TEXT,
 } from '../support/meter-harness.js';
 import { openaiClient } from '../support/model-clients.js';
@@ -138,19 +136,11 @@ const CALLS: readonly (readonly [string, ModelApi, string, Call])[] = [
   ],
 ];
 
-describe.each(ENGINE_KINDS)('%s engine', (kind) => {
-  let rig: MeterRig;
-
-  beforeAll(async () => {
-    rig = await startMeterRig(kind);
-  });
-  afterAll(() => rig.close());
-  beforeEach(() => rig.upstream.reset());
-
+describeWithRig((rig) => {
   /** The agent paid exactly `cost` for one call of the stand-in's usage; nothing is held. */
   async function expectExactSettle(agent: Agent, model: string, cost: number): Promise<void> {
     // Read at once: the call (or the stream's end) comes after its settle.
-    const s = await rig.status(agent.id);
+    const s = await rig().status(agent.id);
     expect({
       tokens: s.sessionTokensUsed,
       tokensHeld: s.sessionTokensReserved,
@@ -162,7 +152,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       cost,
       costHeld: 0,
     });
-    const settles = await rig.settles(agent.id);
+    const settles = await rig().settles(agent.id);
     expect(settles).toHaveLength(1);
     expect(settles[0]).toMatchObject({
       model,
@@ -174,17 +164,17 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   }
 
   it('the hand-priced figures are the table’s (cached tokens at their own rate, once)', () => {
-    expect(costOf(rig.tg, 'chat', 'gpt-4o')).toBe(GPT_4O_COST);
-    expect(costOf(rig.tg, 'responses', 'gpt-4o')).toBe(GPT_4O_COST);
-    expect(costOf(rig.tg, 'messages', 'claude-sonnet-4-5')).toBe(SONNET_COST);
+    expect(costOf(rig().tg, 'chat', 'gpt-4o')).toBe(GPT_4O_COST);
+    expect(costOf(rig().tg, 'responses', 'gpt-4o')).toBe(GPT_4O_COST);
+    expect(costOf(rig().tg, 'messages', 'claude-sonnet-4-5')).toBe(SONNET_COST);
   });
 
   describe.each(ROUTES)('through %s', (route) => {
     it.each(CALLS)('%s: settled exactly from the usage', async (_, api, model, call) => {
-      const agent = await rig.register();
-      expect(await call(rig.clients(route, agent))).toBe(TEXT);
-      expect(rig.upstream.calls()).toHaveLength(1);
-      await expectExactSettle(agent, model, costOf(rig.tg, api, model));
+      const agent = await rig().register();
+      expect(await call(rig().clients(route, agent))).toBe(TEXT);
+      expect(rig().upstream.calls()).toHaveLength(1);
+      await expectExactSettle(agent, model, costOf(rig().tg, api, model));
     });
 
     it('a chat stream without include_usage: the caller gets the chunks it would without Tollgate', async () => {
@@ -202,36 +192,38 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
           return rest;
         });
       const plain = await collect(
-        await openaiClient(rig.upstream.openaiBaseURL, {
+        await openaiClient(rig().upstream.openaiBaseURL, {
           apiKey: PROVIDER_KEY,
         }).chat.completions.create(body),
       );
       // The stand-in, asked without usage, sends none.
       expect(plain.every((c) => !('usage' in c) && c.choices.length === 1)).toBe(true);
-      rig.upstream.reset();
+      rig().upstream.reset();
 
-      const agent = await rig.register();
+      const agent = await rig().register();
       const metered = await collect(
-        await rig.clients(route, agent).openai.chat.completions.create(body),
+        await rig().clients(route, agent).openai.chat.completions.create(body),
       );
       expect(shape(metered)).toEqual(shape(plain));
       // Tollgate asked the upstream for the usage, and settled it.
-      expect(rig.upstream.calls()[0]?.body).toMatchObject({
+      expect(rig().upstream.calls()[0]?.body).toMatchObject({
         stream_options: { include_usage: true },
       });
       await expectExactSettle(agent, 'gpt-4o', GPT_4O_COST);
     });
 
     it('a chat stream with include_usage: the caller gets the usage chunk', async () => {
-      const agent = await rig.register();
+      const agent = await rig().register();
       const chunks = await collect(
-        await rig.clients(route, agent).openai.chat.completions.create({
-          model: 'gpt-4o',
-          messages: MESSAGES,
-          max_tokens: 512,
-          stream: true,
-          stream_options: { include_usage: true },
-        }),
+        await rig()
+          .clients(route, agent)
+          .openai.chat.completions.create({
+            model: 'gpt-4o',
+            messages: MESSAGES,
+            max_tokens: 512,
+            stream: true,
+            stream_options: { include_usage: true },
+          }),
       );
       const last = chunks.at(-1);
       expect(last?.choices).toEqual([]);
@@ -246,8 +238,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
 
     describe('the SDKs’ helpers', () => {
       it('.withResponse()', async () => {
-        const agent = await rig.register();
-        const { data, response } = await rig
+        const agent = await rig().register();
+        const { data, response } = await rig()
           .clients(route, agent)
           .openai.chat.completions.create({ model: 'gpt-4o', messages: MESSAGES, max_tokens: 512 })
           .withResponse();
@@ -259,8 +251,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('tee(): both branches read the whole stream', async () => {
-        const agent = await rig.register();
-        const stream = await rig.clients(route, agent).anthropic.messages.create({
+        const agent = await rig().register();
+        const stream = await rig().clients(route, agent).anthropic.messages.create({
           model: 'claude-sonnet-4-5',
           max_tokens: 512,
           messages: MESSAGES,
@@ -274,8 +266,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('messages.stream().finalMessage()', async () => {
-        const agent = await rig.register();
-        const m = await rig
+        const agent = await rig().register();
+        const m = await rig()
           .clients(route, agent)
           .anthropic.messages.stream({
             model: 'claude-sonnet-4-5',
@@ -289,8 +281,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('responses.stream().finalResponse()', async () => {
-        const agent = await rig.register();
-        const stream = rig.clients(route, agent).openai.responses.stream({
+        const agent = await rig().register();
+        const stream = rig().clients(route, agent).openai.responses.stream({
           model: 'gpt-4o',
           input: 'Say hello.',
           max_output_tokens: 512,
@@ -306,8 +298,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       });
 
       it('chat.completions.stream().finalChatCompletion()', async () => {
-        const agent = await rig.register();
-        const c = await rig
+        const agent = await rig().register();
+        const c = await rig()
           .clients(route, agent)
           .openai.chat.completions.stream({
             model: 'gpt-4o',

@@ -16,14 +16,14 @@
 import type { AddressInfo } from 'node:net';
 import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
-import { vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, vi } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import { TollgateClient } from '../../src/client/index.js';
 import type { EngineStatus } from '../../src/engine/types.js';
 import { createTollgate, type Tollgate } from '../../src/index.js';
 import { usageCostMicros } from '../../src/models/index.js';
 import type { EngineKind, EngineUnderTest } from './engines.js';
-import { makeEngine, uid } from './engines.js';
+import { ENGINE_KINDS, makeEngine, uid } from './engines.js';
 import { engineAgentEvents } from './exactly-once.js';
 import {
   anthropicClient,
@@ -186,6 +186,26 @@ export async function startMeterRig(kind: EngineKind): Promise<MeterRig> {
       await tg.close();
     },
   };
+}
+
+/**
+ * The suite once per engine kind of the project (ENGINE_KINDS), each with a
+ * rig of its own: started before its tests, closed after them, its stand-in
+ * reset before each test. `body` reads the rig through `rig()`.
+ */
+export function describeWithRig(body: (rig: () => MeterRig) => void): void {
+  describe.each(ENGINE_KINDS)('%s engine', (kind) => {
+    let current: MeterRig | undefined;
+    beforeAll(async () => {
+      current = await startMeterRig(kind);
+    });
+    afterAll(() => current?.close());
+    beforeEach(() => current?.upstream.reset());
+    body(() => {
+      if (current === undefined) throw new Error('the rig is not started');
+      return current;
+    });
+  });
 }
 
 /** The stream's chunks, read to the end. */
