@@ -6,7 +6,7 @@
  */
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { GATEWAY_BODY_LIMIT_BYTES } from '../../src/api/gateway/gateway.js';
 import { describeWithRig, FIGURES, GPT_4O_COST, MESSAGES } from '../support/meter-harness.js';
 

@@ -4,7 +4,7 @@
  * stream larger than the socket's buffers, read slowly, arrives whole and in
  * order (the writer waits for 'drain'), and is settled once.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeWithRig, FIGURES, GPT_4O_COST, MESSAGES } from '../support/meter-harness.js';
 
 describeWithRig((rig) => {
