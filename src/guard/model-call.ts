@@ -35,10 +35,15 @@ export interface ModelCallSettle {
   /** The hold's model. */
   model: string;
   usage: Usage;
-  /** The usage was not seen (a stream cut before it): these are the hold's tokens. */
+  /** The usage was not seen (a stream cut or aborted before it): these are the hold's tokens, charged. */
   estimated?: boolean;
   result?: 'success' | 'failure';
-  /** The engine's SettleInput.onSending: the settle is being sent, ahead of what follows. */
+  /**
+   * Called synchronously just before the settle is written to the store,
+   * ahead of anything sent after it through the same Tollgate (the engine's
+   * SettleInput.onSending, in process); a gate that cannot tell (the SDK's,
+   * over HTTP) never calls it, and the call waits for the settle's answer.
+   */
   onSending?: () => void;
 }
 

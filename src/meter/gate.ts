@@ -5,8 +5,8 @@
  * SDK answers over HTTP (priced by the server). The call never prices.
  */
 import type { Decision } from '../guard/decision.js';
+import type { ModelCallSettle as GuardSettle } from '../guard/model-call.js';
 import type { CacheWrite } from '../models/request-types.js';
-import type { Usage } from '../models/types.js';
 
 /** A model call's hold, in tokens: the gate prices it with the model's rates. */
 export interface ModelCallHold {
@@ -21,22 +21,12 @@ export interface ModelCallHold {
   cacheWrite: CacheWrite;
 }
 
-/** A model call's settle: the provider's usage, or the hold's tokens when `estimated`. */
-export interface ModelCallSettle {
-  model: string;
-  usage: Usage;
-  /** The usage was not seen (a stream cut or aborted before it): the hold is charged. */
-  estimated: boolean;
-  result: 'success' | 'failure';
-  /**
-   * Called synchronously just before the settle is written to the store,
-   * ahead of anything sent after it through the same Tollgate (the library's
-   * engine, in process: SettleInput.onSending); a gate that cannot tell (the
-   * SDK's, over HTTP) never calls it, and the call waits for the settle's
-   * answer.
-   */
-  onSending?: () => void;
-}
+/**
+ * A model call's settle as the meter makes it: the Guard's
+ * (src/guard/model-call.ts), always saying whether it is an estimate and how
+ * the call ended.
+ */
+export type ModelCallSettle = GuardSettle & Required<Pick<GuardSettle, 'estimated' | 'result'>>;
 
 /** The decision of a model call; when allowed, the tokens held (for an estimated settle). */
 export type ModelDecision = Decision & { held_tokens?: { input: number; output: number } };
