@@ -79,8 +79,8 @@ export interface MeteredAnswer {
    * is ready: it settles the call and calls `give`, which hands the text to
    * the caller, synchronously just before the settle is written to the store
    * (ModelCallSettle.onSending), or once the settle is recorded where the gate
-   * cannot tell that. Resolves once `give` has run; never rejects (a failed
-   * settle went to onError, and `give` runs then).
+   * cannot tell that. Resolves once `give` has run (a failed settle went to
+   * onError, and `give` runs then); rejects only with what `give` throws.
    */
   deliver?: (give: () => void) => Promise<void>;
 }
