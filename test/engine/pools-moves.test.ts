@@ -7,17 +7,10 @@
  * old shard finds the agent again after a move, and answers not found after a
  * delete.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { agentKeys, DEFAULT_SHARDS, dirKey, shardOf } from '../../src/engine/keys.js';
 import { loadScript, RedisEngine } from '../../src/engine/redis/index.js';
-import type { Engine } from '../../src/engine/types.js';
-import {
-  ENGINE_KINDS,
-  type EngineUnderTest,
-  makeEngine,
-  redisClient,
-  uid,
-} from '../support/engines.js';
+import { describeWithEngine, type EngineUnderTest, redisClient, uid } from '../support/engines.js';
 import { hold, PROFILE, registerIn, rejects } from '../support/pools.js';
 
 /** A fresh id whose shard is (`same`) or is not `shard`. */
@@ -28,26 +21,15 @@ function idOn(prefix: string, shard: number, same: boolean): string {
   }
 }
 
-describe.each(ENGINE_KINDS)('%s engine', (kind) => {
-  let ut: EngineUnderTest;
-  let engine: Engine;
-
-  beforeAll(async () => {
-    ut = await makeEngine(kind);
-    engine = ut.engine;
-  });
-  afterAll(async () => {
-    await ut.close();
-  });
-
+describeWithEngine((ut, kind) => {
   async function root(id = uid('pr')): Promise<string> {
-    await engine.createPool({ poolId: id, actor: 'admin' });
+    await ut().engine.createPool({ poolId: id, actor: 'admin' });
     return id;
   }
 
   async function child(parentId: string): Promise<string> {
     const id = uid('pc');
-    await engine.createPool({ poolId: id, parentId, actor: 'admin' });
+    await ut().engine.createPool({ poolId: id, parentId, actor: 'admin' });
     return id;
   }
 
@@ -55,44 +37,47 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     const org = await root();
     const t1 = await child(org);
     const t2 = await child(org);
-    const a = await registerIn(engine, t1);
-    const h = await hold(engine, a, 1_000);
+    const a = await registerIn(ut().engine, t1);
+    const h = await hold(ut().engine, a, 1_000);
     if (!h.allowed) throw new Error('denied');
-    const moved = await engine.moveAgent(a, t2, 'admin');
+    const moved = await ut().engine.moveAgent(a, t2, 'admin');
     expect(moved.status.poolId).toBe(t2);
     expect(moved.replayed).toBe(false);
-    expect(await engine.poolStatus(t1)).toMatchObject({ agents: 0, dailyReservedMicros: 1_000 });
-    expect(await engine.poolStatus(t2)).toMatchObject({ agents: 1, dailyReservedMicros: 0 });
+    expect(await ut().engine.poolStatus(t1)).toMatchObject({
+      agents: 0,
+      dailyReservedMicros: 1_000,
+    });
+    expect(await ut().engine.poolStatus(t2)).toMatchObject({ agents: 1, dailyReservedMicros: 0 });
     // The same move again: nothing to do.
-    expect((await engine.moveAgent(a, t2, 'admin')).replayed).toBe(true);
-    await engine.settle({
+    expect((await ut().engine.moveAgent(a, t2, 'admin')).replayed).toBe(true);
+    await ut().engine.settle({
       reservationId: h.reservationId,
       inputTokens: 400,
       outputTokens: 0,
       result: 'success',
       actor: 'library',
     });
-    expect(await engine.poolStatus(t1)).toMatchObject({
+    expect(await ut().engine.poolStatus(t1)).toMatchObject({
       dailyReservedMicros: 0,
       dailyCostMicros: 400,
     });
-    expect(await engine.poolStatus(t2)).toMatchObject({ dailyCostMicros: 0 });
-    expect(await engine.poolStatus(org)).toMatchObject({
+    expect(await ut().engine.poolStatus(t2)).toMatchObject({ dailyCostMicros: 0 });
+    expect(await ut().engine.poolStatus(org)).toMatchObject({
       dailyReservedMicros: 0,
       dailyCostMicros: 400,
     });
     // A new hold is made under the new pool.
-    const h2 = await hold(engine, a, 100);
+    const h2 = await hold(ut().engine, a, 100);
     if (!h2.allowed) throw new Error('denied');
-    expect(await engine.poolStatus(t2)).toMatchObject({ dailyReservedMicros: 100 });
-    const moves = (await engine.readOutbox()).filter(
+    expect(await ut().engine.poolStatus(t2)).toMatchObject({ dailyReservedMicros: 100 });
+    const moves = (await ut().engine.readOutbox()).filter(
       (e) => e.fields.agent_id === a && e.fields.type === 'agent_moved',
     );
     expect(moves.map((e) => [e.fields.from_pool_id, e.fields.pool_id])).toEqual([[t1, t2]]);
-    expect(await rejects(engine.moveAgent(a, uid('pl'), 'admin'))).toMatchObject({
+    expect(await rejects(ut().engine.moveAgent(a, uid('pl'), 'admin'))).toMatchObject({
       code: 'NOT_FOUND',
     });
-    expect(await rejects(engine.moveAgent(uid('pa'), t1, 'admin'))).toMatchObject({
+    expect(await rejects(ut().engine.moveAgent(uid('pa'), t1, 'admin'))).toMatchObject({
       code: 'NOT_FOUND',
     });
   });
@@ -101,32 +86,32 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
     const a = uid('pa');
     const home = shardOf(a, DEFAULT_SHARDS);
     const far = await root(idOn('pr', home, false));
-    await registerIn(engine, undefined, { agentId: a });
-    const h = await hold(engine, a, 1_000);
+    await registerIn(ut().engine, undefined, { agentId: a });
+    const h = await hold(ut().engine, a, 1_000);
     if (!h.allowed) throw new Error('denied');
-    const moved = await engine.moveAgent(a, far, 'admin');
+    const moved = await ut().engine.moveAgent(a, far, 'admin');
     expect(moved.status).toMatchObject({ poolId: far, dailyReservedMicros: 1_000 });
     // Made in no pool, the hold holds nothing under the pool it moved into.
-    expect(await engine.poolStatus(far)).toMatchObject({ agents: 1, dailyReservedMicros: 0 });
-    await engine.settle({
+    expect(await ut().engine.poolStatus(far)).toMatchObject({ agents: 1, dailyReservedMicros: 0 });
+    await ut().engine.settle({
       reservationId: h.reservationId,
       inputTokens: 250,
       outputTokens: 0,
       result: 'success',
       actor: 'library',
     });
-    expect(await engine.status(a)).toMatchObject({
+    expect(await ut().engine.status(a)).toMatchObject({
       poolId: far,
       dailyCostMicros: 250,
       dailyReservedMicros: 0,
       sessionTokensUsed: 250,
     });
-    expect(await engine.poolStatus(far)).toMatchObject({ dailyCostMicros: 0 });
+    expect(await ut().engine.poolStatus(far)).toMatchObject({ dailyCostMicros: 0 });
     // It decides, settles and is found there; its old settle is still answered.
-    const h2 = await hold(engine, a, 100);
+    const h2 = await hold(ut().engine, a, 100);
     if (!h2.allowed) throw new Error('denied');
-    expect(await engine.poolStatus(far)).toMatchObject({ dailyReservedMicros: 100 });
-    const again = await engine.settle({
+    expect(await ut().engine.poolStatus(far)).toMatchObject({ dailyReservedMicros: 100 });
+    const again = await ut().engine.settle({
       reservationId: h.reservationId,
       inputTokens: 250,
       outputTokens: 0,
@@ -134,12 +119,12 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       actor: 'library',
     });
     expect(again.outcome).toBe('already_closed');
-    await engine.release({ reservationId: h2.reservationId, actor: 'library' });
+    await ut().engine.release({ reservationId: h2.reservationId, actor: 'library' });
     // And back to no pool, at home.
-    const back = await engine.moveAgent(a, null, 'admin');
+    const back = await ut().engine.moveAgent(a, null, 'admin');
     expect(back.status).toMatchObject({ poolId: null, dailyCostMicros: 250 });
-    expect(await engine.poolStatus(far)).toMatchObject({ agents: 0, dailyReservedMicros: 0 });
-    expect((await engine.listAgents()).filter((s) => s.status.agentId === a)).toHaveLength(1);
+    expect(await ut().engine.poolStatus(far)).toMatchObject({ agents: 0, dailyReservedMicros: 0 });
+    expect((await ut().engine.listAgents()).filter((s) => s.status.agentId === a)).toHaveLength(1);
   });
 
   it.runIf(kind !== 'memory')(
@@ -154,17 +139,17 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
         const home = shardOf(a, DEFAULT_SHARDS);
         const p1 = await root(idOn('pr', home, false));
         const p2 = await root(idOn('pr', shardOf(p1, DEFAULT_SHARDS), false));
-        await registerIn(engine, p1, { agentId: a });
+        await registerIn(ut().engine, p1, { agentId: a });
         // The other engine learns where the agent lives (and holds nothing open).
         const first = await hold(other, a, 10);
         if (!first.allowed) throw new Error('denied');
         await other.release({ reservationId: first.reservationId, actor: 'library' });
-        await engine.moveAgent(a, p2, 'admin');
+        await ut().engine.moveAgent(a, p2, 'admin');
         // `other` still caches the old shard: it finds the agent at its new one.
         const d = await hold(other, a, 10);
         expect(d.allowed).toBe(true);
-        expect(await engine.poolStatus(p2)).toMatchObject({ dailyReservedMicros: 10 });
-        await engine.deleteAgent(a, 'admin');
+        expect(await ut().engine.poolStatus(p2)).toMatchObject({ dailyReservedMicros: 10 });
+        await ut().engine.deleteAgent(a, 'admin');
         expect(await hold(other, a, 10)).toMatchObject({ allowed: false, code: 'AGENT_NOT_FOUND' });
         expect(await other.status(a)).toBeNull();
       } finally {
@@ -176,29 +161,32 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   it.runIf(kind !== 'memory')(
     'a registration cut after its claim: not found, taken over only when old, completed when sent again',
     async () => {
-      const raw = ut.raw as NonNullable<typeof ut.raw>;
+      const raw = ut().raw as NonNullable<EngineUnderTest['raw']>;
       const a = uid('pa');
       const home = shardOf(a, DEFAULT_SHARDS);
       const far = await root(idOn('pr', home, false));
       const at = shardOf(far, DEFAULT_SHARDS);
       // The claim of a register whose process died before it created the agent.
       await raw.hset(dirKey(home), a, `a${at}:${Date.now()}`);
-      expect(await engine.status(a)).toBeNull();
-      expect(await hold(engine, a, 10)).toMatchObject({ allowed: false, code: 'AGENT_NOT_FOUND' });
+      expect(await ut().engine.status(a)).toBeNull();
+      expect(await hold(ut().engine, a, 10)).toMatchObject({
+        allowed: false,
+        code: 'AGENT_NOT_FOUND',
+      });
       // Another registration of the id is refused while the claim may still be completed.
-      expect(await rejects(registerIn(engine, undefined, { agentId: a }))).toMatchObject({
+      expect(await rejects(registerIn(ut().engine, undefined, { agentId: a }))).toMatchObject({
         code: 'CONFLICT',
         details: { reason: 'registration_pending' },
       });
       // The same registration sent again completes it.
-      await registerIn(engine, far, { agentId: a });
-      expect((await engine.status(a))?.poolId).toBe(far);
+      await registerIn(ut().engine, far, { agentId: a });
+      expect((await ut().engine.status(a))?.poolId).toBe(far);
       // A claim never completed and old enough is taken over.
       const b = uid('pa');
       const bHome = shardOf(b, DEFAULT_SHARDS);
       await raw.hset(dirKey(bHome), b, `a${(bHome + 1) % DEFAULT_SHARDS}:1000`);
-      await registerIn(engine, undefined, { agentId: b });
-      expect((await engine.status(b))?.poolId).toBeNull();
+      await registerIn(ut().engine, undefined, { agentId: b });
+      expect((await ut().engine.status(b))?.poolId).toBeNull();
       expect(await raw.hget(dirKey(bHome), b)).toBeNull();
     },
   );
@@ -206,13 +194,13 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
   it.runIf(kind !== 'memory')(
     'a move cut after its freeze is completed by the next call that meets it',
     async () => {
-      const raw = ut.raw as NonNullable<typeof ut.raw>;
+      const raw = ut().raw as NonNullable<EngineUnderTest['raw']>;
       const a = uid('pa');
       const home = shardOf(a, DEFAULT_SHARDS);
       const far = await root(idOn('pr', home, false));
       const at = shardOf(far, DEFAULT_SHARDS);
-      await registerIn(engine, undefined, { agentId: a });
-      await engine.recordUsage({
+      await registerIn(ut().engine, undefined, { agentId: a });
+      await ut().engine.recordUsage({
         agentId: a,
         inputTokens: 700,
         outputTokens: 0,
@@ -236,13 +224,16 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       );
       expect(await raw.exists(k.agent)).toBe(0);
       // The next decision meets MOVING, completes the move and decides on the new shard.
-      const d = await hold(engine, a, 10);
+      const d = await hold(ut().engine, a, 10);
       expect(d.allowed).toBe(true);
-      expect(await engine.status(a)).toMatchObject({ poolId: far, dailyCostMicros: 700 });
-      expect(await engine.poolStatus(far)).toMatchObject({ agents: 1, dailyReservedMicros: 10 });
+      expect(await ut().engine.status(a)).toMatchObject({ poolId: far, dailyCostMicros: 700 });
+      expect(await ut().engine.poolStatus(far)).toMatchObject({
+        agents: 1,
+        dailyReservedMicros: 10,
+      });
       expect(await raw.hget(dirKey(home), a)).toMatch(new RegExp(`^a${at}:`));
       expect(await raw.exists(`${k.agent}:frozen`)).toBe(0);
-      const moved = (await engine.readOutbox()).filter(
+      const moved = (await ut().engine.readOutbox()).filter(
         (e) => e.fields.agent_id === a && e.fields.type === 'agent_moved',
       );
       expect(moved.map((e) => [e.fields.from_pool_id, e.fields.pool_id])).toEqual([['', far]]);

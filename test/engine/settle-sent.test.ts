@@ -8,36 +8,25 @@
  * MemoryEngine, whose callers then wait for the settle itself.
  */
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { expect, inject, it } from 'vitest';
 import { RedisEngine } from '../../src/engine/redis/index.js';
 import type { Engine } from '../../src/engine/types.js';
-import { ENGINE_KINDS, type EngineUnderTest, makeEngine } from '../support/engines.js';
+import { describeWithEngine } from '../support/engines.js';
 import { hold, registerIn } from '../support/pools.js';
 
-describe.each(ENGINE_KINDS)('%s engine', (kind) => {
-  let ut: EngineUnderTest;
-  let engine: Engine;
-
-  beforeAll(async () => {
-    ut = await makeEngine(kind);
-    engine = ut.engine;
-  });
-  afterAll(async () => {
-    await ut.close();
-  });
-
+describeWithEngine((ut, kind) => {
   it('a read started from onSending sees the settle, also when it waited behind batches in flight', async () => {
-    const a = await registerIn(engine, undefined);
+    const a = await registerIn(ut().engine, undefined);
     const nextTick = () => new Promise<void>((r) => process.nextTick(r));
     for (let n = 0; n < 10; n++) {
       const holds: string[] = [];
       for (let k = 0; k < 3; k++) {
-        const h = await hold(engine, a, 1_000);
+        const h = await hold(ut().engine, a, 1_000);
         if (!h.allowed) throw new Error('denied');
         holds.push(h.reservationId);
       }
       const settle = (reservationId: string, onSending?: () => void) =>
-        engine.settle({
+        ut().engine.settle({
           reservationId,
           inputTokens: 300,
           outputTokens: 100,
@@ -58,7 +47,7 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       void new Promise<void>((resolve) => {
         told = resolve;
       }).then(() => {
-        read = engine.status(a);
+        read = ut().engine.status(a);
       });
       const settled = settle(holds[0] as string, () => told()).then((r) => {
         settledFirst = read === undefined;
@@ -90,8 +79,8 @@ describe.each(ENGINE_KINDS)('%s engine', (kind) => {
       failoverRetryMs: 0,
     });
     try {
-      const a = await registerIn(engine, undefined);
-      const h = await hold(engine, a, 1_000);
+      const a = await registerIn(ut().engine, undefined);
+      const h = await hold(ut().engine, a, 1_000);
       if (!h.allowed) throw new Error('denied');
       let told = false;
       // No replica here: WAIT sees none, the settle answers STORE_UNAVAILABLE (written on the master).

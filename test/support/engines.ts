@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { MemoryEngine } from '../../src/engine/memory/index.js';
 import { RedisEngine } from '../../src/engine/redis/index.js';
 import type { Engine } from '../../src/engine/types.js';
@@ -63,6 +63,29 @@ export async function makeEngine(
     observer: (script, keys, args) => calls.push({ script, keys: [...keys], args: [...args] }),
   });
   return { engine, calls, raw: client, close: () => engine.close() };
+}
+
+/**
+ * The suite once per engine kind of the project (ENGINE_KINDS), each on an
+ * engine of its own (makeEngine): made before its tests, closed after them.
+ * `body` reads it through `ut()`.
+ */
+export function describeWithEngine(
+  body: (ut: () => EngineUnderTest, kind: EngineKind) => void,
+): void {
+  describe.each(ENGINE_KINDS)('%s engine', (kind) => {
+    let current: EngineUnderTest | undefined;
+    beforeAll(async () => {
+      current = await makeEngine(kind);
+    });
+    afterAll(async () => {
+      await current?.close();
+    });
+    body(() => {
+      if (current === undefined) throw new Error('the engine is not made');
+      return current;
+    }, kind);
+  });
 }
 
 /** A fresh agent id per test, so test files can share one Redis. */
