@@ -2,10 +2,11 @@
  * A gateway request's body as bytes, at most `limit` (413 in the provider's
  * shape past it). A model call's body usually comes in the packet that brought
  * its head: once Node's parser is through that packet (one microtask after the
- * route starts) the request is complete and its body is taken from the
- * request's buffer at once, not through the stream's events (docs/decisions.md,
- * "Model calls"). A body still on its way, or encoded (gzip, deflate, br), is
- * read by `parse` (express.raw), which waits for it and inflates it.
+ * route starts), the request's buffer holds its whole declared length, and
+ * the body is taken from it at once, not through the stream's events
+ * (docs/decisions.md, "Model calls"). A body still on its way, chunked, or
+ * encoded (gzip, deflate, br), is read by `parse` (express.raw), which waits
+ * for it and inflates it.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { TollgateError } from '../../errors.js';

@@ -85,8 +85,7 @@ export class SettleBatcher {
           const part = from === 0 && to === items.length ? items : items.slice(from, to);
           const args = part.flatMap((i) => i.args);
           for (const i of part) i.onSending?.();
-          const reply = run(shard, alerts, args);
-          out.push(...splitSettles(await reply, part.length));
+          out.push(...splitSettles(await run(shard, alerts, args), part.length));
           from = to;
         }
         return out;
